@@ -1,0 +1,7 @@
+//! Outpost: offline-first clinic records.
+//!
+//! The library holds everything but the window itself, so the desktop binary, the command-line
+//! tools, the tests and the benchmarks all run the same code. See ARCHITECTURE.md for the map.
+
+pub mod model;
+pub mod store;

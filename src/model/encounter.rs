@@ -1,0 +1,324 @@
+//! Visits (encounters): what was found, decided and prescribed. A visit is a draft until its
+//! author signs it; a signed visit is read-only and corrected only by amendments; a wrong visit is
+//! voided with a reason, never deleted.
+
+use super::ids::{AmendmentId, EncounterId, PatientId};
+use super::validation::Validation;
+use super::vitals::Vitals;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What kind of visit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncounterKind {
+    /// A walk-in or booked outpatient visit.
+    #[default]
+    Outpatient,
+    /// A follow-up of an earlier visit.
+    FollowUp,
+    /// Antenatal care.
+    Antenatal,
+    /// Child wellness (growth monitoring, immunisation).
+    ChildWellness,
+    /// Emergency.
+    Emergency,
+    /// A visit at the patient's home.
+    HomeVisit,
+}
+
+impl EncounterKind {
+    /// Every kind, in the order the editor offers them.
+    pub const ALL: [EncounterKind; 6] = [
+        Self::Outpatient,
+        Self::FollowUp,
+        Self::Antenatal,
+        Self::ChildWellness,
+        Self::Emergency,
+        Self::HomeVisit,
+    ];
+
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Outpatient => "outpatient",
+            Self::FollowUp => "follow_up",
+            Self::Antenatal => "antenatal",
+            Self::ChildWellness => "child_wellness",
+            Self::Emergency => "emergency",
+            Self::HomeVisit => "home_visit",
+        }
+    }
+
+    /// Reads a stored code.
+    pub fn from_code(code: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.code() == code)
+            .unwrap_or_default()
+    }
+
+    /// The words shown to users.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Outpatient => "Outpatient",
+            Self::FollowUp => "Follow-up",
+            Self::Antenatal => "Antenatal",
+            Self::ChildWellness => "Child wellness",
+            Self::Emergency => "Emergency",
+            Self::HomeVisit => "Home visit",
+        }
+    }
+}
+
+/// Where a visit is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum EncounterStatus {
+    /// Still being written; its author may change anything.
+    Draft,
+    /// Signed: read-only; corrections are amendments.
+    Signed {
+        /// Who signed.
+        signed_by: String,
+        /// When.
+        signed_at: DateTime<Utc>,
+    },
+    /// Voided: kept, but no longer part of the record.
+    Voided {
+        /// Who voided it.
+        voided_by: String,
+        /// When.
+        voided_at: DateTime<Utc>,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl EncounterStatus {
+    /// Stable code of the state.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Signed { .. } => "signed",
+            Self::Voided { .. } => "voided",
+        }
+    }
+}
+
+/// One diagnosis: ICD-10 coded, or free text when no code fits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// ICD-10 code, if coded.
+    pub code: Option<String>,
+    /// The diagnosis as written (the code's title, or free text).
+    pub title: String,
+    /// The primary diagnosis of the visit (at most one).
+    pub primary: bool,
+}
+
+/// One prescribed medicine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prescription {
+    /// Medicine ("Amoxicillin").
+    pub medicine: String,
+    /// Strength ("500 mg").
+    pub strength: String,
+    /// Dose ("1 capsule").
+    pub dose: String,
+    /// Route ("oral").
+    pub route: String,
+    /// Frequency ("3 times a day").
+    pub frequency: String,
+    /// Duration ("5 days").
+    pub duration: String,
+    /// Quantity dispensed ("15").
+    pub quantity: String,
+    /// Instructions for the patient.
+    pub instructions: String,
+}
+
+/// One lab test and its result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabResult {
+    /// Test ("Haemoglobin", "Malaria RDT").
+    pub test: String,
+    /// Result value as reported ("9.8", "positive").
+    pub value: String,
+    /// Unit ("g/dL").
+    pub unit: String,
+    /// Marked abnormal.
+    pub abnormal: bool,
+}
+
+/// A correction to a signed visit. The signed original stays as it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amendment {
+    /// Id.
+    pub amendment_id: AmendmentId,
+    /// Which visit.
+    pub encounter_id: EncounterId,
+    /// The correction.
+    pub text: String,
+    /// Why it was needed.
+    pub reason: String,
+    /// Who wrote it.
+    pub author: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Amendment {
+    /// Checks the record.
+    pub fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        if self.text.trim().is_empty() {
+            v.push("amendment_text", "Write the correction.");
+        }
+        if self.reason.trim().is_empty() {
+            v.push("amendment_reason", "Say why the visit needs correcting.");
+        }
+        v
+    }
+}
+
+/// A visit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Encounter {
+    /// Id.
+    pub encounter_id: EncounterId,
+    /// Whose visit.
+    pub patient_id: PatientId,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// What kind.
+    pub kind: EncounterKind,
+    /// The clinician who sees the patient (the author, who signs).
+    pub clinician: String,
+    /// Chief complaint, in the patient's words.
+    pub chief_complaint: String,
+    /// History of the present illness.
+    pub history: String,
+    /// Examination findings.
+    pub examination: String,
+    /// Vital signs.
+    pub vitals: Vitals,
+    /// Diagnoses, primary first.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Prescriptions.
+    pub prescriptions: Vec<Prescription>,
+    /// Lab tests and results.
+    pub lab_results: Vec<LabResult>,
+    /// Plan.
+    pub plan: String,
+    /// Date to come back, if any.
+    pub follow_up: Option<NaiveDate>,
+    /// Draft, signed or voided.
+    pub status: EncounterStatus,
+}
+
+impl Encounter {
+    /// A new draft visit for `patient_id` by `clinician`, starting `now`.
+    pub fn new_draft(patient_id: PatientId, clinician: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            encounter_id: EncounterId::new(),
+            patient_id,
+            started_at: now,
+            kind: EncounterKind::Outpatient,
+            clinician: clinician.to_owned(),
+            chief_complaint: String::new(),
+            history: String::new(),
+            examination: String::new(),
+            vitals: Vitals::default(),
+            diagnoses: Vec::new(),
+            prescriptions: Vec::new(),
+            lab_results: Vec::new(),
+            plan: String::new(),
+            follow_up: None,
+            status: EncounterStatus::Draft,
+        }
+    }
+
+    /// True while the visit may still be edited.
+    pub fn is_draft(&self) -> bool {
+        self.status == EncounterStatus::Draft
+    }
+
+    /// The primary diagnosis, or the first one.
+    pub fn main_diagnosis(&self) -> Option<&Diagnosis> {
+        self.diagnoses
+            .iter()
+            .find(|d| d.primary)
+            .or_else(|| self.diagnoses.first())
+    }
+
+    /// Checks the visit as it would be saved (a draft may be incomplete, but never impossible).
+    pub fn validate(&self) -> Validation {
+        let mut v = self.vitals.validate();
+        if self.clinician.trim().is_empty() {
+            v.push("clinician", "Enter the clinician's name.");
+        }
+        if self.diagnoses.iter().filter(|d| d.primary).count() > 1 {
+            v.push("diagnoses", "Only one diagnosis can be primary.");
+        }
+        if self.diagnoses.iter().any(|d| d.title.trim().is_empty()) {
+            v.push("diagnoses", "A diagnosis needs a title or an ICD-10 code.");
+        }
+        if self
+            .prescriptions
+            .iter()
+            .any(|p| p.medicine.trim().is_empty())
+        {
+            v.push("prescriptions", "Every prescription needs a medicine.");
+        }
+        if self.lab_results.iter().any(|l| l.test.trim().is_empty()) {
+            v.push("lab_results", "Every lab result needs the test's name.");
+        }
+        if let Some(follow_up) = self.follow_up {
+            if follow_up < self.started_at.date_naive() {
+                v.push("follow_up", "The follow-up date is before the visit.");
+            }
+        }
+        v
+    }
+
+    /// Checks what signing needs beyond a valid draft: something clinical was recorded.
+    pub fn validate_for_signing(&self) -> Validation {
+        let mut v = self.validate();
+        if self.chief_complaint.trim().is_empty() && self.diagnoses.is_empty() {
+            v.push(
+                "chief_complaint",
+                "Record at least a complaint or a diagnosis before signing.",
+            );
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_with_two_primary_diagnoses_is_refused() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        for _ in 0..2 {
+            e.diagnoses.push(Diagnosis {
+                code: Some("B54".into()),
+                title: "Unspecified malaria".into(),
+                primary: true,
+            });
+        }
+        assert!(e.validate().message_for("diagnoses").is_some());
+        e.diagnoses[1].primary = false;
+        assert!(e.validate().is_valid());
+    }
+
+    #[test]
+    fn signing_needs_a_complaint_or_a_diagnosis() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        assert!(!e.validate_for_signing().is_valid());
+        e.chief_complaint = "Cough for 3 days".into();
+        assert!(e.validate_for_signing().is_valid());
+    }
+}

@@ -1,0 +1,31 @@
+//! The clinic's domain: patients, their allergies and problems, visits (encounters) with vitals,
+//! diagnoses, prescriptions and lab results, and the hybrid logical clock and change records that
+//! sync carries between clinics.
+//!
+//! This module owns the rules a record must obey (ranges, required fields, what a signed visit may
+//! still accept) and does no I/O at all, so the store, the UI and the sync engine all share one
+//! definition of what is valid.
+
+mod age;
+mod change;
+mod clinical;
+mod encounter;
+mod hlc;
+mod ids;
+mod patient;
+mod validation;
+mod vitals;
+
+pub use age::{age_label, age_on};
+pub use change::{ChangeRecord, EntityKind};
+pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
+pub use encounter::{
+    Amendment, Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription,
+};
+pub use hlc::{HlcStamp, HybridClock, NodeId};
+pub use ids::{
+    AllergyId, AmendmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId, new_uuid,
+};
+pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
+pub use validation::{FieldError, Validation};
+pub use vitals::{VITAL_RANGES, VitalFlag, VitalRange, Vitals};

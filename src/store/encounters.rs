@@ -1,0 +1,443 @@
+//! Visits: drafts saved as the clinician types, signing, amendments and voiding; the medicines a
+//! clinic has prescribed before.
+
+use super::write::{Fields, Writer};
+use super::{Store, StoreError, time_from_text, time_text};
+use crate::model::{
+    Amendment, Encounter, EncounterId, EncounterKind, EncounterStatus, EntityKind, PatientId,
+};
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+/// A medicine offered in the prescription editor, with how often this clinic prescribed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MedicineSuggestion {
+    /// The medicine as last written.
+    pub medicine: String,
+    /// Times prescribed in signed visits.
+    pub uses: i64,
+}
+
+pub(super) fn encounter_fields(e: &Encounter) -> Fields {
+    let (signed_by, signed_at) = match &e.status {
+        EncounterStatus::Signed {
+            signed_by,
+            signed_at,
+        } => (Some(signed_by.clone()), Some(time_text(*signed_at))),
+        _ => (None, None),
+    };
+    let (voided_by, voided_at, void_reason) = match &e.status {
+        EncounterStatus::Voided {
+            voided_by,
+            voided_at,
+            reason,
+        } => (
+            Some(voided_by.clone()),
+            Some(time_text(*voided_at)),
+            Some(reason.clone()),
+        ),
+        _ => (None, None, None),
+    };
+    match json!({
+        "patient_id": e.patient_id.to_string(),
+        "started_at": time_text(e.started_at),
+        "kind": e.kind.code(),
+        "clinician": e.clinician.trim(),
+        "chief_complaint": e.chief_complaint,
+        "history": e.history,
+        "examination": e.examination,
+        "vitals": e.vitals,
+        "diagnoses": e.diagnoses,
+        "prescriptions": e.prescriptions,
+        "lab_results": e.lab_results,
+        "plan": e.plan,
+        "follow_up": e.follow_up.map(|d| d.to_string()),
+        "status": e.status.code(),
+        "signed_by": signed_by,
+        "signed_at": signed_at,
+        "voided_by": voided_by,
+        "voided_at": voided_at,
+        "void_reason": void_reason,
+    }) {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+const ENCOUNTER_COLUMNS: &str = "encounter_id, patient_id, started_at, kind, clinician, \
+    chief_complaint, history, examination, vitals, diagnoses, prescriptions, lab_results, plan, \
+    follow_up, status, signed_by, signed_at, voided_by, voided_at, void_reason";
+
+fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, StoreError>> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let opt = |i: usize| row.get::<_, Option<String>>(i);
+    let (encounter_id, patient_id, started_at, kind, clinician) =
+        (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+    let (complaint, history, examination, vitals, diagnoses, prescriptions, labs, plan) = (
+        text(5)?,
+        text(6)?,
+        text(7)?,
+        text(8)?,
+        text(9)?,
+        text(10)?,
+        text(11)?,
+        text(12)?,
+    );
+    let (follow_up, status) = (opt(13)?, text(14)?);
+    let (signed_by, signed_at, voided_by, voided_at, void_reason) =
+        (opt(15)?, opt(16)?, opt(17)?, opt(18)?, opt(19)?);
+    let corrupt = |what| StoreError::Corrupt { what };
+    let build = || -> Result<Encounter, StoreError> {
+        let status = match status.as_str() {
+            "signed" => EncounterStatus::Signed {
+                signed_by: signed_by.unwrap_or_default(),
+                signed_at: signed_at
+                    .as_deref()
+                    .and_then(time_from_text)
+                    .ok_or(corrupt("a signing time"))?,
+            },
+            "voided" => EncounterStatus::Voided {
+                voided_by: voided_by.unwrap_or_default(),
+                voided_at: voided_at
+                    .as_deref()
+                    .and_then(time_from_text)
+                    .ok_or(corrupt("a voiding time"))?,
+                reason: void_reason.unwrap_or_default(),
+            },
+            _ => EncounterStatus::Draft,
+        };
+        Ok(Encounter {
+            encounter_id: encounter_id.parse().map_err(|_| corrupt("a visit id"))?,
+            patient_id: patient_id.parse().map_err(|_| corrupt("a patient id"))?,
+            started_at: time_from_text(&started_at).ok_or(corrupt("a visit time"))?,
+            kind: EncounterKind::from_code(&kind),
+            clinician,
+            chief_complaint: complaint,
+            history,
+            examination,
+            vitals: serde_json::from_str(&vitals).map_err(|_| corrupt("vitals"))?,
+            diagnoses: serde_json::from_str(&diagnoses).map_err(|_| corrupt("diagnoses"))?,
+            prescriptions: serde_json::from_str(&prescriptions)
+                .map_err(|_| corrupt("prescriptions"))?,
+            lab_results: serde_json::from_str(&labs).map_err(|_| corrupt("lab results"))?,
+            plan,
+            follow_up: match follow_up {
+                Some(d) => Some(d.parse().map_err(|_| corrupt("a follow-up date"))?),
+                None => None,
+            },
+            status,
+        })
+    };
+    Ok(build())
+}
+
+fn amendment_fields(a: &Amendment) -> Fields {
+    match json!({
+        "encounter_id": a.encounter_id.to_string(),
+        "text": a.text.trim(),
+        "reason": a.reason.trim(),
+        "author": a.author.trim(),
+        "amended_at": time_text(a.created_at),
+    }) {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// Keeps the patient list's "last visit" column true after a visit is written.
+pub(super) fn refresh_last_visit(
+    writer: &Writer<'_, '_>,
+    patient_id: PatientId,
+) -> Result<(), StoreError> {
+    writer
+        .tx()
+        .execute(
+            "UPDATE patient SET last_visit_at = (
+                 SELECT max(started_at) FROM encounter
+                 WHERE patient_id = ?1 AND status <> 'voided')
+             WHERE patient_id = ?1",
+            [patient_id.to_string()],
+        )
+        .map(drop)
+        .map_err(StoreError::sqlite("updating the last visit"))
+}
+
+/// Counts the medicines of a signed visit, so the prescription editor offers them first.
+pub(super) fn record_medicines(
+    writer: &Writer<'_, '_>,
+    encounter: &Encounter,
+) -> Result<(), StoreError> {
+    let now = time_text(writer.now());
+    for prescription in &encounter.prescriptions {
+        let medicine = prescription.medicine.trim();
+        writer
+            .tx()
+            .prepare_cached(
+                "INSERT INTO medicine_usage (medicine_key, medicine, uses, last_used_at)
+                 VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT (medicine_key) DO UPDATE SET
+                     medicine = excluded.medicine, uses = uses + 1,
+                     last_used_at = excluded.last_used_at",
+            )
+            .and_then(|mut stmt| stmt.execute(params![medicine.to_lowercase(), medicine, now]))
+            .map_err(StoreError::sqlite("counting prescribed medicines"))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Saves a draft visit (new or edited). Returns whether anything changed. A signed or voided
+    /// visit is refused: correct it with an amendment.
+    pub fn save_encounter(&mut self, encounter: &Encounter) -> Result<bool, StoreError> {
+        if !encounter.is_draft() {
+            return Err(StoreError::ReadOnly {
+                state: encounter.status.code(),
+            });
+        }
+        let validation = encounter.validate();
+        if !validation.is_valid() {
+            return Err(StoreError::Invalid(validation));
+        }
+        let old = self.find_encounter(encounter.encounter_id)?;
+        if let Some(old) = &old {
+            if !old.is_draft() {
+                return Err(StoreError::ReadOnly {
+                    state: old.status.code(),
+                });
+            }
+            if old.patient_id != encounter.patient_id {
+                return Err(StoreError::InvalidSetting(
+                    "A visit cannot be moved to another patient.".into(),
+                ));
+            }
+        }
+        let mut writer = self.writer()?;
+        let changed = match old {
+            Some(old) => writer.update(
+                EntityKind::Encounter,
+                encounter.encounter_id.0,
+                &encounter_fields(&old),
+                encounter_fields(encounter),
+                &[],
+            )?,
+            None => {
+                writer.insert(
+                    EntityKind::Encounter,
+                    encounter.encounter_id.0,
+                    encounter_fields(encounter),
+                    &[],
+                )?;
+                true
+            }
+        };
+        if changed {
+            refresh_last_visit(&writer, encounter.patient_id)?;
+        }
+        writer.commit()?;
+        Ok(changed)
+    }
+
+    /// Signs a draft as `signer`, who must be its author. The saved draft is what gets signed.
+    pub fn sign_encounter(
+        &mut self,
+        encounter_id: EncounterId,
+        signer: &str,
+    ) -> Result<Encounter, StoreError> {
+        let old = self.encounter(encounter_id)?;
+        if !old.is_draft() {
+            return Err(StoreError::ReadOnly {
+                state: old.status.code(),
+            });
+        }
+        if !old.clinician.trim().eq_ignore_ascii_case(signer.trim()) {
+            return Err(StoreError::NotAuthor {
+                author: old.clinician.clone(),
+            });
+        }
+        let validation = old.validate_for_signing();
+        if !validation.is_valid() {
+            return Err(StoreError::Invalid(validation));
+        }
+        let mut signed = old.clone();
+        let mut writer = self.writer()?;
+        signed.status = EncounterStatus::Signed {
+            signed_by: signer.trim().to_owned(),
+            signed_at: writer.now(),
+        };
+        writer.update(
+            EntityKind::Encounter,
+            encounter_id.0,
+            &encounter_fields(&old),
+            encounter_fields(&signed),
+            &[],
+        )?;
+        record_medicines(&writer, &signed)?;
+        writer.commit()?;
+        Ok(signed)
+    }
+
+    /// Voids a visit (draft or signed) with a reason. It stays in the record, marked void.
+    pub fn void_encounter(
+        &mut self,
+        encounter_id: EncounterId,
+        by: &str,
+        reason: &str,
+    ) -> Result<Encounter, StoreError> {
+        if reason.trim().is_empty() {
+            let mut v = crate::model::Validation::default();
+            v.push("void_reason", "Say why the visit is being voided.");
+            return Err(StoreError::Invalid(v));
+        }
+        let old = self.encounter(encounter_id)?;
+        if matches!(old.status, EncounterStatus::Voided { .. }) {
+            return Err(StoreError::ReadOnly { state: "voided" });
+        }
+        let mut voided = old.clone();
+        let mut writer = self.writer()?;
+        voided.status = EncounterStatus::Voided {
+            voided_by: by.trim().to_owned(),
+            voided_at: writer.now(),
+            reason: reason.trim().to_owned(),
+        };
+        writer.update(
+            EntityKind::Encounter,
+            encounter_id.0,
+            &encounter_fields(&old),
+            encounter_fields(&voided),
+            &[],
+        )?;
+        refresh_last_visit(&writer, old.patient_id)?;
+        writer.commit()?;
+        Ok(voided)
+    }
+
+    /// Adds an amendment to a signed visit.
+    pub fn add_amendment(&mut self, amendment: &Amendment) -> Result<(), StoreError> {
+        let validation = amendment.validate();
+        if !validation.is_valid() {
+            return Err(StoreError::Invalid(validation));
+        }
+        let encounter = self.encounter(amendment.encounter_id)?;
+        if !matches!(encounter.status, EncounterStatus::Signed { .. }) {
+            return Err(StoreError::InvalidSetting(
+                "Only a signed visit takes amendments; a draft can still be edited.".into(),
+            ));
+        }
+        let mut writer = self.writer()?;
+        writer.insert(
+            EntityKind::Amendment,
+            amendment.amendment_id.0,
+            amendment_fields(amendment),
+            &[],
+        )?;
+        writer.commit()
+    }
+
+    /// One visit.
+    pub fn encounter(&self, encounter_id: EncounterId) -> Result<Encounter, StoreError> {
+        self.find_encounter(encounter_id)?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "visit",
+                id: encounter_id.to_string(),
+            })
+    }
+
+    fn find_encounter(&self, encounter_id: EncounterId) -> Result<Option<Encounter>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ENCOUNTER_COLUMNS} FROM encounter WHERE encounter_id = ?1"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row([encounter_id.to_string()], encounter_from_row)
+                    .optional()
+            })
+            .map_err(StoreError::sqlite("reading a visit"))?
+            .transpose()
+    }
+
+    /// Every visit of a patient, newest first (voided ones included, marked).
+    pub fn encounters_for_patient(
+        &self,
+        patient_id: PatientId,
+    ) -> Result<Vec<Encounter>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENCOUNTER_COLUMNS} FROM encounter WHERE patient_id = ?1
+                 ORDER BY started_at DESC"
+            ))
+            .map_err(StoreError::sqlite("reading visits"))?;
+        let rows = stmt
+            .query_map([patient_id.to_string()], encounter_from_row)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(StoreError::sqlite("reading visits"))?;
+        rows.into_iter().collect()
+    }
+
+    /// The amendments of a visit, oldest first.
+    pub fn amendments(&self, encounter_id: EncounterId) -> Result<Vec<Amendment>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT amendment_id, text, reason, author, amended_at FROM amendment
+                 WHERE encounter_id = ?1 ORDER BY amended_at",
+            )
+            .map_err(StoreError::sqlite("reading amendments"))?;
+        let rows = stmt
+            .query_map([encounter_id.to_string()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(StoreError::sqlite("reading amendments"))?;
+        rows.into_iter()
+            .map(|(id, text, reason, author, at)| {
+                Ok(Amendment {
+                    amendment_id: id.parse().map_err(|_| StoreError::Corrupt {
+                        what: "an amendment id",
+                    })?,
+                    encounter_id,
+                    text,
+                    reason,
+                    author,
+                    created_at: time_from_text(&at).ok_or(StoreError::Corrupt {
+                        what: "an amendment time",
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    /// Medicines this clinic prescribed before whose name starts with `prefix` (any case), most
+    /// used first.
+    pub fn suggest_medicines(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<MedicineSuggestion>, StoreError> {
+        let key = prefix.trim().to_lowercase();
+        let upper = format!("{key}\u{10FFFF}");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT medicine, uses FROM medicine_usage
+                 WHERE medicine_key >= ?1 AND medicine_key < ?2
+                 ORDER BY uses DESC, medicine_key LIMIT ?3",
+            )
+            .map_err(StoreError::sqlite("suggesting medicines"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        stmt.query_map(params![key, upper, limit], |row| {
+            Ok(MedicineSuggestion {
+                medicine: row.get(0)?,
+                uses: row.get(1)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(StoreError::sqlite("suggesting medicines"))
+    }
+}

@@ -1,0 +1,250 @@
+//! The local database: one SQLite file per workstation that holds every record the clinic has,
+//! works with no network at all, and never loses a write.
+//!
+//! It owns the schema and its migrations, the queries the app needs (patient search with FTS5,
+//! the patient list in any sort order, charts, ICD-10 and medicine look-ups), and the change
+//! outbox that sync pushes: every write appends its change record in the same transaction as the
+//! data, so the two commit together or not at all.
+
+mod batch;
+mod encounters;
+mod error;
+mod icd10;
+mod patients;
+mod schema;
+mod write;
+
+pub use batch::Batch;
+pub use encounters::MedicineSuggestion;
+pub use error::StoreError;
+pub use icd10::Icd10Code;
+pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit};
+pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
+
+use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+/// The file name of the database inside a data directory.
+pub const DATABASE_FILE: &str = "outpost.sqlite3";
+
+/// Who this workstation is: its node id for the clock, the clinic it writes for, and the prefix of
+/// the patient numbers it hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workstation {
+    /// Node id used in clock stamps.
+    pub node_id: NodeId,
+    /// The clinic this workstation belongs to.
+    pub clinic_id: ClinicId,
+    /// Prefix of patient numbers ("OUT" gives "OUT-000123").
+    pub number_prefix: String,
+}
+
+/// Counts for `outpost status` and the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Patients not voided.
+    pub patients: i64,
+    /// Visits not voided.
+    pub visits: i64,
+    /// Change records not yet acknowledged by a server.
+    pub pending_changes: i64,
+    /// Schema version of the file.
+    pub schema_version: u32,
+    /// Where the file is.
+    pub database_path: PathBuf,
+}
+
+/// An open store. Writes take `&mut self`; each user action is one transaction.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    workstation: Workstation,
+    clock: HybridClock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Self::open(&data_dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = open_connection(path, OpenFlags::default())?;
+        migrate_to(&mut conn, SCHEMA_VERSION)?;
+        let workstation = load_or_create_workstation(&mut conn)?;
+        let last: Option<HlcStamp> = meta_get(&conn, "hlc_last")?.and_then(|s| s.parse().ok());
+        let clock = HybridClock::resume(workstation.node_id.clone(), last.as_ref());
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            workstation,
+            clock,
+        })
+    }
+
+    /// A second, read-only connection to the same file, for work on another thread (the patient
+    /// list's sort order, benchmarks). WAL lets it read while this one writes.
+    pub fn open_reader(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        let conn = open_connection(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(ReadOnlyStore { conn })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who this workstation is.
+    pub fn workstation(&self) -> &Workstation {
+        &self.workstation
+    }
+
+    /// Sets the prefix of patient numbers handed out from now on.
+    pub fn set_number_prefix(&mut self, prefix: &str) -> Result<(), StoreError> {
+        let prefix = prefix.trim().to_ascii_uppercase();
+        if prefix.is_empty()
+            || prefix.len() > 8
+            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(StoreError::InvalidSetting(
+                "The patient number prefix is 1 to 8 letters or digits.".into(),
+            ));
+        }
+        meta_set(&self.conn, "number_prefix", &prefix)?;
+        self.workstation.number_prefix = prefix;
+        Ok(())
+    }
+
+    /// A setting of this workstation (e.g. the signed-in user's name).
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, &format!("setting.{key}"))
+    }
+
+    /// Stores a setting of this workstation.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        meta_set(&self.conn, &format!("setting.{key}"), value)
+    }
+
+    /// Counts for the status bar and `outpost status`.
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            self.conn
+                .query_row(sql, [], |row| row.get(0))
+                .map_err(StoreError::sqlite("counting records"))
+        };
+        Ok(StoreStatus {
+            patients: count("SELECT count(*) FROM patient WHERE voided = 0")?,
+            visits: count("SELECT count(*) FROM encounter WHERE status <> 'voided'")?,
+            pending_changes: count("SELECT count(*) FROM change_outbox WHERE acked_at IS NULL")?,
+            schema_version: schema_version(&self.conn)?,
+            database_path: self.path.clone(),
+        })
+    }
+
+    /// Patients not voided: a cheap count for the status bar.
+    pub fn patient_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM patient WHERE voided = 0", [], |row| {
+                row.get(0)
+            })
+            .map_err(StoreError::sqlite("counting patients"))
+    }
+
+    /// The raw connection, for the crate's own tests of schema-level guarantees.
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// A read-only connection for another thread.
+pub struct ReadOnlyStore {
+    conn: Connection,
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    // WAL lets the list's reader run beside the writer; NORMAL sync in WAL mode is durable across
+    // a crash of the app (a power cut may lose the last transaction, never corrupt the file).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -16000;",
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+        row.get(0)
+    })
+    .optional()
+    .map_err(StoreError::sqlite("reading a setting"))
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map(drop)
+    .map_err(StoreError::sqlite("writing a setting"))
+}
+
+fn load_or_create_workstation(conn: &mut Connection) -> Result<Workstation, StoreError> {
+    let tx = conn
+        .transaction()
+        .map_err(StoreError::sqlite("reading the workstation identity"))?;
+    let get_or_init = |key: &str, init: String| -> Result<String, StoreError> {
+        if let Some(value) = meta_get(&tx, key)? {
+            return Ok(value);
+        }
+        meta_set(&tx, key, &init)?;
+        Ok(init)
+    };
+    let node_id = get_or_init("node_id", crate::model::new_uuid().simple().to_string())?;
+    let clinic_id = get_or_init("clinic_id", ClinicId::new().to_string())?;
+    let number_prefix = get_or_init("number_prefix", "OUT".to_owned())?;
+    tx.commit()
+        .map_err(StoreError::sqlite("saving the workstation identity"))?;
+    let clinic_id = clinic_id.parse().map_err(|_| StoreError::Corrupt {
+        what: "the clinic id in the settings",
+    })?;
+    Ok(Workstation {
+        node_id: NodeId(node_id),
+        clinic_id,
+        number_prefix,
+    })
+}
+
+/// Times are stored as RFC 3339 UTC text with milliseconds, which sorts in time order.
+pub(crate) fn time_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Reads a stored time; `None` for text that is not one.
+pub(crate) fn time_from_text(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}

@@ -1,0 +1,228 @@
+//! The schema, as an ordered list of migrations. `PRAGMA user_version` records how many have run;
+//! opening a store runs the rest, each in its own transaction, so a file from any earlier version
+//! of Outpost opens in this one.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// One step of the schema's history. Never edit a step that has shipped: add a new one.
+struct Migration {
+    /// What the step does, for the log.
+    description: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "patients, allergies, problems, visits, amendments and the change outbox",
+        sql: r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE patient (
+    patient_rowid     INTEGER PRIMARY KEY,
+    patient_id        TEXT NOT NULL UNIQUE,
+    clinic_id         TEXT NOT NULL,
+    number_prefix     TEXT NOT NULL,
+    number_seq        INTEGER NOT NULL,
+    given_name        TEXT NOT NULL DEFAULT '',
+    family_name       TEXT NOT NULL DEFAULT '',
+    other_script_name TEXT NOT NULL DEFAULT '',
+    sex               TEXT NOT NULL DEFAULT 'unknown',
+    birth_date        TEXT,
+    birth_estimated   INTEGER NOT NULL DEFAULT 0,
+    phone             TEXT NOT NULL DEFAULT '',
+    village           TEXT NOT NULL DEFAULT '',
+    national_id       TEXT NOT NULL DEFAULT '',
+    kin_name          TEXT NOT NULL DEFAULT '',
+    kin_phone         TEXT NOT NULL DEFAULT '',
+    notes             TEXT NOT NULL DEFAULT '',
+    allergy_status    TEXT NOT NULL DEFAULT 'not_asked',
+    voided            INTEGER NOT NULL DEFAULT 0,
+    void_reason       TEXT NOT NULL DEFAULT '',
+    -- Derived locally from the fields above; never synced.
+    sort_name         TEXT NOT NULL DEFAULT '',
+    phone_digits      TEXT NOT NULL DEFAULT '',
+    last_visit_at     TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    UNIQUE (number_prefix, number_seq)
+) STRICT;
+CREATE INDEX patient_by_sort_name ON patient (sort_name) WHERE voided = 0;
+CREATE INDEX patient_by_number_seq ON patient (number_seq);
+CREATE INDEX patient_by_birth ON patient (birth_date) WHERE voided = 0;
+CREATE INDEX patient_by_village ON patient (village) WHERE voided = 0;
+CREATE INDEX patient_by_last_visit ON patient (last_visit_at) WHERE voided = 0;
+CREATE INDEX patient_by_national_id ON patient (national_id) WHERE national_id <> '';
+CREATE INDEX patient_by_phone ON patient (phone_digits) WHERE phone_digits <> '';
+
+-- Search: names in any script, identifiers and village; case and diacritics folded.
+CREATE VIRTUAL TABLE patient_fts USING fts5 (
+    names, identifiers, village,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+CREATE TRIGGER patient_fts_insert AFTER INSERT ON patient BEGIN
+    INSERT INTO patient_fts (rowid, names, identifiers, village) VALUES (
+        new.patient_rowid,
+        new.given_name || ' ' || new.family_name || ' ' || new.other_script_name,
+        new.number_prefix || '-' || printf('%06d', new.number_seq) || ' ' || new.number_seq
+            || ' ' || new.phone_digits || ' ' || new.national_id,
+        new.village);
+END;
+CREATE TRIGGER patient_fts_update AFTER UPDATE OF given_name, family_name, other_script_name,
+        number_prefix, number_seq, phone_digits, national_id, village ON patient BEGIN
+    DELETE FROM patient_fts WHERE rowid = old.patient_rowid;
+    INSERT INTO patient_fts (rowid, names, identifiers, village) VALUES (
+        new.patient_rowid,
+        new.given_name || ' ' || new.family_name || ' ' || new.other_script_name,
+        new.number_prefix || '-' || printf('%06d', new.number_seq) || ' ' || new.number_seq
+            || ' ' || new.phone_digits || ' ' || new.national_id,
+        new.village);
+END;
+
+CREATE TABLE allergy (
+    allergy_id  TEXT PRIMARY KEY,
+    patient_id  TEXT NOT NULL REFERENCES patient (patient_id),
+    substance   TEXT NOT NULL,
+    reaction    TEXT NOT NULL DEFAULT '',
+    severity    TEXT NOT NULL DEFAULT 'moderate',
+    active      INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX allergy_by_patient ON allergy (patient_id);
+
+CREATE TABLE problem (
+    problem_id  TEXT PRIMARY KEY,
+    patient_id  TEXT NOT NULL REFERENCES patient (patient_id),
+    code        TEXT,
+    title       TEXT NOT NULL,
+    onset       TEXT,
+    status      TEXT NOT NULL DEFAULT 'active',
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX problem_by_patient ON problem (patient_id);
+
+CREATE TABLE encounter (
+    encounter_id    TEXT PRIMARY KEY,
+    patient_id      TEXT NOT NULL REFERENCES patient (patient_id),
+    started_at      TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    clinician       TEXT NOT NULL,
+    chief_complaint TEXT NOT NULL DEFAULT '',
+    history         TEXT NOT NULL DEFAULT '',
+    examination     TEXT NOT NULL DEFAULT '',
+    vitals          TEXT NOT NULL DEFAULT '{}',
+    diagnoses       TEXT NOT NULL DEFAULT '[]',
+    prescriptions   TEXT NOT NULL DEFAULT '[]',
+    lab_results     TEXT NOT NULL DEFAULT '[]',
+    plan            TEXT NOT NULL DEFAULT '',
+    follow_up       TEXT,
+    status          TEXT NOT NULL DEFAULT 'draft',
+    signed_by       TEXT,
+    signed_at       TEXT,
+    voided_by       TEXT,
+    voided_at       TEXT,
+    void_reason     TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+CREATE INDEX encounter_by_patient ON encounter (patient_id, started_at);
+
+CREATE TABLE amendment (
+    amendment_id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL REFERENCES encounter (encounter_id),
+    text         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    author       TEXT NOT NULL,
+    amended_at   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX amendment_by_encounter ON amendment (encounter_id);
+
+-- Every local write appends here in its own transaction; sync pushes what is not yet acknowledged.
+CREATE TABLE change_outbox (
+    change_seq  INTEGER PRIMARY KEY,
+    change_id   TEXT NOT NULL UNIQUE,
+    entity      TEXT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    hlc         TEXT NOT NULL,
+    clinic_id   TEXT NOT NULL,
+    acked_at    TEXT
+) STRICT;
+CREATE INDEX change_outbox_pending ON change_outbox (change_seq) WHERE acked_at IS NULL;
+"#,
+    },
+    Migration {
+        description: "ICD-10 code list with search, and the clinic's medicine usage",
+        sql: r#"
+CREATE TABLE icd10 (
+    icd10_rowid INTEGER PRIMARY KEY,
+    code        TEXT NOT NULL UNIQUE,
+    title       TEXT NOT NULL
+) STRICT;
+CREATE VIRTUAL TABLE icd10_fts USING fts5 (
+    code, title,
+    content = 'icd10', content_rowid = 'icd10_rowid',
+    tokenize = 'unicode61 remove_diacritics 2 tokenchars ''.'''
+);
+
+-- How often this clinic prescribed each medicine: offered first in the prescription editor.
+CREATE TABLE medicine_usage (
+    medicine_key TEXT PRIMARY KEY,
+    medicine     TEXT NOT NULL,
+    uses         INTEGER NOT NULL,
+    last_used_at TEXT NOT NULL
+) STRICT;
+"#,
+    },
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The schema version recorded in the file.
+pub fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get::<_, u32>(0))
+        .map_err(StoreError::sqlite("reading the schema version"))
+}
+
+/// Brings the file up to `target` (normally [`SCHEMA_VERSION`]); a file newer than this build is
+/// refused rather than guessed at.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), StoreError> {
+    let found = schema_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().take(target as usize) {
+        let version = index as u32 + 1;
+        if version <= found {
+            continue;
+        }
+        tracing::info!(
+            version,
+            migration = migration.description,
+            "migrating the store"
+        );
+        let tx = conn
+            .transaction()
+            .map_err(StoreError::sqlite("starting a migration"))?;
+        tx.execute_batch(migration.sql)
+            .map_err(StoreError::sqlite("running a migration"))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(StoreError::sqlite("recording the schema version"))?;
+        tx.commit()
+            .map_err(StoreError::sqlite("committing a migration"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The one write path. Every entity is turned into a map of column → value; the writer inserts or
+//! updates its row and appends the change record (only the fields that changed, stamped by the
+//! hybrid logical clock) to the outbox, all inside the caller's transaction.
+
+use super::{StoreError, meta_set, time_text};
+use crate::model::{ChangeId, ClinicId, EntityKind, HybridClock};
+use chrono::{DateTime, Utc};
+use rusqlite::Transaction;
+use rusqlite::types::Value as SqlValue;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Column name → value, as stored and as carried in change records.
+pub(crate) type Fields = serde_json::Map<String, Value>;
+
+/// The table and id column that hold each kind of entity.
+fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
+    match kind {
+        EntityKind::Patient => ("patient", "patient_id"),
+        EntityKind::Allergy => ("allergy", "allergy_id"),
+        EntityKind::Problem => ("problem", "problem_id"),
+        EntityKind::Encounter => ("encounter", "encounter_id"),
+        EntityKind::Amendment => ("amendment", "amendment_id"),
+    }
+}
+
+/// Converts a field value to what SQLite stores: text, integer, real, or JSON text for lists.
+fn sql_value(value: &Value) -> SqlValue {
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Array(_) | Value::Object(_) => SqlValue::Text(value.to_string()),
+    }
+}
+
+/// A unit of work: one user action, one transaction.
+pub(crate) struct Writer<'conn, 'clock> {
+    tx: Transaction<'conn>,
+    clock: &'clock mut HybridClock,
+    clinic_id: ClinicId,
+    now: DateTime<Utc>,
+    wrote_change: bool,
+}
+
+impl<'conn, 'clock> Writer<'conn, 'clock> {
+    pub(crate) fn new(
+        tx: Transaction<'conn>,
+        clock: &'clock mut HybridClock,
+        clinic_id: ClinicId,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tx,
+            clock,
+            clinic_id,
+            now,
+            wrote_change: false,
+        }
+    }
+
+    /// The transaction, for reads and local bookkeeping inside the unit of work.
+    pub(crate) fn tx(&self) -> &Transaction<'conn> {
+        &self.tx
+    }
+
+    /// The time of this unit of work.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Inserts a new entity with `fields` (plus local `derived` columns, which are not synced).
+    pub(crate) fn insert(
+        &mut self,
+        kind: EntityKind,
+        entity_id: Uuid,
+        fields: Fields,
+        derived: &[(&'static str, SqlValue)],
+    ) -> Result<(), StoreError> {
+        let (table, id_column) = table_of(kind);
+        let now = time_text(self.now);
+        let mut columns = vec![id_column];
+        let mut values = vec![SqlValue::Text(entity_id.hyphenated().to_string())];
+        for (column, value) in &fields {
+            columns.push(column.as_str());
+            values.push(sql_value(value));
+        }
+        for (column, value) in derived {
+            columns.push(column);
+            values.push(value.clone());
+        }
+        columns.extend(["created_at", "updated_at"]);
+        values.extend([SqlValue::Text(now.clone()), SqlValue::Text(now)]);
+        let placeholders = (1..=values.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({placeholders})",
+            columns.join(", ")
+        );
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
+            .map_err(StoreError::sqlite("saving a new record"))?;
+        self.append_change(kind, entity_id, fields)
+    }
+
+    /// Updates an entity from `old` to `new`, writing and recording only the fields that differ.
+    /// Returns whether anything changed.
+    pub(crate) fn update(
+        &mut self,
+        kind: EntityKind,
+        entity_id: Uuid,
+        old: &Fields,
+        new: Fields,
+        derived: &[(&'static str, SqlValue)],
+    ) -> Result<bool, StoreError> {
+        let changed: Fields = new
+            .into_iter()
+            .filter(|(column, value)| old.get(column) != Some(value))
+            .collect();
+        if changed.is_empty() {
+            return Ok(false);
+        }
+        let (table, id_column) = table_of(kind);
+        let mut sets = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in changed
+            .iter()
+            .map(|(c, v)| (c.as_str(), sql_value(v)))
+            .chain(derived.iter().map(|(c, v)| (*c, v.clone())))
+            .chain([("updated_at", SqlValue::Text(time_text(self.now)))])
+        {
+            values.push(value);
+            sets.push(format!("{column} = ?{}", values.len()));
+        }
+        values.push(SqlValue::Text(entity_id.hyphenated().to_string()));
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE {id_column} = ?{}",
+            sets.join(", "),
+            values.len()
+        );
+        let rows = self
+            .tx
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
+            .map_err(StoreError::sqlite("saving changes"))?;
+        if rows == 0 {
+            return Err(StoreError::NotFound {
+                what: table,
+                id: entity_id.to_string(),
+            });
+        }
+        self.append_change(kind, entity_id, changed)?;
+        Ok(true)
+    }
+
+    fn append_change(
+        &mut self,
+        kind: EntityKind,
+        entity_id: Uuid,
+        fields: Fields,
+    ) -> Result<(), StoreError> {
+        let stamp = self.clock.tick(self.now.timestamp_millis());
+        let fields_json = Value::Object(fields).to_string();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO change_outbox (change_id, entity, entity_id, fields, hlc, clinic_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params![
+                    ChangeId::new().to_string(),
+                    kind.as_str(),
+                    entity_id.hyphenated().to_string(),
+                    fields_json,
+                    stamp.to_string(),
+                    self.clinic_id.to_string(),
+                ])
+            })
+            .map_err(StoreError::sqlite("recording the change for sync"))?;
+        self.wrote_change = true;
+        Ok(())
+    }
+
+    /// Commits the unit of work, with the clock's last stamp so it survives a restart.
+    pub(crate) fn commit(self) -> Result<(), StoreError> {
+        if self.wrote_change {
+            let last = self.clock.last_stamp();
+            meta_set(&self.tx, "hlc_last", &last.to_string())?;
+        }
+        self.tx
+            .commit()
+            .map_err(StoreError::sqlite("committing the transaction"))
+    }
+}
