@@ -3,5 +3,8 @@
 //! The library holds everything but the window itself, so the desktop binary, the command-line
 //! tools, the tests and the benchmarks all run the same code. See ARCHITECTURE.md for the map.
 
+pub mod demo;
 pub mod model;
 pub mod store;
+#[cfg(feature = "gui")]
+pub mod ui;

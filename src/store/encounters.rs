@@ -311,8 +311,8 @@ impl Store {
         Ok(voided)
     }
 
-    /// Adds an amendment to a signed visit.
-    pub fn add_amendment(&mut self, amendment: &Amendment) -> Result<(), StoreError> {
+    /// Adds an amendment to a signed visit, dated now. Returns it as stored.
+    pub fn add_amendment(&mut self, amendment: &Amendment) -> Result<Amendment, StoreError> {
         let validation = amendment.validate();
         if !validation.is_valid() {
             return Err(StoreError::Invalid(validation));
@@ -324,13 +324,16 @@ impl Store {
             ));
         }
         let mut writer = self.writer()?;
+        let mut amendment = amendment.clone();
+        amendment.created_at = writer.now();
         writer.insert(
             EntityKind::Amendment,
             amendment.amendment_id.0,
-            amendment_fields(amendment),
+            amendment_fields(&amendment),
             &[],
         )?;
-        writer.commit()
+        writer.commit()?;
+        Ok(amendment)
     }
 
     /// One visit.

@@ -159,12 +159,6 @@ impl Store {
             })
             .map_err(StoreError::sqlite("counting patients"))
     }
-
-    /// The raw connection, for the crate's own tests of schema-level guarantees.
-    #[cfg(test)]
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
-    }
 }
 
 /// A read-only connection for another thread.

@@ -657,7 +657,8 @@ impl Store {
             tx,
             &mut self.clock,
             self.workstation.clinic_id,
-            Utc::now(),
+            // Stored times have millisecond precision; use the same in memory.
+            DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default(),
         ))
     }
 }
