@@ -6,24 +6,34 @@ use serde::{Deserialize, Serialize};
 
 /// Vital signs taken at a visit. Every value is optional: a clinic records what it measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Vitals {
     /// Body temperature, °C.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<f64>,
     /// Pulse, beats per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pulse_bpm: Option<f64>,
     /// Respiratory rate, breaths per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub respiratory_rate: Option<f64>,
     /// Systolic blood pressure, mmHg.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub systolic_mmhg: Option<f64>,
     /// Diastolic blood pressure, mmHg.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub diastolic_mmhg: Option<f64>,
     /// Oxygen saturation, %.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub spo2_percent: Option<f64>,
     /// Weight, kg.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_kg: Option<f64>,
     /// Height, cm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub height_cm: Option<f64>,
     /// Mid-upper arm circumference, mm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub muac_mm: Option<f64>,
 }
 

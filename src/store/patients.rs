@@ -316,7 +316,8 @@ pub(crate) fn search(
     ));
     if digits.len() >= 6 {
         lookups.push((
-            "SELECT patient_rowid FROM patient WHERE phone_digits = ?1 AND voided = 0",
+            "SELECT patient_rowid FROM patient
+             WHERE phone_digits = ?1 AND phone_digits <> '' AND voided = 0",
             vec![SqlValue::Text(digits.clone())],
         ));
     }
@@ -336,8 +337,16 @@ pub(crate) fn search(
         }
     }
 
+    // A patient number's prefix ("OUT-") is shared by a whole clinic: search its digits only.
+    let word_text = match PatientNumber::parse(text) {
+        Some(_) => text
+            .rsplit_once('-')
+            .map_or(text, |(_, digits)| digits)
+            .to_owned(),
+        None => text.to_owned(),
+    };
     let mut words: Vec<i64> = Vec::new();
-    if let Some(query) = fts_query(text) {
+    if let Some(query) = fts_query(&word_text) {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT f.rowid FROM patient_fts f JOIN patient p ON p.patient_rowid = f.rowid

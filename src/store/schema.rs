@@ -58,7 +58,8 @@ CREATE INDEX patient_by_last_visit ON patient (last_visit_at) WHERE voided = 0;
 CREATE INDEX patient_by_national_id ON patient (national_id) WHERE national_id <> '';
 CREATE INDEX patient_by_phone ON patient (phone_digits) WHERE phone_digits <> '';
 
--- Search: names in any script, identifiers and village; case and diacritics folded.
+-- Search: names in any script, identifiers and village; case and diacritics folded. The number's
+-- prefix is left out: every patient of a clinic shares it, so it would only slow prefix queries.
 CREATE VIRTUAL TABLE patient_fts USING fts5 (
     names, identifiers, village,
     content = '', contentless_delete = 1,
@@ -69,7 +70,7 @@ CREATE TRIGGER patient_fts_insert AFTER INSERT ON patient BEGIN
     INSERT INTO patient_fts (rowid, names, identifiers, village) VALUES (
         new.patient_rowid,
         new.given_name || ' ' || new.family_name || ' ' || new.other_script_name,
-        new.number_prefix || '-' || printf('%06d', new.number_seq) || ' ' || new.number_seq
+        printf('%06d', new.number_seq) || ' ' || new.number_seq
             || ' ' || new.phone_digits || ' ' || new.national_id,
         new.village);
 END;
@@ -79,7 +80,7 @@ CREATE TRIGGER patient_fts_update AFTER UPDATE OF given_name, family_name, other
     INSERT INTO patient_fts (rowid, names, identifiers, village) VALUES (
         new.patient_rowid,
         new.given_name || ' ' || new.family_name || ' ' || new.other_script_name,
-        new.number_prefix || '-' || printf('%06d', new.number_seq) || ' ' || new.number_seq
+        printf('%06d', new.number_seq) || ' ' || new.number_seq
             || ' ' || new.phone_digits || ' ' || new.national_id,
         new.village);
 END;

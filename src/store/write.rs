@@ -38,6 +38,18 @@ fn sql_value(value: &Value) -> SqlValue {
     }
 }
 
+/// True for the values a new row holds when a field is not given.
+fn is_default(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        // Booleans are kept: their column defaults differ (an allergy starts active).
+        Value::Number(_) | Value::Bool(_) => false,
+    }
+}
+
 /// A unit of work: one user action, one transaction.
 pub(crate) struct Writer<'conn, 'clock> {
     tx: Transaction<'conn>,
@@ -107,6 +119,12 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
             .map_err(StoreError::sqlite("saving a new record"))?;
+        // A new record's empty fields are the defaults every replica starts from: leave them out
+        // of the change record.
+        let fields = fields
+            .into_iter()
+            .filter(|(_, value)| !is_default(value))
+            .collect();
         self.append_change(kind, entity_id, fields)
     }
 
