@@ -5,6 +5,8 @@
 
 pub mod demo;
 pub mod model;
+pub mod server;
 pub mod store;
+pub mod sync;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -39,7 +39,7 @@ fn names(store: &Store, query: &str) -> Vec<String> {
 fn outbox_count(path: &std::path::Path) -> i64 {
     Connection::open(path)
         .unwrap()
-        .query_row("SELECT count(*) FROM change_outbox", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))
         .unwrap()
 }
 
@@ -196,7 +196,7 @@ fn a_write_and_its_change_record_commit_together_or_not_at_all() {
     Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "CREATE TRIGGER refuse_changes BEFORE INSERT ON change_outbox
+            "CREATE TRIGGER refuse_changes BEFORE INSERT ON change_log
              BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
         )
         .unwrap();
@@ -255,7 +255,7 @@ fn change_records_carry_only_the_changed_fields_with_increasing_stamps() {
 
     let conn = Connection::open(&path).unwrap();
     let mut stmt = conn
-        .prepare("SELECT entity, fields, hlc FROM change_outbox ORDER BY change_seq")
+        .prepare("SELECT entity, fields, hlc FROM change_log ORDER BY change_seq")
         .unwrap();
     let rows: Vec<(String, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

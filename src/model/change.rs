@@ -4,12 +4,13 @@
 use super::hlc::HlcStamp;
 use super::ids::{ChangeId, ClinicId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
 /// The kind of record a change is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     /// Demographics of a patient.
@@ -72,4 +73,189 @@ pub struct ChangeRecord {
     pub hlc: HlcStamp,
     /// The clinic whose workstation wrote it.
     pub clinic_id: ClinicId,
+    /// For each field written, the stamps of the values the writer saw and knowingly replaced.
+    /// A write that replaced what another replica wrote is an overwrite; one that did not know of
+    /// it is concurrent, and the losing value becomes a conflict for a person to resolve.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub supersedes: BTreeMap<String, Vec<HlcStamp>>,
+}
+
+/// The kind of value a synced field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text, never null.
+    Text,
+    /// Text or null.
+    OptionalText,
+    /// A record id (UUID text), never null.
+    Id,
+    /// A whole number, never null.
+    Integer,
+    /// True or false.
+    Bool,
+    /// A JSON object (vitals).
+    Object,
+    /// A JSON list (diagnoses, prescriptions, lab results).
+    List,
+}
+
+const PATIENT_FIELDS: &[(&str, FieldKind)] = &[
+    ("clinic_id", FieldKind::Id),
+    ("number_prefix", FieldKind::Text),
+    ("number_seq", FieldKind::Integer),
+    ("given_name", FieldKind::Text),
+    ("family_name", FieldKind::Text),
+    ("other_script_name", FieldKind::Text),
+    ("sex", FieldKind::Text),
+    ("birth_date", FieldKind::OptionalText),
+    ("birth_estimated", FieldKind::Bool),
+    ("phone", FieldKind::Text),
+    ("village", FieldKind::Text),
+    ("national_id", FieldKind::Text),
+    ("kin_name", FieldKind::Text),
+    ("kin_phone", FieldKind::Text),
+    ("notes", FieldKind::Text),
+    ("allergy_status", FieldKind::Text),
+    ("voided", FieldKind::Bool),
+    ("void_reason", FieldKind::Text),
+];
+
+const ALLERGY_FIELDS: &[(&str, FieldKind)] = &[
+    ("patient_id", FieldKind::Id),
+    ("substance", FieldKind::Text),
+    ("reaction", FieldKind::Text),
+    ("severity", FieldKind::Text),
+    ("active", FieldKind::Bool),
+];
+
+const PROBLEM_FIELDS: &[(&str, FieldKind)] = &[
+    ("patient_id", FieldKind::Id),
+    ("code", FieldKind::OptionalText),
+    ("title", FieldKind::Text),
+    ("onset", FieldKind::OptionalText),
+    ("status", FieldKind::Text),
+];
+
+const ENCOUNTER_FIELDS: &[(&str, FieldKind)] = &[
+    ("patient_id", FieldKind::Id),
+    ("started_at", FieldKind::Text),
+    ("kind", FieldKind::Text),
+    ("clinician", FieldKind::Text),
+    ("chief_complaint", FieldKind::Text),
+    ("history", FieldKind::Text),
+    ("examination", FieldKind::Text),
+    ("vitals", FieldKind::Object),
+    ("diagnoses", FieldKind::List),
+    ("prescriptions", FieldKind::List),
+    ("lab_results", FieldKind::List),
+    ("plan", FieldKind::Text),
+    ("follow_up", FieldKind::OptionalText),
+    ("status", FieldKind::Text),
+    ("signed_by", FieldKind::OptionalText),
+    ("signed_at", FieldKind::OptionalText),
+    ("voided_by", FieldKind::OptionalText),
+    ("voided_at", FieldKind::OptionalText),
+    ("void_reason", FieldKind::OptionalText),
+];
+
+const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
+    ("encounter_id", FieldKind::Id),
+    ("text", FieldKind::Text),
+    ("reason", FieldKind::Text),
+    ("author", FieldKind::Text),
+    ("amended_at", FieldKind::Text),
+];
+
+/// The longest text one synced field may hold (a visit's history, a patient's notes).
+pub const MAX_FIELD_TEXT: usize = 64 * 1024;
+
+impl EntityKind {
+    /// Every kind.
+    pub const ALL: [EntityKind; 5] = [
+        Self::Patient,
+        Self::Allergy,
+        Self::Problem,
+        Self::Encounter,
+        Self::Amendment,
+    ];
+
+    /// The fields a change to this kind of record may carry, with the kind of value each holds.
+    pub fn fields(self) -> &'static [(&'static str, FieldKind)] {
+        match self {
+            Self::Patient => PATIENT_FIELDS,
+            Self::Allergy => ALLERGY_FIELDS,
+            Self::Problem => PROBLEM_FIELDS,
+            Self::Encounter => ENCOUNTER_FIELDS,
+            Self::Amendment => AMENDMENT_FIELDS,
+        }
+    }
+
+    /// The value a field holds before any change writes it (what a new row starts with).
+    pub fn field_default(self, field: &str) -> serde_json::Value {
+        use serde_json::Value;
+        match (self, self.field_kind(field)) {
+            // An allergy is active until someone says otherwise.
+            (Self::Allergy, _) if field == "active" => Value::Bool(true),
+            (Self::Patient, _) if field == "sex" => Value::from("unknown"),
+            (Self::Patient, _) if field == "allergy_status" => Value::from("not_asked"),
+            (Self::Allergy, _) if field == "severity" => Value::from("moderate"),
+            (Self::Problem | Self::Encounter, _) if field == "status" => {
+                Value::from(if self == Self::Problem { "active" } else { "draft" })
+            }
+            (_, Some(FieldKind::Text)) => Value::from(""),
+            (_, Some(FieldKind::Integer)) => Value::from(0),
+            (_, Some(FieldKind::Bool)) => Value::Bool(false),
+            (_, Some(FieldKind::Object)) => Value::Object(serde_json::Map::new()),
+            (_, Some(FieldKind::List)) => Value::Array(Vec::new()),
+            (_, Some(FieldKind::OptionalText | FieldKind::Id) | None) => Value::Null,
+        }
+    }
+
+    /// The kind of value `field` holds, or `None` if this kind of record has no such field.
+    pub fn field_kind(self, field: &str) -> Option<FieldKind> {
+        self.fields()
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, kind)| *kind)
+    }
+}
+
+impl ChangeRecord {
+    /// Checks that every field exists for the entity and holds the right kind of value, so a
+    /// change from another replica can be stored and applied without surprises. The message names
+    /// the field, never its value.
+    pub fn check_fields(&self) -> Result<(), String> {
+        if self.fields.is_empty() {
+            return Err("a change must write at least one field".to_owned());
+        }
+        for (name, value) in &self.fields {
+            let Some(kind) = self.entity.field_kind(name) else {
+                return Err(format!("{} has no field {name:?}", self.entity));
+            };
+            use serde_json::Value;
+            let fits = match (kind, value) {
+                (FieldKind::Text, Value::String(s)) => s.len() <= MAX_FIELD_TEXT,
+                (FieldKind::OptionalText, Value::String(s)) => s.len() <= MAX_FIELD_TEXT,
+                (FieldKind::OptionalText, Value::Null) => true,
+                (FieldKind::Id, Value::String(s)) => Uuid::parse_str(s).is_ok(),
+                (FieldKind::Integer, Value::Number(n)) => n.is_i64(),
+                (FieldKind::Bool, Value::Bool(_)) => true,
+                (FieldKind::Object, Value::Object(_)) => value.to_string().len() <= MAX_FIELD_TEXT,
+                (FieldKind::List, Value::Array(_)) => value.to_string().len() <= MAX_FIELD_TEXT,
+                _ => false,
+            };
+            if !fits {
+                return Err(format!(
+                    "{}.{name} does not hold a {kind:?} value of an accepted size",
+                    self.entity
+                ));
+            }
+        }
+        for field in self.supersedes.keys() {
+            if !self.fields.contains_key(field) {
+                return Err(format!("supersedes names {field:?}, which the change does not write"));
+            }
+        }
+        Ok(())
+    }
 }

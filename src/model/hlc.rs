@@ -22,8 +22,8 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// One hybrid logical clock reading.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One hybrid logical clock reading. Serialised as its text form, as it is stored and synced.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HlcStamp {
     /// Milliseconds since the Unix epoch, as the issuing clock believed (never behind any stamp seen).
     pub millis: i64,
@@ -49,6 +49,19 @@ impl fmt::Display for HlcStamp {
     /// Fixed-width text that sorts as the stamps do: `000001700000000000-000000-node`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:018}-{:06}-{}", self.millis, self.counter, self.node)
+    }
+}
+
+impl Serialize for HlcStamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HlcStamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -215,6 +228,8 @@ mod tests {
         assert_eq!(a.to_string().parse::<HlcStamp>().unwrap(), a);
         assert!("12-x-node".parse::<HlcStamp>().is_err());
         assert!("".parse::<HlcStamp>().is_err());
+        assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::json!(a.to_string()));
+        assert_eq!(serde_json::from_value::<HlcStamp>(serde_json::json!(a.to_string())).unwrap(), a);
     }
 
     #[test]

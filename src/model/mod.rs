@@ -17,7 +17,7 @@ mod validation;
 mod vitals;
 
 pub use age::{age_label, age_on};
-pub use change::{ChangeRecord, EntityKind};
+pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
     Amendment, Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription,

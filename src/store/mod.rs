@@ -12,6 +12,7 @@ mod error;
 mod icd10;
 mod patients;
 mod schema;
+mod sync;
 mod write;
 
 pub use batch::Batch;
@@ -20,6 +21,7 @@ pub use error::StoreError;
 pub use icd10::Icd10Code;
 pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit};
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
+pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 
 use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId};
 use chrono::{DateTime, Utc};
@@ -145,7 +147,7 @@ impl Store {
         Ok(StoreStatus {
             patients: count("SELECT count(*) FROM patient WHERE voided = 0")?,
             visits: count("SELECT count(*) FROM encounter WHERE status <> 'voided'")?,
-            pending_changes: count("SELECT count(*) FROM change_outbox WHERE acked_at IS NULL")?,
+            pending_changes: count("SELECT count(*) FROM change_log WHERE push_state = 'pending'")?,
             schema_version: schema_version(&self.conn)?,
             database_path: self.path.clone(),
         })

@@ -47,9 +47,11 @@ CREATE TABLE patient (
     phone_digits      TEXT NOT NULL DEFAULT '',
     last_visit_at     TEXT,
     created_at        TEXT NOT NULL,
-    updated_at        TEXT NOT NULL,
-    UNIQUE (number_prefix, number_seq)
+    updated_at        TEXT NOT NULL
 ) STRICT;
+-- Numbers are unique among the patients a workstation registers (the next number is one more than
+-- the highest with its prefix); patients synced from other clinics may share a prefix.
+CREATE INDEX patient_by_number ON patient (number_prefix, number_seq);
 CREATE INDEX patient_by_sort_name ON patient (sort_name) WHERE voided = 0;
 CREATE INDEX patient_by_number_seq ON patient (number_seq);
 CREATE INDEX patient_by_birth ON patient (birth_date) WHERE voided = 0;
@@ -182,6 +184,73 @@ CREATE TABLE medicine_usage (
     uses         INTEGER NOT NULL,
     last_used_at TEXT NOT NULL
 ) STRICT;
+"#,
+    },
+    Migration {
+        description: "sync: every known change (local and remote), field heads and conflicts",
+        sql: r#"
+ALTER TABLE change_outbox RENAME TO change_log;
+-- For each field written: the stamps of the values the writer saw and replaced (JSON object).
+ALTER TABLE change_log ADD COLUMN supersedes TEXT NOT NULL DEFAULT '{}';
+-- 'local' (written here) or 'remote' (pulled from the server).
+ALTER TABLE change_log ADD COLUMN origin TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE change_log ADD COLUMN server_seq INTEGER;
+-- Local changes: 'pending', 'sent', 'refused' or 'quarantined'; remote ones: 'remote', or
+-- 'invalid' when they could not be read (kept, reported, never applied).
+ALTER TABLE change_log ADD COLUMN push_state TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE change_log ADD COLUMN push_note TEXT NOT NULL DEFAULT '';
+UPDATE change_log SET push_state = 'sent' WHERE acked_at IS NOT NULL;
+DROP INDEX change_outbox_pending;
+CREATE INDEX change_log_pending ON change_log (change_seq) WHERE push_state = 'pending';
+CREATE INDEX change_log_by_entity ON change_log (entity, entity_id);
+
+-- The history written before this version is one workstation's, in order: each write of a field
+-- replaced the previous one.
+CREATE TEMP TABLE previous_stamp AS
+    SELECT c.change_seq AS seq, j.key AS field,
+           lag(c.hlc) OVER (PARTITION BY c.entity, c.entity_id, j.key ORDER BY c.hlc) AS prev
+    FROM change_log c, json_each(c.fields) j;
+CREATE INDEX temp.previous_stamp_by_seq ON previous_stamp (seq);
+UPDATE change_log SET supersedes = coalesce((
+    SELECT json_group_object(field, json_array(prev)) FROM previous_stamp
+    WHERE seq = change_log.change_seq AND prev IS NOT NULL), '{}');
+DROP TABLE previous_stamp;
+
+-- The stamps of the current values of each field: one, or several while a conflict is open.
+CREATE TABLE field_head (
+    entity    TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    hlc       TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id, field, hlc)
+) WITHOUT ROWID, STRICT;
+INSERT INTO field_head (entity, entity_id, field, hlc)
+    SELECT c.entity, c.entity_id, j.key, max(c.hlc)
+    FROM change_log c, json_each(c.fields) j GROUP BY c.entity, c.entity_id, j.key;
+
+-- Values that lost to a concurrent write, waiting for a person's decision. Derived from the
+-- change log each time an entity's changes are merged.
+CREATE TABLE sync_conflict (
+    entity        TEXT NOT NULL,
+    entity_id     TEXT NOT NULL,
+    field         TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    kept_hlc      TEXT NOT NULL,
+    kept_value    TEXT NOT NULL,
+    other_hlc     TEXT NOT NULL,
+    other_value   TEXT NOT NULL,
+    other_clinic  TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id, field, other_hlc)
+) WITHOUT ROWID, STRICT;
+
+-- Entities whose remote changes could not be applied yet (e.g. a record that refers to one not
+-- received yet); retried on every pull, so nothing received is lost.
+CREATE TABLE sync_unapplied (
+    entity    TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id)
+) WITHOUT ROWID, STRICT;
 "#,
     },
 ];

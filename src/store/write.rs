@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub(crate) type Fields = serde_json::Map<String, Value>;
 
 /// The table and id column that hold each kind of entity.
-fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
+pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
     match kind {
         EntityKind::Patient => ("patient", "patient_id"),
         EntityKind::Allergy => ("allergy", "allergy_id"),
@@ -25,7 +25,7 @@ fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
 }
 
 /// Converts a field value to what SQLite stores: text, integer, real, or JSON text for lists.
-fn sql_value(value: &Value) -> SqlValue {
+pub(crate) fn sql_value(value: &Value) -> SqlValue {
     match value {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
@@ -66,6 +66,15 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         clinic_id: ClinicId,
         now: DateTime<Utc>,
     ) -> Self {
+        // Another connection (the sync thread) may have moved the clock on: start from the
+        // latest stamp saved in the file.
+        if let Ok(Some(saved)) = super::meta_get(&tx, "hlc_last") {
+            if let Ok(saved) = saved.parse::<crate::model::HlcStamp>() {
+                if saved > clock.last_stamp() {
+                    clock.observe(&saved, now.timestamp_millis());
+                }
+            }
+        }
         Self {
             tx,
             clock,
@@ -178,6 +187,36 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         Ok(true)
     }
 
+    /// Writes `fields` to an existing entity and records the change even when a value is the one
+    /// already shown: used to settle a conflict, where the change's point is to supersede every
+    /// current value of the field.
+    pub(crate) fn write_fields(
+        &mut self,
+        kind: EntityKind,
+        entity_id: Uuid,
+        fields: Fields,
+    ) -> Result<(), StoreError> {
+        let (table, id_column) = table_of(kind);
+        for (column, value) in &fields {
+            if kind.field_kind(column).is_none() {
+                return Err(StoreError::InvalidSetting(format!("{kind} has no field {column}")));
+            }
+            self.tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET {column} = ?1, updated_at = ?2 WHERE {id_column} = ?3"
+                    ),
+                    rusqlite::params![
+                        sql_value(value),
+                        time_text(self.now),
+                        entity_id.hyphenated().to_string()
+                    ],
+                )
+                .map_err(StoreError::sqlite("saving changes"))?;
+        }
+        self.append_change(kind, entity_id, fields)
+    }
+
     fn append_change(
         &mut self,
         kind: EntityKind,
@@ -185,20 +224,75 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         fields: Fields,
     ) -> Result<(), StoreError> {
         let stamp = self.clock.tick(self.now.timestamp_millis());
+        let entity_text = entity_id.hyphenated().to_string();
+        // What this write replaces: the current heads of each field it writes.
+        let mut supersedes = serde_json::Map::new();
+        {
+            let mut heads = self
+                .tx
+                .prepare_cached(
+                    "SELECT hlc FROM field_head WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
+                )
+                .map_err(StoreError::sqlite("reading field versions"))?;
+            let mut clear = self
+                .tx
+                .prepare_cached(
+                    "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
+                )
+                .map_err(StoreError::sqlite("updating field versions"))?;
+            let mut settle = self
+                .tx
+                .prepare_cached(
+                    "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
+                )
+                .map_err(StoreError::sqlite("updating field versions"))?;
+            let mut set = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO field_head (entity, entity_id, field, hlc) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(StoreError::sqlite("updating field versions"))?;
+            for field in fields.keys() {
+                let params = rusqlite::params![kind.as_str(), entity_text, field];
+                let replaced: Vec<String> = heads
+                    .query_map(params, |row| row.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(StoreError::sqlite("reading field versions"))?;
+                if !replaced.is_empty() {
+                    supersedes.insert(field.clone(), Value::from(replaced));
+                    clear
+                        .execute(params)
+                        .map_err(StoreError::sqlite("updating field versions"))?;
+                    // This write saw every value of the field, so it settles any conflict on it.
+                    settle
+                        .execute(params)
+                        .map_err(StoreError::sqlite("updating field versions"))?;
+                }
+                set.execute(rusqlite::params![
+                    kind.as_str(),
+                    entity_text,
+                    field,
+                    stamp.to_string()
+                ])
+                .map_err(StoreError::sqlite("updating field versions"))?;
+            }
+        }
         let fields_json = Value::Object(fields).to_string();
         self.tx
             .prepare_cached(
-                "INSERT INTO change_outbox (change_id, entity, entity_id, fields, hlc, clinic_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO change_log
+                     (change_id, entity, entity_id, fields, hlc, clinic_id, supersedes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(rusqlite::params![
                     ChangeId::new().to_string(),
                     kind.as_str(),
-                    entity_id.hyphenated().to_string(),
+                    entity_text,
                     fields_json,
                     stamp.to_string(),
                     self.clinic_id.to_string(),
+                    Value::Object(supersedes).to_string(),
                 ])
             })
             .map_err(StoreError::sqlite("recording the change for sync"))?;

@@ -1,0 +1,3 @@
+//! `outpost-server`: the central sync server.
+
+fn main() {}

@@ -1,0 +1,828 @@
+//! The store's side of sync: the outbox of local changes waiting for the server, the record of
+//! what the server said about each, and the merge of changes pulled from other clinics.
+//!
+//! Every change this workstation knows — written here or pulled — is kept in `change_log`. The
+//! value of a field is a pure function of those changes ([`merge_field`]), so every replica that
+//! has seen the same changes shows the same record, whatever order they arrived in:
+//! - a change *supersedes* the values its writer saw; the changes no other change supersedes are
+//!   the field's *heads*;
+//! - the head with the highest clock stamp is the value shown (ties cannot happen: stamps carry
+//!   the node id);
+//! - other heads with a different value are conflicts, kept for a person to resolve; resolving
+//!   writes a change that supersedes every head;
+//! - a signed visit is immutable: a change to its clinical fields stamped after the signing is
+//!   not applied, and becomes a conflict that offers an amendment instead.
+
+use super::write::{Fields, sql_value, table_of};
+use super::{Store, StoreError, meta_get, meta_set, time_text};
+use crate::model::{
+    ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId,
+};
+use chrono::Utc;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// What the server said about one pushed change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Stored (now or before) under this server sequence number.
+    Stored {
+        /// The server's sequence number.
+        server_seq: u64,
+    },
+    /// Not stored; kept here and shown with the reason.
+    Refused {
+        /// Why, in the server's words.
+        reason: String,
+    },
+    /// Held by the server until its clock reaches the change's stamp.
+    Quarantined {
+        /// Why, in the server's words.
+        reason: String,
+    },
+}
+
+/// A change the server refused or holds back, for the user to see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldChange {
+    /// Which change.
+    pub change_id: ChangeId,
+    /// What kind of record.
+    pub entity: EntityKind,
+    /// Which record.
+    pub entity_id: Uuid,
+    /// "refused" or "quarantined".
+    pub state: String,
+    /// The server's reason.
+    pub reason: String,
+}
+
+/// Why two values of one field are waiting for a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Two workstations changed the field without seeing each other's change.
+    Concurrent,
+    /// The field of a signed visit was changed after the signing: offer an amendment.
+    SignedVisit,
+}
+
+/// A value that lost, waiting for a person.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conflict {
+    /// What kind of record.
+    pub entity: EntityKind,
+    /// Which record.
+    pub entity_id: Uuid,
+    /// Which field.
+    pub field: String,
+    /// Why it is a conflict.
+    pub kind: ConflictKind,
+    /// The value shown now, and its stamp.
+    pub kept_value: Value,
+    /// Stamp of the shown value.
+    pub kept_hlc: HlcStamp,
+    /// The value that lost, and its stamp.
+    pub other_value: Value,
+    /// Stamp of the value that lost (who and when).
+    pub other_hlc: HlcStamp,
+    /// The clinic that wrote the value that lost.
+    pub other_clinic: String,
+}
+
+/// What one pull page did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Changes new to this workstation.
+    pub applied: usize,
+    /// Changes already known (this workstation's own, or seen before).
+    pub known: usize,
+    /// Changes that could not be read; kept and reported.
+    pub invalid: usize,
+    /// Records whose changes wait for another record (retried on the next pull).
+    pub unapplied: usize,
+}
+
+/// One change as the merge sees it.
+#[derive(Clone, Debug)]
+struct Candidate {
+    hlc: HlcStamp,
+    value: Value,
+    clinic: String,
+    supersedes: Vec<HlcStamp>,
+}
+
+/// The outcome of merging one field.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FieldMerge {
+    /// The value shown and its stamp.
+    pub winner: (HlcStamp, Value),
+    /// All heads (including the winner).
+    pub heads: Vec<HlcStamp>,
+    /// Heads that lost with a different value: (stamp, value, clinic).
+    pub losers: Vec<(HlcStamp, Value, String)>,
+}
+
+/// Merges the writes of one field: the heads are the writes no other write supersedes; the head
+/// with the highest stamp wins; heads with other values are conflicts. `None` when nothing writes
+/// the field. The order of `candidates` does not matter.
+fn merge_field(candidates: &[Candidate]) -> Option<FieldMerge> {
+    let superseded: BTreeSet<&HlcStamp> = candidates
+        .iter()
+        .flat_map(|c| c.supersedes.iter())
+        .collect();
+    let mut heads: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| !superseded.contains(&c.hlc))
+        .collect();
+    heads.sort_by(|a, b| b.hlc.cmp(&a.hlc));
+    heads.dedup_by(|a, b| a.hlc == b.hlc);
+    let winner = heads.first()?;
+    Some(FieldMerge {
+        winner: (winner.hlc.clone(), winner.value.clone()),
+        heads: heads.iter().map(|c| c.hlc.clone()).collect(),
+        losers: heads
+            .iter()
+            .skip(1)
+            .filter(|c| c.value != winner.value)
+            .map(|c| (c.hlc.clone(), c.value.clone(), c.clinic.clone()))
+            .collect(),
+    })
+}
+
+/// Fields of a visit that may still change after it is signed.
+const AFTER_SIGNING: &[&str] = &[
+    "status",
+    "signed_by",
+    "signed_at",
+    "voided_by",
+    "voided_at",
+    "void_reason",
+];
+
+/// The merged state of one entity.
+struct EntityMerge {
+    /// When a visit was signed (its earliest signing).
+    signing_stamp: Option<HlcStamp>,
+    fields: BTreeMap<String, FieldMerge>,
+    /// Changes to a signed visit made after the signing: (field, stamp, value, clinic).
+    after_signing: Vec<(String, HlcStamp, Value, String)>,
+}
+
+fn merge_entity(kind: EntityKind, changes: &[(HlcStamp, Fields, String, Fields)]) -> EntityMerge {
+    let mut by_field: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for (hlc, fields, clinic, supersedes) in changes {
+        for (field, value) in fields {
+            let replaced = supersedes
+                .get(field)
+                .and_then(Value::as_array)
+                .map(|stamps| {
+                    stamps
+                        .iter()
+                        .filter_map(|s| s.as_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            by_field.entry(field.clone()).or_default().push(Candidate {
+                hlc: hlc.clone(),
+                value: value.clone(),
+                clinic: clinic.clone(),
+                supersedes: replaced,
+            });
+        }
+    }
+    let mut after_signing = Vec::new();
+    let mut signing_stamp = None;
+    if kind == EntityKind::Encounter {
+        // The earliest signing fixes the visit; later clinical changes do not apply.
+        let signed_at = by_field.get("status").and_then(|writes| {
+            writes
+                .iter()
+                .filter(|c| c.value == Value::from("signed"))
+                .map(|c| c.hlc.clone())
+                .min()
+        });
+        signing_stamp = signed_at.clone();
+        if let Some(signing) = signed_at {
+            for (field, writes) in by_field.iter_mut() {
+                if AFTER_SIGNING.contains(&field.as_str()) {
+                    continue;
+                }
+                let (late, early): (Vec<Candidate>, Vec<Candidate>) =
+                    writes.drain(..).partition(|c| c.hlc > signing);
+                *writes = early;
+                after_signing.extend(
+                    late.into_iter()
+                        .map(|c| (field.clone(), c.hlc, c.value, c.clinic)),
+                );
+            }
+        }
+    }
+    EntityMerge {
+        signing_stamp,
+        fields: by_field
+            .iter()
+            .filter_map(|(field, writes)| Some((field.clone(), merge_field(writes)?)))
+            .collect(),
+        after_signing,
+    }
+}
+
+fn parse_object(text: &str) -> Fields {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Fields::new(),
+    }
+}
+
+fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRecord>> {
+    let change_id: String = row.get(0)?;
+    let entity: String = row.get(1)?;
+    let entity_id: String = row.get(2)?;
+    let fields: String = row.get(3)?;
+    let hlc: String = row.get(4)?;
+    let clinic: String = row.get(5)?;
+    let supersedes: String = row.get(6)?;
+    let supersedes = parse_object(&supersedes)
+        .into_iter()
+        .map(|(field, stamps)| {
+            let stamps = stamps
+                .as_array()
+                .map(|list| list.iter().filter_map(|s| s.as_str()?.parse().ok()).collect())
+                .unwrap_or_default();
+            (field, stamps)
+        })
+        .collect();
+    Ok((|| {
+        Some(ChangeRecord {
+            change_id: change_id.parse().ok()?,
+            entity: entity.parse().ok()?,
+            entity_id: entity_id.parse().ok()?,
+            fields: parse_object(&fields),
+            hlc: hlc.parse().ok()?,
+            clinic_id: clinic.parse().ok()?,
+            supersedes,
+        })
+    })())
+}
+
+/// Re-merges one entity from every change known for it and writes the result: the row, the field
+/// heads and the open conflicts.
+fn refold_entity(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+) -> Result<(), StoreError> {
+    let changes: Vec<(HlcStamp, Fields, String, Fields)> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT hlc, fields, clinic_id, supersedes FROM change_log
+                 WHERE entity = ?1 AND entity_id = ?2 AND push_state NOT IN ('refused', 'invalid')",
+            )
+            .map_err(StoreError::sqlite("merging changes"))?;
+        let rows: Vec<(String, String, String, String)> = stmt
+            .query_map(params![kind.as_str(), entity_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("merging changes"))?;
+        rows.into_iter()
+            .filter_map(|(hlc, fields, clinic, supersedes)| {
+                Some((
+                    hlc.parse().ok()?,
+                    parse_object(&fields),
+                    clinic,
+                    parse_object(&supersedes),
+                ))
+            })
+            .collect()
+    };
+    let merged = merge_entity(kind, &changes);
+    let (table, id_column) = table_of(kind);
+    let exists: bool = tx
+        .query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {id_column} = ?1"),
+            [entity_id],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(StoreError::sqlite("merging changes"))?;
+    let now = time_text(Utc::now());
+    // Only known columns are ever written: the names come from the model's field lists. A field
+    // no valid change writes holds its default.
+    let columns: Vec<(&'static str, SqlValue)> = kind
+        .fields()
+        .iter()
+        .filter_map(|(name, field_kind)| {
+            let value = match merged.fields.get(*name) {
+                Some(merge) => merge.winner.1.clone(),
+                // A new row's ids come from its changes; without one it cannot be written.
+                None if *field_kind == crate::model::FieldKind::Id => return None,
+                None => kind.field_default(name),
+            };
+            Some((*name, sql_value(&value)))
+        })
+        .collect();
+    if exists {
+        if !columns.is_empty() {
+            let sets: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| format!("{name} = ?{}", i + 1))
+                .collect();
+            let mut values: Vec<SqlValue> = columns.iter().map(|(_, v)| v.clone()).collect();
+            values.push(SqlValue::Text(entity_id.to_owned()));
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET {} WHERE {id_column} = ?{}",
+                    sets.join(", "),
+                    values.len()
+                ),
+                rusqlite::params_from_iter(values),
+            )
+            .map_err(StoreError::sqlite("applying merged changes"))?;
+        }
+    } else if !columns.is_empty() {
+        let mut names: Vec<&str> = vec![id_column];
+        let mut values: Vec<SqlValue> = vec![SqlValue::Text(entity_id.to_owned())];
+        for (name, value) in &columns {
+            names.push(name);
+            values.push(value.clone());
+        }
+        names.extend(["created_at", "updated_at"]);
+        values.extend([SqlValue::Text(now.clone()), SqlValue::Text(now)]);
+        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                placeholders.join(", ")
+            ),
+            rusqlite::params_from_iter(values),
+        )
+        .map_err(StoreError::sqlite("applying merged changes"))?;
+    }
+    refresh_derived(tx, kind, entity_id)?;
+
+    tx.execute(
+        "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2",
+        params![kind.as_str(), entity_id],
+    )
+    .map_err(StoreError::sqlite("merging changes"))?;
+    tx.execute(
+        "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2",
+        params![kind.as_str(), entity_id],
+    )
+    .map_err(StoreError::sqlite("merging changes"))?;
+    let mut head = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO field_head (entity, entity_id, field, hlc) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+    let mut conflict = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO sync_conflict (entity, entity_id, field, kind, kept_hlc,
+                 kept_value, other_hlc, other_value, other_clinic)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+    for (field, merge) in &merged.fields {
+        for stamp in &merge.heads {
+            head.execute(params![kind.as_str(), entity_id, field, stamp.to_string()])
+                .map_err(StoreError::sqlite("merging changes"))?;
+        }
+        for (stamp, value, clinic) in &merge.losers {
+            conflict
+                .execute(params![
+                    kind.as_str(),
+                    entity_id,
+                    field,
+                    "concurrent",
+                    merge.winner.0.to_string(),
+                    merge.winner.1.to_string(),
+                    stamp.to_string(),
+                    value.to_string(),
+                    clinic,
+                ])
+                .map_err(StoreError::sqlite("merging changes"))?;
+        }
+    }
+    for (field, stamp, value, clinic) in &merged.after_signing {
+        let kept = merged.fields.get(field);
+        let kept_value = kept.map(|m| m.winner.1.clone()).unwrap_or(Value::Null);
+        if kept_value == *value {
+            continue;
+        }
+        conflict
+            .execute(params![
+                kind.as_str(),
+                entity_id,
+                field,
+                "signed_visit",
+                // A field never written before the signing was fixed, empty, by the signing.
+                kept.map(|m| &m.winner.0)
+                    .or(merged.signing_stamp.as_ref())
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                kept_value.to_string(),
+                stamp.to_string(),
+                value.to_string(),
+                clinic,
+            ])
+            .map_err(StoreError::sqlite("merging changes"))?;
+    }
+    Ok(())
+}
+
+/// Recomputes the local columns derived from synced fields.
+fn refresh_derived(tx: &Transaction<'_>, kind: EntityKind, entity_id: &str) -> Result<(), StoreError> {
+    match kind {
+        EntityKind::Patient => {
+            let names: Option<(String, String, String)> = tx
+                .query_row(
+                    "SELECT family_name, given_name, phone FROM patient WHERE patient_id = ?1",
+                    [entity_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(StoreError::sqlite("updating search columns"))?;
+            if let Some((family, given, phone)) = names {
+                let mut patient = Patient::blank(ClinicId(Uuid::nil()));
+                patient.family_name = family;
+                patient.given_name = given;
+                patient.phone = phone;
+                let derived = super::patients::patient_derived(&patient);
+                for (column, value) in derived {
+                    tx.execute(
+                        &format!("UPDATE patient SET {column} = ?1 WHERE patient_id = ?2"),
+                        params![value, entity_id],
+                    )
+                    .map_err(StoreError::sqlite("updating search columns"))?;
+                }
+            }
+            Ok(())
+        }
+        EntityKind::Encounter => {
+            let patient: Option<String> = tx
+                .query_row(
+                    "SELECT patient_id FROM encounter WHERE encounter_id = ?1",
+                    [entity_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::sqlite("updating the last visit"))?;
+            if let Some(patient_id) = patient.and_then(|p| p.parse::<PatientId>().ok()) {
+                tx.execute(
+                    "UPDATE patient SET last_visit_at = (
+                         SELECT max(started_at) FROM encounter
+                         WHERE patient_id = ?1 AND status <> 'voided')
+                     WHERE patient_id = ?1",
+                    [patient_id.to_string()],
+                )
+                .map_err(StoreError::sqlite("updating the last visit"))?;
+            }
+            Ok(())
+        }
+        EntityKind::Allergy | EntityKind::Problem | EntityKind::Amendment => Ok(()),
+    }
+}
+
+const CHANGE_COLUMNS: &str =
+    "change_id, entity, entity_id, fields, hlc, clinic_id, supersedes";
+
+impl Store {
+    /// Local changes not yet stored by the server, oldest first.
+    pub fn pending_changes(&self, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM change_log WHERE push_state = 'pending'
+                 ORDER BY change_seq LIMIT ?1"
+            ))
+            .map_err(StoreError::sqlite("reading the outbox"))?;
+        let rows: Vec<Option<ChangeRecord>> = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], change_from_row)
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading the outbox"))?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// Records what the server said about pushed changes, all in one transaction. A refused
+    /// change stays in the log, marked, and no longer counts towards the record's value.
+    pub fn record_push_outcomes(
+        &mut self,
+        outcomes: &[(ChangeId, PushOutcome)],
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sqlite("recording the server's answer"))?;
+        let now = time_text(Utc::now());
+        let mut refused_entities = BTreeSet::new();
+        for (change_id, outcome) in outcomes {
+            let (state, seq, note) = match outcome {
+                PushOutcome::Stored { server_seq } => {
+                    ("sent", i64::try_from(*server_seq).ok(), String::new())
+                }
+                PushOutcome::Refused { reason } => ("refused", None, reason.clone()),
+                PushOutcome::Quarantined { reason } => ("quarantined", None, reason.clone()),
+            };
+            let entity: Option<(String, String)> = tx
+                .query_row(
+                    "UPDATE change_log SET push_state = ?2, server_seq = coalesce(?3, server_seq),
+                         push_note = ?4, acked_at = ?5
+                     WHERE change_id = ?1 AND origin = 'local'
+                     RETURNING entity, entity_id",
+                    params![change_id.to_string(), state, seq, note, now],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::sqlite("recording the server's answer"))?;
+            if let (Some(entity), "refused") = (entity, state) {
+                refused_entities.insert(entity);
+            }
+        }
+        for (entity, entity_id) in refused_entities {
+            if let Ok(kind) = entity.parse::<EntityKind>() {
+                refold_entity(&tx, kind, &entity_id)?;
+            }
+        }
+        tx.commit()
+            .map_err(StoreError::sqlite("recording the server's answer"))
+    }
+
+    /// Local changes the server refused or holds back, with its reasons.
+    pub fn held_changes(&self) -> Result<Vec<HeldChange>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT change_id, entity, entity_id, push_state, push_note FROM change_log
+                 WHERE origin = 'local' AND push_state IN ('refused', 'quarantined')
+                 ORDER BY change_seq",
+            )
+            .map_err(StoreError::sqlite("reading held changes"))?;
+        let rows: Vec<(String, String, String, String, String)> = stmt
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading held changes"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, entity, entity_id, state, reason)| {
+                Some(HeldChange {
+                    change_id: id.parse().ok()?,
+                    entity: entity.parse().ok()?,
+                    entity_id: entity_id.parse().ok()?,
+                    state,
+                    reason,
+                })
+            })
+            .collect())
+    }
+
+    /// The last server sequence number applied here (0 before the first pull).
+    pub fn sync_cursor(&self) -> Result<u64, StoreError> {
+        Ok(meta_get(&self.conn, "sync.cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Applies one page of pulled changes and moves the cursor to `cursor`, in one transaction:
+    /// a cut line resumes from the last page applied, and nothing is applied twice.
+    pub fn apply_remote_page(
+        &mut self,
+        changes: &[(u64, ChangeRecord)],
+        cursor: u64,
+    ) -> Result<ApplyReport, StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sqlite("applying pulled changes"))?;
+        let mut report = ApplyReport::default();
+        let mut dirty: BTreeSet<(EntityKind, String)> = BTreeSet::new();
+        let wall = Utc::now().timestamp_millis();
+        for (server_seq, change) in changes {
+            let seq = i64::try_from(*server_seq).ok();
+            let entity_id = change.entity_id.hyphenated().to_string();
+            let valid = change.check_fields();
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO change_log (change_id, entity, entity_id, fields, hlc, clinic_id,
+                         supersedes, origin, server_seq, push_state, push_note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'remote', ?8, ?9, ?10)
+                     ON CONFLICT (change_id) DO NOTHING",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        change.change_id.to_string(),
+                        change.entity.as_str(),
+                        entity_id,
+                        Value::Object(change.fields.clone()).to_string(),
+                        change.hlc.to_string(),
+                        change.clinic_id.to_string(),
+                        serde_json::to_string(&change.supersedes).unwrap_or_else(|_| "{}".into()),
+                        seq,
+                        if valid.is_ok() { "remote" } else { "invalid" },
+                        valid.as_ref().err().cloned().unwrap_or_default(),
+                    ])
+                })
+                .map_err(StoreError::sqlite("applying pulled changes"))?;
+            if inserted == 0 {
+                // Known already: this workstation's own change coming back, or a repeat.
+                tx.execute(
+                    "UPDATE change_log SET server_seq = coalesce(server_seq, ?2),
+                         push_state = CASE WHEN push_state IN ('pending', 'quarantined')
+                                           THEN 'sent' ELSE push_state END
+                     WHERE change_id = ?1",
+                    params![change.change_id.to_string(), seq],
+                )
+                .map_err(StoreError::sqlite("applying pulled changes"))?;
+                report.known += 1;
+                continue;
+            }
+            if valid.is_err() {
+                report.invalid += 1;
+                continue;
+            }
+            self.clock.observe(&change.hlc, wall);
+            dirty.insert((change.entity, entity_id));
+            report.applied += 1;
+        }
+        // Records that waited for others are tried again with this page.
+        let waiting: Vec<(String, String)> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT entity, entity_id FROM sync_unapplied")
+                .map_err(StoreError::sqlite("applying pulled changes"))?;
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(StoreError::sqlite("applying pulled changes"))?
+        };
+        for (entity, entity_id) in waiting {
+            if let Ok(kind) = entity.parse::<EntityKind>() {
+                dirty.insert((kind, entity_id));
+            }
+        }
+        // Parents before children, so a record's references exist when it is written.
+        let mut ordered: Vec<(EntityKind, String)> = dirty.into_iter().collect();
+        ordered.sort_by_key(|(kind, _)| match kind {
+            EntityKind::Patient => 0,
+            EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
+            EntityKind::Amendment => 2,
+        });
+        for (kind, entity_id) in ordered {
+            tx.execute("SAVEPOINT refold", [])
+                .map_err(StoreError::sqlite("applying pulled changes"))?;
+            match refold_entity(&tx, kind, &entity_id) {
+                Ok(()) => {
+                    tx.execute_batch(
+                        "RELEASE refold;",
+                    )
+                    .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    tx.execute(
+                        "DELETE FROM sync_unapplied WHERE entity = ?1 AND entity_id = ?2",
+                        params![kind.as_str(), entity_id],
+                    )
+                    .map_err(StoreError::sqlite("applying pulled changes"))?;
+                }
+                Err(error) => {
+                    tx.execute_batch("ROLLBACK TO refold; RELEASE refold;")
+                        .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    tracing::warn!(entity = kind.as_str(), %entity_id, %error, "a pulled record waits for another");
+                    tx.execute(
+                        "INSERT OR REPLACE INTO sync_unapplied (entity, entity_id, reason)
+                         VALUES (?1, ?2, ?3)",
+                        params![kind.as_str(), entity_id, error.to_string()],
+                    )
+                    .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    report.unapplied += 1;
+                }
+            }
+        }
+        meta_set(&tx, "sync.cursor", &cursor.to_string())?;
+        meta_set(&tx, "hlc_last", &self.clock.last_stamp().to_string())?;
+        tx.commit()
+            .map_err(StoreError::sqlite("applying pulled changes"))?;
+        Ok(report)
+    }
+
+    /// Conflicts waiting for a decision, newest first.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT entity, entity_id, field, kind, kept_hlc, kept_value, other_hlc,
+                        other_value, other_clinic
+                 FROM sync_conflict ORDER BY other_hlc DESC",
+            )
+            .map_err(StoreError::sqlite("reading conflicts"))?;
+        type Row = (String, String, String, String, String, String, String, String, String);
+        let rows: Vec<Row> = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading conflicts"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(entity, id, field, kind, kept_hlc, kept, other_hlc, other, clinic)| {
+                Some(Conflict {
+                    entity: entity.parse().ok()?,
+                    entity_id: id.parse().ok()?,
+                    field,
+                    kind: if kind == "signed_visit" {
+                        ConflictKind::SignedVisit
+                    } else {
+                        ConflictKind::Concurrent
+                    },
+                    kept_value: serde_json::from_str(&kept).ok()?,
+                    kept_hlc: kept_hlc.parse().ok()?,
+                    other_value: serde_json::from_str(&other).ok()?,
+                    other_hlc: other_hlc.parse().ok()?,
+                    other_clinic: clinic,
+                })
+            })
+            .collect())
+    }
+
+    /// Resolves a concurrent-edit conflict by writing `value` to the field as a change that
+    /// supersedes every current value of it (keep mine, keep theirs, or an edited value).
+    pub fn resolve_conflict(&mut self, conflict: &Conflict, value: Value) -> Result<(), StoreError> {
+        if conflict.kind == ConflictKind::SignedVisit {
+            return Err(StoreError::InvalidSetting(
+                "A signed visit cannot change: add an amendment with the other value instead."
+                    .into(),
+            ));
+        }
+        let probe = ChangeRecord {
+            change_id: ChangeId::new(),
+            entity: conflict.entity,
+            entity_id: conflict.entity_id,
+            fields: Fields::from_iter([(conflict.field.clone(), value.clone())]),
+            hlc: conflict.kept_hlc.clone(),
+            clinic_id: self.workstation.clinic_id,
+            supersedes: BTreeMap::new(),
+        };
+        probe.check_fields().map_err(StoreError::InvalidSetting)?;
+        let entity_id = conflict.entity_id;
+        let mut writer = self.writer()?;
+        // The writer supersedes every head of the field, which closes the conflict everywhere.
+        writer.write_fields(conflict.entity, entity_id, probe.fields)?;
+        refold_entity(writer.tx(), conflict.entity, &entity_id.hyphenated().to_string())?;
+        writer.commit()
+    }
+
+    /// A sync setting (server address, device credential…).
+    pub fn sync_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, &format!("sync.{key}"))
+    }
+
+    /// Stores a sync setting.
+    pub fn set_sync_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        meta_set(&self.conn, &format!("sync.{key}"), value)
+    }
+
+    /// Joins the clinic the server enrolled this workstation in: records written here so far
+    /// are re-labelled as that clinic's, so the server accepts them as this device's own.
+    pub fn adopt_clinic(&mut self, clinic_id: ClinicId) -> Result<(), StoreError> {
+        let old = self.workstation.clinic_id;
+        if old == clinic_id {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sqlite("joining the clinic"))?;
+        let (old_text, new_text) = (old.to_string(), clinic_id.to_string());
+        tx.execute(
+            "UPDATE patient SET clinic_id = ?2 WHERE clinic_id = ?1",
+            params![old_text, new_text],
+        )
+        .map_err(StoreError::sqlite("joining the clinic"))?;
+        tx.execute(
+            "UPDATE change_log SET clinic_id = ?2,
+                 fields = CASE WHEN json_extract(fields, '$.clinic_id') = ?1
+                               THEN json_set(fields, '$.clinic_id', ?2) ELSE fields END
+             WHERE origin = 'local' AND push_state = 'pending'",
+            params![old_text, new_text],
+        )
+        .map_err(StoreError::sqlite("joining the clinic"))?;
+        meta_set(&tx, "clinic_id", &new_text)?;
+        tx.commit()
+            .map_err(StoreError::sqlite("joining the clinic"))?;
+        self.workstation.clinic_id = clinic_id;
+        Ok(())
+    }
+}

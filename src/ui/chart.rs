@@ -1,0 +1,711 @@
+//! A patient's chart: who they are, what they are allergic to, their visits, their problem list
+//! and how their weight, blood pressure and temperature changed over time.
+//!
+//! A chart can hold hundreds of visits, so it reads the store once when it opens (and again after
+//! a write), keeps what it read, and draws from that every frame.
+
+use super::command::{Command, Screen, ViewContext};
+use super::icd10_picker::{Icd10Choice, Icd10Picker};
+use super::widgets::{
+    OK_TEXT, WARNING_TEXT, allergy_banner_ui, date_input_ui, error_label, format_date, parse_date,
+    section_ui, text_field_row, two_columns_ui,
+};
+use crate::model::{
+    Allergy, AllergySeverity, AllergyStatus, EncounterId, EncounterStatus, Patient, PatientId,
+    Problem, ProblemId, ProblemStatus, age_on,
+};
+use crate::store::{Store, StoreError};
+use chrono::{Datelike, NaiveDate};
+use egui::{RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+use egui_plot::{HoverPosition, Legend, Line, Plot, PlotPoints, Points};
+
+/// Where a visit is in its life, as the chart lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VisitState {
+    Draft,
+    Signed,
+    Voided,
+}
+
+/// One line of the visit list, prepared when the chart loads.
+struct VisitLine {
+    encounter_id: EncounterId,
+    date: String,
+    kind: &'static str,
+    clinician: String,
+    state: VisitState,
+    diagnosis: String,
+    flags: String,
+}
+
+/// Measurements over time, x in days since the common era.
+#[derive(Default)]
+struct Trends {
+    weight: Vec<[f64; 2]>,
+    systolic: Vec<[f64; 2]>,
+    diastolic: Vec<[f64; 2]>,
+    temperature: Vec<[f64; 2]>,
+}
+
+impl Trends {
+    fn is_empty(&self) -> bool {
+        self.weight.is_empty()
+            && self.systolic.is_empty()
+            && self.diastolic.is_empty()
+            && self.temperature.is_empty()
+    }
+}
+
+/// Everything the chart shows, read once.
+struct ChartData {
+    patient: Patient,
+    allergy_status: AllergyStatus,
+    allergies: Vec<Allergy>,
+    problems: Vec<Problem>,
+    visits: Vec<VisitLine>,
+    trends: Trends,
+}
+
+impl ChartData {
+    fn load(store: &Store, patient_id: PatientId, today: NaiveDate) -> Result<Self, StoreError> {
+        let patient = store.patient(patient_id)?;
+        let age_months = patient
+            .birth
+            .and_then(|b| age_on(b.date, today))
+            .map(|(years, months, _)| years * 12 + months);
+        let encounters = store.encounters_for_patient(patient_id)?;
+        let mut trends = Trends::default();
+        // Newest first from the store; the plots want time order.
+        for encounter in encounters.iter().rev() {
+            if matches!(encounter.status, EncounterStatus::Voided { .. }) {
+                continue;
+            }
+            let x = f64::from(
+                encounter
+                    .started_at
+                    .with_timezone(&chrono::Local)
+                    .date_naive()
+                    .num_days_from_ce(),
+            );
+            let vitals = &encounter.vitals;
+            for (series, value) in [
+                (&mut trends.weight, vitals.weight_kg),
+                (&mut trends.systolic, vitals.systolic_mmhg),
+                (&mut trends.diastolic, vitals.diastolic_mmhg),
+                (&mut trends.temperature, vitals.temperature_c),
+            ] {
+                if let Some(value) = value {
+                    series.push([x, value]);
+                }
+            }
+        }
+        let visits = encounters
+            .iter()
+            .map(|e| VisitLine {
+                encounter_id: e.encounter_id,
+                date: format_date(e.started_at.with_timezone(&chrono::Local).date_naive()),
+                kind: e.kind.label(),
+                clinician: e.clinician.clone(),
+                state: match e.status {
+                    EncounterStatus::Draft => VisitState::Draft,
+                    EncounterStatus::Signed { .. } => VisitState::Signed,
+                    EncounterStatus::Voided { .. } => VisitState::Voided,
+                },
+                diagnosis: e
+                    .main_diagnosis()
+                    .map(|d| match &d.code {
+                        Some(code) => format!("{code} {}", d.title),
+                        None => d.title.clone(),
+                    })
+                    .unwrap_or_default(),
+                flags: e
+                    .vitals
+                    .flags(age_months)
+                    .iter()
+                    .map(|f| f.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect();
+        Ok(Self {
+            allergy_status: store.allergy_status(patient_id)?,
+            allergies: store.allergies(patient_id)?,
+            problems: store.problems(patient_id)?,
+            patient,
+            visits,
+            trends,
+        })
+    }
+}
+
+/// The chart screen.
+pub struct PatientChart {
+    patient_id: PatientId,
+    data: Result<ChartData, String>,
+    problem_picker: Icd10Picker,
+    problem_onset: String,
+    problem_error: Option<String>,
+    allergy_substance: String,
+    allergy_reaction: String,
+    allergy_severity: AllergySeverity,
+    allergy_error: Option<String>,
+    action_error: Option<String>,
+}
+
+impl PatientChart {
+    /// Opens the chart of `patient_id`, reading it from the store.
+    pub fn open(store: &Store, patient_id: PatientId, today: NaiveDate) -> Self {
+        let mut chart = Self {
+            patient_id,
+            data: Err(String::new()),
+            problem_picker: Icd10Picker::new("Find problem"),
+            problem_onset: String::new(),
+            problem_error: None,
+            allergy_substance: String::new(),
+            allergy_reaction: String::new(),
+            allergy_severity: AllergySeverity::Moderate,
+            allergy_error: None,
+            action_error: None,
+        };
+        chart.reload(store, today);
+        chart
+    }
+
+    /// Whose chart this is.
+    pub fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
+
+    /// Reads the chart again (after a write).
+    pub fn reload(&mut self, store: &Store, today: NaiveDate) {
+        self.data = ChartData::load(store, self.patient_id, today)
+            .map_err(|e| format!("The chart cannot be read: {e}"));
+    }
+
+    /// Shows a write that failed.
+    pub fn write_failed(&mut self, error: &StoreError) {
+        self.action_error = Some(format!("Not saved: {error}"));
+    }
+
+    /// A write succeeded: the last failure no longer applies.
+    pub fn write_succeeded(&mut self) {
+        self.action_error = None;
+    }
+
+    /// Draws the screen.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let data = match &self.data {
+            Ok(data) => data,
+            Err(error) => {
+                error_label(ui, Some(error));
+                if ui.button("Back to list").clicked() {
+                    cx.send(Command::Open(Screen::PatientList));
+                }
+                return;
+            }
+        };
+        header_ui(ui, data, cx);
+        ui.add_space(6.0);
+        allergy_banner_ui(ui, data.allergy_status, &data.allergies);
+        error_label(ui, self.action_error.as_deref());
+        ui.add_space(6.0);
+
+        egui::ScrollArea::vertical()
+            .id_salt("chart_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                two_columns_ui(ui, 0.6, |ui, column| {
+                    if column == 0 {
+                        if let Ok(data) = &self.data {
+                            visits_ui(ui, data, cx);
+                            ui.add_space(8.0);
+                            trends_ui(ui, &data.trends);
+                        }
+                    } else {
+                        self.problems_ui(ui, cx);
+                        ui.add_space(8.0);
+                        self.allergies_ui(ui, cx);
+                    }
+                });
+            });
+    }
+
+    fn problems_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let Ok(data) = &self.data else {
+            return;
+        };
+        let patient_id = self.patient_id;
+        let mut resolve: Option<Problem> = None;
+        section_ui(ui, "Problems", |ui| {
+            if data.problems.is_empty() {
+                ui.label(RichText::new("No problems recorded.").weak());
+            }
+            for problem in &data.problems {
+                ui.push_id(problem.problem_id.0, |ui| {
+                    ui.horizontal_wrapped(|ui| {
+                        if let Some(code) = &problem.code {
+                            ui.label(RichText::new(code).monospace());
+                        }
+                        let active = problem.status == ProblemStatus::Active;
+                        let title = RichText::new(&problem.title);
+                        ui.label(if active {
+                            title.strong()
+                        } else {
+                            title.weak().strikethrough()
+                        });
+                        if let Some(onset) = problem.onset {
+                            ui.label(RichText::new(format!("since {}", format_date(onset))).weak());
+                        }
+                        if active {
+                            if ui.small_button("Mark resolved").clicked() {
+                                resolve = Some(problem.clone());
+                            }
+                        } else {
+                            ui.label(RichText::new("resolved").weak());
+                        }
+                    });
+                });
+            }
+            ui.separator();
+            ui.label(RichText::new("Add a problem").strong());
+            let onset_label = ui.label("Onset date (if known)");
+            if date_input_ui(
+                ui,
+                onset_label.id,
+                "problem_onset",
+                &mut self.problem_onset,
+                cx.today,
+                1900..=2100,
+            ) {
+                self.problem_error = None;
+            }
+            let onset = match parse_date(&self.problem_onset) {
+                Ok(Some(date)) if date > cx.today => {
+                    Err("The onset date is in the future.".to_owned())
+                }
+                other => other,
+            };
+            if let Err(message) = &onset {
+                error_label(ui, Some(message));
+            }
+            if let Some(choice) = self.problem_picker.ui(ui, cx) {
+                match onset {
+                    Ok(onset) => {
+                        let (code, title) = match choice {
+                            Icd10Choice::Code(code) => (Some(code.code), code.title),
+                            Icd10Choice::FreeText(text) => (None, text),
+                        };
+                        cx.send(Command::SaveProblem(Problem {
+                            problem_id: ProblemId::new(),
+                            patient_id,
+                            code,
+                            title,
+                            onset,
+                            status: ProblemStatus::Active,
+                        }));
+                        self.problem_onset.clear();
+                        self.problem_error = None;
+                    }
+                    Err(_) => {
+                        self.problem_error =
+                            Some("Correct the onset date, then pick the problem again.".into());
+                    }
+                }
+            }
+            error_label(ui, self.problem_error.as_deref());
+        });
+        if let Some(mut problem) = resolve {
+            problem.status = ProblemStatus::Resolved;
+            cx.send(Command::SaveProblem(problem));
+        }
+    }
+
+    fn allergies_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let Ok(data) = &self.data else {
+            return;
+        };
+        let patient_id = self.patient_id;
+        let mut deactivate: Option<Allergy> = None;
+        section_ui(ui, "Allergies", |ui| {
+            if data.allergies.is_empty() {
+                let text = match data.allergy_status {
+                    AllergyStatus::NoKnownAllergies => "No known allergies.",
+                    _ => "None recorded.",
+                };
+                ui.label(RichText::new(text).weak());
+            }
+            for allergy in &data.allergies {
+                ui.push_id(allergy.allergy_id.0, |ui| {
+                    ui.horizontal_wrapped(|ui| {
+                        let substance = RichText::new(&allergy.substance);
+                        if allergy.active {
+                            ui.label(substance.strong().color(WARNING_TEXT));
+                        } else {
+                            ui.label(substance.weak().strikethrough());
+                        }
+                        if !allergy.reaction.trim().is_empty() {
+                            ui.label(&allergy.reaction);
+                        }
+                        ui.label(RichText::new(allergy.severity.label()).weak());
+                        if allergy.active {
+                            if ui.small_button("Mark inactive").clicked() {
+                                deactivate = Some(allergy.clone());
+                            }
+                        } else {
+                            ui.label(RichText::new("inactive").weak());
+                        }
+                    });
+                });
+            }
+            let any_active = data.allergies.iter().any(|a| a.active);
+            if !any_active && data.allergy_status != AllergyStatus::NoKnownAllergies {
+                if ui
+                    .button("No known allergies")
+                    .on_hover_text("The patient was asked and has no known allergies")
+                    .clicked()
+                {
+                    cx.send(Command::SetAllergyStatus {
+                        patient_id,
+                        status: AllergyStatus::NoKnownAllergies,
+                    });
+                }
+            } else if data.allergy_status == AllergyStatus::NoKnownAllergies {
+                ui.label(RichText::new("✓ Asked: no known allergies").color(OK_TEXT));
+            }
+            ui.separator();
+            ui.label(RichText::new("Add an allergy").strong());
+            egui::Grid::new("new_allergy")
+                .num_columns(2)
+                .spacing([8.0, 6.0])
+                .show(ui, |ui| {
+                    text_field_row(ui, "Substance", &mut self.allergy_substance, 220.0);
+                    ui.end_row();
+                    text_field_row(ui, "Reaction", &mut self.allergy_reaction, 220.0);
+                    ui.end_row();
+                    let label = ui.label("Severity");
+                    egui::ComboBox::from_id_salt("allergy_severity")
+                        .selected_text(self.allergy_severity.label())
+                        .show_ui(ui, |ui| {
+                            for severity in AllergySeverity::ALL {
+                                ui.selectable_value(
+                                    &mut self.allergy_severity,
+                                    severity,
+                                    severity.label(),
+                                );
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id);
+                    ui.end_row();
+                });
+            let ready = !self.allergy_substance.trim().is_empty();
+            if ui
+                .add_enabled(ready, egui::Button::new("Add allergy"))
+                .clicked()
+            {
+                let mut allergy = Allergy::new(patient_id, &self.allergy_substance);
+                allergy.reaction = self.allergy_reaction.trim().to_owned();
+                allergy.severity = self.allergy_severity;
+                let validation = allergy.validate();
+                if validation.is_valid() {
+                    cx.send(Command::SaveAllergy(allergy));
+                    self.allergy_substance.clear();
+                    self.allergy_reaction.clear();
+                    self.allergy_severity = AllergySeverity::Moderate;
+                    self.allergy_error = None;
+                } else {
+                    self.allergy_error = Some(validation.summary());
+                }
+            }
+            error_label(ui, self.allergy_error.as_deref());
+        });
+        if let Some(mut allergy) = deactivate {
+            allergy.active = false;
+            cx.send(Command::SaveAllergy(allergy));
+        }
+    }
+}
+
+/// Name, identifiers and demographics, with the chart's actions.
+fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
+    let patient = &data.patient;
+    egui::Frame::new()
+        .fill(super::widgets::NEUTRAL_FILL)
+        .corner_radius(6)
+        .inner_margin(12)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.vertical(|ui| {
+                    ui.label(RichText::new(patient.display_name()).heading().strong());
+                    if !patient.other_script_name.trim().is_empty() {
+                        ui.label(RichText::new(&patient.other_script_name).size(18.0));
+                    }
+                    let mut facts: Vec<String> = Vec::new();
+                    if let Some(number) = &patient.number {
+                        facts.push(number.to_string());
+                    }
+                    match patient.birth {
+                        Some(birth) => facts.push(format!(
+                            "{} (born {}{})",
+                            birth.age_label(cx.today),
+                            format_date(birth.date),
+                            if birth.estimated { ", estimated" } else { "" }
+                        )),
+                        None => facts.push("age unknown".to_owned()),
+                    }
+                    facts.push(patient.sex.label().to_owned());
+                    if !patient.village.trim().is_empty() {
+                        facts.push(patient.village.clone());
+                    }
+                    if !patient.phone.trim().is_empty() {
+                        facts.push(format!("Phone {}", patient.phone));
+                    }
+                    ui.label(facts.join("  ·  "));
+                    let kin = &patient.next_of_kin;
+                    if !kin.name.trim().is_empty() || !kin.phone.trim().is_empty() {
+                        ui.label(
+                            RichText::new(format!(
+                                "Next of kin: {} {}",
+                                kin.name.trim(),
+                                kin.phone.trim()
+                            ))
+                            .weak(),
+                        );
+                    }
+                    if !patient.national_id.trim().is_empty() {
+                        ui.label(
+                            RichText::new(format!("National ID: {}", patient.national_id)).weak(),
+                        );
+                    }
+                });
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                    if ui.button("Back to list").clicked() {
+                        cx.send(Command::Open(Screen::PatientList));
+                    }
+                    if ui.button("New visit").clicked() {
+                        cx.send(Command::Open(Screen::NewVisit(patient.patient_id)));
+                    }
+                    if ui.button("Edit patient").clicked() {
+                        cx.send(Command::Open(Screen::EditPatient(patient.patient_id)));
+                    }
+                });
+            });
+            if !patient.notes.trim().is_empty() {
+                ui.label(RichText::new(format!("Notes: {}", patient.notes.trim())).weak());
+            }
+        });
+}
+
+/// The visits, newest first, in a virtualised table: a chart with hundreds stays quick.
+fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
+    section_ui(ui, &format!("Visits ({})", data.visits.len()), |ui| {
+        if data.visits.is_empty() {
+            ui.label(RichText::new("No visits yet. Start one with “New visit”.").weak());
+            return;
+        }
+        let row_height = ui.text_style_height(&egui::TextStyle::Body) + 8.0;
+        let mut open: Option<EncounterId> = None;
+        ui.scope(|ui| {
+            ui.style_mut().interaction.selectable_labels = false;
+            TableBuilder::new(ui)
+                .id_salt("chart_visits")
+                .striped(true)
+                .sense(egui::Sense::click())
+                .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+                .column(Column::exact(135.0).clip(true))
+                .column(Column::exact(95.0).clip(true))
+                .column(Column::exact(120.0).clip(true))
+                .column(Column::exact(60.0).clip(true))
+                .column(Column::remainder().at_least(120.0).clip(true))
+                .column(Column::exact(120.0).clip(true))
+                .max_scroll_height(320.0)
+                .header(row_height, |mut header| {
+                    for title in [
+                        "Date",
+                        "Kind",
+                        "Clinician",
+                        "Status",
+                        "Main diagnosis",
+                        "Flags",
+                    ] {
+                        header.col(|ui| {
+                            ui.strong(title);
+                        });
+                    }
+                })
+                .body(|body| {
+                    body.rows(row_height, data.visits.len(), |mut row| {
+                        let Some(visit) = data.visits.get(row.index()) else {
+                            return;
+                        };
+                        let voided = visit.state == VisitState::Voided;
+                        let text = |t: &str| {
+                            let text = RichText::new(t);
+                            if voided {
+                                text.weak().strikethrough()
+                            } else {
+                                text
+                            }
+                        };
+                        row.col(|ui| {
+                            ui.label(text(&visit.date));
+                        });
+                        row.col(|ui| {
+                            ui.label(text(visit.kind));
+                        });
+                        row.col(|ui| {
+                            ui.label(text(&visit.clinician));
+                        });
+                        row.col(|ui| {
+                            match visit.state {
+                                VisitState::Draft => {
+                                    ui.label(RichText::new("Draft").italics().color(WARNING_TEXT))
+                                }
+                                VisitState::Signed => {
+                                    ui.label(RichText::new("Signed").color(OK_TEXT))
+                                }
+                                VisitState::Voided => ui.label(RichText::new("Voided").weak()),
+                            };
+                        });
+                        row.col(|ui| {
+                            ui.label(text(&visit.diagnosis));
+                        });
+                        row.col(|ui| {
+                            if !visit.flags.is_empty() {
+                                ui.label(
+                                    RichText::new(format!("⚠ {}", visit.flags)).color(WARNING_TEXT),
+                                );
+                            }
+                        });
+                        if row.response().clicked() {
+                            open = Some(visit.encounter_id);
+                        }
+                    });
+                });
+        });
+        if let Some(encounter_id) = open {
+            cx.send(Command::Open(Screen::Visit(encounter_id)));
+        }
+    });
+}
+
+/// Weight, blood pressure and temperature across visits.
+fn trends_ui(ui: &mut Ui, trends: &Trends) {
+    section_ui(ui, "Trends", |ui| {
+        if trends.is_empty() {
+            ui.label(RichText::new("No vital signs recorded yet.").weak());
+            return;
+        }
+        let plots = [
+            TrendPlot {
+                title: "Weight (kg)",
+                id: "trend_weight",
+                series: vec![Series {
+                    name: "Weight (kg)",
+                    points: &trends.weight,
+                    colour: egui::Color32::from_rgb(37, 99, 235),
+                }],
+            },
+            TrendPlot {
+                title: "Blood pressure (mmHg)",
+                id: "trend_bp",
+                series: vec![
+                    Series {
+                        name: "Systolic (mmHg)",
+                        points: &trends.systolic,
+                        colour: egui::Color32::from_rgb(185, 28, 28),
+                    },
+                    Series {
+                        name: "Diastolic (mmHg)",
+                        points: &trends.diastolic,
+                        colour: egui::Color32::from_rgb(124, 58, 237),
+                    },
+                ],
+            },
+            TrendPlot {
+                title: "Temperature (°C)",
+                id: "trend_temperature",
+                series: vec![Series {
+                    name: "Temperature (°C)",
+                    points: &trends.temperature,
+                    colour: egui::Color32::from_rgb(217, 119, 6),
+                }],
+            },
+        ];
+        for TrendPlot { title, id, series } in plots {
+            if series.iter().all(|s| s.points.is_empty()) {
+                continue;
+            }
+            ui.label(RichText::new(title).strong());
+            let mut plot = Plot::new(id)
+                .height(140.0)
+                .allow_zoom(false)
+                .allow_drag(false)
+                .allow_scroll(false)
+                .allow_boxed_zoom(false)
+                .x_axis_formatter(|mark, _range| date_from_axis(mark.value))
+                .label_formatter(|position| match position {
+                    HoverPosition::NearDataPoint {
+                        plot_name,
+                        position,
+                        ..
+                    } => Some(format!(
+                        "{plot_name}: {:.1}\n{}",
+                        position.y,
+                        date_from_axis(position.x)
+                    )),
+                    HoverPosition::Elsewhere { .. } => None,
+                });
+            if series.len() > 1 {
+                plot = plot.legend(Legend::default());
+            }
+            plot.show(ui, |plot_ui| {
+                for Series {
+                    name,
+                    points,
+                    colour,
+                } in series
+                {
+                    plot_ui.line(
+                        Line::new(name, PlotPoints::from(points.to_vec()))
+                            .color(colour)
+                            .width(2.0),
+                    );
+                    plot_ui.points(
+                        Points::new(name, PlotPoints::from(points.to_vec()))
+                            .color(colour)
+                            .radius(3.0),
+                    );
+                }
+            });
+            ui.add_space(6.0);
+        }
+    });
+}
+
+/// One plot of the trends section.
+struct TrendPlot<'a> {
+    title: &'static str,
+    id: &'static str,
+    series: Vec<Series<'a>>,
+}
+
+/// One line of a trend plot.
+struct Series<'a> {
+    name: &'static str,
+    points: &'a [[f64; 2]],
+    colour: egui::Color32,
+}
+
+/// The date at a position on a trend plot's x axis (days since the common era).
+fn date_from_axis(value: f64) -> String {
+    if !value.is_finite() {
+        return String::new();
+    }
+    // `as` saturates, so a zoomed-out axis can never overflow.
+    NaiveDate::from_num_days_from_ce_opt(value.round() as i32)
+        .map(|d| d.format("%d %b %Y").to_string())
+        .unwrap_or_default()
+}

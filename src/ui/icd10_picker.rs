@@ -1,0 +1,113 @@
+//! The ICD-10 picker shared by the visit editor (diagnoses) and the chart (problem list).
+//!
+//! Coding a diagnosis must be as quick as typing it, so the picker searches the 98,000 codes as
+//! the clinician types (by code prefix or by the beginnings of words of the title) and offers the
+//! typed words as free text when no code fits. It searches only when the text changes, never
+//! every frame.
+
+use super::command::ViewContext;
+use crate::store::Icd10Code;
+use egui::{RichText, TextEdit, Ui};
+
+/// How many codes a search offers.
+const RESULT_LIMIT: usize = 30;
+
+/// What the user picked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Icd10Choice {
+    /// A code from the list.
+    Code(Icd10Code),
+    /// The typed text, as a diagnosis without a code.
+    FreeText(String),
+}
+
+/// A search box with its results.
+pub struct Icd10Picker {
+    label: &'static str,
+    query: String,
+    /// The text the results belong to, and whether the list was loaded when they were found.
+    searched: Option<(String, bool)>,
+    results: Vec<Icd10Code>,
+    error: Option<String>,
+}
+
+impl Icd10Picker {
+    /// A picker whose search box is named `label`.
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            query: String::new(),
+            searched: None,
+            results: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Draws the search box and its results; returns what the user picked this frame.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &ViewContext<'_>) -> Option<Icd10Choice> {
+        let mut choice = None;
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label(self.label);
+            let width = (ui.available_width() - 12.0).clamp(120.0, 280.0);
+            ui.add(
+                TextEdit::singleline(&mut self.query)
+                    .hint_text("Code or words, e.g. B54 or malaria")
+                    .desired_width(width),
+            )
+            .labelled_by(label.id);
+            let typed = self.query.trim();
+            if ui
+                .add_enabled(!typed.is_empty(), egui::Button::new("Add as free text"))
+                .clicked()
+            {
+                choice = Some(Icd10Choice::FreeText(typed.to_owned()));
+            }
+        });
+        self.refresh(cx);
+
+        let typed = !self.query.trim().is_empty();
+        if !cx.icd10_ready {
+            ui.label(RichText::new("Loading ICD-10 codes…").weak());
+        } else if let Some(error) = &self.error {
+            super::widgets::error_label(ui, Some(error));
+        } else if typed && self.results.is_empty() {
+            ui.label(RichText::new("No ICD-10 code matches: add it as free text.").weak());
+        } else if typed {
+            egui::ScrollArea::vertical()
+                .id_salt((self.label, "results"))
+                .max_height(180.0)
+                .auto_shrink([false, true])
+                .show(ui, |ui| {
+                    for code in &self.results {
+                        if ui
+                            .selectable_label(false, format!("{} — {}", code.code, code.title))
+                            .clicked()
+                        {
+                            choice = Some(Icd10Choice::Code(code.clone()));
+                        }
+                    }
+                });
+        }
+        if choice.is_some() {
+            self.query.clear();
+        }
+        choice
+    }
+
+    /// Searches again when the text changed or the list finished loading since the last search.
+    fn refresh(&mut self, cx: &ViewContext<'_>) {
+        let current = (self.query.trim().to_owned(), cx.icd10_ready);
+        if self.searched.as_ref() == Some(&current) {
+            return;
+        }
+        self.results.clear();
+        self.error = None;
+        if cx.icd10_ready && !current.0.is_empty() {
+            match cx.store.search_icd10(&current.0, RESULT_LIMIT) {
+                Ok(found) => self.results = found,
+                Err(error) => self.error = Some(format!("Cannot search ICD-10 codes: {error}")),
+            }
+        }
+        self.searched = Some(current);
+    }
+}

@@ -1,0 +1,1282 @@
+//! Recording a visit: vital signs, complaint, findings, diagnoses, prescriptions, lab results,
+//! plan and follow-up; then signing it, amending it, or voiding it.
+//!
+//! Power cuts are common where Outpost runs, so a draft saves itself three seconds after the last
+//! change, when the clinician leaves the editor, and when the window closes; a save that fails
+//! says why and keeps everything typed. Impossible values are refused beside their field, and
+//! abnormal ones are flagged in the warning colour. Once signed, a visit is shown read-only and is
+//! corrected only by amendments, which are listed with their author and time.
+
+use super::command::{Command, Screen, ViewContext};
+use super::icd10_picker::{Icd10Choice, Icd10Picker};
+use super::widgets::{
+    ERROR_TEXT, OK_TEXT, VitalNote, WARNING_TEXT, allergy_banner_ui, error_label,
+    format_local_time, labelled_multiline, read_only_text, section_ui, store_error_text,
+    two_columns_ui, vital_field_ui, warning_label,
+};
+use crate::model::{
+    Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
+    EncounterKind, EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES,
+    Vitals, age_on,
+};
+use crate::store::{MedicineSuggestion, Store, StoreError};
+use chrono::{Local, NaiveDate, Utc};
+use egui::{Id, RichText, TextEdit, Ui};
+use std::time::Duration;
+
+/// A draft saves itself this long after the last change.
+const AUTOSAVE_DELAY_SECS: f64 = 3.0;
+/// Medicine suggestions offered at most.
+const MEDICINE_SUGGESTIONS: usize = 8;
+
+/// What the save line says.
+#[derive(Clone, Debug, PartialEq)]
+enum SaveState {
+    /// Nothing saved in this session yet.
+    NotYet,
+    /// Saved at this local time.
+    Saved(String),
+    /// The last attempt failed, for this reason.
+    Failed(String),
+}
+
+/// A question the editor is asking in a modal window.
+enum Dialog {
+    /// Confirm signing.
+    Sign,
+    /// Write an amendment.
+    Amend {
+        text: String,
+        reason: String,
+        error: Option<String>,
+    },
+    /// Give the reason for voiding.
+    Void {
+        reason: String,
+        error: Option<String>,
+    },
+}
+
+/// Medicines offered for the prescription row being typed.
+struct MedicineLookup {
+    row: usize,
+    prefix: String,
+    suggestions: Vec<MedicineSuggestion>,
+}
+
+/// The visit editor screen.
+pub struct VisitEditor {
+    encounter: Encounter,
+    patient_name: String,
+    patient_facts: String,
+    age_months: Option<u32>,
+    allergy_status: AllergyStatus,
+    allergies: Vec<Allergy>,
+    amendments: Vec<Amendment>,
+    vital_text: [String; VITAL_RANGES.len()],
+    in_store: bool,
+    dirty: bool,
+    last_change: f64,
+    autosave_blocked: bool,
+    save_state: SaveState,
+    diagnosis_picker: Icd10Picker,
+    medicine_lookup: Option<MedicineLookup>,
+    dialog: Option<Dialog>,
+    action_error: Option<String>,
+}
+
+impl VisitEditor {
+    /// A new draft visit for `patient_id` by `clinician`, not saved until something is typed.
+    pub fn new_visit(
+        store: &Store,
+        patient_id: PatientId,
+        clinician: &str,
+        today: NaiveDate,
+    ) -> Result<Self, StoreError> {
+        let encounter = Encounter::new_draft(patient_id, clinician, Utc::now());
+        Self::with_encounter(store, encounter, false, today)
+    }
+
+    /// An existing visit, read from the store.
+    pub fn open(
+        store: &Store,
+        encounter_id: EncounterId,
+        today: NaiveDate,
+    ) -> Result<Self, StoreError> {
+        let encounter = store.encounter(encounter_id)?;
+        let mut editor = Self::with_encounter(store, encounter, true, today)?;
+        editor.amendments = store.amendments(encounter_id)?;
+        Ok(editor)
+    }
+
+    fn with_encounter(
+        store: &Store,
+        encounter: Encounter,
+        in_store: bool,
+        today: NaiveDate,
+    ) -> Result<Self, StoreError> {
+        let patient = store.patient(encounter.patient_id)?;
+        let age_months = patient
+            .birth
+            .and_then(|b| age_on(b.date, today))
+            .map(|(years, months, _)| years * 12 + months);
+        Ok(Self {
+            vital_text: vital_texts(&encounter.vitals),
+            patient_name: patient.display_name(),
+            patient_facts: patient_facts(&patient, today),
+            age_months,
+            allergy_status: store.allergy_status(encounter.patient_id)?,
+            allergies: store.allergies(encounter.patient_id)?,
+            amendments: Vec::new(),
+            encounter,
+            in_store,
+            dirty: false,
+            last_change: 0.0,
+            autosave_blocked: false,
+            save_state: SaveState::NotYet,
+            diagnosis_picker: Icd10Picker::new("Find diagnosis"),
+            medicine_lookup: None,
+            dialog: None,
+            action_error: None,
+        })
+    }
+
+    /// The visit being edited.
+    pub fn encounter_id(&self) -> EncounterId {
+        self.encounter.encounter_id
+    }
+
+    /// Whose visit it is.
+    pub fn patient_id(&self) -> PatientId {
+        self.encounter.patient_id
+    }
+
+    /// The draft to save before leaving the editor: `Ok(None)` when there is nothing unsaved,
+    /// `Err` with the reason when what is typed cannot be saved.
+    pub fn unsaved_draft(&self) -> Result<Option<Encounter>, String> {
+        if !self.encounter.is_draft() || !self.dirty {
+            return Ok(None);
+        }
+        self.build().map(Some)
+    }
+
+    /// The store saved `saved`, built from what the editor holds now.
+    pub fn draft_saved(&mut self, saved: &Encounter) {
+        self.in_store = true;
+        if self.build().as_ref() == Ok(saved) {
+            self.dirty = false;
+        }
+        self.autosave_blocked = false;
+        self.save_state = SaveState::Saved(Local::now().format("%H:%M:%S").to_string());
+    }
+
+    /// The store refused the draft: say why, keep everything typed, and wait for the next change
+    /// before trying again.
+    pub fn save_failed(&mut self, error: &StoreError) {
+        self.save_state = SaveState::Failed(store_error_text(error));
+        self.autosave_blocked = true;
+    }
+
+    /// The visit was signed or voided: show it as the store now holds it, read-only.
+    pub fn replace_encounter(&mut self, encounter: Encounter) {
+        self.vital_text = vital_texts(&encounter.vitals);
+        self.encounter = encounter;
+        self.in_store = true;
+        self.dirty = false;
+        self.dialog = None;
+        self.action_error = None;
+        self.medicine_lookup = None;
+    }
+
+    /// Signing, voiding or amending failed.
+    pub fn action_failed(&mut self, error: &StoreError) {
+        let text = store_error_text(error);
+        match &mut self.dialog {
+            Some(Dialog::Amend { error, .. } | Dialog::Void { error, .. }) => {
+                *error = Some(text);
+            }
+            Some(Dialog::Sign) | None => {
+                self.dialog = None;
+                self.action_error = Some(format!("The visit was not signed: {text}"));
+            }
+        }
+    }
+
+    /// An amendment was added: show the list as the store holds it.
+    pub fn amendments_changed(&mut self, amendments: Vec<Amendment>) {
+        self.amendments = amendments;
+        self.dialog = None;
+        self.action_error = None;
+    }
+
+    /// The encounter as it would be saved: vitals read from their fields, blank rows left out.
+    fn build(&self) -> Result<Encounter, String> {
+        let mut encounter = self.encounter.clone();
+        let mut vitals = Vitals::default();
+        for (range, text) in VITAL_RANGES.iter().zip(&self.vital_text) {
+            match parse_vital(text) {
+                Ok(value) => {
+                    if let Some(slot) = vitals.get_mut(range.field) {
+                        *slot = value;
+                    }
+                }
+                Err(()) => {
+                    return Err(format!("{}: {}", range.label, not_a_number(range.unit)));
+                }
+            }
+        }
+        encounter.vitals = vitals;
+        encounter
+            .prescriptions
+            .retain(|p| !is_blank_prescription(p));
+        encounter
+            .lab_results
+            .retain(|l| !(l.test.trim().is_empty() && l.value.trim().is_empty()));
+        let validation = encounter.validate();
+        if validation.is_valid() {
+            Ok(encounter)
+        } else {
+            Err(validation.summary())
+        }
+    }
+
+    /// Sends the draft to be saved, or says why it cannot be.
+    fn save_now(&mut self, cx: &mut ViewContext<'_>) {
+        match self.build() {
+            Ok(encounter) => cx.send(Command::SaveEncounter(encounter)),
+            Err(reason) => {
+                self.save_state = SaveState::Failed(reason);
+                self.autosave_blocked = true;
+            }
+        }
+    }
+
+    /// Draws the screen.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let before = (self.encounter.clone(), self.vital_text.clone());
+        let draft = self.encounter.is_draft();
+
+        self.header_ui(ui, cx);
+        ui.add_space(6.0);
+        allergy_banner_ui(ui, self.allergy_status, &self.allergies);
+        ui.add_space(4.0);
+        self.toolbar_ui(ui, cx);
+        error_label(ui, self.action_error.as_deref());
+        ui.add_space(6.0);
+
+        egui::ScrollArea::vertical()
+            .id_salt("visit_editor")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                if draft {
+                    self.draft_ui(ui, cx);
+                } else {
+                    self.read_only_ui(ui);
+                }
+            });
+
+        self.dialog_ui(ui, cx);
+
+        if draft && self.encounter.is_draft() {
+            let now = ui.input(|i| i.time);
+            if (self.encounter.clone(), self.vital_text.clone()) != before {
+                self.dirty = true;
+                self.last_change = now;
+                self.autosave_blocked = false;
+            }
+            if self.dirty && !self.autosave_blocked {
+                let due = self.last_change + AUTOSAVE_DELAY_SECS;
+                if now >= due {
+                    self.save_now(cx);
+                } else {
+                    ui.ctx()
+                        .request_repaint_after(Duration::from_secs_f64(due - now));
+                }
+            }
+        }
+    }
+
+    fn header_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        egui::Frame::new()
+            .fill(super::widgets::NEUTRAL_FILL)
+            .corner_radius(6)
+            .inner_margin(12)
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    ui.vertical(|ui| {
+                        ui.label(
+                            RichText::new(format!("Visit: {}", self.patient_name))
+                                .heading()
+                                .strong(),
+                        );
+                        ui.label(&self.patient_facts);
+                        ui.label(
+                            RichText::new(format!(
+                                "Started {}",
+                                format_local_time(self.encounter.started_at)
+                            ))
+                            .weak(),
+                        );
+                        status_ui(ui, &self.encounter.status);
+                    });
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                        if ui.button("Back to chart").clicked() {
+                            cx.send(Command::Open(Screen::Chart(self.encounter.patient_id)));
+                        }
+                    });
+                });
+            });
+    }
+
+    /// Save, sign, amend and void, with the save line.
+    fn toolbar_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let state = self.encounter.status.code();
+        ui.horizontal(|ui| match state {
+            "draft" => {
+                if ui.button("Save draft").clicked() {
+                    self.save_now(cx);
+                }
+                if ui.button("Sign visit…").clicked() {
+                    self.dialog = Some(Dialog::Sign);
+                }
+                if ui
+                    .add_enabled(self.in_store, egui::Button::new("Void visit…"))
+                    .on_disabled_hover_text("A visit that was never saved needs no voiding")
+                    .clicked()
+                {
+                    self.dialog = Some(Dialog::Void {
+                        reason: String::new(),
+                        error: None,
+                    });
+                }
+                ui.add_space(12.0);
+                match (&self.save_state, self.dirty) {
+                    (SaveState::Failed(reason), _) => {
+                        ui.label(
+                            RichText::new(format!("Draft not saved: {reason}")).color(ERROR_TEXT),
+                        );
+                    }
+                    (SaveState::Saved(time), false) => {
+                        ui.label(RichText::new(format!("Draft saved {time}")).color(OK_TEXT));
+                    }
+                    (_, true) => {
+                        ui.label(RichText::new("Saving shortly…").weak());
+                    }
+                    (SaveState::NotYet, false) if self.in_store => {
+                        ui.label(RichText::new("Draft").weak());
+                    }
+                    (SaveState::NotYet, false) => {
+                        ui.label(RichText::new("New visit: saved as soon as you type").weak());
+                    }
+                }
+            }
+            "signed" => {
+                if ui.button("Amend…").clicked() {
+                    self.dialog = Some(Dialog::Amend {
+                        text: String::new(),
+                        reason: String::new(),
+                        error: None,
+                    });
+                }
+                if ui.button("Void visit…").clicked() {
+                    self.dialog = Some(Dialog::Void {
+                        reason: String::new(),
+                        error: None,
+                    });
+                }
+            }
+            _ => {
+                ui.label(
+                    RichText::new("This visit is void and no longer part of the record.").weak(),
+                );
+            }
+        });
+    }
+
+    /// The editable form of a draft.
+    fn draft_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        two_columns_ui(ui, 0.45, |ui, column| {
+            if column == 0 {
+                section_ui(ui, "Visit", |ui| {
+                    egui::Grid::new("visit_facts")
+                        .num_columns(2)
+                        .spacing([12.0, 8.0])
+                        .show(ui, |ui| {
+                            let label = ui.label("Kind of visit");
+                            egui::ComboBox::from_id_salt("visit_kind")
+                                .selected_text(self.encounter.kind.label())
+                                .show_ui(ui, |ui| {
+                                    for kind in EncounterKind::ALL {
+                                        ui.selectable_value(
+                                            &mut self.encounter.kind,
+                                            kind,
+                                            kind.label(),
+                                        );
+                                    }
+                                })
+                                .response
+                                .labelled_by(label.id);
+                            ui.end_row();
+                            let label = ui.label("Clinician");
+                            ui.add(
+                                TextEdit::singleline(&mut self.encounter.clinician)
+                                    .desired_width(220.0),
+                            )
+                            .labelled_by(label.id);
+                            ui.end_row();
+                        });
+                    if !self
+                        .encounter
+                        .clinician
+                        .trim()
+                        .eq_ignore_ascii_case(cx.user_name.trim())
+                    {
+                        ui.label(
+                            RichText::new(format!(
+                                "Only {} can sign this visit.",
+                                self.encounter.clinician.trim()
+                            ))
+                            .weak(),
+                        );
+                    }
+                });
+                ui.add_space(8.0);
+                section_ui(ui, "Vital signs", |ui| self.vitals_ui(ui));
+            } else {
+                section_ui(ui, "Complaint and findings", |ui| {
+                    labelled_multiline(
+                        ui,
+                        "Chief complaint",
+                        &mut self.encounter.chief_complaint,
+                        2,
+                    );
+                    ui.add_space(4.0);
+                    labelled_multiline(ui, "History", &mut self.encounter.history, 4);
+                    ui.add_space(4.0);
+                    labelled_multiline(ui, "Examination", &mut self.encounter.examination, 4);
+                });
+            }
+        });
+        ui.add_space(8.0);
+        section_ui(ui, "Diagnoses", |ui| self.diagnoses_ui(ui, cx));
+        ui.add_space(8.0);
+        section_ui(ui, "Prescriptions", |ui| self.prescriptions_ui(ui, cx));
+        ui.add_space(8.0);
+        section_ui(ui, "Lab results", |ui| self.lab_results_ui(ui));
+        ui.add_space(8.0);
+        section_ui(ui, "Plan and follow-up", |ui| self.plan_ui(ui, cx.today));
+    }
+
+    fn vitals_ui(&mut self, ui: &mut Ui) {
+        let (vitals, notes) = vitals_and_notes(&self.vital_text, self.age_months);
+        egui::Grid::new("vitals")
+            .num_columns(4)
+            .spacing([10.0, 6.0])
+            .show(ui, |ui| {
+                for ((range, text), note) in VITAL_RANGES
+                    .iter()
+                    .zip(self.vital_text.iter_mut())
+                    .zip(&notes)
+                {
+                    vital_field_ui(ui, range, text, note);
+                    ui.end_row();
+                }
+                bmi_row_ui(ui, &vitals, self.age_months);
+            });
+    }
+
+    fn diagnoses_ui(&mut self, ui: &mut Ui, cx: &ViewContext<'_>) {
+        let mut remove: Option<usize> = None;
+        let mut make_primary: Option<usize> = None;
+        if self.encounter.diagnoses.is_empty() {
+            ui.label(RichText::new("No diagnosis yet.").weak());
+        }
+        for (index, diagnosis) in self.encounter.diagnoses.iter().enumerate() {
+            ui.push_id(("diagnosis", index), |ui| {
+                ui.horizontal(|ui| {
+                    if ui.radio(diagnosis.primary, "Primary").clicked() {
+                        make_primary = Some(index);
+                    }
+                    if let Some(code) = &diagnosis.code {
+                        ui.label(RichText::new(code).monospace().strong());
+                    }
+                    ui.label(&diagnosis.title);
+                    if ui.small_button("Remove").clicked() {
+                        remove = Some(index);
+                    }
+                });
+            });
+        }
+        if let Some(index) = make_primary {
+            for (i, diagnosis) in self.encounter.diagnoses.iter_mut().enumerate() {
+                diagnosis.primary = i == index;
+            }
+        }
+        if let Some(index) = remove
+            && index < self.encounter.diagnoses.len()
+        {
+            let removed = self.encounter.diagnoses.remove(index);
+            if removed.primary
+                && let Some(first) = self.encounter.diagnoses.first_mut()
+            {
+                first.primary = true;
+            }
+        }
+        ui.add_space(4.0);
+        if let Some(choice) = self.diagnosis_picker.ui(ui, cx) {
+            let (code, title) = match choice {
+                Icd10Choice::Code(code) => (Some(code.code), code.title),
+                Icd10Choice::FreeText(text) => (None, text),
+            };
+            let primary = !self.encounter.diagnoses.iter().any(|d| d.primary);
+            self.encounter.diagnoses.push(Diagnosis {
+                code,
+                title,
+                primary,
+            });
+        }
+    }
+
+    fn prescriptions_ui(&mut self, ui: &mut Ui, cx: &ViewContext<'_>) {
+        const COLUMNS: [(&str, f32); 8] = [
+            ("Medicine", 180.0),
+            ("Strength", 80.0),
+            ("Dose", 90.0),
+            ("Route", 70.0),
+            ("Frequency", 110.0),
+            ("Duration", 80.0),
+            ("Quantity", 60.0),
+            ("Instructions", 170.0),
+        ];
+        let mut remove: Option<usize> = None;
+        let mut lookup_request: Option<(usize, String)> = None;
+        if self.encounter.prescriptions.is_empty() {
+            ui.label(RichText::new("No prescriptions.").weak());
+        } else {
+            egui::ScrollArea::horizontal()
+                .id_salt("prescriptions_scroll")
+                .show(ui, |ui| {
+                    egui::Grid::new("prescriptions")
+                        .num_columns(COLUMNS.len() + 1)
+                        .spacing([6.0, 6.0])
+                        .striped(true)
+                        .show(ui, |ui| {
+                            let header: Vec<Id> = COLUMNS
+                                .iter()
+                                .map(|(title, _)| ui.label(RichText::new(*title).strong()).id)
+                                .collect();
+                            ui.label("");
+                            ui.end_row();
+                            for (index, prescription) in
+                                self.encounter.prescriptions.iter_mut().enumerate()
+                            {
+                                let fields: [&mut String; 8] = [
+                                    &mut prescription.medicine,
+                                    &mut prescription.strength,
+                                    &mut prescription.dose,
+                                    &mut prescription.route,
+                                    &mut prescription.frequency,
+                                    &mut prescription.duration,
+                                    &mut prescription.quantity,
+                                    &mut prescription.instructions,
+                                ];
+                                for (column, (text, (&label_id, (_, width)))) in fields
+                                    .into_iter()
+                                    .zip(header.iter().zip(COLUMNS.iter()))
+                                    .enumerate()
+                                {
+                                    let response = ui
+                                        .add(
+                                            TextEdit::singleline(text)
+                                                .id_salt(("prescription", index, column))
+                                                .desired_width(*width),
+                                        )
+                                        .labelled_by(label_id);
+                                    if column == 0
+                                        && response.has_focus()
+                                        && (response.changed() || response.gained_focus())
+                                    {
+                                        lookup_request = Some((index, text.clone()));
+                                    }
+                                }
+                                if ui
+                                    .small_button("Remove")
+                                    .on_hover_text("Remove this prescription")
+                                    .clicked()
+                                {
+                                    remove = Some(index);
+                                }
+                                ui.end_row();
+                            }
+                        });
+                });
+        }
+        if let Some((row, prefix)) = lookup_request {
+            self.look_up_medicines(cx.store, row, prefix);
+        }
+        if let Some(index) = remove
+            && index < self.encounter.prescriptions.len()
+        {
+            self.encounter.prescriptions.remove(index);
+            self.medicine_lookup = None;
+        }
+        self.medicine_suggestions_ui(ui);
+        if ui.button("Add prescription").clicked() {
+            self.encounter.prescriptions.push(Prescription {
+                route: "oral".to_owned(),
+                ..Prescription::default()
+            });
+        }
+    }
+
+    fn look_up_medicines(&mut self, store: &Store, row: usize, prefix: String) {
+        let prefix_trimmed = prefix.trim();
+        if prefix_trimmed.is_empty() {
+            self.medicine_lookup = None;
+            return;
+        }
+        if self
+            .medicine_lookup
+            .as_ref()
+            .is_some_and(|l| l.row == row && l.prefix == prefix_trimmed)
+        {
+            return;
+        }
+        // A failed look-up only means no suggestions; typing goes on.
+        let suggestions = store
+            .suggest_medicines(prefix_trimmed, MEDICINE_SUGGESTIONS)
+            .unwrap_or_default();
+        self.medicine_lookup = Some(MedicineLookup {
+            row,
+            prefix: prefix_trimmed.to_owned(),
+            suggestions,
+        });
+    }
+
+    fn medicine_suggestions_ui(&mut self, ui: &mut Ui) {
+        let Some(lookup) = &self.medicine_lookup else {
+            return;
+        };
+        let Some(current) = self.encounter.prescriptions.get(lookup.row) else {
+            return;
+        };
+        let offered: Vec<&MedicineSuggestion> = lookup
+            .suggestions
+            .iter()
+            .filter(|s| s.medicine != current.medicine)
+            .collect();
+        if offered.is_empty() {
+            return;
+        }
+        let mut chosen: Option<String> = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Prescribed here before:").weak());
+            for suggestion in offered {
+                if ui
+                    .small_button(&suggestion.medicine)
+                    .on_hover_text(format!("Prescribed {} times", suggestion.uses))
+                    .clicked()
+                {
+                    chosen = Some(suggestion.medicine.clone());
+                }
+            }
+        });
+        if let Some(medicine) = chosen {
+            if let Some(prescription) = self.encounter.prescriptions.get_mut(lookup.row) {
+                prescription.medicine = medicine;
+            }
+            self.medicine_lookup = None;
+        }
+    }
+
+    fn lab_results_ui(&mut self, ui: &mut Ui) {
+        let mut remove: Option<usize> = None;
+        if self.encounter.lab_results.is_empty() {
+            ui.label(RichText::new("No lab results.").weak());
+        } else {
+            egui::Grid::new("lab_results")
+                .num_columns(5)
+                .spacing([6.0, 6.0])
+                .striped(true)
+                .show(ui, |ui| {
+                    let test = ui.label(RichText::new("Test").strong()).id;
+                    let value = ui.label(RichText::new("Value").strong()).id;
+                    let unit = ui.label(RichText::new("Unit").strong()).id;
+                    ui.label("");
+                    ui.label("");
+                    ui.end_row();
+                    for (index, lab) in self.encounter.lab_results.iter_mut().enumerate() {
+                        for (text, label_id, width, column) in [
+                            (&mut lab.test, test, 200.0, 0),
+                            (&mut lab.value, value, 100.0, 1),
+                            (&mut lab.unit, unit, 80.0, 2),
+                        ] {
+                            ui.add(
+                                TextEdit::singleline(text)
+                                    .id_salt(("lab", index, column))
+                                    .desired_width(width),
+                            )
+                            .labelled_by(label_id);
+                        }
+                        ui.push_id(("lab_abnormal", index), |ui| {
+                            ui.checkbox(&mut lab.abnormal, "Abnormal");
+                        });
+                        if ui
+                            .small_button("Remove")
+                            .on_hover_text("Remove this lab result")
+                            .clicked()
+                        {
+                            remove = Some(index);
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+        if let Some(index) = remove
+            && index < self.encounter.lab_results.len()
+        {
+            self.encounter.lab_results.remove(index);
+        }
+        if ui.button("Add lab result").clicked() {
+            self.encounter.lab_results.push(LabResult::default());
+        }
+    }
+
+    fn plan_ui(&mut self, ui: &mut Ui, today: NaiveDate) {
+        labelled_multiline(ui, "Plan", &mut self.encounter.plan, 3);
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            let label = ui.label("Follow-up date");
+            match self.encounter.follow_up {
+                Some(date) => {
+                    let Some(mut picked) = super::widgets::jiff_from_chrono(date) else {
+                        self.encounter.follow_up = None;
+                        return;
+                    };
+                    let response = ui
+                        .add(
+                            egui_extras::DatePickerButton::new(&mut picked)
+                                .id_salt("follow_up_picker")
+                                .show_icon(false)
+                                .calendar_week(false)
+                                .format("%d %B %Y"),
+                        )
+                        .labelled_by(label.id);
+                    if response.changed()
+                        && let Some(date) = super::widgets::chrono_from_jiff(picked)
+                    {
+                        self.encounter.follow_up = Some(date);
+                    }
+                    if ui.button("Clear").on_hover_text("No follow-up").clicked() {
+                        self.encounter.follow_up = None;
+                    }
+                }
+                None => {
+                    ui.label(RichText::new("None").weak());
+                    if ui.button("Set follow-up date").clicked() {
+                        self.encounter.follow_up = Some(
+                            today
+                                .checked_add_days(chrono::Days::new(7))
+                                .unwrap_or(today),
+                        );
+                    }
+                }
+            }
+        });
+        if let Some(follow_up) = self.encounter.follow_up
+            && follow_up < self.encounter.started_at.with_timezone(&Local).date_naive()
+        {
+            error_label(ui, Some("The follow-up date is before the visit."));
+        }
+    }
+
+    /// A signed or voided visit: everything as text, amendments first so no correction is missed.
+    fn read_only_ui(&self, ui: &mut Ui) {
+        let encounter = &self.encounter;
+        if !self.amendments.is_empty() {
+            section_ui(
+                ui,
+                &format!("Amendments ({})", self.amendments.len()),
+                |ui| {
+                    for amendment in &self.amendments {
+                        egui::Frame::new()
+                            .fill(super::widgets::WARNING_FILL)
+                            .corner_radius(4)
+                            .inner_margin(8)
+                            .show(ui, |ui| {
+                                ui.set_width(ui.available_width());
+                                ui.label(
+                                    RichText::new(format!(
+                                        "Amendment by {}, {}",
+                                        amendment.author,
+                                        format_local_time(amendment.created_at)
+                                    ))
+                                    .strong(),
+                                );
+                                ui.label(&amendment.text);
+                                ui.label(
+                                    RichText::new(format!("Reason: {}", amendment.reason)).weak(),
+                                );
+                            });
+                        ui.add_space(4.0);
+                    }
+                },
+            );
+            ui.add_space(8.0);
+        }
+        two_columns_ui(ui, 0.45, |ui, column| {
+            if column == 0 {
+                section_ui(ui, "Visit", |ui| {
+                    ui.label(format!("Kind of visit: {}", encounter.kind.label()));
+                    ui.label(format!("Clinician: {}", encounter.clinician));
+                });
+                ui.add_space(8.0);
+                section_ui(ui, "Vital signs", |ui| {
+                    if encounter.vitals.is_empty() {
+                        ui.label(RichText::new("Not recorded").weak());
+                        return;
+                    }
+                    let flags = encounter.vitals.flags(self.age_months);
+                    egui::Grid::new("vitals_read_only")
+                        .num_columns(3)
+                        .spacing([10.0, 6.0])
+                        .show(ui, |ui| {
+                            for range in &VITAL_RANGES {
+                                let Some(value) = encounter.vitals.get(range.field) else {
+                                    continue;
+                                };
+                                ui.label(range.label);
+                                ui.label(format!("{value} {}", range.unit));
+                                let names: Vec<&str> = flags
+                                    .iter()
+                                    .filter(|f| f.field() == range.field)
+                                    .map(|f| f.label())
+                                    .collect();
+                                if names.is_empty() {
+                                    ui.label("");
+                                } else {
+                                    warning_label(ui, &names.join(", "));
+                                }
+                                ui.end_row();
+                            }
+                            bmi_row_ui(ui, &encounter.vitals, self.age_months);
+                        });
+                });
+            } else {
+                section_ui(ui, "Complaint and findings", |ui| {
+                    read_only_text(ui, "Chief complaint", &encounter.chief_complaint);
+                    read_only_text(ui, "History", &encounter.history);
+                    read_only_text(ui, "Examination", &encounter.examination);
+                });
+            }
+        });
+        ui.add_space(8.0);
+        section_ui(ui, "Diagnoses", |ui| {
+            if encounter.diagnoses.is_empty() {
+                ui.label(RichText::new("None recorded").weak());
+            }
+            for diagnosis in &encounter.diagnoses {
+                ui.horizontal(|ui| {
+                    if let Some(code) = &diagnosis.code {
+                        ui.label(RichText::new(code).monospace().strong());
+                    }
+                    ui.label(&diagnosis.title);
+                    if diagnosis.primary {
+                        ui.label(RichText::new("(primary)").weak());
+                    }
+                });
+            }
+        });
+        ui.add_space(8.0);
+        section_ui(ui, "Prescriptions", |ui| {
+            if encounter.prescriptions.is_empty() {
+                ui.label(RichText::new("None").weak());
+            }
+            for p in &encounter.prescriptions {
+                let details = [&p.strength, &p.dose, &p.route, &p.frequency, &p.duration]
+                    .iter()
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new(&p.medicine).strong());
+                    ui.label(details);
+                    if !p.quantity.trim().is_empty() {
+                        ui.label(format!("Quantity {}", p.quantity.trim()));
+                    }
+                    if !p.instructions.trim().is_empty() {
+                        ui.label(RichText::new(p.instructions.trim()).italics());
+                    }
+                });
+            }
+        });
+        ui.add_space(8.0);
+        section_ui(ui, "Lab results", |ui| {
+            if encounter.lab_results.is_empty() {
+                ui.label(RichText::new("None").weak());
+            }
+            for lab in &encounter.lab_results {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(&lab.test).strong());
+                    let value = format!("{} {}", lab.value, lab.unit);
+                    if lab.abnormal {
+                        warning_label(ui, &format!("{} (abnormal)", value.trim()));
+                    } else {
+                        ui.label(value.trim());
+                    }
+                });
+            }
+        });
+        ui.add_space(8.0);
+        section_ui(ui, "Plan and follow-up", |ui| {
+            read_only_text(ui, "Plan", &encounter.plan);
+            match encounter.follow_up {
+                Some(date) => ui.label(format!(
+                    "Follow-up on {}",
+                    super::widgets::format_date(date)
+                )),
+                None => ui.label(RichText::new("No follow-up").weak()),
+            };
+        });
+    }
+
+    /// The open modal, if any.
+    fn dialog_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        // What signing would need, checked before the dialog borrows the editor.
+        let sign_check = matches!(self.dialog, Some(Dialog::Sign)).then(|| {
+            self.build().and_then(|e| {
+                let v = e.validate_for_signing();
+                if v.is_valid() {
+                    Ok(e)
+                } else {
+                    Err(v.summary())
+                }
+            })
+        });
+        let author = self.encounter.clinician.trim().to_owned();
+        let encounter_id = self.encounter.encounter_id;
+        let Some(dialog) = &mut self.dialog else {
+            return;
+        };
+        let close = match dialog {
+            Dialog::Sign => {
+                let problems = sign_check.unwrap_or_else(|| Err(String::new()));
+                let may_sign = author.eq_ignore_ascii_case(cx.user_name.trim());
+                let mut sign: Option<Encounter> = None;
+                let modal = egui::Modal::new(Id::unique("sign_visit_modal")).show(ui.ctx(), |ui| {
+                    ui.set_width(460.0);
+                    ui.label(RichText::new("Sign visit").heading().strong());
+                    ui.add_space(6.0);
+                    ui.label(
+                        "Sign this visit? A signed visit cannot be changed; corrections are added as amendments.",
+                    );
+                    if let Err(reason) = &problems {
+                        error_label(ui, Some(&format!("Before signing: {reason}")));
+                    }
+                    if !may_sign {
+                        error_label(
+                            ui,
+                            Some(&format!(
+                                "Only {author} can sign this visit; you are signed in as {}.",
+                                cx.user_name
+                            )),
+                        );
+                    }
+                    ui.add_space(8.0);
+                    ui.horizontal(|ui| {
+                        let ready = problems.is_ok() && may_sign;
+                        if ui
+                            .add_enabled(ready, egui::Button::new(RichText::new("Sign").strong()))
+                            .clicked()
+                            && let Ok(encounter) = &problems
+                        {
+                            sign = Some(encounter.clone());
+                            ui.close();
+                        }
+                        if ui.button("Cancel").clicked() {
+                            ui.close();
+                        }
+                    });
+                });
+                if let Some(encounter) = sign {
+                    cx.send(Command::SignEncounter {
+                        encounter,
+                        signer: cx.user_name.to_owned(),
+                    });
+                }
+                modal.should_close()
+            }
+            Dialog::Amend {
+                text,
+                reason,
+                error,
+            } => {
+                let mut add = false;
+                let modal =
+                    egui::Modal::new(Id::unique("amend_visit_modal")).show(ui.ctx(), |ui| {
+                        ui.set_width(480.0);
+                        ui.label(RichText::new("Amend visit").heading().strong());
+                        ui.label(
+                            "The signed visit stays as it is; the amendment is added beside it.",
+                        );
+                        ui.add_space(6.0);
+                        labelled_multiline(ui, "Correction", text, 3);
+                        ui.add_space(4.0);
+                        let label = ui.label(RichText::new("Reason").strong());
+                        ui.add(TextEdit::singleline(reason).desired_width(f32::INFINITY))
+                            .labelled_by(label.id);
+                        error_label(ui, error.as_deref());
+                        ui.add_space(8.0);
+                        ui.horizontal(|ui| {
+                            let ready = !text.trim().is_empty() && !reason.trim().is_empty();
+                            if ui
+                                .add_enabled(
+                                    ready,
+                                    egui::Button::new(RichText::new("Add amendment").strong()),
+                                )
+                                .on_disabled_hover_text("Write the correction and the reason")
+                                .clicked()
+                            {
+                                add = true;
+                            }
+                            if ui.button("Cancel").clicked() {
+                                ui.close();
+                            }
+                        });
+                    });
+                if add {
+                    cx.send(Command::AddAmendment(Amendment {
+                        amendment_id: AmendmentId::new(),
+                        encounter_id,
+                        text: text.trim().to_owned(),
+                        reason: reason.trim().to_owned(),
+                        author: cx.user_name.to_owned(),
+                        created_at: Utc::now(),
+                    }));
+                }
+                modal.should_close()
+            }
+            Dialog::Void { reason, error } => {
+                let mut void = false;
+                let modal = egui::Modal::new(Id::unique("void_visit_modal")).show(ui.ctx(), |ui| {
+                    ui.set_width(460.0);
+                    ui.label(RichText::new("Void visit").heading().strong());
+                    ui.label(
+                        "A void visit stays in the record, marked void, and no longer counts. Use it for a visit recorded for the wrong patient or by mistake.",
+                    );
+                    ui.add_space(6.0);
+                    let label = ui.label(RichText::new("Reason").strong());
+                    ui.add(TextEdit::singleline(reason).desired_width(f32::INFINITY))
+                        .labelled_by(label.id);
+                    error_label(ui, error.as_deref());
+                    ui.add_space(8.0);
+                    ui.horizontal(|ui| {
+                        if ui
+                            .add_enabled(
+                                !reason.trim().is_empty(),
+                                egui::Button::new(RichText::new("Void this visit").strong()),
+                            )
+                            .on_disabled_hover_text("Say why the visit is being voided")
+                            .clicked()
+                        {
+                            void = true;
+                        }
+                        if ui.button("Cancel").clicked() {
+                            ui.close();
+                        }
+                    });
+                });
+                if void {
+                    cx.send(Command::VoidEncounter {
+                        encounter_id,
+                        voided_by: cx.user_name.to_owned(),
+                        reason: reason.trim().to_owned(),
+                    });
+                }
+                modal.should_close()
+            }
+        };
+        if close {
+            self.dialog = None;
+        }
+    }
+}
+
+/// Draft, signed or voided, with who and when.
+fn status_ui(ui: &mut Ui, status: &EncounterStatus) {
+    match status {
+        EncounterStatus::Draft => {
+            ui.label(RichText::new("Draft").italics().color(WARNING_TEXT));
+        }
+        EncounterStatus::Signed {
+            signed_by,
+            signed_at,
+        } => {
+            ui.label(
+                RichText::new(format!(
+                    "Signed by {signed_by}, {}",
+                    format_local_time(*signed_at)
+                ))
+                .color(OK_TEXT)
+                .strong(),
+            );
+        }
+        EncounterStatus::Voided {
+            voided_by,
+            voided_at,
+            reason,
+        } => {
+            ui.label(
+                RichText::new(format!(
+                    "Voided by {voided_by}, {}: {reason}",
+                    format_local_time(*voided_at)
+                ))
+                .color(ERROR_TEXT)
+                .strong(),
+            );
+        }
+    }
+}
+
+/// The BMI derived from weight and height, with its flag: one grid row.
+fn bmi_row_ui(ui: &mut Ui, vitals: &Vitals, age_months: Option<u32>) {
+    let Some(bmi) = vitals.bmi() else {
+        return;
+    };
+    ui.label("BMI");
+    ui.label(format!("{bmi:.1}"));
+    ui.label(RichText::new("kg/m²").weak());
+    let flags: Vec<&str> = vitals
+        .flags(age_months)
+        .iter()
+        .filter(|f| f.field() == "bmi")
+        .map(|f| f.label())
+        .collect();
+    if flags.is_empty() {
+        ui.label("");
+    } else {
+        warning_label(ui, &flags.join(", "));
+    }
+    ui.end_row();
+}
+
+/// The vitals as typed (unreadable fields left out) and what to show beside each field.
+fn vitals_and_notes(
+    texts: &[String; VITAL_RANGES.len()],
+    age_months: Option<u32>,
+) -> (Vitals, Vec<VitalNote>) {
+    let mut vitals = Vitals::default();
+    let mut notes: Vec<VitalNote> = vec![VitalNote::Fine; VITAL_RANGES.len()];
+    for ((range, text), note) in VITAL_RANGES.iter().zip(texts).zip(notes.iter_mut()) {
+        match parse_vital(text) {
+            Ok(value) => {
+                if let Some(slot) = vitals.get_mut(range.field) {
+                    *slot = value;
+                }
+            }
+            Err(()) => *note = VitalNote::Invalid(not_a_number(range.unit)),
+        }
+    }
+    let validation = vitals.validate();
+    let flags = vitals.flags(age_months);
+    for (range, note) in VITAL_RANGES.iter().zip(notes.iter_mut()) {
+        if *note != VitalNote::Fine {
+            continue;
+        }
+        if let Some(message) = validation.message_for(range.field) {
+            *note = VitalNote::Invalid(message.to_owned());
+            continue;
+        }
+        let names: Vec<&str> = flags
+            .iter()
+            .filter(|f| f.field() == range.field)
+            .map(|f| f.label())
+            .collect();
+        if !names.is_empty() {
+            *note = VitalNote::Flagged(names.join(", "));
+        }
+    }
+    (vitals, notes)
+}
+
+/// Reads a vital sign as typed; a decimal comma is accepted. `Err` when it is not a number.
+fn parse_vital(text: &str) -> Result<Option<f64>, ()> {
+    let text = text.trim().replace(',', ".");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(Some(value)),
+        _ => Err(()),
+    }
+}
+
+fn not_a_number(unit: &str) -> String {
+    format!("Enter a number in {unit}.")
+}
+
+/// The text fields for stored vitals.
+fn vital_texts(vitals: &Vitals) -> [String; VITAL_RANGES.len()] {
+    VITAL_RANGES.map(|range| {
+        vitals
+            .get(range.field)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// A prescription row nobody typed into (only the default route).
+fn is_blank_prescription(p: &Prescription) -> bool {
+    [
+        &p.medicine,
+        &p.strength,
+        &p.dose,
+        &p.frequency,
+        &p.duration,
+        &p.quantity,
+        &p.instructions,
+    ]
+    .iter()
+    .all(|s| s.trim().is_empty())
+}
+
+/// Number, age and sex for the editor's header.
+fn patient_facts(patient: &Patient, today: NaiveDate) -> String {
+    let mut facts = Vec::new();
+    if let Some(number) = &patient.number {
+        facts.push(number.to_string());
+    }
+    if let Some(birth) = patient.birth {
+        facts.push(birth.age_label(today));
+    }
+    facts.push(patient.sex.label().to_owned());
+    facts.join("  ·  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vitals_accept_a_decimal_comma_and_refuse_words() {
+        assert_eq!(parse_vital(" 38,5 "), Ok(Some(38.5)));
+        assert_eq!(parse_vital(""), Ok(None));
+        assert_eq!(parse_vital("high"), Err(()));
+        assert_eq!(parse_vital("NaN"), Err(()));
+    }
+
+    #[test]
+    fn impossible_and_abnormal_vitals_get_their_notes() {
+        let mut texts: [String; VITAL_RANGES.len()] = Default::default();
+        texts[0] = "93".to_owned();
+        texts[1] = "130".to_owned();
+        let (_, notes) = vitals_and_notes(&texts, Some(30 * 12));
+        assert_eq!(
+            notes[0],
+            VitalNote::Invalid("Temperature of 93 °C is not possible: enter 25–45 °C.".into())
+        );
+        assert_eq!(notes[1], VitalNote::Flagged("Tachycardia".into()));
+    }
+}

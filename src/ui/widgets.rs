@@ -1,0 +1,394 @@
+//! Small pieces every screen uses the same way: labelled fields, date fields, vital-sign fields,
+//! inline messages, framed sections, the allergy banner and the colours that carry meaning.
+//!
+//! They exist so that a field always has a visible label linked to it (screen readers and the UI
+//! tests find fields by that label), a date is typed and checked the same way everywhere, and a
+//! warning looks like a warning on every screen.
+
+use crate::model::{Allergy, AllergyStatus, VitalRange};
+use crate::store::StoreError;
+use chrono::{DateTime, Datelike, Local, NaiveDate, Utc};
+use egui::{Color32, Id, Response, RichText, TextEdit, Ui};
+use std::ops::RangeInclusive;
+
+/// Text that warns: allergies, abnormal vitals.
+pub const WARNING_TEXT: Color32 = Color32::from_rgb(146, 64, 14);
+/// Background of a warning banner.
+pub const WARNING_FILL: Color32 = Color32::from_rgb(254, 243, 199);
+/// Outline of a warning banner.
+pub const WARNING_STROKE: Color32 = Color32::from_rgb(217, 119, 6);
+/// Text of an error the user must fix.
+pub const ERROR_TEXT: Color32 = Color32::from_rgb(185, 28, 28);
+/// Text that confirms (saved, no known allergies).
+pub const OK_TEXT: Color32 = Color32::from_rgb(21, 110, 55);
+/// Background of a confirming banner.
+pub const OK_FILL: Color32 = Color32::from_rgb(220, 245, 228);
+/// Background of a neutral banner.
+pub const NEUTRAL_FILL: Color32 = Color32::from_rgb(238, 240, 243);
+/// Background of a framed section.
+pub const SECTION_FILL: Color32 = Color32::WHITE;
+/// Outline of a framed section.
+pub const SECTION_STROKE: Color32 = Color32::from_rgb(214, 218, 224);
+
+/// A framed section with a heading, for grouping the parts of a screen.
+pub fn section_ui<R>(ui: &mut Ui, title: &str, add_contents: impl FnOnce(&mut Ui) -> R) -> R {
+    egui::Frame::new()
+        .fill(SECTION_FILL)
+        .stroke((1.0, SECTION_STROKE))
+        .corner_radius(6)
+        .inner_margin(12)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(RichText::new(title).heading());
+            ui.add_space(4.0);
+            add_contents(ui)
+        })
+        .inner
+}
+
+/// A store error in words for the person at the keyboard: a refused record lists what is wrong
+/// with it, anything else says what failed.
+pub fn store_error_text(error: &StoreError) -> String {
+    let text = match error {
+        StoreError::Invalid(validation) => validation.summary(),
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// Two columns side by side, the left one taking `left_share` of the width; `add_column` is
+/// called with 0 for the left column and 1 for the right. Unlike `Ui::columns`, widgets keep their
+/// natural width instead of stretching.
+pub fn two_columns_ui(ui: &mut Ui, left_share: f32, mut add_column: impl FnMut(&mut Ui, usize)) {
+    let spacing = ui.spacing().item_spacing.x * 2.0;
+    let width = (ui.available_width() - spacing).max(0.0);
+    let left_width = (width * left_share).floor();
+    let layout = egui::Layout::top_down(egui::Align::Min);
+    ui.horizontal_top(|ui| {
+        ui.allocate_ui_with_layout(egui::vec2(left_width, 0.0), layout, |ui| {
+            ui.set_width(left_width);
+            add_column(ui, 0);
+        });
+        ui.add_space(spacing / 2.0);
+        let right_width = ui.available_width();
+        ui.allocate_ui_with_layout(egui::vec2(right_width, 0.0), layout, |ui| {
+            ui.set_width(right_width);
+            add_column(ui, 1);
+        });
+    });
+}
+
+/// A message about a field, in the error colour; nothing when there is no message.
+pub fn error_label(ui: &mut Ui, message: Option<&str>) {
+    if let Some(message) = message {
+        ui.label(RichText::new(message).color(ERROR_TEXT));
+    }
+}
+
+/// A warning (an abnormal but possible value), in the warning colour.
+pub fn warning_label(ui: &mut Ui, message: &str) {
+    ui.label(
+        RichText::new(format!("⚠ {message}"))
+            .color(WARNING_TEXT)
+            .strong(),
+    );
+}
+
+/// A visible label and a one-line text field linked to it, side by side (two cells in a grid).
+pub fn text_field_row(ui: &mut Ui, label: &str, text: &mut String, width: f32) -> Response {
+    let label = ui.label(label);
+    ui.add(TextEdit::singleline(text).desired_width(width))
+        .labelled_by(label.id)
+}
+
+/// A visible label and a multi-line text field linked to it, the label above the field.
+pub fn labelled_multiline(ui: &mut Ui, label: &str, text: &mut String, rows: usize) -> Response {
+    let label = ui.label(RichText::new(label).strong());
+    ui.add(
+        TextEdit::multiline(text)
+            .desired_rows(rows)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id)
+}
+
+/// Read-only text under a heading, for signed visits.
+pub fn read_only_text(ui: &mut Ui, label: &str, text: &str) {
+    ui.label(RichText::new(label).strong());
+    if text.trim().is_empty() {
+        ui.label(RichText::new("Not recorded").weak());
+    } else {
+        ui.label(text);
+    }
+    ui.add_space(4.0);
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Reads a date typed as `YYYY-MM-DD` or `DD/MM/YYYY` (also `DD.MM.YYYY` and `DD-MM-YYYY`).
+/// Empty text is no date. The error says what is wrong in plain words, e.g. "There is no
+/// 31 February 2000."
+pub fn parse_date(text: &str) -> Result<Option<NaiveDate>, String> {
+    const FORMAT: &str = "Write the date as YYYY-MM-DD or DD/MM/YYYY.";
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = text.split(['-', '/', '.']).map(str::trim).collect();
+    let &[first, second, third] = parts.as_slice() else {
+        return Err(FORMAT.to_owned());
+    };
+    let number = |part: &str| -> Option<u32> {
+        if part.is_empty() || part.len() > 4 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (year, month, day) = if first.len() == 4 {
+        (first, second, third)
+    } else if third.len() == 4 {
+        (third, second, first)
+    } else {
+        return Err(FORMAT.to_owned());
+    };
+    let (Some(year), Some(month), Some(day)) = (number(year), number(month), number(day)) else {
+        return Err(FORMAT.to_owned());
+    };
+    let Some(month_name) = month.checked_sub(1).and_then(|m| MONTHS.get(m as usize)) else {
+        return Err(format!(
+            "There is no month {month}: months go from 1 to 12."
+        ));
+    };
+    let year = i32::try_from(year).map_err(|_| FORMAT.to_owned())?;
+    NaiveDate::from_ymd_opt(year, month, day)
+        .map(Some)
+        .ok_or_else(|| format!("There is no {day} {month_name} {year}."))
+}
+
+/// A date as people read it: "17 May 1990".
+pub fn format_date(date: NaiveDate) -> String {
+    match MONTHS.get(date.month0() as usize) {
+        Some(month) => format!("{} {} {}", date.day(), month, date.year()),
+        None => date.to_string(),
+    }
+}
+
+/// A moment in local time: "2026-11-23 14:05".
+pub fn format_local_time(time: DateTime<Utc>) -> String {
+    time.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// The date picker's date for a chrono date.
+pub fn jiff_from_chrono(date: NaiveDate) -> Option<jiff::civil::Date> {
+    jiff::civil::Date::new(
+        i16::try_from(date.year()).ok()?,
+        i8::try_from(date.month()).ok()?,
+        i8::try_from(date.day()).ok()?,
+    )
+    .ok()
+}
+
+/// A chrono date for the date picker's date.
+pub fn chrono_from_jiff(date: jiff::civil::Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        i32::from(date.year()),
+        u32::try_from(date.month()).ok()?,
+        u32::try_from(date.day()).ok()?,
+    )
+}
+
+/// A date field: a text box accepting `YYYY-MM-DD` or `DD/MM/YYYY` (named by the label
+/// `label_id`) with a calendar button beside it that fills the box. The calendar opens at the
+/// typed date, or at `fallback` while the box holds none. Returns true when the text changed.
+pub fn date_input_ui(
+    ui: &mut Ui,
+    label_id: Id,
+    id_salt: &'static str,
+    text: &mut String,
+    fallback: NaiveDate,
+    years: RangeInclusive<i16>,
+) -> bool {
+    ui.horizontal(|ui| {
+        let mut changed = ui
+            .add(
+                TextEdit::singleline(text)
+                    .hint_text("YYYY-MM-DD or DD/MM/YYYY")
+                    .desired_width(190.0),
+            )
+            .labelled_by(label_id)
+            .changed();
+        let shown = parse_date(text).ok().flatten().unwrap_or(fallback);
+        if let Some(mut picked) = jiff_from_chrono(shown) {
+            let response = ui
+                .add(
+                    egui_extras::DatePickerButton::new(&mut picked)
+                        .id_salt(id_salt)
+                        .show_icon(false)
+                        .calendar_week(false)
+                        .start_end_years(years)
+                        // The field beside it already shows the date: the button only names
+                        // what it does.
+                        .format("Calendar"),
+                )
+                .on_hover_text("Pick the date from a calendar");
+            if response.changed()
+                && let Some(date) = chrono_from_jiff(picked)
+            {
+                *text = date.format("%Y-%m-%d").to_string();
+                changed = true;
+            }
+        }
+        changed
+    })
+    .inner
+}
+
+/// What to show beside a vital sign.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VitalNote {
+    /// Nothing to say.
+    Fine,
+    /// The value is impossible or unreadable: the message says what to enter.
+    Invalid(String),
+    /// The value is possible but abnormal: the flags' names.
+    Flagged(String),
+}
+
+/// One vital sign as four grid cells: its name (linked to the field), the field, the unit, and
+/// the message or flag beside it.
+pub fn vital_field_ui(
+    ui: &mut Ui,
+    range: &VitalRange,
+    text: &mut String,
+    note: &VitalNote,
+) -> Response {
+    let label = ui.label(range.label);
+    let response = ui
+        .add(TextEdit::singleline(text).desired_width(80.0))
+        .labelled_by(label.id);
+    ui.label(RichText::new(range.unit).weak());
+    match note {
+        VitalNote::Fine => {
+            ui.label("");
+        }
+        VitalNote::Invalid(message) => error_label(ui, Some(message)),
+        VitalNote::Flagged(flags) => warning_label(ui, flags),
+    }
+    response
+}
+
+/// The allergy banner of a chart and a visit: active allergies in the warning colour, or plainly
+/// whether the patient said they have none or was never asked.
+pub fn allergy_banner_ui(ui: &mut Ui, status: AllergyStatus, allergies: &[Allergy]) {
+    let active: Vec<&Allergy> = allergies.iter().filter(|a| a.active).collect();
+    let (fill, stroke, text) = if !active.is_empty() {
+        let list = active
+            .iter()
+            .map(|a| {
+                let mut item = format!("{} ({}", a.substance, a.severity.label().to_lowercase());
+                if !a.reaction.trim().is_empty() {
+                    item.push_str(": ");
+                    item.push_str(a.reaction.trim());
+                }
+                item.push(')');
+                item
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            WARNING_FILL,
+            WARNING_STROKE,
+            RichText::new(format!("⚠ Allergies: {list}"))
+                .color(WARNING_TEXT)
+                .strong(),
+        )
+    } else {
+        match status {
+            AllergyStatus::NoKnownAllergies => (
+                OK_FILL,
+                OK_TEXT,
+                RichText::new("✓ No known allergies")
+                    .color(OK_TEXT)
+                    .strong(),
+            ),
+            AllergyStatus::NotAsked => (
+                WARNING_FILL,
+                WARNING_STROKE,
+                RichText::new("Allergies not asked: ask the patient before prescribing")
+                    .color(WARNING_TEXT),
+            ),
+            AllergyStatus::Recorded => (
+                NEUTRAL_FILL,
+                SECTION_STROKE,
+                RichText::new("No active allergies"),
+            ),
+        }
+    };
+    egui::Frame::new()
+        .fill(fill)
+        .stroke((1.0, stroke))
+        .corner_radius(6)
+        .inner_margin(egui::Margin::symmetric(12, 8))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(text);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    #[test]
+    fn dates_read_in_both_orders() {
+        assert_eq!(parse_date("1990-05-17"), Ok(Some(d(1990, 5, 17))));
+        assert_eq!(parse_date("17/05/1990"), Ok(Some(d(1990, 5, 17))));
+        assert_eq!(parse_date(" 7.5.1990 "), Ok(Some(d(1990, 5, 7))));
+        assert_eq!(parse_date(""), Ok(None));
+    }
+
+    #[test]
+    fn impossible_dates_say_what_is_wrong() {
+        assert_eq!(
+            parse_date("31/02/2000"),
+            Err("There is no 31 February 2000.".to_owned())
+        );
+        assert_eq!(
+            parse_date("2000-13-01"),
+            Err("There is no month 13: months go from 1 to 12.".to_owned())
+        );
+        assert!(parse_date("yesterday").is_err());
+        assert!(parse_date("12/05/90").is_err());
+        assert!(parse_date("99999/1/1").is_err());
+    }
+
+    #[test]
+    fn picker_dates_convert_both_ways() {
+        let date = d(2024, 2, 29);
+        let picked = jiff_from_chrono(date);
+        assert_eq!(picked.and_then(chrono_from_jiff), Some(date));
+    }
+}

@@ -1,0 +1,403 @@
+//! The window driven as a clerk and a clinician would: register a patient, find them, record a
+//! visit, sign it and amend it. Each test runs the real app on a real store in a fresh temp dir
+//! and checks both what the screen shows and what the store holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use outpost::model::{EncounterStatus, Patient, PatientId};
+use outpost::store::Store;
+use outpost::ui::OutpostApp;
+
+fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
+}
+
+/// A store in a temp dir with the ICD-10 list loaded and a signed-in clinician.
+fn store_in(dir: &tempfile::TempDir) -> Store {
+    let mut store = Store::open_dir(dir.path()).unwrap();
+    store.ensure_icd10().unwrap();
+    store.set_setting("user_name", "Dr Achieng").unwrap();
+    store
+}
+
+/// Focuses the field named `label` and types `text` at the end of what it holds.
+fn type_into(harness: &mut Harness<'_, OutpostApp>, role: Role, label: &str, text: &str) {
+    harness.get_by_role_and_label(role, label).focus();
+    harness.run();
+    harness.get_by_role_and_label(role, label).type_text(text);
+    harness.run();
+}
+
+/// Replaces what the field named `label` holds, as a screen reader would.
+fn replace_text(harness: &mut Harness<'_, OutpostApp>, role: Role, label: &str, text: &str) {
+    harness
+        .get_by_role_and_label(role, label)
+        .set_text_value_accesskit(text);
+    harness.run();
+}
+
+/// Presses the button named `label` (even when it is scrolled out of view).
+fn press(harness: &mut Harness<'_, OutpostApp>, label: &str) {
+    harness
+        .get_by_role_and_label(Role::Button, label)
+        .click_accesskit();
+    harness.run();
+}
+
+fn only_patient(store: &Store) -> PatientId {
+    let found = store.search_patients("López", 10).unwrap();
+    assert_eq!(found.rows.len(), 1, "{found:?}");
+    found.rows[0].0.patient_id
+}
+
+/// Registers José López with an impossible birth date first, then a valid one.
+fn register_jose(harness: &mut Harness<'_, OutpostApp>) {
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    harness.run();
+    harness.get_by_label("New patient");
+
+    type_into(harness, Role::TextInput, "Given name", "José");
+    type_into(harness, Role::TextInput, "Family name", "López");
+    type_into(
+        harness,
+        Role::TextInput,
+        "Name in another script",
+        "Хосе Лопес",
+    );
+    type_into(harness, Role::TextInput, "Date of birth", "31/02/2000");
+
+    // The impossible date is explained beside the field and nothing can be saved.
+    harness.get_by_label("There is no 31 February 2000.");
+    let save = harness.get_by_role_and_label(Role::Button, "Save patient");
+    assert!(save.accesskit_node().is_disabled());
+    save.click();
+    harness.run();
+    press(harness, "Save patient");
+    assert_eq!(harness.state().store().patient_count().unwrap(), 0);
+
+    // A birth date in the future is refused too.
+    replace_text(harness, Role::TextInput, "Date of birth", "01/01/2999");
+    harness.get_by_label("Date of birth cannot be in the future.");
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Save patient")
+            .accesskit_node()
+            .is_disabled()
+    );
+
+    replace_text(harness, Role::TextInput, "Date of birth", "17/05/1990");
+    assert!(
+        harness
+            .query_by_label("Date of birth cannot be in the future.")
+            .is_none()
+    );
+    type_into(harness, Role::TextInput, "Phone", "+254 712 345 678");
+    type_into(harness, Role::TextInput, "Village / address", "Kisumu");
+    press(harness, "Save patient");
+    assert_eq!(harness.state().store().patient_count().unwrap(), 1);
+}
+
+#[test]
+fn register_find_and_sign_a_visit_then_amend_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    harness.get_by_label_contains("No patients yet");
+
+    register_jose(&mut harness);
+
+    // Saving opened the chart.
+    let patient_id = only_patient(harness.state().store());
+    let patient: Patient = harness.state().store().patient(patient_id).unwrap();
+    assert_eq!(patient.given_name, "José");
+    assert_eq!(patient.other_script_name, "Хосе Лопес");
+    assert_eq!(
+        patient.birth.map(|b| b.date.to_string()).as_deref(),
+        Some("1990-05-17")
+    );
+    harness.get_by_label("López, José");
+    harness.get_by_label("Хосе Лопес");
+    harness.get_by_label_contains("Allergies not asked");
+
+    // The list shows the patient; the search finds them by part of the name and by number.
+    press(&mut harness, "Back to list");
+    harness.get_by_label("López, José");
+    harness.get_by_label("1 patient registered");
+    type_into(&mut harness, Role::TextInput, "Search", "jos");
+    harness.get_by_label("1 match");
+    harness.get_by_label("López, José");
+    replace_text(&mut harness, Role::TextInput, "Search", "OUT-000001");
+    harness.get_by_label("1 match");
+    replace_text(&mut harness, Role::TextInput, "Search", "zzz");
+    harness.get_by_label("No patient matches “zzz”.");
+    assert!(harness.query_by_label("López, José").is_none());
+    replace_text(&mut harness, Role::TextInput, "Search", "lopez");
+    harness.get_by_label("López, José").click();
+    harness.run();
+    press(&mut harness, "Open chart");
+    press(&mut harness, "New visit");
+
+    // A new visit: an impossible temperature is explained, a possible but high one flagged.
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Chief complaint",
+        "Fever and headache for 2 days",
+    );
+    type_into(&mut harness, Role::TextInput, "Temperature", "93");
+    harness.get_by_label("Temperature of 93 °C is not possible: enter 25–45 °C.");
+    replace_text(&mut harness, Role::TextInput, "Temperature", "38.6");
+    assert!(harness.query_by_label_contains("is not possible").is_none());
+    harness.get_by_label("⚠ Fever");
+    type_into(&mut harness, Role::TextInput, "Weight", "64");
+    type_into(&mut harness, Role::TextInput, "Systolic BP", "118");
+    type_into(&mut harness, Role::TextInput, "Diastolic BP", "76");
+
+    // A coded diagnosis picked from the ICD-10 search.
+    type_into(&mut harness, Role::TextInput, "Find diagnosis", "B54");
+    harness
+        .get_by_label("B54 — Unspecified malaria")
+        .click_accesskit();
+    harness.run();
+    harness.get_by_label("Unspecified malaria");
+
+    // A prescription.
+    press(&mut harness, "Add prescription");
+    type_into(
+        &mut harness,
+        Role::TextInput,
+        "Medicine",
+        "Artemether-lumefantrine",
+    );
+    type_into(&mut harness, Role::TextInput, "Strength", "20/120 mg");
+    type_into(&mut harness, Role::TextInput, "Dose", "4 tablets");
+    type_into(&mut harness, Role::TextInput, "Frequency", "twice a day");
+    type_into(&mut harness, Role::TextInput, "Duration", "3 days");
+
+    press(&mut harness, "Save draft");
+    harness.get_by_label_contains("Draft saved");
+    let visits = harness
+        .state()
+        .store()
+        .encounters_for_patient(patient_id)
+        .unwrap();
+    assert_eq!(visits.len(), 1);
+    let draft = &visits[0];
+    assert!(draft.is_draft());
+    assert_eq!(draft.clinician, "Dr Achieng");
+    assert_eq!(draft.vitals.temperature_c, Some(38.6));
+    assert_eq!(draft.vitals.weight_kg, Some(64.0));
+    assert_eq!(draft.diagnoses.len(), 1);
+    assert_eq!(draft.diagnoses[0].code.as_deref(), Some("B54"));
+    assert!(draft.diagnoses[0].primary);
+    assert_eq!(draft.prescriptions.len(), 1);
+    assert_eq!(draft.prescriptions[0].medicine, "Artemether-lumefantrine");
+    assert_eq!(draft.prescriptions[0].dose, "4 tablets");
+    let encounter_id = draft.encounter_id;
+
+    // Signing asks first, then shows the visit read-only.
+    press(&mut harness, "Sign visit…");
+    harness.get_by_label(
+        "Sign this visit? A signed visit cannot be changed; corrections are added as amendments.",
+    );
+    press(&mut harness, "Sign");
+    let signed = harness.state().store().encounter(encounter_id).unwrap();
+    assert!(
+        matches!(&signed.status, EncounterStatus::Signed { signed_by, .. } if signed_by == "Dr Achieng"),
+        "{:?}",
+        signed.status
+    );
+    for role in [Role::TextInput, Role::MultilineTextInput] {
+        assert!(
+            harness
+                .query_by_role_and_label(role, "Chief complaint")
+                .is_none()
+        );
+        assert!(
+            harness
+                .query_by_role_and_label(role, "Temperature")
+                .is_none()
+        );
+    }
+    assert!(
+        harness
+            .query_by_role_and_label(Role::Button, "Save draft")
+            .is_none()
+    );
+    harness.get_by_label_contains("Signed by Dr Achieng");
+    harness.get_by_label("Fever and headache for 2 days");
+
+    // A correction is an amendment, listed with its author.
+    press(&mut harness, "Amend…");
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Correction",
+        "Temperature was 38.2 °C on a second reading.",
+    );
+    type_into(
+        &mut harness,
+        Role::TextInput,
+        "Reason",
+        "Thermometer misread",
+    );
+    press(&mut harness, "Add amendment");
+    let amendments = harness.state().store().amendments(encounter_id).unwrap();
+    assert_eq!(amendments.len(), 1);
+    assert_eq!(
+        amendments[0].text,
+        "Temperature was 38.2 °C on a second reading."
+    );
+    assert_eq!(amendments[0].reason, "Thermometer misread");
+    assert_eq!(amendments[0].author, "Dr Achieng");
+    harness.get_by_label("Temperature was 38.2 °C on a second reading.");
+    harness.get_by_label_contains("Amendment by Dr Achieng");
+
+    // Back on the chart the visit is listed as signed, with its diagnosis and flag.
+    press(&mut harness, "Back to chart");
+    harness.get_by_label("Signed");
+    harness.get_by_label("B54 Unspecified malaria");
+    harness.get_by_label("⚠ Fever");
+}
+
+#[test]
+fn leaving_a_changed_patient_form_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    press(&mut harness, "New patient");
+    type_into(&mut harness, Role::TextInput, "Given name", "Amina");
+    press(&mut harness, "Cancel");
+    harness.get_by_label("Discard unsaved changes?");
+    press(&mut harness, "Keep editing");
+    assert_eq!(
+        harness
+            .get_by_role_and_label(Role::TextInput, "Given name")
+            .value()
+            .as_deref(),
+        Some("Amina")
+    );
+    press(&mut harness, "Cancel");
+    press(&mut harness, "Discard changes");
+    harness.get_by_role_and_label(Role::TextInput, "Search");
+    assert_eq!(harness.state().store().patient_count().unwrap(), 0);
+}
+
+#[test]
+fn the_chart_records_allergies_and_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    register_jose(&mut harness);
+    let patient_id = only_patient(harness.state().store());
+
+    type_into(&mut harness, Role::TextInput, "Substance", "Penicillin");
+    type_into(&mut harness, Role::TextInput, "Reaction", "Rash");
+    press(&mut harness, "Add allergy");
+    let allergies = harness.state().store().allergies(patient_id).unwrap();
+    assert_eq!(allergies.len(), 1);
+    assert_eq!(allergies[0].substance, "Penicillin");
+    harness.get_by_label("⚠ Allergies: Penicillin (moderate: Rash)");
+
+    type_into(&mut harness, Role::TextInput, "Find problem", "E11.9");
+    harness
+        .get_by_label_contains("E11.9 — Type 2 diabetes mellitus")
+        .click_accesskit();
+    harness.run();
+    let problems = harness.state().store().problems(patient_id).unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].code.as_deref(), Some("E11.9"));
+
+    press(&mut harness, "Mark resolved");
+    let problems = harness.state().store().problems(patient_id).unwrap();
+    assert_eq!(problems[0].status, outpost::model::ProblemStatus::Resolved);
+}
+
+#[test]
+fn leaving_a_visit_saves_its_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    register_jose(&mut harness);
+    let patient_id = only_patient(harness.state().store());
+
+    press(&mut harness, "New visit");
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Chief complaint",
+        "Cough",
+    );
+    press(&mut harness, "Back to chart");
+
+    // The draft was saved on the way out and is listed on the chart.
+    let visits = harness
+        .state()
+        .store()
+        .encounters_for_patient(patient_id)
+        .unwrap();
+    assert_eq!(visits.len(), 1);
+    assert_eq!(visits[0].chief_complaint, "Cough");
+    assert!(visits[0].is_draft());
+    harness.get_by_label("Draft");
+
+    // A draft that cannot be saved is not silently dropped.
+    harness.get_by_label("Draft").click();
+    harness.run();
+    replace_text(&mut harness, Role::TextInput, "Pulse", "fast");
+    harness.get_by_label("Enter a number in /min.");
+    press(&mut harness, "Back to chart");
+    harness.get_by_label("Discard unsaved changes?");
+    press(&mut harness, "Keep editing");
+    assert_eq!(
+        harness
+            .get_by_role_and_label(Role::TextInput, "Pulse")
+            .value()
+            .as_deref(),
+        Some("fast")
+    );
+}
+
+#[test]
+fn a_broad_search_asks_for_more_letters_and_headers_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let clinic_id = store.clinic_id();
+    let mut batch = store.batch().unwrap();
+    for i in 0..520 {
+        let mut patient = Patient::blank(clinic_id);
+        patient.given_name = format!("Achieng {i}");
+        patient.family_name = "Okello".to_owned();
+        batch.register_patient(patient).unwrap();
+    }
+    batch.commit().unwrap();
+    let mut harness = harness(OutpostApp::new(store));
+    harness.get_by_label("520 patients registered");
+
+    // Ctrl+F puts the cursor in the search box.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    harness.run();
+    assert!(
+        harness
+            .get_by_role_and_label(Role::TextInput, "Search")
+            .is_focused()
+    );
+    harness
+        .get_by_role_and_label(Role::TextInput, "Search")
+        .type_text("oke");
+    harness.run();
+    harness.get_by_label("More than 500 matches — keep typing to narrow");
+    replace_text(&mut harness, Role::TextInput, "Search", "");
+
+    // Clicking a header sorts by it; clicking again reverses.
+    press(&mut harness, "Number");
+    harness.get_by_role_and_label(Role::Button, "Number ▲");
+    harness.get_by_label("OUT-000001");
+    press(&mut harness, "Number ▲");
+    harness.get_by_role_and_label(Role::Button, "Number ▼");
+    harness.get_by_label("OUT-000520");
+    assert!(harness.query_by_label("OUT-000001").is_none());
+}
