@@ -246,3 +246,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_refused_change_is_kept_with_its_reason_and_no_longer_counts() {
+    let (_dir, mut a, _b) = clinics();
+    let mut log = Log::default();
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    log.sync(&mut a);
+    let mut edited = amina.clone();
+    edited.village = "Siaya".into();
+    a.update_patient(&edited).unwrap();
+    let pending = a.pending_changes(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    a.record_push_outcomes(&[(
+        pending[0].change_id,
+        PushOutcome::Refused {
+            reason: "the record was voided at another clinic".into(),
+        },
+    )])
+    .unwrap();
+    let held = a.held_changes().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].state, "refused");
+    assert_eq!(held[0].reason, "the record was voided at another clinic");
+    assert_eq!(a.status().unwrap().pending_changes, 0);
+    assert_eq!(a.patient(amina.patient_id).unwrap().village, "", "the refused edit is undone");
+}
+
+#[test]
+fn a_page_applied_twice_changes_nothing_the_second_time() {
+    let (_dir, mut a, mut b) = clinics();
+    let mut log = Log::default();
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    log.push(&mut a);
+    let page: Vec<(u64, ChangeRecord)> = log
+        .changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i as u64 + 1, c.clone()))
+        .collect();
+    let first = b.apply_remote_page(&page, page.len() as u64).unwrap();
+    assert_eq!(first.applied, 1);
+    let second = b.apply_remote_page(&page, page.len() as u64).unwrap();
+    assert_eq!((second.applied, second.known), (0, 1));
+    assert_eq!(b.patient(amina.patient_id).unwrap(), amina);
+    assert_eq!(b.sync_cursor().unwrap(), 1);
+
+    // A change that names a field the record does not have is kept aside, not applied.
+    let mut bad = log.changes[0].clone();
+    bad.change_id = outpost::model::ChangeId::new();
+    bad.fields.insert("favourite_colour".into(), "blue".into());
+    let report = b.apply_remote_page(&[(2, bad)], 2).unwrap();
+    assert_eq!(report.invalid, 1);
+    assert_eq!(b.patient(amina.patient_id).unwrap(), amina);
+}
