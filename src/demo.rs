@@ -547,7 +547,9 @@ fn vitals_for(rng: &mut fastrand::Rng, age_years: f64, fever: bool, hypertensive
         spo2_percent: Some((95.0 + rng.f64() * 4.0).round()),
         weight_kg: Some(round1(weight * (0.9 + rng.f64() * 0.2))),
         height_cm: Some(height.round()),
-        muac_mm: (age_years < 5.0 && age_years >= 0.5).then(|| (120.0 + rng.f64() * 40.0).round()),
+        muac_mm: (0.5..5.0)
+            .contains(&age_years)
+            .then(|| (120.0 + rng.f64() * 40.0).round()),
     }
 }
 
@@ -789,5 +791,6 @@ pub fn generate(
         batch.commit()?;
         progress(summary.patients, total);
     }
+    store.optimize()?;
     Ok(summary)
 }

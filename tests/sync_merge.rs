@@ -21,7 +21,11 @@ impl Log {
         let pending = store.pending_changes(10_000).unwrap();
         let mut outcomes = Vec::new();
         for change in pending {
-            let seq = match self.changes.iter().position(|c| c.change_id == change.change_id) {
+            let seq = match self
+                .changes
+                .iter()
+                .position(|c| c.change_id == change.change_id)
+            {
                 Some(index) => index as u64 + 1,
                 None => {
                     self.changes.push(change.clone());
@@ -43,7 +47,9 @@ impl Log {
             .skip(cursor)
             .map(|(i, c)| (i as u64 + 1, c.clone()))
             .collect();
-        store.apply_remote_page(&page, self.changes.len() as u64).unwrap();
+        store
+            .apply_remote_page(&page, self.changes.len() as u64)
+            .unwrap();
     }
 
     fn sync(&mut self, store: &mut Store) {
@@ -57,7 +63,9 @@ fn patient(store: &Store, given: &str) -> Patient {
     p.given_name = given.into();
     p.family_name = "Odhiambo".into();
     p.sex = Sex::Female;
-    p.birth = Some(DateOfBirth::exact(NaiveDate::from_ymd_opt(1990, 4, 12).unwrap()));
+    p.birth = Some(DateOfBirth::exact(
+        NaiveDate::from_ymd_opt(1990, 4, 12).unwrap(),
+    ));
     p
 }
 
@@ -78,19 +86,29 @@ fn a_patient_registered_at_one_clinic_appears_at_the_other_and_edits_come_back()
     log.sync(&mut b);
     let at_b = b.patient(amina.patient_id).unwrap();
     assert_eq!(at_b, amina);
-    assert_eq!(b.search_patients("amina", 5).unwrap().rows.len(), 1, "searchable at B");
+    assert_eq!(
+        b.search_patients("amina", 5).unwrap().rows.len(),
+        1,
+        "searchable at B"
+    );
 
     let mut edited = at_b.clone();
     edited.phone = "+254 712 000 111".into();
     b.update_patient(&edited).unwrap();
     log.sync(&mut b);
     log.sync(&mut a);
-    assert_eq!(a.patient(amina.patient_id).unwrap().phone, "+254 712 000 111");
+    assert_eq!(
+        a.patient(amina.patient_id).unwrap().phone,
+        "+254 712 000 111"
+    );
     assert!(a.conflicts().unwrap().is_empty());
     assert_eq!(a.status().unwrap().pending_changes, 0);
     // Pulling again changes nothing and applies nothing twice.
     log.pull(&mut a);
-    assert_eq!(a.patient(amina.patient_id).unwrap().phone, "+254 712 000 111");
+    assert_eq!(
+        a.patient(amina.patient_id).unwrap().phone,
+        "+254 712 000 111"
+    );
 }
 
 #[test]
@@ -113,9 +131,15 @@ fn concurrent_edits_of_one_field_converge_and_keep_the_losing_value_as_a_conflic
     log.sync(&mut a);
     log.sync(&mut b);
     log.sync(&mut a);
-    let (pa, pb) = (a.patient(amina.patient_id).unwrap(), b.patient(amina.patient_id).unwrap());
+    let (pa, pb) = (
+        a.patient(amina.patient_id).unwrap(),
+        b.patient(amina.patient_id).unwrap(),
+    );
     assert_eq!(pa, pb, "both clinics show the same record");
-    assert_eq!(pa.village, "Siaya", "edits of different fields both survive");
+    assert_eq!(
+        pa.village, "Siaya",
+        "edits of different fields both survive"
+    );
     assert_eq!(pa.phone, "0722 222 222", "the later stamp wins");
 
     for store in [&a, &b] {
@@ -130,13 +154,17 @@ fn concurrent_edits_of_one_field_converge_and_keep_the_losing_value_as_a_conflic
 
     // A person at A keeps A's number: the decision reaches B and closes the conflict there too.
     let conflict = a.conflicts().unwrap().remove(0);
-    a.resolve_conflict(&conflict, conflict.other_value.clone()).unwrap();
+    a.resolve_conflict(&conflict, conflict.other_value.clone())
+        .unwrap();
     assert!(a.conflicts().unwrap().is_empty());
     log.sync(&mut a);
     log.sync(&mut b);
     assert_eq!(b.patient(amina.patient_id).unwrap().phone, "0711 111 111");
     assert!(b.conflicts().unwrap().is_empty());
-    assert_eq!(a.patient(amina.patient_id).unwrap(), b.patient(amina.patient_id).unwrap());
+    assert_eq!(
+        a.patient(amina.patient_id).unwrap(),
+        b.patient(amina.patient_id).unwrap()
+    );
 }
 
 #[test]
@@ -168,7 +196,10 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
     for store in [&a, &b] {
         let shown = store.encounter(visit.encounter_id).unwrap();
         assert!(!shown.is_draft(), "signed everywhere");
-        assert_eq!(shown.plan, "", "the late edit does not change a signed visit");
+        assert_eq!(
+            shown.plan, "",
+            "the late edit does not change a signed visit"
+        );
         let conflicts = store.conflicts().unwrap();
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         assert_eq!(conflicts[0].kind, ConflictKind::SignedVisit);
@@ -270,7 +301,11 @@ fn a_refused_change_is_kept_with_its_reason_and_no_longer_counts() {
     assert_eq!(held[0].state, "refused");
     assert_eq!(held[0].reason, "the record was voided at another clinic");
     assert_eq!(a.status().unwrap().pending_changes, 0);
-    assert_eq!(a.patient(amina.patient_id).unwrap().village, "", "the refused edit is undone");
+    assert_eq!(
+        a.patient(amina.patient_id).unwrap().village,
+        "",
+        "the refused edit is undone"
+    );
 }
 
 #[test]

@@ -401,3 +401,34 @@ fn a_broad_search_asks_for_more_letters_and_headers_sort() {
     harness.get_by_label("OUT-000520");
     assert!(harness.query_by_label("OUT-000001").is_none());
 }
+
+#[test]
+fn names_in_any_script_and_an_estimated_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    press(&mut harness, "New patient");
+    // The harness panics on any glyph the fonts lack, so these names prove they render.
+    type_into(&mut harness, Role::TextInput, "Given name", "小明");
+    type_into(&mut harness, Role::TextInput, "Family name", "王");
+    type_into(
+        &mut harness,
+        Role::TextInput,
+        "Name in another script",
+        "राम · محمد · Ελένη · Иван",
+    );
+    harness
+        .get_by_role_and_label(Role::RadioButton, "Estimated from age")
+        .click();
+    harness.run();
+    type_into(&mut harness, Role::TextInput, "Age in years", "forty");
+    harness.get_by_label("Enter the age in whole years, e.g. 40.");
+    replace_text(&mut harness, Role::TextInput, "Age in years", "40");
+    press(&mut harness, "Save patient");
+
+    let found = harness.state().store().search_patients("王", 10).unwrap();
+    assert_eq!(found.rows.len(), 1);
+    let birth = found.rows[0].0.birth.unwrap();
+    assert!(birth.estimated);
+    harness.get_by_label("राम · محمد · Ελένη · Иван");
+    harness.get_by_label_contains("~40 y");
+}

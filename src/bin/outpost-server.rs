@@ -1,3 +1,289 @@
-//! `outpost-server`: the central sync server.
+//! `outpost-server`: the central sync server, and the administrator's commands for clinics and
+//! devices. Builds without the desktop GUI (`--no-default-features`).
+//!
+//! `serve` runs the gRPC service over the store in `--data-dir`; the other commands open the
+//! same store directly (safe while the server runs: SQLite serialises the writers).
 
-fn main() {}
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use outpost::server::{
+    DEFAULT_MAX_CLOCK_SKEW, ServerConfig, ServerStore, SqliteServerStore, TlsIdentity, add_clinic,
+    serve,
+};
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "outpost-server",
+    version,
+    about = "Outpost's central sync server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the sync protocol.
+    Serve(ServeArgs),
+    /// Add and list clinics.
+    #[command(subcommand)]
+    Clinic(ClinicCommand),
+    /// List and revoke enrolled workstations.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Args, Debug)]
+struct DataDir {
+    /// Directory of the server's database and blobs (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7443 (with TLS) or 127.0.0.1:7443.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDir,
+    /// PEM certificate chain for TLS. Without it the server listens on loopback only.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Changes stamped more than this many minutes ahead of the server's clock are quarantined.
+    #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_MAX_CLOCK_SKEW.as_secs() / 60)]
+    max_clock_skew_minutes: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClinicCommand {
+    /// Add a clinic and print its one-time enrollment code.
+    Add {
+        /// The clinic's name.
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// Days the enrollment code stays valid (0: no expiry).
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        code_valid_days: u64,
+    },
+    /// List clinics.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    /// List enrolled workstations.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke a workstation's credential; its later calls are refused.
+    Revoke {
+        /// The device id (from `device list`).
+        device_id: uuid::Uuid,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn main() -> ExitCode {
+    // Colours only for a person at a terminal, not in a service manager's log.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("outpost-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => run_server(args),
+        Command::Clinic(ClinicCommand::Add {
+            name,
+            data,
+            code_valid_days,
+        }) => {
+            if name.trim().is_empty() {
+                bail!("the clinic needs a name");
+            }
+            let store = open_store(&data)?;
+            let validity =
+                (code_valid_days > 0).then(|| Duration::from_secs(code_valid_days * 24 * 3600));
+            let added = add_clinic(&store, &name, now_millis(), validity)
+                .context("could not add the clinic")?;
+            println!("Clinic:          {}", added.clinic.name);
+            println!("Clinic id:       {}", added.clinic.clinic_id);
+            println!("Enrollment code: {}", added.enrollment_code);
+            match validity {
+                Some(_) => println!(
+                    "The code works once, for one workstation, within {code_valid_days} days."
+                ),
+                None => println!("The code works once, for one workstation."),
+            }
+            Ok(())
+        }
+        Command::Clinic(ClinicCommand::List { data }) => {
+            let store = open_store(&data)?;
+            let clinics = store.clinics().context("could not list clinics")?;
+            if clinics.is_empty() {
+                println!("No clinics yet: add one with `outpost-server clinic add NAME`.");
+            }
+            for clinic in clinics {
+                println!(
+                    "{}  {}  {}",
+                    clinic.clinic_id,
+                    date_text(clinic.created_at_millis),
+                    clinic.name
+                );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::List { data }) => {
+            let store = open_store(&data)?;
+            let devices = store.devices().context("could not list devices")?;
+            if devices.is_empty() {
+                println!("No devices enrolled yet.");
+            }
+            for device in devices {
+                let state = match device.revoked_at_millis {
+                    Some(at) => format!("revoked {}", date_text(at)),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}  clinic {}  enrolled {}  {state}  {}",
+                    device.device_id,
+                    device.clinic_id,
+                    date_text(device.created_at_millis),
+                    device.name
+                );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Revoke { device_id, data }) => {
+            let store = open_store(&data)?;
+            let device = store
+                .revoke_device(device_id, now_millis())
+                .context("could not revoke the device")?;
+            println!(
+                "Revoked {} ({}) of clinic {}.",
+                device.device_id, device.name, device.clinic_id
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open_store(data: &DataDir) -> Result<SqliteServerStore> {
+    SqliteServerStore::open(&data.data_dir)
+        .with_context(|| format!("could not open the store in {}", data.data_dir.display()))
+}
+
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn date_text(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Without TLS, only this computer may connect: the address is moved to loopback.
+fn loopback_of(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+fn run_server(args: ServeArgs) -> Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsIdentity::from_files(cert, key)?),
+        _ => None,
+    };
+    let mut listen = args.listen;
+    if tls.is_none() {
+        if !listen.ip().is_loopback() {
+            listen = loopback_of(listen);
+        }
+        tracing::warn!(
+            %listen,
+            "no TLS certificate and key given: listening on this computer only; \
+             give --tls-cert and --tls-key to serve clinics over the network"
+        );
+    }
+    let store: Arc<dyn ServerStore> = Arc::new(open_store(&args.data)?);
+    let config = ServerConfig {
+        tls,
+        max_clock_skew: Duration::from_secs(args.max_clock_skew_minutes.saturating_mul(60)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("outpost-server")
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("could not listen on {listen}"))?;
+        let bound = listener
+            .local_addr()
+            .context("could not read the bound address")?;
+        println!("outpost-server listening on {bound}");
+        serve(store, listener, config, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl+C, or on SIGTERM where there is one (service managers send it).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl+C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing calls in progress");
+}

@@ -200,7 +200,11 @@ impl EntityKind {
             (Self::Patient, _) if field == "allergy_status" => Value::from("not_asked"),
             (Self::Allergy, _) if field == "severity" => Value::from("moderate"),
             (Self::Problem | Self::Encounter, _) if field == "status" => {
-                Value::from(if self == Self::Problem { "active" } else { "draft" })
+                Value::from(if self == Self::Problem {
+                    "active"
+                } else {
+                    "draft"
+                })
             }
             (_, Some(FieldKind::Text)) => Value::from(""),
             (_, Some(FieldKind::Integer)) => Value::from(0),
@@ -253,7 +257,9 @@ impl ChangeRecord {
         }
         for field in self.supersedes.keys() {
             if !self.fields.contains_key(field) {
-                return Err(format!("supersedes names {field:?}, which the change does not write"));
+                return Err(format!(
+                    "supersedes names {field:?}, which the change does not write"
+                ));
             }
         }
         Ok(())

@@ -274,10 +274,10 @@ impl Encounter {
         if self.lab_results.iter().any(|l| l.test.trim().is_empty()) {
             v.push("lab_results", "Every lab result needs the test's name.");
         }
-        if let Some(follow_up) = self.follow_up {
-            if follow_up < self.started_at.date_naive() {
-                v.push("follow_up", "The follow-up date is before the visit.");
-            }
+        if let Some(follow_up) = self.follow_up
+            && follow_up < self.started_at.date_naive()
+        {
+            v.push("follow_up", "The follow-up date is before the visit.");
         }
         v
     }

@@ -228,8 +228,14 @@ mod tests {
         assert_eq!(a.to_string().parse::<HlcStamp>().unwrap(), a);
         assert!("12-x-node".parse::<HlcStamp>().is_err());
         assert!("".parse::<HlcStamp>().is_err());
-        assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::json!(a.to_string()));
-        assert_eq!(serde_json::from_value::<HlcStamp>(serde_json::json!(a.to_string())).unwrap(), a);
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::json!(a.to_string())
+        );
+        assert_eq!(
+            serde_json::from_value::<HlcStamp>(serde_json::json!(a.to_string())).unwrap(),
+            a
+        );
     }
 
     #[test]

@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn a_patient_needs_a_name_and_a_past_birth_date() {
         let mut p = Patient::blank(ClinicId::new());
-        assert_eq!(p.validate(today()).message_for("name").is_some(), true);
+        assert!(p.validate(today()).message_for("name").is_some());
         p.given_name = "Amina".into();
         p.birth = Some(DateOfBirth::exact(
             NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),

@@ -248,13 +248,13 @@ impl Vitals {
                 );
             }
         }
-        if let (Some(sys), Some(dia)) = (self.systolic_mmhg, self.diastolic_mmhg) {
-            if dia >= sys {
-                v.push(
-                    "diastolic_mmhg",
-                    "Diastolic BP must be lower than systolic BP.",
-                );
-            }
+        if let (Some(sys), Some(dia)) = (self.systolic_mmhg, self.diastolic_mmhg)
+            && dia >= sys
+        {
+            v.push(
+                "diastolic_mmhg",
+                "Diastolic BP must be lower than systolic BP.",
+            );
         }
         v
     }

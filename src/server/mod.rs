@@ -1,1 +1,203 @@
-//! The central server.
+//! The central server: the gRPC services of the sync protocol over a [`ServerStore`].
+//!
+//! Clinic workstations enroll with a one-time code, then push their changes, pull everyone
+//! else's, and move blobs (images, documents) up and down. [`serve`] runs the whole thing on a
+//! listener the caller bound — the `outpost-server` binary binds the configured address, tests
+//! bind `127.0.0.1:0` — next to the standard gRPC health service and server reflection (v1 and
+//! v1alpha, which common tools still ask for). The store is a trait so a PostgreSQL back end can
+//! follow the embedded SQLite one ([`SqliteServerStore`]) without touching the service.
+//!
+//! Without a TLS certificate the server accepts only loopback listeners: device credentials and
+//! patient records never cross a network in clear text.
+
+mod enrollment;
+mod service;
+mod sqlite;
+mod store;
+mod uploads;
+
+pub use enrollment::{
+    DEFAULT_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code, normalize_code, random_code,
+    random_token, secret_hash,
+};
+pub use sqlite::{DATABASE_FILE, SqliteServerStore};
+pub use store::{
+    BlobRead, BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange,
+    ServerStore, StoreError, quarantine_reason,
+};
+
+use crate::sync::wire::{self, MAX_MESSAGE_BYTES, pb};
+use service::SyncService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+/// How far ahead of the server's clock a change may be stamped before it is quarantined.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(10 * 60);
+
+/// A TLS certificate chain and its private key, both PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the private key.
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// From PEM text already in memory.
+    pub fn from_pem(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        }
+    }
+
+    /// From a certificate file and a key file.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<Self, ServerError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| ServerError::ReadFile {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        Ok(Self::from_pem(read(cert)?, read(key)?))
+    }
+}
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// TLS certificate and key; without them only loopback listeners are accepted.
+    pub tls: Option<TlsIdentity>,
+    /// Changes stamped further than this ahead of the server's clock are quarantined.
+    pub max_clock_skew: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No TLS and a listener other than loopback.
+    #[error(
+        "without a TLS certificate and key the server listens on this computer only (loopback), but it was given {addr}"
+    )]
+    PlainTextNotLoopback {
+        /// The listener's address.
+        addr: SocketAddr,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// Which file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate or key is not usable.
+    #[error("the TLS certificate or key is not usable: {0}")]
+    Tls(#[source] tonic::transport::Error),
+    /// The listener failed.
+    #[error("the listening socket failed: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The reflection service could not read the protocol's description.
+    #[error("the reflection service could not be built: {0}")]
+    Reflection(#[source] tonic_reflection::server::Error),
+    /// The server stopped with an error.
+    #[error("the server stopped: {0}")]
+    Transport(#[source] tonic::transport::Error),
+}
+
+/// Serves the sync protocol on `listener` until `shutdown` completes, then lets calls in
+/// progress finish.
+pub async fn serve(
+    store: Arc<dyn ServerStore>,
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr().map_err(ServerError::Listener)?;
+    if config.tls.is_none() && !addr.ip().is_loopback() {
+        return Err(ServerError::PlainTextNotLoopback { addr });
+    }
+    let max_skew_millis = i64::try_from(config.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+    let service = SyncService::new(store, max_skew_millis);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::enrollment_server::EnrollmentServer<SyncService>>()
+        .await;
+    health
+        .set_serving::<pb::sync_server::SyncServer<SyncService>>()
+        .await;
+    health
+        .set_serving::<pb::blobs_server::BlobsServer<SyncService>>()
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(wire::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().map_err(ServerError::Reflection)?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(ServerError::Reflection)?;
+
+    let mut builder = Server::builder()
+        // Large windows that adapt to the line keep blob transfers fast on long, slow links.
+        .http2_adaptive_window(Some(true))
+        // Notice dead connections (a workstation that lost its line) instead of holding them.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .tcp_nodelay(true);
+    if let Some(tls) = config.tls {
+        let identity = Identity::from_pem(tls.cert_pem, tls.key_pem);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(ServerError::Tls)?;
+    }
+    tracing::info!(%addr, "serving the sync protocol");
+
+    builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            pb::enrollment_server::EnrollmentServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::sync_server::SyncServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::blobs_server::BlobsServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+        .map_err(ServerError::Transport)
+}

@@ -301,13 +301,15 @@ pub(crate) fn search(
             vec![SqlValue::Text(number.prefix), SqlValue::Integer(number.seq)],
         ));
     }
-    if !digits.is_empty() && digits.len() == text.len() && digits.len() <= 9 {
-        if let Ok(seq) = digits.parse::<i64>() {
-            lookups.push((
-                "SELECT patient_rowid FROM patient WHERE number_seq = ?1 AND voided = 0",
-                vec![SqlValue::Integer(seq)],
-            ));
-        }
+    if !digits.is_empty()
+        && digits.len() == text.len()
+        && digits.len() <= 9
+        && let Ok(seq) = digits.parse::<i64>()
+    {
+        lookups.push((
+            "SELECT patient_rowid FROM patient WHERE number_seq = ?1 AND voided = 0",
+            vec![SqlValue::Integer(seq)],
+        ));
     }
     lookups.push((
         "SELECT patient_rowid FROM patient
@@ -345,15 +347,44 @@ pub(crate) fn search(
             .to_owned(),
         None => text.to_owned(),
     };
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
     let mut words: Vec<i64> = Vec::new();
-    if let Some(query) = fts_query(&word_text) {
+    let phone_like = digits.len() >= 3
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'));
+    if phone_like {
+        // Digits are a phone number or an ID being typed: the beginning of either, straight from
+        // their indexes (a word search would intersect many short digit groups).
+        let upper = format!("{digits}:");
+        for sql in [
+            "SELECT patient_rowid FROM patient
+             WHERE phone_digits >= ?1 AND phone_digits < ?2 AND phone_digits <> '' AND voided = 0
+             LIMIT ?3",
+            "SELECT patient_rowid FROM patient
+             WHERE national_id >= ?1 AND national_id < ?2 AND national_id <> '' AND voided = 0
+             LIMIT ?3",
+        ] {
+            let found: Vec<i64> = conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![digits, upper, fetch], |row| row.get(0))?
+                        .collect()
+                })
+                .map_err(StoreError::sqlite("searching patients"))?;
+            for rowid in found {
+                if !words.contains(&rowid) {
+                    words.push(rowid);
+                }
+            }
+        }
+    } else if let Some(query) = fts_query(&word_text) {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT f.rowid FROM patient_fts f JOIN patient p ON p.patient_rowid = f.rowid
                  WHERE patient_fts MATCH ?1 AND p.voided = 0 LIMIT ?2",
             )
             .map_err(StoreError::sqlite("searching patients"))?;
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         words = stmt
             .query_map(params![query, fetch], |row| row.get(0))
             .and_then(Iterator::collect)
@@ -650,6 +681,17 @@ impl Store {
     /// The list rows for the given row keys, in that order.
     pub fn patient_rows(&self, rowids: &[i64]) -> Result<Vec<PatientRow>, StoreError> {
         rows_by_rowid(&self.conn, rowids)
+    }
+
+    /// Compacts the search index and refreshes the query planner's statistics: worth running
+    /// after a bulk load (demo data, an import), which leaves the index in many small pieces.
+    pub fn optimize(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(
+                "INSERT INTO patient_fts (patient_fts) VALUES ('optimize');
+                 PRAGMA optimize;",
+            )
+            .map_err(StoreError::sqlite("optimising the search index"))
     }
 
     /// The clinic this workstation writes for.

@@ -15,9 +15,7 @@
 
 use super::write::{Fields, sql_value, table_of};
 use super::{Store, StoreError, meta_get, meta_set, time_text};
-use crate::model::{
-    ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId,
-};
+use crate::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId};
 use chrono::Utc;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -200,7 +198,7 @@ fn merge_entity(kind: EntityKind, changes: &[(HlcStamp, Fields, String, Fields)]
         let signed_at = by_field.get("status").and_then(|writes| {
             writes
                 .iter()
-                .filter(|c| c.value == Value::from("signed"))
+                .filter(|c| c.value.as_str() == Some("signed"))
                 .map(|c| c.hlc.clone())
                 .min()
         });
@@ -250,7 +248,11 @@ fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRec
         .map(|(field, stamps)| {
             let stamps = stamps
                 .as_array()
-                .map(|list| list.iter().filter_map(|s| s.as_str()?.parse().ok()).collect())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|s| s.as_str()?.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default();
             (field, stamps)
         })
@@ -437,7 +439,11 @@ fn refold_entity(
 }
 
 /// Recomputes the local columns derived from synced fields.
-fn refresh_derived(tx: &Transaction<'_>, kind: EntityKind, entity_id: &str) -> Result<(), StoreError> {
+fn refresh_derived(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+) -> Result<(), StoreError> {
     match kind {
         EntityKind::Patient => {
             let names: Option<(String, String, String)> = tx
@@ -489,8 +495,7 @@ fn refresh_derived(tx: &Transaction<'_>, kind: EntityKind, entity_id: &str) -> R
     }
 }
 
-const CHANGE_COLUMNS: &str =
-    "change_id, entity, entity_id, fields, hlc, clinic_id, supersedes";
+const CHANGE_COLUMNS: &str = "change_id, entity, entity_id, fields, hlc, clinic_id, supersedes";
 
 impl Store {
     /// Local changes not yet stored by the server, oldest first.
@@ -565,7 +570,13 @@ impl Store {
             .map_err(StoreError::sqlite("reading held changes"))?;
         let rows: Vec<(String, String, String, String, String)> = stmt
             .query_map([], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })
             .and_then(Iterator::collect)
             .map_err(StoreError::sqlite("reading held changes"))?;
@@ -677,10 +688,8 @@ impl Store {
                 .map_err(StoreError::sqlite("applying pulled changes"))?;
             match refold_entity(&tx, kind, &entity_id) {
                 Ok(()) => {
-                    tx.execute_batch(
-                        "RELEASE refold;",
-                    )
-                    .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    tx.execute_batch("RELEASE refold;")
+                        .map_err(StoreError::sqlite("applying pulled changes"))?;
                     tx.execute(
                         "DELETE FROM sync_unapplied WHERE entity = ?1 AND entity_id = ?2",
                         params![kind.as_str(), entity_id],
@@ -718,7 +727,17 @@ impl Store {
                  FROM sync_conflict ORDER BY other_hlc DESC",
             )
             .map_err(StoreError::sqlite("reading conflicts"))?;
-        type Row = (String, String, String, String, String, String, String, String, String);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
         let rows: Vec<Row> = stmt
             .query_map([], |row| {
                 Ok((
@@ -737,29 +756,35 @@ impl Store {
             .map_err(StoreError::sqlite("reading conflicts"))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(entity, id, field, kind, kept_hlc, kept, other_hlc, other, clinic)| {
-                Some(Conflict {
-                    entity: entity.parse().ok()?,
-                    entity_id: id.parse().ok()?,
-                    field,
-                    kind: if kind == "signed_visit" {
-                        ConflictKind::SignedVisit
-                    } else {
-                        ConflictKind::Concurrent
-                    },
-                    kept_value: serde_json::from_str(&kept).ok()?,
-                    kept_hlc: kept_hlc.parse().ok()?,
-                    other_value: serde_json::from_str(&other).ok()?,
-                    other_hlc: other_hlc.parse().ok()?,
-                    other_clinic: clinic,
-                })
-            })
+            .filter_map(
+                |(entity, id, field, kind, kept_hlc, kept, other_hlc, other, clinic)| {
+                    Some(Conflict {
+                        entity: entity.parse().ok()?,
+                        entity_id: id.parse().ok()?,
+                        field,
+                        kind: if kind == "signed_visit" {
+                            ConflictKind::SignedVisit
+                        } else {
+                            ConflictKind::Concurrent
+                        },
+                        kept_value: serde_json::from_str(&kept).ok()?,
+                        kept_hlc: kept_hlc.parse().ok()?,
+                        other_value: serde_json::from_str(&other).ok()?,
+                        other_hlc: other_hlc.parse().ok()?,
+                        other_clinic: clinic,
+                    })
+                },
+            )
             .collect())
     }
 
     /// Resolves a concurrent-edit conflict by writing `value` to the field as a change that
     /// supersedes every current value of it (keep mine, keep theirs, or an edited value).
-    pub fn resolve_conflict(&mut self, conflict: &Conflict, value: Value) -> Result<(), StoreError> {
+    pub fn resolve_conflict(
+        &mut self,
+        conflict: &Conflict,
+        value: Value,
+    ) -> Result<(), StoreError> {
         if conflict.kind == ConflictKind::SignedVisit {
             return Err(StoreError::InvalidSetting(
                 "A signed visit cannot change: add an amendment with the other value instead."
@@ -780,7 +805,11 @@ impl Store {
         let mut writer = self.writer()?;
         // The writer supersedes every head of the field, which closes the conflict everywhere.
         writer.write_fields(conflict.entity, entity_id, probe.fields)?;
-        refold_entity(writer.tx(), conflict.entity, &entity_id.hyphenated().to_string())?;
+        refold_entity(
+            writer.tx(),
+            conflict.entity,
+            &entity_id.hyphenated().to_string(),
+        )?;
         writer.commit()
     }
 

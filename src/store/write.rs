@@ -68,12 +68,11 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
     ) -> Self {
         // Another connection (the sync thread) may have moved the clock on: start from the
         // latest stamp saved in the file.
-        if let Ok(Some(saved)) = super::meta_get(&tx, "hlc_last") {
-            if let Ok(saved) = saved.parse::<crate::model::HlcStamp>() {
-                if saved > clock.last_stamp() {
-                    clock.observe(&saved, now.timestamp_millis());
-                }
-            }
+        if let Ok(Some(saved)) = super::meta_get(&tx, "hlc_last")
+            && let Ok(saved) = saved.parse::<crate::model::HlcStamp>()
+            && saved > clock.last_stamp()
+        {
+            clock.observe(&saved, now.timestamp_millis());
         }
         Self {
             tx,
@@ -199,7 +198,9 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         let (table, id_column) = table_of(kind);
         for (column, value) in &fields {
             if kind.field_kind(column).is_none() {
-                return Err(StoreError::InvalidSetting(format!("{kind} has no field {column}")));
+                return Err(StoreError::InvalidSetting(format!(
+                    "{kind} has no field {column}"
+                )));
             }
             self.tx
                 .execute(

@@ -514,7 +514,7 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                 .striped(true)
                 .sense(egui::Sense::click())
                 .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-                .column(Column::exact(135.0).clip(true))
+                .column(Column::exact(150.0).clip(true))
                 .column(Column::exact(95.0).clip(true))
                 .column(Column::exact(120.0).clip(true))
                 .column(Column::exact(60.0).clip(true))

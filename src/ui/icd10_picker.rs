@@ -73,9 +73,14 @@ impl Icd10Picker {
         } else if typed && self.results.is_empty() {
             ui.label(RichText::new("No ICD-10 code matches: add it as free text.").weak());
         } else if typed {
+            // Tall enough for the results (up to about eight lines), whatever space is left
+            // below in the page.
+            let row = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
+            let height = (row * self.results.len() as f32).min(row * 8.0);
             egui::ScrollArea::vertical()
                 .id_salt((self.label, "results"))
-                .max_height(180.0)
+                .min_scrolled_height(height)
+                .max_height(height)
                 .auto_shrink([false, true])
                 .show(ui, |ui| {
                     for code in &self.results {

@@ -37,7 +37,8 @@ use widgets::{ERROR_TEXT, store_error_text};
 
 /// The signed-in user when none was ever set.
 const DEFAULT_USER: &str = "Clinician";
-/// Above this many patients, slow counts run on worker threads instead of inside a frame.
+/// Above this many patients, the list's order and the status counts are computed on worker
+/// threads instead of inside a frame.
 const BACKGROUND_WORK_ABOVE: i64 = 20_000;
 /// The setting that holds the signed-in user's name.
 const USER_SETTING: &str = "user_name";
@@ -312,7 +313,7 @@ impl OutpostApp {
             ui.separator();
             let patients = match self.patient_count {
                 1 => "1 patient".to_owned(),
-                n => format!("{n} patients"),
+                n => format!("{} patients", widgets::format_count(n)),
             };
             ui.label(RichText::new(patients).small());
             if let Some(status) = &self.status {
@@ -320,7 +321,7 @@ impl OutpostApp {
                 let pending = match status.pending_changes {
                     0 => "All changes synced".to_owned(),
                     1 => "1 change waiting to sync".to_owned(),
-                    n => format!("{n} changes waiting to sync"),
+                    n => format!("{} changes waiting to sync", widgets::format_count(n)),
                 };
                 ui.label(RichText::new(pending).small());
             }
@@ -407,10 +408,7 @@ impl OutpostApp {
     fn keep_changes(&mut self) -> Result<(), String> {
         let draft = match &self.screen {
             ActiveScreen::PatientEditor(editor) if editor.has_unsaved_changes() => {
-                return Err(
-                    "The patient's details were changed and not saved. Discard the changes?"
-                        .to_owned(),
-                );
+                return Err("The patient's details were changed and not saved.".to_owned());
             }
             ActiveScreen::Visit(editor) => editor
                 .unsaved_draft()

@@ -36,6 +36,8 @@ pub struct PatientEditor {
     saved: Form,
     is_new: bool,
     save_error: Option<String>,
+    /// Put the cursor in the first field on the first frame.
+    focus_first: bool,
 }
 
 impl PatientEditor {
@@ -52,6 +54,7 @@ impl PatientEditor {
             form,
             is_new: true,
             save_error: None,
+            focus_first: true,
         }
     }
 
@@ -83,6 +86,7 @@ impl PatientEditor {
             form,
             is_new: false,
             save_error: None,
+            focus_first: true,
         }
     }
 
@@ -215,6 +219,7 @@ impl PatientEditor {
     /// The fields, each with its message beside it.
     fn form_ui(&mut self, ui: &mut Ui, today: NaiveDate, message: &dyn Fn(&str) -> Option<String>) {
         let form = &mut self.form;
+        let focus_first = &mut self.focus_first;
         egui::Grid::new("patient_form")
             .num_columns(3)
             .spacing([12.0, 8.0])
@@ -225,12 +230,16 @@ impl PatientEditor {
                     ui.add(
                         TextEdit::singleline(text)
                             .hint_text(hint)
-                            .desired_width(320.0),
+                            .desired_width(320.0)
+                            .min_size(egui::vec2(320.0, 0.0)),
                     )
-                    .labelled_by(label.id);
+                    .labelled_by(label.id)
                 };
 
-                field(ui, "Given name", &mut form.patient.given_name, "");
+                let given = field(ui, "Given name", &mut form.patient.given_name, "");
+                if std::mem::take(focus_first) {
+                    given.request_focus();
+                }
                 error_label(
                     ui,
                     message("given_name").or_else(|| message("name")).as_deref(),
@@ -291,7 +300,8 @@ impl PatientEditor {
                             ui.add(
                                 TextEdit::singleline(&mut form.age_text)
                                     .hint_text("e.g. 40")
-                                    .desired_width(80.0),
+                                    .desired_width(80.0)
+                                    .min_size(egui::vec2(80.0, 0.0)),
                             )
                             .labelled_by(label.id);
                             if let Ok(years) = form.age_text.trim().parse::<u32>()
@@ -347,7 +357,8 @@ impl PatientEditor {
                 ui.add(
                     TextEdit::multiline(&mut form.patient.notes)
                         .desired_rows(3)
-                        .desired_width(320.0),
+                        .desired_width(320.0)
+                        .min_size(egui::vec2(320.0, 0.0)),
                 )
                 .labelled_by(label.id);
                 error_label(ui, message("notes").as_deref());

@@ -19,8 +19,6 @@ use std::time::Duration;
 
 /// At most this many search results are shown; more means "keep typing".
 const SEARCH_LIMIT: usize = 500;
-/// Above this many patients the list's order is computed on a worker thread.
-const BACKGROUND_ORDER_ABOVE: i64 = 20_000;
 /// Rows kept in memory at most; the cache starts afresh beyond this.
 const ROW_CACHE_LIMIT: usize = 5_000;
 /// Rows fetched at once when one scrolls into view uncached.
@@ -206,7 +204,10 @@ impl PatientList {
                 "No patients yet. Register the first one with “New patient”.".to_owned()
             }
             (None, _) if cx.patient_count == 1 => "1 patient registered".to_owned(),
-            (None, _) => format!("{} patients registered", cx.patient_count),
+            (None, _) => format!(
+                "{} patients registered",
+                super::widgets::format_count(cx.patient_count)
+            ),
         };
         ui.label(RichText::new(text).weak());
     }
@@ -216,7 +217,7 @@ impl PatientList {
         match &mut self.order {
             Order::Stale(previous) => {
                 let previous = previous.take();
-                self.order = if cx.patient_count > BACKGROUND_ORDER_ABOVE {
+                self.order = if cx.patient_count > super::BACKGROUND_WORK_ABOVE {
                     match spawn_order(cx.store, self.sort, self.descending, ui.ctx().clone()) {
                         Some(receiver) => Order::Loading { receiver, previous },
                         None => order_now(cx.store, self.sort, self.descending),

@@ -289,8 +289,10 @@ impl VisitEditor {
                 if now >= due {
                     self.save_now(cx);
                 } else {
-                    ui.ctx()
-                        .request_repaint_after(Duration::from_secs_f64(due - now));
+                    ui.ctx().request_repaint_after(
+                        Duration::try_from_secs_f64(due - now)
+                            .unwrap_or(Duration::from_millis(250)),
+                    );
                 }
             }
         }
@@ -421,7 +423,8 @@ impl VisitEditor {
                             let label = ui.label("Clinician");
                             ui.add(
                                 TextEdit::singleline(&mut self.encounter.clinician)
-                                    .desired_width(220.0),
+                                    .desired_width(220.0)
+                                    .min_size(egui::vec2(220.0, 0.0)),
                             )
                             .labelled_by(label.id);
                             ui.end_row();
@@ -482,7 +485,7 @@ impl VisitEditor {
                     vital_field_ui(ui, range, text, note);
                     ui.end_row();
                 }
-                bmi_row_ui(ui, &vitals, self.age_months);
+                bmi_row_ui(ui, &vitals, self.age_months, true);
             });
     }
 
@@ -590,7 +593,8 @@ impl VisitEditor {
                                         .add(
                                             TextEdit::singleline(text)
                                                 .id_salt(("prescription", index, column))
-                                                .desired_width(*width),
+                                                .desired_width(*width)
+                                                .min_size(egui::vec2(*width, 0.0)),
                                         )
                                         .labelled_by(label_id);
                                     if column == 0
@@ -715,7 +719,8 @@ impl VisitEditor {
                             ui.add(
                                 TextEdit::singleline(text)
                                     .id_salt(("lab", index, column))
-                                    .desired_width(width),
+                                    .desired_width(width)
+                                    .min_size(egui::vec2(width, 0.0)),
                             )
                             .labelled_by(label_id);
                         }
@@ -760,6 +765,7 @@ impl VisitEditor {
                                 .id_salt("follow_up_picker")
                                 .show_icon(false)
                                 .calendar_week(false)
+                                .highlight_weekends(false)
                                 .format("%d %B %Y"),
                         )
                         .labelled_by(label.id);
@@ -860,7 +866,7 @@ impl VisitEditor {
                                 }
                                 ui.end_row();
                             }
-                            bmi_row_ui(ui, &encounter.vitals, self.age_months);
+                            bmi_row_ui(ui, &encounter.vitals, self.age_months, false);
                         });
                 });
             } else {
@@ -1140,14 +1146,19 @@ fn status_ui(ui: &mut Ui, status: &EncounterStatus) {
     }
 }
 
-/// The BMI derived from weight and height, with its flag: one grid row.
-fn bmi_row_ui(ui: &mut Ui, vitals: &Vitals, age_months: Option<u32>) {
+/// The BMI derived from weight and height, with its flag: one grid row. The editor's grid has a
+/// column of its own for units (`unit_column`); the read-only grid writes the unit after the value.
+fn bmi_row_ui(ui: &mut Ui, vitals: &Vitals, age_months: Option<u32>, unit_column: bool) {
     let Some(bmi) = vitals.bmi() else {
         return;
     };
     ui.label("BMI");
-    ui.label(format!("{bmi:.1}"));
-    ui.label(RichText::new("kg/m²").weak());
+    if unit_column {
+        ui.label(format!("{bmi:.1}"));
+        ui.label(RichText::new("kg/m²").weak());
+    } else {
+        ui.label(format!("{bmi:.1} kg/m²"));
+    }
     let flags: Vec<&str> = vitals
         .flags(age_months)
         .iter()

@@ -101,8 +101,12 @@ pub fn warning_label(ui: &mut Ui, message: &str) {
 /// A visible label and a one-line text field linked to it, side by side (two cells in a grid).
 pub fn text_field_row(ui: &mut Ui, label: &str, text: &mut String, width: f32) -> Response {
     let label = ui.label(label);
-    ui.add(TextEdit::singleline(text).desired_width(width))
-        .labelled_by(label.id)
+    ui.add(
+        TextEdit::singleline(text)
+            .desired_width(width)
+            .min_size(egui::vec2(width, 0.0)),
+    )
+    .labelled_by(label.id)
 }
 
 /// A visible label and a multi-line text field linked to it, the label above the field.
@@ -182,6 +186,22 @@ pub fn parse_date(text: &str) -> Result<Option<NaiveDate>, String> {
         .ok_or_else(|| format!("There is no {day} {month_name} {year}."))
 }
 
+/// A count with thousands separated: "1,000,000".
+pub fn format_count(count: i64) -> String {
+    let digits = count.unsigned_abs().to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if count < 0 {
+        grouped.push('-');
+    }
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 /// A date as people read it: "17 May 1990".
 pub fn format_date(date: NaiveDate) -> String {
     match MONTHS.get(date.month0() as usize) {
@@ -232,7 +252,8 @@ pub fn date_input_ui(
             .add(
                 TextEdit::singleline(text)
                     .hint_text("YYYY-MM-DD or DD/MM/YYYY")
-                    .desired_width(190.0),
+                    .desired_width(220.0)
+                    .min_size(egui::vec2(220.0, 0.0)),
             )
             .labelled_by(label_id)
             .changed();
@@ -244,6 +265,7 @@ pub fn date_input_ui(
                         .id_salt(id_salt)
                         .show_icon(false)
                         .calendar_week(false)
+                        .highlight_weekends(false)
                         .start_end_years(years)
                         // The field beside it already shows the date: the button only names
                         // what it does.
@@ -283,18 +305,29 @@ pub fn vital_field_ui(
 ) -> Response {
     let label = ui.label(range.label);
     let response = ui
-        .add(TextEdit::singleline(text).desired_width(80.0))
+        .add(
+            TextEdit::singleline(text)
+                .desired_width(80.0)
+                .min_size(egui::vec2(80.0, 0.0)),
+        )
         .labelled_by(label.id);
     ui.label(RichText::new(range.unit).weak());
-    match note {
-        VitalNote::Fine => {
-            ui.label("");
-        }
-        VitalNote::Invalid(message) => error_label(ui, Some(message)),
-        VitalNote::Flagged(flags) => warning_label(ui, flags),
-    }
+    let text = match note {
+        VitalNote::Fine => RichText::new(""),
+        VitalNote::Invalid(message) => RichText::new(message).color(ERROR_TEXT),
+        VitalNote::Flagged(flags) => RichText::new(format!("⚠ {flags}"))
+            .color(WARNING_TEXT)
+            .strong(),
+    };
+    // A long message wraps in its own width instead of widening the whole grid.
+    ui.allocate_ui(egui::vec2(VITAL_NOTE_WIDTH, 0.0), |ui| {
+        ui.add(egui::Label::new(text).wrap());
+    });
     response
 }
+
+/// The width of the message beside a vital sign.
+const VITAL_NOTE_WIDTH: f32 = 230.0;
 
 /// The allergy banner of a chart and a visit: active allergies in the warning colour, or plainly
 /// whether the patient said they have none or was never asked.
@@ -383,6 +416,15 @@ mod tests {
         assert!(parse_date("yesterday").is_err());
         assert!(parse_date("12/05/90").is_err());
         assert!(parse_date("99999/1/1").is_err());
+    }
+
+    #[test]
+    fn counts_are_grouped_in_thousands() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1000), "1,000");
+        assert_eq!(format_count(1_000_000), "1,000,000");
+        assert_eq!(format_count(-12345), "-12,345");
     }
 
     #[test]

@@ -1,0 +1,606 @@
+//! The gRPC services of the sync protocol — enrollment, sync and blobs — over a [`ServerStore`].
+//!
+//! This is where the server's rules live: every call but enrollment carries a valid device
+//! credential; a device pushes only its own clinic's changes; sizes stay within the protocol's
+//! limits; bad input gets a status with a reason instead of a panic. Store calls run on tokio's
+//! blocking pool so the async runtime never waits on disk. Logs carry ids and counts only.
+
+use super::enrollment::{normalize_code, random_token, secret_hash};
+use super::store::{BlobState, BlobUpload, Device, NewDevice, ServerStore, StoreError};
+use super::uploads::UploadSlots;
+use crate::model::ChangeRecord;
+use crate::sync::wire::{
+    self, Ack, BLOB_CHUNK_BYTES, BlobHash, DEFAULT_PAGE_SIZE, MAX_BLOB_BYTES,
+    MAX_FIELDS_JSON_BYTES, MAX_MISSING_QUERY, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_PUSH_CHANGES, pb,
+};
+use chrono::Utc;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+/// Longest device name accepted at enrollment, in characters.
+const MAX_DEVICE_NAME: usize = 100;
+
+/// Pull pages (and download chunks) produced ahead of a slow reader.
+const STREAM_BUFFER: usize = 2;
+
+/// The three sync services, sharing one store.
+#[derive(Clone)]
+pub(crate) struct SyncService {
+    store: Arc<dyn ServerStore>,
+    max_skew_millis: i64,
+    uploads: Arc<UploadSlots>,
+}
+
+fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Runs store work on the blocking pool and turns its error into a status.
+async fn blocking<T, F>(work: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(status_from_store),
+        Err(join) => {
+            tracing::error!(error = %join, "a storage task failed");
+            Err(Status::internal(
+                "the server failed to complete the request",
+            ))
+        }
+    }
+}
+
+/// The status a store error becomes. Failures of the server's own storage are logged here,
+/// once, and the workstation is told only that the server has a problem.
+fn status_from_store(error: StoreError) -> Status {
+    match error {
+        StoreError::CodeRefused => Status::unauthenticated(error.to_string()),
+        StoreError::HashMismatch { .. } | StoreError::PastEnd { .. } => {
+            Status::invalid_argument(error.to_string())
+        }
+        StoreError::Incomplete { .. } => Status::failed_precondition(error.to_string()),
+        StoreError::UnknownClinic(_) | StoreError::UnknownDevice(_) => {
+            Status::not_found(error.to_string())
+        }
+        StoreError::Database { .. }
+        | StoreError::Io { .. }
+        | StoreError::Corrupt { .. }
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::Random(_) => {
+            tracing::error!(error = %error, "server storage failed");
+            Status::internal("the server could not read or write its storage; try again later")
+        }
+    }
+}
+
+fn parse_hash(text: &str) -> Result<BlobHash, Status> {
+    text.parse()
+        .map_err(|e: wire::BlobHashError| Status::invalid_argument(e.to_string()))
+}
+
+/// The token of `authorization: Bearer <token>`.
+fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
+    let Some(value) = metadata.get("authorization") else {
+        return Err(Status::unauthenticated(
+            "no device credential was sent: enroll this workstation with a code from the administrator",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256);
+    token.ok_or_else(|| {
+        Status::unauthenticated("the device credential is not in the form `Bearer <token>`")
+    })
+}
+
+impl SyncService {
+    pub(crate) fn new(store: Arc<dyn ServerStore>, max_skew_millis: i64) -> Self {
+        Self {
+            store,
+            max_skew_millis,
+            uploads: Arc::new(UploadSlots::default()),
+        }
+    }
+
+    /// The device making a call, by its credential: missing, unknown or revoked credentials
+    /// are `UNAUTHENTICATED`.
+    async fn device(&self, metadata: &MetadataMap) -> Result<Device, Status> {
+        let token_hash = secret_hash(bearer_token(metadata)?);
+        let store = Arc::clone(&self.store);
+        let device = blocking(move || store.device_by_token_hash(&token_hash)).await?;
+        match device {
+            None => Err(Status::unauthenticated(
+                "this server does not recognise the device credential: enroll this workstation again",
+            )),
+            Some(device) if device.revoked_at_millis.is_some() => {
+                tracing::info!(device_id = %device.device_id, "call from a revoked device refused");
+                Err(Status::unauthenticated(
+                    "this workstation's credential was revoked by the administrator",
+                ))
+            }
+            Some(device) => Ok(device),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::enrollment_server::Enrollment for SyncService {
+    async fn enroll(
+        &self,
+        request: Request<pb::EnrollRequest>,
+    ) -> Result<Response<pb::EnrollResponse>, Status> {
+        let pb::EnrollRequest {
+            enrollment_code,
+            device_name,
+        } = request.into_inner();
+        let device_name = device_name.trim().to_owned();
+        if device_name.is_empty()
+            || device_name.chars().count() > MAX_DEVICE_NAME
+            || device_name.chars().any(char::is_control)
+        {
+            return Err(Status::invalid_argument(format!(
+                "the device name must be 1 to {MAX_DEVICE_NAME} printable characters"
+            )));
+        }
+        let Some(code) = normalize_code(&enrollment_code) else {
+            return Err(Status::unauthenticated(StoreError::CodeRefused.to_string()));
+        };
+        let token = random_token().map_err(status_from_store)?;
+        let new_device = NewDevice {
+            device_id: Uuid::now_v7(),
+            name: device_name,
+            token_hash: secret_hash(&token),
+        };
+        let store = Arc::clone(&self.store);
+        let now = now_millis();
+        let (device, clinic) =
+            blocking(move || store.enroll_device(&secret_hash(&code), &new_device, now)).await?;
+        tracing::info!(device_id = %device.device_id, clinic_id = %clinic.clinic_id, "device enrolled");
+        Ok(Response::new(pb::EnrollResponse {
+            device_id: device.device_id.hyphenated().to_string(),
+            device_token: token,
+            clinic_id: clinic.clinic_id.to_string(),
+            clinic_name: clinic.name,
+            server_time_millis: now,
+        }))
+    }
+}
+
+/// Checks the size limits of one pushed change before it is parsed.
+fn check_change_size(index: usize, change: &pb::Change) -> Result<(), Status> {
+    for (name, text) in [
+        ("fields_json", &change.fields_json),
+        ("supersedes_json", &change.supersedes_json),
+    ] {
+        if text.len() > MAX_FIELDS_JSON_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "change {index} of the batch ({}): {name} has {} bytes; the limit is {MAX_FIELDS_JSON_BYTES}",
+                change.change_id.chars().take(40).collect::<String>(),
+                text.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl pb::sync_server::Sync for SyncService {
+    async fn push(
+        &self,
+        request: Request<pb::PushRequest>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let changes = request.into_inner().changes;
+        if changes.len() > MAX_PUSH_CHANGES {
+            return Err(Status::resource_exhausted(format!(
+                "a push may carry at most {MAX_PUSH_CHANGES} changes, not {}",
+                changes.len()
+            )));
+        }
+        // Every change is read and checked before anything is stored: one malformed or foreign
+        // change fails the whole call and nothing of it is kept.
+        let mut records = Vec::with_capacity(changes.len());
+        for (index, change) in changes.into_iter().enumerate() {
+            check_change_size(index, &change)?;
+            let record = ChangeRecord::try_from(change).map_err(|e| {
+                Status::invalid_argument(format!("change {index} of the batch: {e}"))
+            })?;
+            if record.clinic_id != device.clinic_id {
+                tracing::warn!(
+                    device_id = %device.device_id,
+                    change_id = %record.change_id,
+                    "push refused: a change claims another clinic"
+                );
+                return Err(Status::permission_denied(format!(
+                    "change {} claims clinic {}, but this workstation belongs to clinic {}",
+                    record.change_id, record.clinic_id, device.clinic_id
+                )));
+            }
+            records.push(record);
+        }
+        // Changes that do not fit their record's fields are refused one by one; the rest of
+        // the batch is stored.
+        let mut answers: Vec<Option<Ack>> = records
+            .iter()
+            .map(|r| r.check_fields().err().map(|reason| Ack::Refused { reason }))
+            .collect();
+        let ids: Vec<String> = records.iter().map(|r| r.change_id.to_string()).collect();
+        let valid: Vec<ChangeRecord> = records
+            .into_iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(record, _)| record)
+            .collect();
+        let now = now_millis();
+        let store = Arc::clone(&self.store);
+        let skew = self.max_skew_millis;
+        let stored_device = device.clone();
+        let mut stored = blocking(move || store.push_changes(&stored_device, &valid, now, skew))
+            .await?
+            .into_iter();
+        for answer in answers.iter_mut().filter(|a| a.is_none()) {
+            *answer = stored.next();
+        }
+        let mut counts = [0usize; 4];
+        let mut acks = Vec::with_capacity(ids.len());
+        for (id, answer) in ids.iter().zip(answers) {
+            let Some(ack) = answer else {
+                return Err(status_from_store(StoreError::Corrupt {
+                    what: format!("answer for change {id}"),
+                    reason: "the store answered fewer changes than it was given".into(),
+                }));
+            };
+            let slot = match ack {
+                Ack::Accepted { .. } => 0,
+                Ack::Duplicate { .. } => 1,
+                Ack::Quarantined { .. } => 2,
+                Ack::Refused { .. } => 3,
+            };
+            if let Some(count) = counts.get_mut(slot) {
+                *count += 1;
+            }
+            acks.push(ack.to_wire(id));
+        }
+        let [accepted, duplicate, quarantined, refused] = counts;
+        tracing::info!(
+            device_id = %device.device_id,
+            accepted, duplicate, quarantined, refused,
+            "push"
+        );
+        Ok(Response::new(pb::PushResponse {
+            acks,
+            server_time_millis: now,
+        }))
+    }
+
+    type PullStream = ReceiverStream<Result<pb::PullResponse, Status>>;
+
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<Self::PullStream>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let pb::PullRequest {
+            after_seq,
+            page_size,
+        } = request.into_inner();
+        let page_size = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let page_size = usize::try_from(page_size).unwrap_or(1);
+        let store = Arc::clone(&self.store);
+        let now = now_millis();
+        // The pull ends at the log's end as it is now, so a busy log cannot keep it going.
+        let up_to = blocking(move || {
+            store.release_quarantined(now)?;
+            store.last_seq()
+        })
+        .await?;
+
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let mut cursor = after_seq;
+            let mut sent = 0usize;
+            while cursor < up_to {
+                let from = cursor;
+                let page_store = Arc::clone(&store);
+                let page = blocking(move || {
+                    page_store.changes_between(from, up_to, page_size, MAX_PAGE_BYTES)
+                })
+                .await;
+                let page = match page {
+                    Ok(page) => page,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let Some(&(last, _)) = page.last() else { break };
+                cursor = last;
+                sent += page.len();
+                let changes = page
+                    .iter()
+                    .map(|(seq, change)| pb::SequencedChange {
+                        server_seq: *seq,
+                        change: Some(pb::Change::from(change)),
+                    })
+                    .collect();
+                let item = pb::pull_response::Item::Page(pb::ChangePage { changes });
+                if tx
+                    .send(Ok(pb::PullResponse { item: Some(item) }))
+                    .await
+                    .is_err()
+                {
+                    // The workstation hung up; it resumes from its cursor next time.
+                    return;
+                }
+            }
+            let checkpoint = pb::Checkpoint {
+                last_seq: cursor,
+                server_time_millis: now_millis(),
+            };
+            let item = pb::pull_response::Item::Checkpoint(checkpoint);
+            let _ = tx.send(Ok(pb::PullResponse { item: Some(item) })).await;
+            tracing::info!(device_id = %device.device_id, after_seq, last_seq = cursor, sent, "pull");
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Checks one upload chunk against the first chunk of the call and the limits.
+fn check_chunk(chunk: &pb::BlobChunk, sha256: &BlobHash, total_size: u64) -> Result<(), Status> {
+    if chunk.sha256 != sha256.as_str() || chunk.total_size != total_size {
+        return Err(Status::invalid_argument(
+            "every chunk of an upload must name the same sha256 and total_size",
+        ));
+    }
+    if chunk.data.len() > BLOB_CHUNK_BYTES {
+        return Err(Status::resource_exhausted(format!(
+            "a chunk may hold at most {BLOB_CHUNK_BYTES} bytes, not {}",
+            chunk.data.len()
+        )));
+    }
+    let len = u64::try_from(chunk.data.len()).unwrap_or(u64::MAX);
+    if chunk
+        .offset
+        .checked_add(len)
+        .is_none_or(|end| end > total_size)
+    {
+        return Err(Status::invalid_argument(format!(
+            "a chunk at byte {} with {len} bytes runs past the blob's size of {total_size} bytes",
+            chunk.offset
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `work` on an upload on the blocking pool, handing the upload back.
+async fn with_upload<T, F>(
+    upload: Box<dyn BlobUpload>,
+    work: F,
+) -> Result<(Box<dyn BlobUpload>, T), Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn BlobUpload) -> Result<T, StoreError> + Send + 'static,
+{
+    blocking(move || {
+        let mut upload = upload;
+        let value = work(upload.as_mut())?;
+        Ok((upload, value))
+    })
+    .await
+}
+
+#[tonic::async_trait]
+impl pb::blobs_server::Blobs for SyncService {
+    async fn missing_blobs(
+        &self,
+        request: Request<pb::MissingBlobsRequest>,
+    ) -> Result<Response<pb::MissingBlobsResponse>, Status> {
+        self.device(request.metadata()).await?;
+        let names = request.into_inner().sha256;
+        if names.len() > MAX_MISSING_QUERY {
+            return Err(Status::resource_exhausted(format!(
+                "ask about at most {MAX_MISSING_QUERY} blobs at a time, not {}",
+                names.len()
+            )));
+        }
+        let hashes = names
+            .iter()
+            .map(|n| parse_hash(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = Arc::clone(&self.store);
+        let missing = blocking(move || {
+            let mut missing = Vec::new();
+            for hash in hashes {
+                if !matches!(store.blob_state(&hash)?, BlobState::Complete { .. }) {
+                    missing.push(hash.to_string());
+                }
+            }
+            Ok(missing)
+        })
+        .await?;
+        Ok(Response::new(pb::MissingBlobsResponse { missing }))
+    }
+
+    async fn blob_status(
+        &self,
+        request: Request<pb::BlobStatusRequest>,
+    ) -> Result<Response<pb::BlobStatusResponse>, Status> {
+        self.device(request.metadata()).await?;
+        let hash = parse_hash(&request.into_inner().sha256)?;
+        let store = Arc::clone(&self.store);
+        let state = blocking(move || store.blob_state(&hash)).await?;
+        let (stored_offset, complete) = match state {
+            BlobState::Missing => (0, false),
+            BlobState::Partial { stored } => (stored, false),
+            BlobState::Complete { size } => (size, true),
+        };
+        Ok(Response::new(pb::BlobStatusResponse {
+            stored_offset,
+            complete,
+        }))
+    }
+
+    async fn upload_blob(
+        &self,
+        request: Request<Streaming<pb::BlobChunk>>,
+    ) -> Result<Response<pb::UploadBlobResponse>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let mut chunks = request.into_inner();
+        let Some(first) = chunks.message().await? else {
+            return Err(Status::invalid_argument(
+                "an upload needs at least one chunk",
+            ));
+        };
+        let sha256 = parse_hash(&first.sha256)?;
+        let total_size = first.total_size;
+        if total_size > MAX_BLOB_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "a blob may have at most {MAX_BLOB_BYTES} bytes, not {total_size}"
+            )));
+        }
+        check_chunk(&first, &sha256, total_size)?;
+        let answer = |stored_offset, complete| {
+            Response::new(pb::UploadBlobResponse {
+                sha256: sha256.to_string(),
+                stored_offset,
+                complete,
+            })
+        };
+
+        let store = Arc::clone(&self.store);
+        let state_hash = sha256.clone();
+        if let BlobState::Complete { size } =
+            blocking(move || store.blob_state(&state_hash)).await?
+        {
+            if size != total_size {
+                return Err(Status::invalid_argument(format!(
+                    "blob {sha256} is stored with {size} bytes, not {total_size}"
+                )));
+            }
+            return Ok(answer(size, true));
+        }
+
+        // One upload of a blob at a time; a new one takes over from one whose connection was
+        // cut without the server noticing yet.
+        let mut turn = self.uploads.take_turn(&sha256).await?;
+        let store = Arc::clone(&self.store);
+        let begin_hash = sha256.clone();
+        let mut upload = blocking(move || store.begin_upload(&begin_hash, total_size)).await?;
+        let resumed_at = upload.offset();
+
+        let mut next = Some(first);
+        while let Some(chunk) = next.take() {
+            check_chunk(&chunk, &sha256, total_size)?;
+            let stored = upload.offset();
+            if chunk.offset > stored {
+                return Err(Status::failed_precondition(format!(
+                    "the chunk starts at byte {} but the server holds {stored} bytes of blob {sha256}: resume from byte {stored}",
+                    chunk.offset
+                )));
+            }
+            // A chunk that starts before the stored offset is a re-send: skip what is held.
+            let overlap = usize::try_from(stored - chunk.offset).unwrap_or(usize::MAX);
+            if overlap < chunk.data.len() {
+                let mut data = chunk.data;
+                data.drain(..overlap);
+                (upload, _) = with_upload(upload, move |u| u.append(&data)).await?;
+            }
+            if upload.offset() == total_size {
+                blocking(move || upload.finish()).await?;
+                tracing::info!(device_id = %device.device_id, sha256 = %sha256, total_size, "blob stored");
+                return Ok(answer(total_size, true));
+            }
+            next = tokio::select! {
+                message = chunks.message() => message?,
+                () = turn.taken_over() => {
+                    return Err(Status::aborted("a newer upload of this blob took over"));
+                }
+            };
+        }
+        // The workstation ended the call early; what arrived is kept for it to resume.
+        let stored = upload.offset();
+        tracing::info!(device_id = %device.device_id, sha256 = %sha256, resumed_at, stored, total_size, "blob upload paused");
+        Ok(answer(stored, false))
+    }
+
+    type DownloadBlobStream = ReceiverStream<Result<pb::BlobChunk, Status>>;
+
+    async fn download_blob(
+        &self,
+        request: Request<pb::DownloadBlobRequest>,
+    ) -> Result<Response<Self::DownloadBlobStream>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let pb::DownloadBlobRequest { sha256, offset } = request.into_inner();
+        let sha256 = parse_hash(&sha256)?;
+        let store = Arc::clone(&self.store);
+        let open_hash = sha256.clone();
+        let Some((size, mut reader)) = blocking(move || store.open_blob(&open_hash)).await? else {
+            return Err(Status::not_found(format!(
+                "the server does not hold blob {sha256}"
+            )));
+        };
+        if offset > size {
+            return Err(Status::out_of_range(format!(
+                "blob {sha256} has {size} bytes; a download cannot start at byte {offset}"
+            )));
+        }
+        tracing::info!(device_id = %device.device_id, sha256 = %sha256, offset, size, "blob download");
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        tokio::task::spawn_blocking(move || {
+            let send = |item| tx.blocking_send(item).is_ok();
+            if let Err(e) = reader.seek(SeekFrom::Start(offset)) {
+                tracing::error!(sha256 = %sha256, error = %e, "reading a blob failed");
+                send(Err(Status::internal("the server could not read the blob")));
+                return;
+            }
+            let mut position = offset;
+            loop {
+                let mut data = vec![0u8; BLOB_CHUNK_BYTES];
+                let mut filled = 0;
+                while filled < data.len() {
+                    let Some(free) = data.get_mut(filled..) else {
+                        break;
+                    };
+                    match reader.read(free) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            tracing::error!(sha256 = %sha256, error = %e, "reading a blob failed");
+                            send(Err(Status::internal("the server could not read the blob")));
+                            return;
+                        }
+                    }
+                }
+                data.truncate(filled);
+                let chunk = pb::BlobChunk {
+                    sha256: sha256.to_string(),
+                    offset: position,
+                    total_size: size,
+                    data,
+                };
+                position += u64::try_from(filled).unwrap_or(0);
+                // Even a download from the very end sends one (empty) chunk, so the
+                // workstation learns the size.
+                if !send(Ok(chunk)) || filled == 0 || position >= size {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

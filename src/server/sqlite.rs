@@ -1,0 +1,1005 @@
+//! The default server store: one embedded SQLite file (`server.sqlite3`, WAL) and a blob
+//! directory, both in the server's data directory.
+//!
+//! Writes go through one connection behind a mutex (SQLite allows one writer at a time anyway,
+//! and serialising writers is what keeps sequence numbers visible in order); reads use a small
+//! pool of their own connections, so pulls and credential checks do not wait for pushes.
+//! Commits are fully synchronous: once a workstation has an acknowledgement it may forget the
+//! change, so an acknowledged change must survive a power cut.
+//!
+//! Blobs live at `blobs/<first two hex digits>/<sha256>` once complete and checked; uploads in
+//! progress at `blobs/partial/<sha256>`, where a cut upload resumes.
+
+use super::store::{
+    BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange, ServerStore,
+    StoreError, quarantine_reason,
+};
+use crate::model::{ChangeRecord, ClinicId};
+use crate::sync::wire::{Ack, BlobHash, pb};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "server.sqlite3";
+
+/// Directory of blobs inside the data directory.
+const BLOB_DIR: &str = "blobs";
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// How long a statement waits for another process (an administrator's command) holding the
+/// database before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one step per entry; `PRAGMA user_version` counts the steps that ran. A step that
+/// has shipped is never edited.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE clinics (
+    clinic_id  TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE enrollment_codes (
+    code_hash  TEXT PRIMARY KEY,
+    clinic_id  TEXT NOT NULL REFERENCES clinics (clinic_id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    used_at    INTEGER,
+    device_id  TEXT
+);
+CREATE TABLE devices (
+    device_id  TEXT PRIMARY KEY,
+    clinic_id  TEXT NOT NULL REFERENCES clinics (clinic_id),
+    name       TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+-- Rows are never deleted, so server_seq only grows.
+CREATE TABLE change_log (
+    server_seq      INTEGER PRIMARY KEY,
+    change_id       TEXT NOT NULL UNIQUE,
+    entity          TEXT NOT NULL,
+    entity_id       TEXT NOT NULL,
+    fields_json     TEXT NOT NULL,
+    hlc             TEXT NOT NULL,
+    clinic_id       TEXT NOT NULL,
+    supersedes_json TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    received_at     INTEGER NOT NULL
+);
+CREATE TABLE quarantine (
+    change_id       TEXT PRIMARY KEY,
+    entity          TEXT NOT NULL,
+    entity_id       TEXT NOT NULL,
+    fields_json     TEXT NOT NULL,
+    hlc             TEXT NOT NULL,
+    hlc_millis      INTEGER NOT NULL,
+    clinic_id       TEXT NOT NULL,
+    supersedes_json TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    received_at     INTEGER NOT NULL,
+    reason          TEXT NOT NULL
+);
+CREATE INDEX quarantine_by_stamp ON quarantine (hlc_millis);
+"#];
+
+/// The server store on SQLite and the local file system.
+pub struct SqliteServerStore {
+    db_path: PathBuf,
+    blob_dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteServerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteServerStore")
+            .field("db_path", &self.db_path)
+            .field("blob_dir", &self.blob_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex even if a thread panicked while holding it: the connection inside is still
+/// usable (an open transaction was rolled back when it was dropped).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SqliteServerStore {
+    /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        fs::create_dir_all(data_dir).map_err(StoreError::io(data_dir))?;
+        let blob_dir = data_dir.join(BLOB_DIR);
+        let partial_dir = blob_dir.join("partial");
+        fs::create_dir_all(&partial_dir).map_err(StoreError::io(&partial_dir))?;
+        let db_path = data_dir.join(DATABASE_FILE);
+        let mut writer = open_connection(&db_path)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            db_path,
+            blob_dir,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.db_path)?,
+        };
+        let result = work(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    fn write<T>(
+        &self,
+        context: &'static str,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer);
+        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
+        // because another process started writing.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::database(context))?;
+        let value = work(&tx)?;
+        tx.commit().map_err(StoreError::database(context))?;
+        Ok(value)
+    }
+
+    fn partial_path(&self, sha256: &BlobHash) -> PathBuf {
+        self.blob_dir.join("partial").join(sha256.as_str())
+    }
+
+    fn complete_path(&self, sha256: &BlobHash) -> PathBuf {
+        let name = sha256.as_str();
+        self.blob_dir.join(name.get(..2).unwrap_or("00")).join(name)
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::database("opening the database"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(StoreError::database("opening the database"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .map_err(StoreError::database("opening the database"))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let context = "updating the database schema";
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::database(context))?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(StoreError::database(context))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(step)
+            .map_err(StoreError::database(context))?;
+    }
+    // PRAGMA takes no parameters; `known` is a number this program computed.
+    tx.execute_batch(&format!("PRAGMA user_version = {known}"))
+        .map_err(StoreError::database(context))?;
+    tx.commit().map_err(StoreError::database(context))
+}
+
+fn seq_to_sql(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn seq_from_sql(seq: i64) -> u64 {
+    u64::try_from(seq).unwrap_or(0)
+}
+
+fn clinic_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn clinic_from_parts((id, name, created): (String, String, i64)) -> Result<Clinic, StoreError> {
+    Ok(Clinic {
+        clinic_id: id.parse().map_err(|_| StoreError::Corrupt {
+            what: "clinic".into(),
+            reason: "the clinic id is not a UUID".into(),
+        })?,
+        name,
+        created_at_millis: created,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at";
+
+type DeviceRow = (String, String, String, i64, Option<i64>);
+
+fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn device_from_parts(
+    (id, clinic, name, created, revoked): DeviceRow,
+) -> Result<Device, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("device {}", id.chars().take(40).collect::<String>()),
+        reason: reason.to_owned(),
+    };
+    Ok(Device {
+        device_id: id
+            .parse()
+            .map_err(|_| corrupt("the device id is not a UUID"))?,
+        clinic_id: clinic
+            .parse()
+            .map_err(|_| corrupt("the clinic id is not a UUID"))?,
+        name,
+        created_at_millis: created,
+        revoked_at_millis: revoked,
+    })
+}
+
+const CHANGE_COLUMNS: &str =
+    "change_id, entity, entity_id, fields_json, hlc, clinic_id, supersedes_json";
+
+/// Reads a change back from the columns of [`CHANGE_COLUMNS`], starting at column `first`.
+fn change_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<ChangeRecord, String>> {
+    let text = |i: usize| row.get::<_, String>(first + i);
+    let change_id = text(0)?;
+    let entity = text(1)?;
+    let entity_id = text(2)?;
+    let fields_json = text(3)?;
+    let hlc = text(4)?;
+    let clinic_id = text(5)?;
+    let supersedes_json = text(6)?;
+    let label = change_id.clone();
+    // The same conversion the wire uses: what was accepted from the wire reads back the same.
+    let wire = pb::Change {
+        change_id,
+        entity,
+        entity_id,
+        fields_json,
+        hlc,
+        clinic_id,
+        supersedes_json,
+    };
+    Ok(ChangeRecord::try_from(wire).map_err(|e| format!("change {label}: {e}")))
+}
+
+impl ServerStore for SqliteServerStore {
+    fn add_clinic(
+        &self,
+        clinic: &Clinic,
+        code_hash: &str,
+        code_expires_at_millis: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let context = "adding a clinic";
+        self.write(context, |tx| {
+            tx.execute(
+                "INSERT INTO clinics (clinic_id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![
+                    clinic.clinic_id.to_string(),
+                    clinic.name,
+                    clinic.created_at_millis
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            tx.execute(
+                "INSERT INTO enrollment_codes (code_hash, clinic_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    code_hash,
+                    clinic.clinic_id.to_string(),
+                    clinic.created_at_millis,
+                    code_expires_at_millis
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            Ok(())
+        })
+    }
+
+    fn add_enrollment_code(
+        &self,
+        clinic_id: ClinicId,
+        code_hash: &str,
+        now_millis: i64,
+        expires_at_millis: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let context = "adding an enrollment code";
+        self.write(context, |tx| {
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM clinics WHERE clinic_id = ?1)",
+                    [clinic_id.to_string()],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::database(context))?;
+            if !known {
+                return Err(StoreError::UnknownClinic(clinic_id));
+            }
+            tx.execute(
+                "INSERT INTO enrollment_codes (code_hash, clinic_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    code_hash,
+                    clinic_id.to_string(),
+                    now_millis,
+                    expires_at_millis
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            Ok(())
+        })
+    }
+
+    fn clinics(&self) -> Result<Vec<Clinic>, StoreError> {
+        let context = "listing clinics";
+        self.read(|conn| {
+            let rows: Vec<(String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT clinic_id, name, created_at FROM clinics ORDER BY created_at, clinic_id",
+                )
+                .and_then(|mut stmt| stmt.query_map([], clinic_from_row)?.collect())
+                .map_err(StoreError::database(context))?;
+            rows.into_iter().map(clinic_from_parts).collect()
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let context = "listing devices";
+        self.read(|conn| {
+            let rows: Vec<DeviceRow> = conn
+                .prepare_cached(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY created_at, device_id"
+                ))
+                .and_then(|mut stmt| stmt.query_map([], device_row)?.collect())
+                .map_err(StoreError::database(context))?;
+            rows.into_iter().map(device_from_parts).collect()
+        })
+    }
+
+    fn revoke_device(&self, device_id: Uuid, now_millis: i64) -> Result<Device, StoreError> {
+        let context = "revoking a device";
+        self.write(context, |tx| {
+            let row = tx
+                .query_row(
+                    &format!(
+                        "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2)
+                         WHERE device_id = ?1 RETURNING {DEVICE_COLUMNS}"
+                    ),
+                    params![device_id.hyphenated().to_string(), now_millis],
+                    device_row,
+                )
+                .optional()
+                .map_err(StoreError::database(context))?;
+            match row {
+                Some(row) => device_from_parts(row),
+                None => Err(StoreError::UnknownDevice(device_id)),
+            }
+        })
+    }
+
+    fn enroll_device(
+        &self,
+        code_hash: &str,
+        device: &NewDevice,
+        now_millis: i64,
+    ) -> Result<(Device, Clinic), StoreError> {
+        let context = "enrolling a device";
+        self.write(context, |tx| {
+            // Using the code up and recording the device happen together or not at all, so a
+            // code serves exactly one device.
+            let clinic_id: Option<String> = tx
+                .query_row(
+                    "UPDATE enrollment_codes SET used_at = ?2, device_id = ?3
+                     WHERE code_hash = ?1 AND used_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?2)
+                     RETURNING clinic_id",
+                    params![
+                        code_hash,
+                        now_millis,
+                        device.device_id.hyphenated().to_string()
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::database(context))?;
+            let Some(clinic_id) = clinic_id else {
+                return Err(StoreError::CodeRefused);
+            };
+            tx.execute(
+                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    device.device_id.hyphenated().to_string(),
+                    clinic_id,
+                    device.name,
+                    device.token_hash,
+                    now_millis
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            let clinic = tx
+                .query_row(
+                    "SELECT clinic_id, name, created_at FROM clinics WHERE clinic_id = ?1",
+                    [&clinic_id],
+                    clinic_from_row,
+                )
+                .map_err(StoreError::database(context))?;
+            let clinic = clinic_from_parts(clinic)?;
+            let device = Device {
+                device_id: device.device_id,
+                clinic_id: clinic.clinic_id,
+                name: device.name.clone(),
+                created_at_millis: now_millis,
+                revoked_at_millis: None,
+            };
+            Ok((device, clinic))
+        })
+    }
+
+    fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>, StoreError> {
+        let context = "checking a device credential";
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([token_hash], device_row).optional())
+                .map_err(StoreError::database(context))?;
+            row.map(device_from_parts).transpose()
+        })
+    }
+
+    fn push_changes(
+        &self,
+        device: &Device,
+        changes: &[ChangeRecord],
+        now_millis: i64,
+        max_skew_millis: i64,
+    ) -> Result<Vec<Ack>, StoreError> {
+        let context = "storing pushed changes";
+        let device_id = device.device_id.hyphenated().to_string();
+        self.write(context, |tx| {
+            release_due(tx, now_millis)?;
+            let mut find_seq = tx
+                .prepare_cached("SELECT server_seq FROM change_log WHERE change_id = ?1")
+                .map_err(StoreError::database(context))?;
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO change_log ({CHANGE_COLUMNS}, device_id, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (change_id) DO NOTHING
+                     RETURNING server_seq"
+                ))
+                .map_err(StoreError::database(context))?;
+            let mut find_quarantined = tx
+                .prepare_cached("SELECT reason FROM quarantine WHERE change_id = ?1")
+                .map_err(StoreError::database(context))?;
+            let mut quarantine = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO quarantine ({CHANGE_COLUMNS}, device_id, received_at,
+                         hlc_millis, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))
+                .map_err(StoreError::database(context))?;
+
+            let mut acks = Vec::with_capacity(changes.len());
+            for change in changes {
+                // The wire's text form is the stored form: what is pulled is exactly what was pushed.
+                let text = pb::Change::from(change);
+                let ahead = change.hlc.millis.saturating_sub(now_millis);
+                if ahead > max_skew_millis {
+                    // Stored already (released, or accepted before the clock went wrong)?
+                    let seq: Option<i64> = find_seq
+                        .query_row([&text.change_id], |row| row.get(0))
+                        .optional()
+                        .map_err(StoreError::database(context))?;
+                    if let Some(seq) = seq {
+                        acks.push(Ack::Duplicate {
+                            seq: seq_from_sql(seq),
+                        });
+                        continue;
+                    }
+                    let held: Option<String> = find_quarantined
+                        .query_row([&text.change_id], |row| row.get(0))
+                        .optional()
+                        .map_err(StoreError::database(context))?;
+                    if let Some(reason) = held {
+                        acks.push(Ack::Quarantined { reason });
+                        continue;
+                    }
+                    let reason = quarantine_reason(ahead, max_skew_millis);
+                    quarantine
+                        .execute(params![
+                            text.change_id,
+                            text.entity,
+                            text.entity_id,
+                            text.fields_json,
+                            text.hlc,
+                            text.clinic_id,
+                            text.supersedes_json,
+                            device_id,
+                            now_millis,
+                            change.hlc.millis,
+                            reason,
+                        ])
+                        .map_err(StoreError::database(context))?;
+                    acks.push(Ack::Quarantined { reason });
+                    continue;
+                }
+                let inserted: Option<i64> = insert
+                    .query_row(
+                        params![
+                            text.change_id,
+                            text.entity,
+                            text.entity_id,
+                            text.fields_json,
+                            text.hlc,
+                            text.clinic_id,
+                            text.supersedes_json,
+                            device_id,
+                            now_millis,
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(StoreError::database(context))?;
+                let ack = match inserted {
+                    Some(seq) => Ack::Accepted {
+                        seq: seq_from_sql(seq),
+                    },
+                    None => {
+                        let seq: i64 = find_seq
+                            .query_row([&text.change_id], |row| row.get(0))
+                            .map_err(StoreError::database(context))?;
+                        Ack::Duplicate {
+                            seq: seq_from_sql(seq),
+                        }
+                    }
+                };
+                acks.push(ack);
+            }
+            Ok(acks)
+        })
+    }
+
+    fn release_quarantined(&self, now_millis: i64) -> Result<usize, StoreError> {
+        let context = "releasing quarantined changes";
+        // A cheap read first: most of the time nothing is due and no write lock is needed.
+        let due: bool = self.read(|conn| {
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM quarantine WHERE hlc_millis <= ?1)")
+                .and_then(|mut stmt| stmt.query_row([now_millis], |row| row.get(0)))
+                .map_err(StoreError::database(context))
+        })?;
+        if !due {
+            return Ok(0);
+        }
+        self.write(context, |tx| release_due(tx, now_millis))
+    }
+
+    fn quarantined(&self) -> Result<Vec<QuarantinedChange>, StoreError> {
+        let context = "listing quarantined changes";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CHANGE_COLUMNS}, device_id, received_at, reason FROM quarantine
+                     ORDER BY hlc, change_id"
+                ))
+                .map_err(StoreError::database(context))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        change_from_row(row, 0)?,
+                        row.get::<_, String>(7)?,
+                        row.get::<_, i64>(8)?,
+                        row.get::<_, String>(9)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(StoreError::database(context))?;
+            rows.into_iter()
+                .map(|(change, device_id, received_at_millis, reason)| {
+                    let change = change.map_err(|reason| StoreError::Corrupt {
+                        what: "quarantined change".into(),
+                        reason,
+                    })?;
+                    let device_id = device_id.parse().map_err(|_| StoreError::Corrupt {
+                        what: format!("quarantined change {}", change.change_id),
+                        reason: "the device id is not a UUID".into(),
+                    })?;
+                    Ok(QuarantinedChange {
+                        change,
+                        device_id,
+                        received_at_millis,
+                        reason,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT coalesce(max(server_seq), 0) FROM change_log")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
+                .map(seq_from_sql)
+                .map_err(StoreError::database("reading the last sequence number"))
+        })
+    }
+
+    fn changes_between(
+        &self,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
+        let context = "reading changes";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
+                     WHERE server_seq > ?1 AND server_seq <= ?2
+                     ORDER BY server_seq LIMIT ?3"
+                ))
+                .map_err(StoreError::database(context))?;
+            let mut rows = stmt
+                .query(params![
+                    seq_to_sql(after_seq),
+                    seq_to_sql(up_to_seq),
+                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX)
+                ])
+                .map_err(StoreError::database(context))?;
+            let mut page = Vec::new();
+            let mut bytes = 0usize;
+            // Rows are stepped one at a time, so a page never holds more than it sends.
+            while let Some(row) = rows.next().map_err(StoreError::database(context))? {
+                let seq = seq_from_sql(row.get(0).map_err(StoreError::database(context))?);
+                let size = row
+                    .get_ref(4)
+                    .and_then(|v| Ok(v.as_str()?.len()))
+                    .map_err(StoreError::database(context))?;
+                if !page.is_empty() && bytes.saturating_add(size) > max_bytes {
+                    break;
+                }
+                let change = change_from_row(row, 1)
+                    .map_err(StoreError::database(context))?
+                    .map_err(|reason| StoreError::Corrupt {
+                        what: format!("change number {seq}"),
+                        reason,
+                    })?;
+                bytes = bytes.saturating_add(size);
+                page.push((seq, change));
+            }
+            Ok(page)
+        })
+    }
+
+    fn blob_state(&self, sha256: &BlobHash) -> Result<BlobState, StoreError> {
+        let complete = self.complete_path(sha256);
+        if let Some(size) = file_len(&complete)? {
+            return Ok(BlobState::Complete { size });
+        }
+        let partial = self.partial_path(sha256);
+        Ok(match file_len(&partial)? {
+            Some(stored) => BlobState::Partial { stored },
+            None => BlobState::Missing,
+        })
+    }
+
+    fn begin_upload(
+        &self,
+        sha256: &BlobHash,
+        total_size: u64,
+    ) -> Result<Box<dyn BlobUpload>, StoreError> {
+        let partial = self.partial_path(sha256);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial)
+            .map_err(StoreError::io(&partial))?;
+        let mut stored = file.metadata().map_err(StoreError::io(&partial))?.len();
+        if stored > total_size {
+            // Bytes beyond the declared size cannot belong to this blob: start again.
+            file.set_len(0).map_err(StoreError::io(&partial))?;
+            stored = 0;
+        }
+        // Hash what is held already, so the bytes that follow are hashed as they arrive and
+        // the check at the end needs no second pass over the file.
+        let mut hasher = Sha256::new();
+        file.seek(SeekFrom::Start(0))
+            .map_err(StoreError::io(&partial))?;
+        let copied = std::io::copy(&mut (&mut file).take(stored), &mut HashWriter(&mut hasher))
+            .map_err(StoreError::io(&partial))?;
+        if copied != stored {
+            // The file shrank under us; resume from what was actually read.
+            file.set_len(copied).map_err(StoreError::io(&partial))?;
+            stored = copied;
+        }
+        file.seek(SeekFrom::Start(stored))
+            .map_err(StoreError::io(&partial))?;
+        Ok(Box::new(FileUpload {
+            sha256: sha256.clone(),
+            file,
+            hasher,
+            offset: stored,
+            total_size,
+            partial,
+            complete: self.complete_path(sha256),
+        }))
+    }
+
+    fn open_blob(&self, sha256: &BlobHash) -> Result<Option<OpenedBlob>, StoreError> {
+        let path = self.complete_path(sha256);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&path)(e)),
+        };
+        let size = file.metadata().map_err(StoreError::io(&path))?.len();
+        Ok(Some((size, Box::new(file))))
+    }
+}
+
+/// Moves quarantined changes stamped at or before `now_millis` into the log, in stamp order.
+fn release_due(tx: &rusqlite::Transaction<'_>, now_millis: i64) -> Result<usize, StoreError> {
+    let context = "releasing quarantined changes";
+    // A change already in the log (pushed again once its stamp was within the allowed skew)
+    // is not copied twice.
+    let moved = tx
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO change_log ({CHANGE_COLUMNS}, device_id, received_at)
+             SELECT {CHANGE_COLUMNS}, device_id, received_at FROM quarantine
+             WHERE hlc_millis <= ?1 ORDER BY hlc, change_id"
+        ))
+        .and_then(|mut stmt| stmt.execute([now_millis]))
+        .map_err(StoreError::database(context))?;
+    tx.prepare_cached("DELETE FROM quarantine WHERE hlc_millis <= ?1")
+        .and_then(|mut stmt| stmt.execute([now_millis]))
+        .map_err(StoreError::database(context))?;
+    Ok(moved)
+}
+
+fn file_len(path: &Path) -> Result<Option<u64>, StoreError> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(path)(e)),
+    }
+}
+
+/// Feeds bytes copied into it to a SHA-256.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An upload into `blobs/partial/<sha256>`.
+struct FileUpload {
+    sha256: BlobHash,
+    file: File,
+    hasher: Sha256,
+    offset: u64,
+    total_size: u64,
+    partial: PathBuf,
+    complete: PathBuf,
+}
+
+impl BlobUpload for FileUpload {
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn append(&mut self, data: &[u8]) -> Result<u64, StoreError> {
+        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        let end = self.offset.saturating_add(len);
+        if end > self.total_size {
+            return Err(StoreError::PastEnd {
+                sha256: self.sha256.clone(),
+                offset: end,
+                total_size: self.total_size,
+            });
+        }
+        self.file
+            .write_all(data)
+            .map_err(StoreError::io(&self.partial))?;
+        self.hasher.update(data);
+        self.offset = end;
+        Ok(end)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), StoreError> {
+        let upload = *self;
+        if upload.offset != upload.total_size {
+            return Err(StoreError::Incomplete {
+                sha256: upload.sha256,
+                offset: upload.offset,
+                total_size: upload.total_size,
+            });
+        }
+        let actual = BlobHash::from_digest(&upload.hasher.finalize());
+        if actual != upload.sha256 {
+            drop(upload.file);
+            fs::remove_file(&upload.partial).map_err(StoreError::io(&upload.partial))?;
+            return Err(StoreError::HashMismatch {
+                sha256: upload.sha256,
+                actual,
+            });
+        }
+        upload
+            .file
+            .sync_all()
+            .map_err(StoreError::io(&upload.partial))?;
+        drop(upload.file);
+        let dir = upload
+            .complete
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        fs::rename(&upload.partial, &upload.complete).map_err(StoreError::io(&upload.complete))?;
+        // The rename itself must survive a power cut before the blob is reported stored.
+        sync_dir(&dir)?;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(dir))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+    // Directories cannot be opened for syncing here; the rename is durable on its own.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::model::{ChangeId, EntityKind, HlcStamp, NodeId};
+    use std::collections::BTreeMap;
+
+    fn change(clinic: ClinicId, millis: i64) -> ChangeRecord {
+        let mut fields = serde_json::Map::new();
+        fields.insert("given_name".into(), "x".into());
+        ChangeRecord {
+            change_id: ChangeId::new(),
+            entity: EntityKind::Patient,
+            entity_id: Uuid::now_v7(),
+            fields,
+            hlc: HlcStamp {
+                millis,
+                counter: 0,
+                node: NodeId("n".into()),
+            },
+            clinic_id: clinic,
+            supersedes: BTreeMap::new(),
+        }
+    }
+
+    fn store_with_device() -> (tempfile::TempDir, SqliteServerStore, Device) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteServerStore::open(dir.path()).unwrap();
+        let clinic = Clinic {
+            clinic_id: ClinicId::new(),
+            name: "Test".into(),
+            created_at_millis: 0,
+        };
+        store.add_clinic(&clinic, "code", None).unwrap();
+        let new = NewDevice {
+            device_id: Uuid::now_v7(),
+            name: "desk".into(),
+            token_hash: "token".into(),
+        };
+        let (device, _) = store.enroll_device("code", &new, 1).unwrap();
+        assert!(matches!(
+            store.enroll_device("code", &new, 2),
+            Err(StoreError::CodeRefused)
+        ));
+        (dir, store, device)
+    }
+
+    #[test]
+    fn quarantined_changes_are_released_when_the_clock_reaches_them() {
+        let (_dir, store, device) = store_with_device();
+        let now = 1_000_000_000;
+        let day = 86_400_000;
+        let early = change(device.clinic_id, now + 2 * day);
+        let on_time = change(device.clinic_id, now);
+        let acks = store
+            .push_changes(&device, &[early.clone(), on_time.clone()], now, 600_000)
+            .unwrap();
+        assert!(matches!(acks[0], Ack::Quarantined { .. }));
+        assert_eq!(acks[1], Ack::Accepted { seq: 1 });
+        assert_eq!(store.quarantined().unwrap().len(), 1);
+        // Retried: still quarantined, never twice.
+        let again = store
+            .push_changes(&device, std::slice::from_ref(&early), now, 600_000)
+            .unwrap();
+        assert!(matches!(again[0], Ack::Quarantined { .. }));
+        assert_eq!(store.quarantined().unwrap().len(), 1);
+        assert_eq!(store.release_quarantined(now + day).unwrap(), 0);
+        assert_eq!(store.release_quarantined(now + 2 * day).unwrap(), 1);
+        assert!(store.quarantined().unwrap().is_empty());
+        let log = store.changes_between(0, 10, 10, usize::MAX).unwrap();
+        assert_eq!(log, vec![(1, on_time), (2, early.clone())]);
+        // Retried after release: the stored number.
+        let later = store
+            .push_changes(&device, &[early], now + 3 * day, 600_000)
+            .unwrap();
+        assert_eq!(later, vec![Ack::Duplicate { seq: 2 }]);
+    }
+
+    #[test]
+    fn pages_stop_at_the_byte_budget_but_hold_at_least_one_change() {
+        let (_dir, store, device) = store_with_device();
+        let batch: Vec<_> = (0..5).map(|i| change(device.clinic_id, i)).collect();
+        store.push_changes(&device, &batch, 10, 600_000).unwrap();
+        assert_eq!(store.changes_between(0, 5, 100, 1).unwrap().len(), 1);
+        assert_eq!(
+            store.changes_between(0, 5, 100, usize::MAX).unwrap().len(),
+            5
+        );
+        assert_eq!(
+            store.changes_between(2, 4, 100, usize::MAX).unwrap().len(),
+            2
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The server's storage, as a trait: clinics, enrollment codes, devices, the change log with its
+//! quarantine, and blobs.
+//!
+//! The gRPC service talks only to [`ServerStore`], so another back end (PostgreSQL next to the
+//! embedded SQLite one) can follow without touching the service. Methods are synchronous; the
+//! service calls them on tokio's blocking pool. Secrets never reach a store: it keeps and compares
+//! only SHA-256 hashes of enrollment codes and device tokens.
+
+use crate::model::{ChangeRecord, ClinicId};
+use crate::sync::wire::{Ack, BlobHash};
+use std::io::{Read, Seek};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// A clinic enrolled on the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clinic {
+    /// The clinic's id: the author of records written at its workstations.
+    pub clinic_id: ClinicId,
+    /// Its name, as the administrator typed it.
+    pub name: String,
+    /// When it was added (Unix milliseconds).
+    pub created_at_millis: i64,
+}
+
+/// A workstation holding a device credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The device's id.
+    pub device_id: Uuid,
+    /// The clinic it belongs to; it may push only that clinic's changes.
+    pub clinic_id: ClinicId,
+    /// The name the workstation gave itself when it enrolled.
+    pub name: String,
+    /// When it enrolled (Unix milliseconds).
+    pub created_at_millis: i64,
+    /// When its credential was revoked, if it was.
+    pub revoked_at_millis: Option<i64>,
+}
+
+/// A device about to be enrolled: its credential exists only as a hash.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    /// A fresh id.
+    pub device_id: Uuid,
+    /// The name the workstation gave itself.
+    pub name: String,
+    /// SHA-256 (hex) of the device token handed to the workstation.
+    pub token_hash: String,
+}
+
+/// A change kept back because its stamp was too far in the server's future.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuarantinedChange {
+    /// The change, as pushed.
+    pub change: ChangeRecord,
+    /// Which device pushed it.
+    pub device_id: Uuid,
+    /// When the server received it (Unix milliseconds).
+    pub received_at_millis: i64,
+    /// What the workstation was told.
+    pub reason: String,
+}
+
+/// How much of a blob the server holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobState {
+    /// Nothing.
+    Missing,
+    /// The first `stored` bytes of an upload that was cut; not visible yet.
+    Partial {
+        /// Bytes held.
+        stored: u64,
+    },
+    /// Every byte, hash checked: visible to downloads.
+    Complete {
+        /// The blob's size.
+        size: u64,
+    },
+}
+
+/// One upload of one blob in progress: bytes are appended at [`BlobUpload::offset`] and the hash
+/// is checked by [`BlobUpload::finish`] before the blob becomes visible.
+pub trait BlobUpload: Send {
+    /// Bytes stored so far (where the next chunk must start).
+    fn offset(&self) -> u64;
+    /// Appends `data` at the offset and returns the new offset.
+    fn append(&mut self, data: &[u8]) -> Result<u64, StoreError>;
+    /// Checks the SHA-256 of every byte against the blob's name and makes the blob visible. On a
+    /// mismatch the stored bytes are discarded and [`StoreError::HashMismatch`] returned.
+    fn finish(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A stored blob opened for reading.
+pub trait BlobRead: Read + Seek + Send {}
+
+impl<T: Read + Seek + Send> BlobRead for T {}
+
+/// A complete blob opened for reading, with its size.
+pub type OpenedBlob = (u64, Box<dyn BlobRead>);
+
+/// Everything the central service keeps.
+///
+/// **Invariant for implementations:** server sequence numbers start at 1, only grow, and a
+/// reader never sees a number before every lower number is visible too — a pull that saw seq
+/// *n* must never miss a change numbered below *n*. (SQLite gives this by serialising writers;
+/// PostgreSQL needs a lock around numbering.)
+pub trait ServerStore: Send + Sync {
+    /// Adds a clinic with its first one-time enrollment code (given as a hash).
+    fn add_clinic(
+        &self,
+        clinic: &Clinic,
+        code_hash: &str,
+        code_expires_at_millis: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// Adds another one-time enrollment code for an existing clinic.
+    fn add_enrollment_code(
+        &self,
+        clinic_id: ClinicId,
+        code_hash: &str,
+        now_millis: i64,
+        expires_at_millis: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// Every clinic, oldest first.
+    fn clinics(&self) -> Result<Vec<Clinic>, StoreError>;
+
+    /// Every device, oldest first.
+    fn devices(&self) -> Result<Vec<Device>, StoreError>;
+
+    /// Revokes a device's credential; its later calls are refused. Revoking twice keeps the
+    /// first time.
+    fn revoke_device(&self, device_id: Uuid, now_millis: i64) -> Result<Device, StoreError>;
+
+    /// Uses up an enrollment code and records the device, in one transaction. A code that is
+    /// unknown, used or expired gives [`StoreError::CodeRefused`].
+    fn enroll_device(
+        &self,
+        code_hash: &str,
+        device: &NewDevice,
+        now_millis: i64,
+    ) -> Result<(Device, Clinic), StoreError>;
+
+    /// The device holding the token with this hash, revoked or not.
+    fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>, StoreError>;
+
+    /// Stores a batch of changes from `device` in one transaction and answers for each, in
+    /// order: [`Ack::Accepted`] with a new sequence number, [`Ack::Duplicate`] with the number
+    /// the change id already has, or [`Ack::Quarantined`] for a change stamped more than
+    /// `max_skew_millis` after `now_millis` (kept apart, answered the same way when retried).
+    /// Releases quarantined changes that have come due first.
+    fn push_changes(
+        &self,
+        device: &Device,
+        changes: &[ChangeRecord],
+        now_millis: i64,
+        max_skew_millis: i64,
+    ) -> Result<Vec<Ack>, StoreError>;
+
+    /// Moves quarantined changes whose stamp is at or before `now_millis` into the log, in stamp
+    /// order. Returns how many moved.
+    fn release_quarantined(&self, now_millis: i64) -> Result<usize, StoreError>;
+
+    /// Changes held in quarantine, by stamp.
+    fn quarantined(&self) -> Result<Vec<QuarantinedChange>, StoreError>;
+
+    /// The highest sequence number in the log (0 when empty).
+    fn last_seq(&self) -> Result<u64, StoreError>;
+
+    /// Changes with `after_seq < seq <= up_to_seq`, in sequence order: at most `max_count`, and
+    /// no more once `max_bytes` of change text are gathered (but always at least one).
+    fn changes_between(
+        &self,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError>;
+
+    /// How much of a blob is stored.
+    fn blob_state(&self, sha256: &BlobHash) -> Result<BlobState, StoreError>;
+
+    /// Starts (or resumes, from the bytes already held) the upload of a blob of `total_size`
+    /// bytes. Held bytes beyond `total_size` are discarded. The caller makes sure one upload of a
+    /// blob runs at a time.
+    fn begin_upload(
+        &self,
+        sha256: &BlobHash,
+        total_size: u64,
+    ) -> Result<Box<dyn BlobUpload>, StoreError>;
+
+    /// A complete blob and its size; `None` when it is not (fully) stored.
+    fn open_blob(&self, sha256: &BlobHash) -> Result<Option<OpenedBlob>, StoreError>;
+}
+
+/// What the workstation is told about a change kept in quarantine, in plain words.
+pub fn quarantine_reason(ahead_millis: i64, max_skew_millis: i64) -> String {
+    format!(
+        "This change is dated {} ahead of the server's clock (more than {} is not accepted). \
+         Check the date and time of this computer. The server keeps the change and passes it on \
+         when its clock reaches that time.",
+        plain_duration(ahead_millis),
+        plain_duration(max_skew_millis)
+    )
+}
+
+/// A duration as a person says it: "2 days", "3 hours", "10 minutes".
+fn plain_duration(millis: i64) -> String {
+    let minutes = millis / 60_000;
+    let (count, unit) = if minutes >= 2 * 24 * 60 {
+        (minutes / (24 * 60), "days")
+    } else if minutes >= 2 * 60 {
+        (minutes / 60, "hours")
+    } else if minutes == 1 {
+        (1, "minute")
+    } else {
+        (minutes.max(0), "minutes")
+    };
+    format!("{count} {unit}")
+}
+
+/// Why a store operation failed. Messages carry ids and paths, never patient data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("server database: {context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The database's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// Which file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer version of the server.
+    #[error(
+        "the server database has schema version {found}, newer than this program knows ({known}): use a newer outpost-server"
+    )]
+    SchemaTooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest this program knows.
+        known: i64,
+    },
+    /// A stored row cannot be read back.
+    #[error("stored {what} cannot be read: {reason}")]
+    Corrupt {
+        /// Which row (ids only).
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The enrollment code is unknown, used, or expired.
+    #[error("the enrollment code is not valid: it is mistyped, already used, or expired")]
+    CodeRefused,
+    /// No clinic has this id.
+    #[error("no clinic has the id {0}")]
+    UnknownClinic(ClinicId),
+    /// No device has this id.
+    #[error("no device has the id {0}")]
+    UnknownDevice(Uuid),
+    /// A chunk was appended past the blob's declared size.
+    #[error("blob {sha256}: {offset} bytes would run past its size of {total_size} bytes")]
+    PastEnd {
+        /// Which blob.
+        sha256: BlobHash,
+        /// Where the write would end.
+        offset: u64,
+        /// The declared size.
+        total_size: u64,
+    },
+    /// An upload was finished before every byte arrived.
+    #[error("blob {sha256}: only {offset} of {total_size} bytes are stored")]
+    Incomplete {
+        /// Which blob.
+        sha256: BlobHash,
+        /// Bytes stored.
+        offset: u64,
+        /// The declared size.
+        total_size: u64,
+    },
+    /// The bytes received do not have the SHA-256 the blob is named by; they were discarded.
+    #[error(
+        "blob {sha256}: the bytes received have a different SHA-256 ({actual}); the upload was discarded"
+    )]
+    HashMismatch {
+        /// The name the upload claimed.
+        sha256: BlobHash,
+        /// The hash of what arrived.
+        actual: BlobHash,
+    },
+    /// The system's random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
+}
+
+impl StoreError {
+    /// Wraps a database error with what the store was doing.
+    pub fn database(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Database {
+            context,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps an I/O error with the path involved.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(plain_duration(10 * 60_000), "10 minutes");
+        assert_eq!(plain_duration(60_000), "1 minute");
+        assert_eq!(plain_duration(3 * 3_600_000 + 5), "3 hours");
+        assert_eq!(plain_duration(2 * 86_400_000 + 60_000), "2 days");
+        assert!(quarantine_reason(2 * 86_400_000, 600_000).contains("2 days ahead"));
+    }
+}
