@@ -47,6 +47,8 @@ struct Region {
     women: &'static [(&'static str, &'static str)],
     men: &'static [(&'static str, &'static str)],
     families: &'static [(&'static str, &'static str)],
+    /// The men's forms of `families`, in the same order, where they differ (Иванова, Иванов).
+    men_families: Option<&'static [(&'static str, &'static str)]>,
     villages: &'static [&'static str],
     phone_prefix: &'static str,
     /// True where the family name is written first (Chinese).
@@ -87,6 +89,7 @@ const REGIONS: &[Region] = &[
             ("Atieno", ""),
             ("Barasa", ""),
         ],
+        men_families: None,
         villages: &[
             "Kakamega",
             "Bungoma",
@@ -131,6 +134,7 @@ const REGIONS: &[Region] = &[
             ("Quispe", ""),
             ("Mamani", ""),
         ],
+        men_families: None,
         villages: &[
             "San Andrés",
             "Santa Cruz",
@@ -165,6 +169,14 @@ const REGIONS: &[Region] = &[
             ("Попова", "Popova"),
             ("Соколова", "Sokolova"),
         ],
+        men_families: Some(&[
+            ("Иванов", "Ivanov"),
+            ("Петров", "Petrov"),
+            ("Смирнов", "Smirnov"),
+            ("Кузнецов", "Kuznetsov"),
+            ("Попов", "Popov"),
+            ("Соколов", "Sokolov"),
+        ]),
         villages: &["Берёзовка", "Сосновка", "Ивановка", "Покровское"],
         phone_prefix: "+7 9",
         family_first: false,
@@ -189,6 +201,13 @@ const REGIONS: &[Region] = &[
             ("Νικολάου", "Nikolaou"),
             ("Βασιλείου", "Vasileiou"),
         ],
+        men_families: Some(&[
+            ("Παπαδόπουλος", "Papadopoulos"),
+            ("Οικονόμου", "Oikonomou"),
+            ("Γεωργίου", "Georgiou"),
+            ("Νικολάου", "Nikolaou"),
+            ("Βασιλείου", "Vasileiou"),
+        ]),
         villages: &["Άγιος Νικόλαος", "Καλαμπάκα", "Μέτσοβο", "Ζαγορά"],
         phone_prefix: "+30 69",
         family_first: false,
@@ -215,6 +234,7 @@ const REGIONS: &[Region] = &[
             ("الزين", "Al-Zein"),
             ("عثمان", "Osman"),
         ],
+        men_families: None,
         villages: &["Kassala", "Ed Damer", "Atbara", "Kosti"],
         phone_prefix: "+249 9",
         family_first: false,
@@ -242,6 +262,7 @@ const REGIONS: &[Region] = &[
             ("देवी", "Devi"),
             ("सिंह", "Singh"),
         ],
+        men_families: None,
         villages: &["Rampur", "Sitapur", "Barabanki", "Chandauli", "Bahraich"],
         phone_prefix: "+91 9",
         family_first: false,
@@ -269,6 +290,7 @@ const REGIONS: &[Region] = &[
             ("陈", "Chen"),
             ("杨", "Yang"),
         ],
+        men_families: None,
         villages: &["Lijiang", "Dali", "Xishuangbanna", "Baoshan"],
         phone_prefix: "+86 13",
         family_first: true,
@@ -505,26 +527,45 @@ fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
     &items[rng.usize(..items.len())]
 }
 
+/// The family name at `index` of a region, in the form for a man or a woman.
+fn family_form(region: &Region, index: usize, man: bool) -> (&'static str, &'static str) {
+    let forms = match region.men_families {
+        Some(men) if man => men,
+        _ => region.families,
+    };
+    forms
+        .get(index)
+        .or(region.families.first())
+        .copied()
+        .unwrap_or(("", ""))
+}
+
 fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
 /// Vitals typical for the age, with an occasional abnormal finding.
-fn vitals_for(rng: &mut fastrand::Rng, age_years: f64, fever: bool, hypertensive: bool) -> Vitals {
+fn vitals_for(
+    rng: &mut fastrand::Rng,
+    age_years: f64,
+    adult_build: (f64, f64),
+    fever: bool,
+    hypertensive: bool,
+) -> Vitals {
     let child = age_years < 12.0;
     let weight = if age_years < 1.0 {
         3.3 + age_years * 6.0
     } else if child {
         8.0 + age_years * 2.6
     } else {
-        52.0 + rng.f64() * 30.0
+        adult_build.0
     };
     let height = if age_years < 1.0 {
         50.0 + age_years * 25.0
     } else if child {
         75.0 + age_years * 6.0
     } else {
-        150.0 + rng.f64() * 30.0
+        adult_build.1
     };
     let (sys, dia) = if hypertensive {
         (140.0 + rng.f64() * 30.0, 88.0 + rng.f64() * 14.0)
@@ -545,7 +586,7 @@ fn vitals_for(rng: &mut fastrand::Rng, age_years: f64, fever: bool, hypertensive
         systolic_mmhg: (!child).then(|| sys.round()),
         diastolic_mmhg: (!child).then(|| dia.round()),
         spo2_percent: Some((95.0 + rng.f64() * 4.0).round()),
-        weight_kg: Some(round1(weight * (0.9 + rng.f64() * 0.2))),
+        weight_kg: Some(round1(weight * (0.97 + rng.f64() * 0.06))),
         height_cm: Some(height.round()),
         muac_mm: (0.5..5.0)
             .contains(&age_years)
@@ -579,7 +620,8 @@ pub fn generate(
                 region.men
             };
             let given = pick(&mut rng, given_names);
-            let family = pick(&mut rng, region.families);
+            let family_index = rng.usize(..region.families.len());
+            let family = family_form(region, family_index, sex == Sex::Male);
             let age_days = if rng.u8(..10) == 0 {
                 rng.i64(1..5 * 365)
             } else {
@@ -614,10 +656,16 @@ pub fn generate(
             if rng.u8(..3) == 0 {
                 patient.national_id = format!("{:08}", rng.u32(10_000_000..100_000_000));
             }
-            let kin_names = if rng.bool() { region.women } else { region.men };
+            let kin_is_man = rng.bool();
+            let kin_names = if kin_is_man { region.men } else { region.women };
             let kin_given = pick(&mut rng, kin_names);
+            let kin_family = family_form(region, family_index, kin_is_man);
             patient.next_of_kin = NextOfKin {
-                name: format!("{} {}", kin_given.0, family.0),
+                name: if region.family_first {
+                    format!("{}{}", kin_family.0, kin_given.0)
+                } else {
+                    format!("{} {}", kin_given.0, kin_family.0)
+                },
                 phone: format!(
                     "{}{:02} {:03} {:03}",
                     region.phone_prefix,
@@ -660,6 +708,8 @@ pub fn generate(
                 _ => {}
             }
             let hypertensive = age_years > 40.0 && rng.u8(..4) == 0;
+            // An adult's weight and height stay about the same from visit to visit.
+            let adult_build = (52.0 + rng.f64() * 30.0, 150.0 + rng.f64() * 30.0);
             if hypertensive {
                 batch.insert_problem(&Problem {
                     problem_id: ProblemId::new(),
@@ -716,6 +766,7 @@ pub fn generate(
                 visit.vitals = vitals_for(
                     &mut rng,
                     visit_age.max(0.05),
+                    adult_build,
                     fever,
                     hypertensive || code == "I10",
                 );
