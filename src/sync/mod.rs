@@ -3,4 +3,5 @@
 //! the client engine that pushes the outbox and pulls everyone else's changes.
 
 pub mod client;
+pub mod engine;
 pub mod wire;

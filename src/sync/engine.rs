@@ -1,0 +1,238 @@
+//! The client engine: one sync round pushes the outbox and pulls everyone else's changes.
+//!
+//! Push sends pending changes in batches and marks each one only after the server's answer, so a
+//! cut line means the batch is sent again, and the server's per-change-id storage makes that
+//! harmless. Pull applies each page and advances the cursor in one transaction, so a cut stream
+//! resumes after the last page applied. Either way nothing is lost and nothing is applied twice.
+
+use crate::model::ClinicId;
+use crate::store::{ApplyReport, PushOutcome, Store, StoreError};
+use crate::sync::client::{ClientConfig, PullItem, SyncClient, SyncError, push_batches};
+use crate::sync::wire::Ack;
+use chrono::{DateTime, Utc};
+
+/// Changes read from the outbox per push round.
+const PUSH_ROUND: usize = 500;
+/// Changes per pulled page.
+const PULL_PAGE: u32 = 500;
+
+/// Settings keys in the store.
+mod keys {
+    pub const SERVER_URL: &str = "server_url";
+    pub const DEVICE_TOKEN: &str = "device_token";
+    pub const DEVICE_ID: &str = "device_id";
+    pub const CLINIC_NAME: &str = "clinic_name";
+    pub const CA_CERTIFICATE: &str = "ca_certificate_pem";
+    pub const LAST_SYNC: &str = "last_sync_at";
+    pub const LAST_ERROR: &str = "last_error";
+}
+
+/// Why a sync round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The server could not be reached or refused the call.
+    #[error(transparent)]
+    Server(#[from] SyncError),
+    /// The local store failed.
+    #[error("the local database failed during sync: {0}")]
+    Store(#[from] StoreError),
+    /// The workstation has not been connected to a server yet.
+    #[error("This workstation is not connected to a server yet: use Connect to server.")]
+    NotEnrolled,
+}
+
+impl EngineError {
+    /// True when the network is the problem: work goes on offline.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Self::Server(e) if e.is_network())
+    }
+}
+
+/// What a sync round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Local changes the server stored (now or before).
+    pub pushed: usize,
+    /// Local changes the server refused (kept here with the reason).
+    pub refused: usize,
+    /// Local changes the server holds back (this workstation's clock is ahead).
+    pub quarantined: usize,
+    /// Changes from other workstations applied here.
+    pub pulled: ApplyReport,
+    /// The cursor after the round.
+    pub cursor: u64,
+}
+
+/// Progress of a running round, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// Pushed `done` of `total` changes waiting at the start.
+    Pushing {
+        /// Sent so far.
+        done: usize,
+        /// Waiting when the round began.
+        total: usize,
+    },
+    /// Applied pulled changes up to server sequence `cursor`.
+    Pulling {
+        /// Changes applied so far in this round.
+        applied: usize,
+        /// The cursor so far.
+        cursor: u64,
+    },
+}
+
+/// How this workstation reaches its server, from the store's settings.
+pub fn client_config(store: &Store) -> Result<ClientConfig, EngineError> {
+    let url = store
+        .sync_setting(keys::SERVER_URL)?
+        .ok_or(EngineError::NotEnrolled)?;
+    let token = store
+        .sync_setting(keys::DEVICE_TOKEN)?
+        .ok_or(EngineError::NotEnrolled)?;
+    let mut config = ClientConfig::new(url);
+    config.device_token = Some(token);
+    config.ca_certificate_pem = store
+        .sync_setting(keys::CA_CERTIFICATE)?
+        .map(String::into_bytes);
+    Ok(config)
+}
+
+/// The server this workstation syncs with, if any.
+pub fn server_url(store: &Store) -> Result<Option<String>, StoreError> {
+    store.sync_setting(keys::SERVER_URL)
+}
+
+/// When the last round finished without error.
+pub fn last_sync(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store
+        .sync_setting(keys::LAST_SYNC)?
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+/// The clinic this workstation was enrolled in, by name.
+pub fn clinic_name(store: &Store) -> Result<Option<String>, StoreError> {
+    store.sync_setting(keys::CLINIC_NAME)
+}
+
+/// Trades a one-time enrollment code for this workstation's credential and joins its clinic.
+/// `ca_certificate_pem` is the server's certificate authority for `https://` servers.
+pub async fn enroll(
+    store: &mut Store,
+    server_url: &str,
+    code: &str,
+    device_name: &str,
+    ca_certificate_pem: Option<Vec<u8>>,
+) -> Result<String, EngineError> {
+    let mut config = ClientConfig::new(server_url.trim());
+    config.ca_certificate_pem = ca_certificate_pem.clone();
+    let client = SyncClient::connect(config).await?;
+    let enrolled = client.enroll(code, device_name).await?;
+    store.adopt_clinic(ClinicId(enrolled.clinic_id.0))?;
+    store.set_sync_setting(keys::SERVER_URL, server_url.trim())?;
+    store.set_sync_setting(keys::DEVICE_TOKEN, &enrolled.device_token)?;
+    store.set_sync_setting(keys::DEVICE_ID, &enrolled.device_id.to_string())?;
+    store.set_sync_setting(keys::CLINIC_NAME, &enrolled.clinic_name)?;
+    if let Some(pem) = ca_certificate_pem {
+        store.set_sync_setting(keys::CA_CERTIFICATE, &String::from_utf8_lossy(&pem))?;
+    }
+    tracing::info!(device_id = %enrolled.device_id, "workstation enrolled");
+    Ok(enrolled.clinic_name)
+}
+
+/// One round: push everything pending, then pull everything new.
+pub async fn sync_once(
+    store: &mut Store,
+    client: &SyncClient,
+    mut progress: impl FnMut(SyncProgress),
+) -> Result<SyncReport, EngineError> {
+    let result = sync_round(store, client, &mut progress).await;
+    let note = match &result {
+        Ok(_) => {
+            store.set_sync_setting(keys::LAST_SYNC, &Utc::now().to_rfc3339())?;
+            String::new()
+        }
+        Err(error) => error.to_string(),
+    };
+    store.set_sync_setting(keys::LAST_ERROR, &note)?;
+    result
+}
+
+async fn sync_round(
+    store: &mut Store,
+    client: &SyncClient,
+    progress: &mut impl FnMut(SyncProgress),
+) -> Result<SyncReport, EngineError> {
+    let mut report = SyncReport::default();
+    let total = usize::try_from(store.status()?.pending_changes).unwrap_or(usize::MAX);
+    loop {
+        let pending = store.pending_changes(PUSH_ROUND)?;
+        if pending.is_empty() {
+            break;
+        }
+        let mut answered = 0;
+        for batch in push_batches(&pending) {
+            let reply = client.push(batch).await?;
+            let outcomes: Vec<_> = batch
+                .iter()
+                .zip(reply.acks)
+                .map(|(change, ack)| {
+                    let outcome = match ack {
+                        Ack::Accepted { seq } | Ack::Duplicate { seq } => {
+                            report.pushed += 1;
+                            PushOutcome::Stored { server_seq: seq }
+                        }
+                        Ack::Refused { reason } => {
+                            report.refused += 1;
+                            PushOutcome::Refused { reason }
+                        }
+                        Ack::Quarantined { reason } => {
+                            report.quarantined += 1;
+                            PushOutcome::Quarantined { reason }
+                        }
+                    };
+                    (change.change_id, outcome)
+                })
+                .collect();
+            answered += outcomes.len();
+            store.record_push_outcomes(&outcomes)?;
+            progress(SyncProgress::Pushing {
+                done: report.pushed + report.refused + report.quarantined,
+                total,
+            });
+        }
+        if answered == 0 {
+            // A server that answers nothing would loop forever; the next round tries again.
+            break;
+        }
+    }
+
+    let mut stream = client.pull(store.sync_cursor()?, PULL_PAGE).await?;
+    while let Some(item) = stream.next().await? {
+        match item {
+            PullItem::Page(changes) => {
+                let Some(last) = changes.last().map(|(seq, _)| *seq) else {
+                    continue;
+                };
+                let applied = store.apply_remote_page(&changes, last)?;
+                report.pulled.applied += applied.applied;
+                report.pulled.known += applied.known;
+                report.pulled.invalid += applied.invalid;
+                report.pulled.unapplied += applied.unapplied;
+                report.cursor = last;
+                progress(SyncProgress::Pulling {
+                    applied: report.pulled.applied,
+                    cursor: last,
+                });
+            }
+            PullItem::Checkpoint { last_seq, .. } => {
+                if last_seq > store.sync_cursor()? {
+                    store.apply_remote_page(&[], last_seq)?;
+                }
+                report.cursor = store.sync_cursor()?;
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,284 @@
+//! Two clinics syncing through the real server: workstations on real SQLite files, the server on
+//! `127.0.0.1:0` over its own SQLite store, real gRPC in between.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{NaiveDate, Utc};
+use outpost::model::{DateOfBirth, Diagnosis, Encounter, Patient, Sex};
+use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::store::{ConflictKind, Store};
+use outpost::sync::client::SyncClient;
+use outpost::sync::engine::{self, SyncReport};
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+struct Server {
+    url: String,
+    store: Arc<SqliteServerStore>,
+    _dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteServerStore::open(dir.path()).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served: Arc<dyn ServerStore> = store.clone();
+    tokio::spawn(async move {
+        serve(served, listener, ServerConfig::default(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        url,
+        store,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+/// A workstation of a new clinic, enrolled with the server.
+async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
+    let new = add_clinic(
+        server.store.as_ref(),
+        clinic,
+        Utc::now().timestamp_millis(),
+        None,
+    )
+    .unwrap();
+    let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
+    let name = engine::enroll(
+        &mut store,
+        &server.url,
+        &new.enrollment_code,
+        "Front desk",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(name, clinic);
+    assert_eq!(store.clinic_id(), new.clinic.clinic_id);
+    store
+}
+
+async fn sync(store: &mut Store) -> SyncReport {
+    let client = SyncClient::connect(engine::client_config(store).unwrap())
+        .await
+        .unwrap();
+    engine::sync_once(store, &client, |_| {}).await.unwrap()
+}
+
+fn patient(store: &Store, given: &str) -> Patient {
+    let mut p = Patient::blank(store.clinic_id());
+    p.given_name = given.into();
+    p.family_name = "Achieng".into();
+    p.sex = Sex::Female;
+    p.birth = Some(DateOfBirth::exact(
+        NaiveDate::from_ymd_opt(1988, 2, 29).unwrap(),
+    ));
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clinics_share_patients_edits_and_signed_visits() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut b = workstation(&server, &dir, "River Clinic").await;
+
+    // Registered before the first sync: everything written offline goes up.
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    let mut visit = Encounter::new_draft(amina.patient_id, "Dr Achieng", Utc::now());
+    visit.chief_complaint = "Fever".into();
+    visit.diagnoses.push(Diagnosis {
+        code: Some("B54".into()),
+        title: "Unspecified malaria".into(),
+        primary: true,
+    });
+    a.save_encounter(&visit).unwrap();
+    a.sign_encounter(visit.encounter_id, "Dr Achieng").unwrap();
+
+    let up = sync(&mut a).await;
+    assert_eq!(up.pushed, 3, "registration, draft and signing: {up:?}");
+    assert_eq!(a.status().unwrap().pending_changes, 0);
+    let down = sync(&mut b).await;
+    assert_eq!(down.pulled.applied, 3, "{down:?}");
+
+    // The patient appears at B, searchable, with the signed visit read-only.
+    assert_eq!(b.patient(amina.patient_id).unwrap(), amina);
+    assert_eq!(b.search_patients("amin", 5).unwrap().rows.len(), 1);
+    let at_b = b.encounter(visit.encounter_id).unwrap();
+    assert!(!at_b.is_draft());
+    let mut edit = at_b.clone();
+    edit.plan = "Changed at B".into();
+    assert!(
+        b.save_encounter(&edit).is_err(),
+        "signed means read-only at B too"
+    );
+
+    // An edit at B comes back to A.
+    let mut edited = b.patient(amina.patient_id).unwrap();
+    edited.village = "Siaya".into();
+    b.update_patient(&edited).unwrap();
+    sync(&mut b).await;
+    let report = sync(&mut a).await;
+    assert_eq!(report.pulled.applied, 1, "{report:?}");
+    assert_eq!(a.patient(amina.patient_id).unwrap().village, "Siaya");
+
+    // A second round with nothing new moves nothing.
+    let quiet = sync(&mut a).await;
+    assert_eq!((quiet.pushed, quiet.pulled.applied), (0, 0));
+    assert_eq!(
+        server.store.last_seq().unwrap(),
+        4,
+        "each change stored once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_converge_through_the_server_with_a_conflict_for_the_loser() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    sync(&mut a).await;
+    sync(&mut b).await;
+
+    let mut at_a = a.patient(amina.patient_id).unwrap();
+    at_a.phone = "0711 111 111".into();
+    at_a.notes = "Prefers morning visits".into();
+    a.update_patient(&at_a).unwrap();
+    let mut at_b = b.patient(amina.patient_id).unwrap();
+    at_b.phone = "0722 222 222".into();
+    at_b.village = "Siaya".into();
+    b.update_patient(&at_b).unwrap();
+
+    sync(&mut a).await;
+    sync(&mut b).await;
+    sync(&mut a).await;
+    let (pa, pb) = (
+        a.patient(amina.patient_id).unwrap(),
+        b.patient(amina.patient_id).unwrap(),
+    );
+    assert_eq!(pa, pb);
+    assert_eq!(pa.notes, "Prefers morning visits");
+    assert_eq!(pa.village, "Siaya");
+    assert_eq!(pa.phone, "0722 222 222");
+    for store in [&a, &b] {
+        let conflicts = store.conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].kind, ConflictKind::Concurrent);
+        assert_eq!(conflicts[0].other_value, "0711 111 111");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstation_whose_clock_is_days_ahead_does_not_win_and_nothing_is_lost() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    sync(&mut a).await;
+
+    // A's saved clock is two days ahead (its wall clock was wrong when it last wrote).
+    let ahead = Utc::now().timestamp_millis() + 2 * 86_400_000;
+    let node = a.workstation().node_id.clone();
+    let path = a.path().to_owned();
+    drop(a);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'hlc_last'",
+            [format!("{ahead:018}-000000-{node}")],
+        )
+        .unwrap();
+    let mut a = Store::open(&path).unwrap();
+    let mut edited = a.patient(amina.patient_id).unwrap();
+    edited.phone = "0733 333 333".into();
+    a.update_patient(&edited).unwrap();
+    let report = sync(&mut a).await;
+    assert_eq!(report.quarantined, 1, "{report:?}");
+    let held = a.held_changes().unwrap();
+    assert_eq!(held.len(), 1);
+    assert!(held[0].reason.contains("ahead"), "{}", held[0].reason);
+    // Kept here, not lost, and not passed on to other clinics yet.
+    assert_eq!(a.patient(amina.patient_id).unwrap().phone, "0733 333 333");
+    assert_eq!(server.store.last_seq().unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_and_a_cut_pull_lose_nothing_and_duplicate_nothing() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let forms: Vec<Patient> = (0..12)
+        .map(|i| patient(&a, &format!("Patient{i}")))
+        .collect();
+    let mut batch = a.batch().unwrap();
+    for form in forms {
+        batch.register_patient(form).unwrap();
+    }
+    batch.commit().unwrap();
+
+    // The server stores a push, but the answer never reaches the workstation (the line drops, or
+    // the workstation restarts before recording it).
+    let client = SyncClient::connect(engine::client_config(&a).unwrap())
+        .await
+        .unwrap();
+    let pending = a.pending_changes(100).unwrap();
+    assert_eq!(pending.len(), 12);
+    client.push(&pending).await.unwrap();
+    drop(client);
+    let path = a.path().to_owned();
+    drop(a);
+    let mut a = Store::open(&path).unwrap();
+    assert_eq!(
+        a.status().unwrap().pending_changes,
+        12,
+        "still waiting after the restart"
+    );
+    let retry = sync(&mut a).await;
+    assert_eq!(retry.pushed, 12, "answered as already stored: {retry:?}");
+    assert_eq!(a.status().unwrap().pending_changes, 0);
+    assert_eq!(
+        server.store.last_seq().unwrap(),
+        12,
+        "no change stored twice"
+    );
+
+    // B's pull is cut after its first page; the next round resumes from the cursor.
+    let client = SyncClient::connect(engine::client_config(&b).unwrap())
+        .await
+        .unwrap();
+    let mut stream = client.pull(b.sync_cursor().unwrap(), 5).await.unwrap();
+    let Some(outpost::sync::client::PullItem::Page(first)) = stream.next().await.unwrap() else {
+        panic!("expected a page first");
+    };
+    let last = first.last().unwrap().0;
+    b.apply_remote_page(&first, last).unwrap();
+    drop(stream);
+    assert_eq!(b.status().unwrap().patients, 5);
+    let rest = sync(&mut b).await;
+    assert_eq!(
+        rest.pulled.applied, 7,
+        "only what was not applied yet: {rest:?}"
+    );
+    assert_eq!(b.status().unwrap().patients, 12);
+    assert_eq!(b.sync_cursor().unwrap(), 12);
+}
