@@ -38,7 +38,34 @@ enum Command {
     },
     /// Print `key: value` lines about the database.
     Status,
+    /// Sync with the central server once (or every N seconds). Exit status: 0 synced,
+    /// 3 server unreachable (work goes on offline), 1 any other failure.
+    Sync {
+        /// The server, e.g. https://outpost.example.org:7443 (with --enroll).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Enroll this workstation with a one-time code from `outpost-server clinic add`.
+        #[arg(long, value_name = "CODE", requires = "server")]
+        enroll: Option<String>,
+        /// The server's certificate authority (PEM), for an https server with its own certificate.
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<PathBuf>,
+        /// This workstation's name on the server.
+        #[arg(long, default_value = "Workstation")]
+        device_name: String,
+        /// Repeat every SECONDS until stopped.
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<u64>,
+    },
 }
+
+/// Exit status of `outpost sync` when the server cannot be reached.
+const EXIT_OFFLINE: u8 = 3;
+
+/// Why `try_main` failed, so `main` can pick the exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("Server unreachable — working offline: {0}")]
+struct Offline(String);
 
 fn default_data_dir() -> Result<PathBuf> {
     directories::ProjectDirs::from("org", "Outpost", "Outpost")
@@ -83,6 +110,47 @@ fn generate_demo(store: &mut Store, options: &DemoOptions) -> Result<()> {
     Ok(())
 }
 
+async fn sync_command(
+    store: &mut Store,
+    enroll_with: Option<(String, String, Option<Vec<u8>>, String)>,
+    every: Option<u64>,
+) -> Result<()> {
+    use outpost::sync::client::SyncClient;
+    use outpost::sync::engine;
+    if let Some((server, code, ca_pem, device_name)) = enroll_with {
+        let clinic = engine::enroll(store, &server, &code, &device_name, ca_pem)
+            .await
+            .map_err(|e| match e.is_offline() {
+                true => anyhow::Error::new(Offline(e.to_string())),
+                false => anyhow::Error::new(e),
+            })?;
+        eprintln!("Enrolled in {clinic}.");
+    }
+    loop {
+        let round = async {
+            let client = SyncClient::connect(engine::client_config(store)?).await?;
+            engine::sync_once(store, &client, |_| {}).await
+        };
+        match round.await {
+            Ok(report) => println!(
+                "synced: pushed {}, refused {}, held {}, pulled {}, cursor {}",
+                report.pushed,
+                report.refused,
+                report.quarantined,
+                report.pulled.applied,
+                report.cursor
+            ),
+            Err(error) if every.is_some() => eprintln!("outpost: {error}"),
+            Err(error) if error.is_offline() => bail!(Offline(error.to_string())),
+            Err(error) => return Err(error.into()),
+        }
+        let Some(seconds) = every else {
+            return Ok(());
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(seconds.max(1))).await;
+    }
+}
+
 fn try_main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -118,7 +186,46 @@ fn try_main() -> Result<()> {
             println!("patients: {}", status.patients);
             println!("visits: {}", status.visits);
             println!("pending changes: {}", status.pending_changes);
+            let server = outpost::sync::engine::server_url(&store)?;
+            println!("server: {}", server.as_deref().unwrap_or("none"));
+            let last = outpost::sync::engine::last_sync(&store)?;
+            println!(
+                "last sync: {}",
+                last.map_or("never".to_owned(), |t| t.to_rfc3339())
+            );
+            println!("open conflicts: {}", store.conflicts()?.len());
+            println!("held changes: {}", store.held_changes()?.len());
             Ok(())
+        }
+        Some(Command::Sync {
+            server,
+            enroll,
+            ca_cert,
+            device_name,
+            every,
+        }) => {
+            let data_dir = match cli.data_dir {
+                Some(dir) => dir,
+                None => default_data_dir()?,
+            };
+            let mut store = Store::open_dir(&data_dir)?;
+            let ca_pem = match ca_cert {
+                Some(path) => Some(
+                    std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let enroll_with = match (server, enroll) {
+                (Some(server), Some(code)) => Some((server, code, ca_pem, device_name)),
+                (Some(_), None) => bail!("--server goes with --enroll CODE (the first time)"),
+                _ => None,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the network runtime")?;
+            runtime.block_on(sync_command(&mut store, enroll_with, every))
         }
         None => {
             let data_dir = match (cli.data_dir, cli.demo) {
@@ -141,7 +248,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("outpost: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<Offline>().is_some() {
+                ExitCode::from(EXIT_OFFLINE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

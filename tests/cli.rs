@@ -1,0 +1,155 @@
+//! The command lines as a clinic's IT person uses them: the real `outpost-server` and `outpost`
+//! binaries, a server on 127.0.0.1:0, two workstations' data folders.
+
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_outpost-server");
+const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+
+fn run(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program).args(args).output().unwrap();
+    eprintln!(
+        "$ {program} {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Value of a `key: value` line.
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {key:?} in {text}"))
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `outpost-server serve` on a free loopback port and returns it with its URL.
+fn serve(data: &Path) -> (Server, String) {
+    let mut child = Command::new(SERVER)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("outpost-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (Server(child), format!("http://{address}"))
+}
+
+#[test]
+fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("server");
+    let (hill, river) = (dir.path().join("hill"), dir.path().join("river"));
+    let server_dir = server_data.to_str().unwrap();
+
+    let mut codes = Vec::new();
+    for clinic in ["Hill Clinic", "River Clinic"] {
+        let added = run(SERVER, &["clinic", "add", clinic, "--data-dir", server_dir]);
+        assert!(added.status.success());
+        codes.push(field(&stdout(&added), "Enrollment code"));
+    }
+    let (server, url) = serve(&server_data);
+
+    for (dir, code) in [(&hill, &codes[0]), (&river, &codes[1])] {
+        let enrolled = run(
+            OUTPOST,
+            &[
+                "sync",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--server",
+                &url,
+                "--enroll",
+                code,
+            ],
+        );
+        assert!(enrolled.status.success());
+    }
+    let demo = run(
+        OUTPOST,
+        &[
+            "demo",
+            "--patients",
+            "3",
+            "--visits",
+            "1-2",
+            "--data-dir",
+            hill.to_str().unwrap(),
+        ],
+    );
+    assert!(demo.status.success());
+
+    assert!(
+        run(OUTPOST, &["sync", "--data-dir", hill.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        run(OUTPOST, &["sync", "--data-dir", river.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let status = stdout(&run(
+        OUTPOST,
+        &["status", "--data-dir", river.to_str().unwrap()],
+    ));
+    assert_eq!(field(&status, "patients"), "3");
+    assert_eq!(field(&status, "server"), url);
+    assert_ne!(field(&status, "last sync"), "never");
+    assert_eq!(field(&status, "pending changes"), "0");
+    assert_eq!(field(&status, "open conflicts"), "0");
+
+    // With the server gone, sync says so and exits 3; nothing local is lost.
+    drop(server);
+    let offline = run(OUTPOST, &["sync", "--data-dir", river.to_str().unwrap()]);
+    assert_eq!(offline.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&offline.stderr).contains("Server unreachable"));
+    let status = stdout(&run(
+        OUTPOST,
+        &["status", "--data-dir", river.to_str().unwrap()],
+    ));
+    assert_eq!(field(&status, "patients"), "3");
+
+    let devices = stdout(&run(SERVER, &["device", "list", "--data-dir", server_dir]));
+    assert_eq!(devices.matches("Workstation").count(), 2, "{devices}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_a_failure_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let bad = run(OUTPOST, &["demo", "--visits", "9-2", "--data-dir", data]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MIN-MAX"));
+    let unenrolled = run(OUTPOST, &["sync", "--data-dir", data]);
+    assert_eq!(unenrolled.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unenrolled.stderr).contains("not connected to a server"));
+}
