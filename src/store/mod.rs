@@ -186,6 +186,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreErr
         path: path.to_owned(),
         source,
     })?;
+    // Writes build their statements per table; keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

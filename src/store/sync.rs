@@ -304,11 +304,10 @@ fn refold_entity(
     let merged = merge_entity(kind, &changes);
     let (table, id_column) = table_of(kind);
     let exists: bool = tx
-        .query_row(
-            &format!("SELECT count(*) FROM {table} WHERE {id_column} = ?1"),
-            [entity_id],
-            |row| row.get::<_, i64>(0),
-        )
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM {table} WHERE {id_column} = ?1"
+        ))
+        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get::<_, i64>(0)))
         .map(|n| n > 0)
         .map_err(StoreError::sqlite("merging changes"))?;
     let now = time_text(Utc::now());
@@ -336,7 +335,8 @@ fn refold_entity(
                 .collect();
             let mut values: Vec<SqlValue> = columns.iter().map(|(_, v)| v.clone()).collect();
             values.push(SqlValue::Text(entity_id.to_owned()));
-            tx.execute(
+            exec(
+                tx,
                 &format!(
                     "UPDATE {table} SET {} WHERE {id_column} = ?{}",
                     sets.join(", "),
@@ -356,7 +356,8 @@ fn refold_entity(
         names.extend(["created_at", "updated_at"]);
         values.extend([SqlValue::Text(now.clone()), SqlValue::Text(now)]);
         let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        tx.execute(
+        exec(
+            tx,
             &format!(
                 "INSERT INTO {table} ({}) VALUES ({})",
                 names.join(", "),
@@ -368,16 +369,21 @@ fn refold_entity(
     }
     refresh_derived(tx, kind, entity_id)?;
 
-    tx.execute(
-        "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2",
-        params![kind.as_str(), entity_id],
-    )
-    .map_err(StoreError::sqlite("merging changes"))?;
-    tx.execute(
-        "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2",
-        params![kind.as_str(), entity_id],
-    )
-    .map_err(StoreError::sqlite("merging changes"))?;
+    if exists {
+        // A record new to this workstation has no heads or conflicts to replace.
+        exec(
+            tx,
+            "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2",
+            params![kind.as_str(), entity_id],
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+        exec(
+            tx,
+            "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2",
+            params![kind.as_str(), entity_id],
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+    }
     let mut head = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO field_head (entity, entity_id, field, hlc) VALUES (?1, ?2, ?3, ?4)",
@@ -461,7 +467,8 @@ fn refresh_derived(
                 patient.phone = phone;
                 let derived = super::patients::patient_derived(&patient);
                 for (column, value) in derived {
-                    tx.execute(
+                    exec(
+                        tx,
                         &format!("UPDATE patient SET {column} = ?1 WHERE patient_id = ?2"),
                         params![value, entity_id],
                     )
@@ -480,7 +487,8 @@ fn refresh_derived(
                 .optional()
                 .map_err(StoreError::sqlite("updating the last visit"))?;
             if let Some(patient_id) = patient.and_then(|p| p.parse::<PatientId>().ok()) {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE patient SET last_visit_at = (
                          SELECT max(started_at) FROM encounter
                          WHERE patient_id = ?1 AND status <> 'voided')
@@ -493,6 +501,16 @@ fn refresh_derived(
         }
         EntityKind::Allergy | EntityKind::Problem | EntityKind::Amendment => Ok(()),
     }
+}
+
+/// Runs a statement through the connection's statement cache: the merge runs the same few
+/// statements for every record of a page.
+fn exec(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 const CHANGE_COLUMNS: &str = "change_id, entity, entity_id, fields, hlc, clinic_id, supersedes";
@@ -535,15 +553,19 @@ impl Store {
                 PushOutcome::Quarantined { reason } => ("quarantined", None, reason.clone()),
             };
             let entity: Option<(String, String)> = tx
-                .query_row(
+                .prepare_cached(
                     "UPDATE change_log SET push_state = ?2, server_seq = coalesce(?3, server_seq),
                          push_note = ?4, acked_at = ?5
                      WHERE change_id = ?1 AND origin = 'local'
                      RETURNING entity, entity_id",
-                    params![change_id.to_string(), state, seq, note, now],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
-                .optional()
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![change_id.to_string(), state, seq, note, now],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()
+                })
                 .map_err(StoreError::sqlite("recording the server's answer"))?;
             if let (Some(entity), "refused") = (entity, state) {
                 refused_entities.insert(entity);
@@ -643,7 +665,8 @@ impl Store {
                 .map_err(StoreError::sqlite("applying pulled changes"))?;
             if inserted == 0 {
                 // Known already: this workstation's own change coming back, or a repeat.
-                tx.execute(
+                exec(
+                    &tx,
                     "UPDATE change_log SET server_seq = coalesce(server_seq, ?2),
                          push_state = CASE WHEN push_state IN ('pending', 'quarantined')
                                            THEN 'sent' ELSE push_state END
@@ -671,8 +694,10 @@ impl Store {
                 .and_then(Iterator::collect)
                 .map_err(StoreError::sqlite("applying pulled changes"))?
         };
+        let mut was_waiting = BTreeSet::new();
         for (entity, entity_id) in waiting {
             if let Ok(kind) = entity.parse::<EntityKind>() {
+                was_waiting.insert((kind, entity_id.clone()));
                 dirty.insert((kind, entity_id));
             }
         }
@@ -684,23 +709,27 @@ impl Store {
             EntityKind::Amendment => 2,
         });
         for (kind, entity_id) in ordered {
-            tx.execute("SAVEPOINT refold", [])
+            exec(&tx, "SAVEPOINT refold", [])
                 .map_err(StoreError::sqlite("applying pulled changes"))?;
             match refold_entity(&tx, kind, &entity_id) {
                 Ok(()) => {
-                    tx.execute_batch("RELEASE refold;")
+                    exec(&tx, "RELEASE refold", [])
                         .map_err(StoreError::sqlite("applying pulled changes"))?;
-                    tx.execute(
-                        "DELETE FROM sync_unapplied WHERE entity = ?1 AND entity_id = ?2",
-                        params![kind.as_str(), entity_id],
-                    )
-                    .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    if was_waiting.contains(&(kind, entity_id.clone())) {
+                        exec(
+                            &tx,
+                            "DELETE FROM sync_unapplied WHERE entity = ?1 AND entity_id = ?2",
+                            params![kind.as_str(), entity_id],
+                        )
+                        .map_err(StoreError::sqlite("applying pulled changes"))?;
+                    }
                 }
                 Err(error) => {
                     tx.execute_batch("ROLLBACK TO refold; RELEASE refold;")
                         .map_err(StoreError::sqlite("applying pulled changes"))?;
                     tracing::warn!(entity = kind.as_str(), %entity_id, %error, "a pulled record waits for another");
-                    tx.execute(
+                    exec(
+                        &tx,
                         "INSERT OR REPLACE INTO sync_unapplied (entity, entity_id, reason)
                          VALUES (?1, ?2, ?3)",
                         params![kind.as_str(), entity_id, error.to_string()],
@@ -835,12 +864,14 @@ impl Store {
             .transaction()
             .map_err(StoreError::sqlite("joining the clinic"))?;
         let (old_text, new_text) = (old.to_string(), clinic_id.to_string());
-        tx.execute(
+        exec(
+            &tx,
             "UPDATE patient SET clinic_id = ?2 WHERE clinic_id = ?1",
             params![old_text, new_text],
         )
         .map_err(StoreError::sqlite("joining the clinic"))?;
-        tx.execute(
+        exec(
+            &tx,
             "UPDATE change_log SET clinic_id = ?2,
                  fields = CASE WHEN json_extract(fields, '$.clinic_id') = ?1
                                THEN json_set(fields, '$.clinic_id', ?2) ELSE fields END

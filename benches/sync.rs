@@ -1,0 +1,258 @@
+//! Sync speed on loopback, printed as a table: the initial pull of a large clinic history into an
+//! empty workstation, an incremental round, blob upload and download, and the server taking pushes
+//! from 20 workstations at once. `OUTPOST_BENCH_SYNC_PATIENTS` sets the history's size (default
+//! 100,000 patients with 5 visits each).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use outpost::demo::{self, DemoOptions};
+use outpost::model::{ChangeId, ChangeRecord, EntityKind, HlcStamp, NodeId, PatientId};
+use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::store::Store;
+use outpost::sync::client::{BlobHash, ClientConfig, SyncClient};
+use outpost::sync::engine;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+struct Row {
+    name: String,
+    value: String,
+    target: &'static str,
+}
+
+async fn start_server(dir: &std::path::Path) -> (Arc<SqliteServerStore>, String) {
+    let store = Arc::new(SqliteServerStore::open(dir).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served: Arc<dyn ServerStore> = store.clone();
+    tokio::spawn(async move {
+        serve(
+            served,
+            listener,
+            ServerConfig::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    (store, url)
+}
+
+async fn workstation(
+    server: &SqliteServerStore,
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> Store {
+    let clinic = add_clinic(server, name, Utc::now().timestamp_millis(), None).unwrap();
+    let mut store = Store::open_dir(&dir.join(name)).unwrap();
+    engine::enroll(&mut store, url, &clinic.enrollment_code, name, None)
+        .await
+        .unwrap();
+    store
+}
+
+async fn client_of(store: &Store) -> SyncClient {
+    SyncClient::connect(engine::client_config(store).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let patients: usize = std::env::var("OUTPOST_BENCH_SYNC_PATIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = start_server(&dir.path().join("server")).await;
+    let mut rows = Vec::new();
+
+    // A clinic's history, pushed once.
+    let mut hill = workstation(&server, &url, dir.path(), "Hill").await;
+    let t = Instant::now();
+    let summary = demo::generate(
+        &mut hill,
+        &DemoOptions {
+            patients,
+            visits: 5..=5,
+            seed: 3,
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    eprintln!(
+        "generated {summary:?} in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    let records = hill.status().unwrap().pending_changes as f64;
+    let t = Instant::now();
+    let client = client_of(&hill).await;
+    engine::sync_once(&mut hill, &client, |_| {}).await.unwrap();
+    let push_secs = t.elapsed().as_secs_f64();
+    rows.push(Row {
+        name: format!(
+            "first push of {records:.0} changes ({patients} patients, {} visits)",
+            summary.visits
+        ),
+        value: format!("{:.0} changes/s", records / push_secs),
+        target: "",
+    });
+
+    // An empty workstation pulls all of it.
+    let mut river = workstation(&server, &url, dir.path(), "River").await;
+    let client = client_of(&river).await;
+    let t = Instant::now();
+    let report = engine::sync_once(&mut river, &client, |_| {})
+        .await
+        .unwrap();
+    let pull_secs = t.elapsed().as_secs_f64();
+    assert_eq!(river.status().unwrap().patients as usize, patients);
+    rows.push(Row {
+        name: format!(
+            "initial pull into an empty workstation ({} records)",
+            report.pulled.applied
+        ),
+        value: format!(
+            "{:.0} records/s ({pull_secs:.1} s)",
+            report.pulled.applied as f64 / pull_secs
+        ),
+        target: "≥ 20,000 records/s",
+    });
+
+    // An incremental round: 100 edits at one clinic, then its round and the other's.
+    let order = hill
+        .patient_order(outpost::store::PatientSort::Number, false)
+        .unwrap();
+    let ids: Vec<PatientId> = hill
+        .patient_rows(&order[..100.min(order.len())])
+        .unwrap()
+        .into_iter()
+        .map(|r| r.patient_id)
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut p = hill.patient(*id).unwrap();
+        p.notes = format!("Reviewed {i}");
+        hill.update_patient(&p).unwrap();
+    }
+    let hill_client = client_of(&hill).await;
+    let river_client = client_of(&river).await;
+    let t = Instant::now();
+    engine::sync_once(&mut hill, &hill_client, |_| {})
+        .await
+        .unwrap();
+    let up = t.elapsed();
+    let t = Instant::now();
+    let report = engine::sync_once(&mut river, &river_client, |_| {})
+        .await
+        .unwrap();
+    let down = t.elapsed();
+    assert_eq!(report.pulled.applied, ids.len());
+    rows.push(Row {
+        name: "incremental round, 100 changes: push at one clinic / pull at another".into(),
+        value: format!(
+            "{:.1} ms / {:.1} ms",
+            up.as_secs_f64() * 1e3,
+            down.as_secs_f64() * 1e3
+        ),
+        target: "≤ 100 ms",
+    });
+
+    // Blobs: 64 MiB up and down.
+    let blob = dir.path().join("scan.bin");
+    let mut rng = fastrand::Rng::with_seed(5);
+    let bytes: Vec<u8> = (0..64 * 1024 * 1024).map(|_| rng.u8(..)).collect();
+    std::fs::write(&blob, &bytes).unwrap();
+    let hash = BlobHash::of_bytes(&bytes);
+    let t = Instant::now();
+    hill_client
+        .upload_blob(&hash, &blob, |_, _| {})
+        .await
+        .unwrap();
+    let up = t.elapsed().as_secs_f64();
+    let back = dir.path().join("scan.copy");
+    let t = Instant::now();
+    river_client
+        .download_blob(&hash, &back, |_, _| {})
+        .await
+        .unwrap();
+    let down = t.elapsed().as_secs_f64();
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+    let mb = bytes.len() as f64 / 1e6;
+    rows.push(Row {
+        name: "blob of 64 MiB: upload / download".into(),
+        value: format!("{:.0} MB/s / {:.0} MB/s", mb / up, mb / down),
+        target: "≥ 100 MB/s",
+    });
+
+    // 20 workstations pushing at once.
+    let per_client = 5_000;
+    let mut tasks = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let clinic = add_clinic(
+            server.as_ref(),
+            &format!("Clinic {i}"),
+            Utc::now().timestamp_millis(),
+            None,
+        )
+        .unwrap();
+        let client = SyncClient::connect(ClientConfig::new(&url)).await.unwrap();
+        let device = client
+            .enroll(&clinic.enrollment_code, "Bench")
+            .await
+            .unwrap();
+        let client = client.with_device_token(&device.device_token).unwrap();
+        let node = NodeId(format!("bench{i}"));
+        let changes: Vec<ChangeRecord> = (0..per_client)
+            .map(|n| ChangeRecord {
+                change_id: ChangeId::new(),
+                entity: EntityKind::Patient,
+                entity_id: PatientId::new().0,
+                fields: serde_json::json!({"given_name": format!("P{n}"), "family_name": "Bench", "village": "Kosti"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                hlc: HlcStamp { millis: Utc::now().timestamp_millis(), counter: n, node: node.clone() },
+                clinic_id: clinic.clinic.clinic_id,
+                supersedes: Default::default(),
+            })
+            .collect();
+        clients.push((client, changes));
+    }
+    let t = Instant::now();
+    for (client, changes) in clients {
+        tasks.push(tokio::spawn(async move {
+            for batch in changes.chunks(500) {
+                client.push(batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    rows.push(Row {
+        name: format!(
+            "server taking pushes from 20 workstations ({} changes)",
+            20 * per_client
+        ),
+        value: format!("{:.0} changes/s", (20 * per_client) as f64 / secs),
+        target: "≥ 10,000 changes/s",
+    });
+
+    println!();
+    println!(
+        "| {:<72} | {:<30} | {:<20} |",
+        "measure", "result", "target"
+    );
+    println!("|{}|{}|{}|", "-".repeat(74), "-".repeat(32), "-".repeat(22));
+    for row in rows {
+        println!(
+            "| {:<72} | {:<30} | {:<20} |",
+            row.name, row.value, row.target
+        );
+    }
+}
