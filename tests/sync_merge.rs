@@ -209,6 +209,29 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
         a.encounter(visit.encounter_id).unwrap(),
         b.encounter(visit.encounter_id).unwrap()
     );
+    // A person carries B's late value into an amendment: the visit stays as signed, the value is
+    // kept, and the conflict is settled here.
+    let conflict = a.conflicts().unwrap().remove(0);
+    let amendment = outpost::model::Amendment {
+        amendment_id: outpost::model::AmendmentId::new(),
+        encounter_id: visit.encounter_id,
+        text: "Plan from the other clinic: Edited at B".into(),
+        reason: "Arrived after signing".into(),
+        author: "Dr Achieng".into(),
+        created_at: Utc::now(),
+    };
+    a.amend_from_conflict(&conflict, &amendment).unwrap();
+    assert!(a.conflicts().unwrap().is_empty());
+    assert_eq!(a.amendments(visit.encounter_id).unwrap().len(), 1);
+    assert_eq!(a.encounter(visit.encounter_id).unwrap().plan, "");
+    log.sync(&mut a);
+    log.sync(&mut b);
+    assert_eq!(
+        b.amendments(visit.encounter_id).unwrap().len(),
+        1,
+        "the amendment travels"
+    );
+
     // At B the visit is now read-only like anywhere else.
     let mut again = b.encounter(visit.encounter_id).unwrap();
     again.plan = "Another edit".into();

@@ -313,6 +313,15 @@ impl Store {
 
     /// Adds an amendment to a signed visit, dated now. Returns it as stored.
     pub fn add_amendment(&mut self, amendment: &Amendment) -> Result<Amendment, StoreError> {
+        self.add_amendment_then(amendment, |_| Ok(()))
+    }
+
+    /// Adds an amendment and runs `then` in the same transaction.
+    pub(super) fn add_amendment_then(
+        &mut self,
+        amendment: &Amendment,
+        then: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
+    ) -> Result<Amendment, StoreError> {
         let validation = amendment.validate();
         if !validation.is_valid() {
             return Err(StoreError::Invalid(validation));
@@ -332,6 +341,7 @@ impl Store {
             amendment_fields(&amendment),
             &[],
         )?;
+        then(writer.tx())?;
         writer.commit()?;
         Ok(amendment)
     }

@@ -36,7 +36,7 @@ impl Store {
         }
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("loading ICD-10 codes"))?;
         let mut loaded = 0;
         {

@@ -211,7 +211,7 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
 
 fn load_or_create_workstation(conn: &mut Connection) -> Result<Workstation, StoreError> {
     let tx = conn
-        .transaction()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(StoreError::sqlite("reading the workstation identity"))?;
     let get_or_init = |key: &str, init: String| -> Result<String, StoreError> {
         if let Some(value) = meta_get(&tx, key)? {

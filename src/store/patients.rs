@@ -702,7 +702,7 @@ impl Store {
     pub(crate) fn writer(&mut self) -> Result<Writer<'_, '_>, StoreError> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a transaction"))?;
         Ok(Writer::new(
             tx,

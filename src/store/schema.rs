@@ -253,6 +253,21 @@ CREATE TABLE sync_unapplied (
 ) WITHOUT ROWID, STRICT;
 "#,
     },
+    Migration {
+        description: "settled conflicts of signed visits",
+        sql: r#"
+-- A value that arrived after its visit was signed can only be carried into an amendment; once a
+-- person has done that here, the conflict is settled at this workstation.
+CREATE TABLE sync_settled (
+    entity    TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    other_hlc TEXT NOT NULL,
+    settled_at TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id, field, other_hlc)
+) WITHOUT ROWID, STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -285,7 +300,7 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), StoreError> 
             "migrating the store"
         );
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a migration"))?;
         tx.execute_batch(migration.sql)
             .map_err(StoreError::sqlite("running a migration"))?;

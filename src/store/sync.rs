@@ -540,7 +540,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("recording the server's answer"))?;
         let now = time_text(Utc::now());
         let mut refused_entities = BTreeSet::new();
@@ -632,7 +632,7 @@ impl Store {
     ) -> Result<ApplyReport, StoreError> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("applying pulled changes"))?;
         let mut report = ApplyReport::default();
         let mut dirty: BTreeSet<(EntityKind, String)> = BTreeSet::new();
@@ -753,7 +753,12 @@ impl Store {
             .prepare_cached(
                 "SELECT entity, entity_id, field, kind, kept_hlc, kept_value, other_hlc,
                         other_value, other_clinic
-                 FROM sync_conflict ORDER BY other_hlc DESC",
+                 FROM sync_conflict c
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM sync_settled s
+                     WHERE s.entity = c.entity AND s.entity_id = c.entity_id
+                       AND s.field = c.field AND s.other_hlc = c.other_hlc)
+                 ORDER BY other_hlc DESC",
             )
             .map_err(StoreError::sqlite("reading conflicts"))?;
         type Row = (
@@ -842,6 +847,40 @@ impl Store {
         writer.commit()
     }
 
+    /// Adds `amendment` to a signed visit and settles the conflict whose late value it carries,
+    /// in one transaction: the signed visit stays as it was, the value is kept in the amendment.
+    pub fn amend_from_conflict(
+        &mut self,
+        conflict: &Conflict,
+        amendment: &crate::model::Amendment,
+    ) -> Result<crate::model::Amendment, StoreError> {
+        if conflict.kind != ConflictKind::SignedVisit
+            || conflict.entity != EntityKind::Encounter
+            || conflict.entity_id != amendment.encounter_id.0
+        {
+            return Err(StoreError::InvalidSetting(
+                "Only a change that arrived after its visit was signed becomes an amendment."
+                    .into(),
+            ));
+        }
+        self.add_amendment_then(amendment, |tx| {
+            exec(
+                tx,
+                "INSERT OR IGNORE INTO sync_settled (entity, entity_id, field, other_hlc, settled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    conflict.entity.as_str(),
+                    conflict.entity_id.hyphenated().to_string(),
+                    conflict.field,
+                    conflict.other_hlc.to_string(),
+                    time_text(Utc::now()),
+                ],
+            )
+            .map(drop)
+            .map_err(StoreError::sqlite("settling a conflict"))
+        })
+    }
+
     /// A sync setting (server address, device credential…).
     pub fn sync_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         meta_get(&self.conn, &format!("sync.{key}"))
@@ -861,7 +900,7 @@ impl Store {
         }
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("joining the clinic"))?;
         let (old_text, new_text) = (old.to_string(), clinic_id.to_string());
         exec(

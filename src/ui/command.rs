@@ -9,7 +9,7 @@
 use crate::model::{
     Allergy, AllergyStatus, Amendment, Encounter, EncounterId, Patient, PatientId, Problem,
 };
-use crate::store::Store;
+use crate::store::{Conflict, Store};
 use chrono::NaiveDate;
 
 /// A place the window can show.
@@ -27,6 +27,8 @@ pub enum Screen {
     NewVisit(PatientId),
     /// An existing visit (editable while a draft, read-only once signed or voided).
     Visit(EncounterId),
+    /// The values from two workstations that wait for a decision.
+    Conflicts,
 }
 
 /// A change a screen asks for.
@@ -49,6 +51,14 @@ pub enum Command {
     },
     /// Add an amendment to a signed visit.
     AddAmendment(Amendment),
+    /// Carry a value that arrived after its visit was signed into an amendment, settling the
+    /// conflict.
+    AmendFromConflict {
+        /// The conflict whose value the amendment carries.
+        conflict: Box<crate::store::Conflict>,
+        /// The amendment.
+        amendment: Amendment,
+    },
     /// Void a visit with a reason.
     VoidEncounter {
         /// Which visit.
@@ -69,6 +79,13 @@ pub enum Command {
     },
     /// Add or edit a problem-list entry.
     SaveProblem(Problem),
+    /// Settle a sync conflict: the field takes `value` on every workstation.
+    ResolveConflict {
+        /// The conflict decided.
+        conflict: Conflict,
+        /// The value the field keeps (the shown one, the other one, or a typed one).
+        value: serde_json::Value,
+    },
 }
 
 /// What a screen may read during one frame, and where it puts the commands it sends.

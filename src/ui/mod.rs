@@ -1,26 +1,30 @@
-//! The desktop window (eframe/egui): the patient list, charts, the patient editor and the visit
-//! editor.
+//! The desktop window (eframe/egui): the patient list, charts, the patient editor, the visit
+//! editor, and sync with the clinic's server (status, connecting, conflicts).
 //!
 //! [`OutpostApp`] owns the store and the current screen. Each frame it draws the top bar, the
 //! status bar and the screen; the screen reads through a [`ViewContext`] and asks for changes
 //! with [`Command`]s, which the app applies to the store after the frame and reports back to the
 //! screen. Slow work (ordering a million patients, loading the ICD-10 list) runs on named worker
-//! threads with their own connections, so no frame waits on it.
+//! threads with their own connections, so no frame waits on it; so does sync, on the "sync"
+//! thread, which every write wakes.
 //!
 //! Architecture invariant: nothing here writes SQL or touches rusqlite; every write goes through
 //! [`OutpostApp`]'s command handling and the store's own methods.
 
 mod chart;
 mod command;
+mod conflicts;
 mod fonts;
 mod icd10_picker;
 mod patient_editor;
 mod patient_list;
+mod sync_panel;
 mod visit_editor;
 mod widgets;
 
 pub use chart::PatientChart;
 pub use command::{Command, Screen, ViewContext};
+pub use conflicts::ConflictsScreen;
 pub use fonts::font_definitions;
 pub use icd10_picker::{Icd10Choice, Icd10Picker};
 pub use patient_editor::PatientEditor;
@@ -33,6 +37,7 @@ use chrono::NaiveDate;
 use egui::{FontId, RichText, TextEdit, TextStyle, Ui};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
+use sync_panel::SyncPanel;
 use widgets::{ERROR_TEXT, store_error_text};
 
 /// The signed-in user when none was ever set.
@@ -101,6 +106,7 @@ enum ActiveScreen {
     Chart(Box<PatientChart>),
     PatientEditor(Box<PatientEditor>),
     Visit(Box<VisitEditor>),
+    Conflicts(Box<ConflictsScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -143,6 +149,7 @@ pub struct OutpostApp {
     icd10: Icd10State,
     leave: Option<LeaveRequest>,
     close_confirmed: bool,
+    sync: SyncPanel,
 }
 
 impl OutpostApp {
@@ -157,6 +164,7 @@ impl OutpostApp {
             Ok(found) if !found.is_empty() => Icd10State::Ready,
             _ => spawn_icd10_load(&store),
         };
+        let sync = SyncPanel::new(&store);
         let mut app = Self {
             store,
             user_name_edit: user_name.clone(),
@@ -171,6 +179,7 @@ impl OutpostApp {
             icd10,
             leave: None,
             close_confirmed: false,
+            sync,
         };
         // One count up front decides whether the counts and the list's order are computed here
         // or on worker threads.
@@ -197,8 +206,10 @@ impl OutpostApp {
 
     /// Draws the whole window: top bar, status bar, the current screen, and any question.
     pub fn show(&mut self, ui: &mut Ui) {
+        self.sync.ensure_worker(ui.ctx(), self.store.path());
         self.poll_icd10(ui);
         self.poll_status(ui);
+        self.poll_sync();
         self.shortcuts(ui);
 
         let today = chrono::Local::now().date_naive();
@@ -219,9 +230,11 @@ impl OutpostApp {
             ActiveScreen::Chart(chart) => chart.ui(ui, &mut cx),
             ActiveScreen::PatientEditor(editor) => editor.ui(ui, &mut cx),
             ActiveScreen::Visit(editor) => editor.ui(ui, &mut cx),
+            ActiveScreen::Conflicts(conflicts) => conflicts.ui(ui, &mut cx),
         });
         let commands = cx.into_commands();
 
+        self.sync.dialog_ui(ui);
         self.leave_dialog_ui(ui);
         for command in commands {
             self.apply(command, today);
@@ -260,7 +273,20 @@ impl OutpostApp {
             {
                 self.request_open(Screen::PatientList, chrono::Local::now().date_naive());
             }
+            if self.sync.conflict_count() > 0
+                && ui
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Conflicts(_)),
+                        format!("Conflicts ({})", self.sync.conflict_count()),
+                    )
+                    .on_hover_text("Values from two workstations that need a decision")
+                    .clicked()
+            {
+                self.request_open(Screen::Conflicts, chrono::Local::now().date_naive());
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                self.sync.top_bar_button_ui(ui);
+                ui.separator();
                 let field = ui.add(
                     TextEdit::singleline(&mut self.user_name_edit)
                         .hint_text("Your name")
@@ -304,7 +330,7 @@ impl OutpostApp {
         }
     }
 
-    fn status_bar_ui(&self, ui: &mut Ui) {
+    fn status_bar_ui(&mut self, ui: &mut Ui) {
         ui.add_space(2.0);
         ui.horizontal(|ui| {
             let path = self.store.path().display().to_string();
@@ -316,14 +342,10 @@ impl OutpostApp {
                 n => format!("{} patients", widgets::format_count(n)),
             };
             ui.label(RichText::new(patients).small());
-            if let Some(status) = &self.status {
-                ui.separator();
-                let pending = match status.pending_changes {
-                    0 => "All changes synced".to_owned(),
-                    1 => "1 change waiting to sync".to_owned(),
-                    n => format!("{} changes waiting to sync", widgets::format_count(n)),
-                };
-                ui.label(RichText::new(pending).small());
+            ui.separator();
+            let pending = self.status.as_ref().map(|status| status.pending_changes);
+            if self.sync.status_ui(ui, pending) {
+                self.request_open(Screen::Conflicts, chrono::Local::now().date_naive());
             }
             match &self.icd10 {
                 Icd10State::Loading(_) => {
@@ -459,6 +481,9 @@ impl OutpostApp {
             }
             Screen::Visit(encounter_id) => VisitEditor::open(&self.store, encounter_id, today)
                 .map(|editor| ActiveScreen::Visit(Box::new(editor))),
+            Screen::Conflicts => Ok(ActiveScreen::Conflicts(Box::new(ConflictsScreen::open(
+                &self.store,
+            )))),
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
@@ -518,6 +543,7 @@ impl OutpostApp {
                         // once the editor is left rather than after each save.
                         self.list.invalidate();
                         self.status_stale = true;
+                        self.sync.local_change();
                     }
                     Ok(false) => {}
                     Err(error) => {
@@ -556,16 +582,23 @@ impl OutpostApp {
                     Ok(amendments) => {
                         tracing::info!(%encounter_id, "added an amendment");
                         self.set_message("The amendment was added.", false);
-                        if let ActiveScreen::Visit(editor) = &mut self.screen {
-                            editor.amendments_changed(amendments);
+                        match &mut self.screen {
+                            ActiveScreen::Visit(editor) => editor.amendments_changed(amendments),
+                            ActiveScreen::Conflicts(conflicts) => {
+                                conflicts.amendment_added(encounter_id);
+                            }
+                            _ => {}
                         }
                         self.after_write();
                     }
-                    Err(error) => {
-                        if let ActiveScreen::Visit(editor) = &mut self.screen {
-                            editor.action_failed(&error);
-                        }
-                    }
+                    Err(error) => match &mut self.screen {
+                        ActiveScreen::Visit(editor) => editor.action_failed(&error),
+                        ActiveScreen::Conflicts(conflicts) => conflicts.action_failed(&error),
+                        _ => self.set_message(
+                            format!("The amendment was not added: {}", store_error_text(&error)),
+                            true,
+                        ),
+                    },
                 }
             }
             Command::VoidEncounter {
@@ -599,6 +632,54 @@ impl OutpostApp {
                 let result = self.store.save_problem(&problem);
                 self.chart_write_done(result, today);
             }
+            Command::ResolveConflict { conflict, value } => {
+                match self.store.resolve_conflict(&conflict, value) {
+                    Ok(()) => {
+                        tracing::info!(entity = %conflict.entity, entity_id = %conflict.entity_id, field = %conflict.field, "resolved a conflict");
+                        self.set_message("The conflict was settled.", false);
+                        if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                            conflicts.action_succeeded();
+                        }
+                        self.after_write();
+                    }
+                    Err(error) => {
+                        if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                            conflicts.action_failed(&error);
+                        } else {
+                            self.set_message(
+                                format!(
+                                    "The conflict was not settled: {}",
+                                    store_error_text(&error)
+                                ),
+                                true,
+                            );
+                        }
+                    }
+                }
+            }
+            Command::AmendFromConflict {
+                conflict,
+                amendment,
+            } => match self.store.amend_from_conflict(&conflict, &amendment) {
+                Ok(_) => {
+                    tracing::info!(encounter_id = %amendment.encounter_id, "carried a late change into an amendment");
+                    self.set_message("The amendment was added and the conflict settled.", false);
+                    if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                        conflicts.action_succeeded();
+                    }
+                    self.after_write();
+                }
+                Err(error) => {
+                    if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                        conflicts.action_failed(&error);
+                    } else {
+                        self.set_message(
+                            format!("The amendment was not added: {}", store_error_text(&error)),
+                            true,
+                        );
+                    }
+                }
+            },
         }
     }
 
@@ -618,10 +699,53 @@ impl OutpostApp {
         }
     }
 
-    /// Counts and lists that a write may have changed.
+    /// Counts and lists that a write may have changed; the sync thread sends the change soon.
     fn after_write(&mut self) {
         self.list.invalidate();
         self.refresh_status();
+        self.sync.local_change();
+        self.refresh_sync_views();
+    }
+
+    /// Conflict and held-change counts, and the Conflicts screen, as the store holds them now.
+    fn refresh_sync_views(&mut self) {
+        self.sync.reload(&self.store);
+        if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+            conflicts.reload(&self.store);
+        }
+    }
+
+    /// Takes what the sync thread reported and refreshes what it changed.
+    fn poll_sync(&mut self) {
+        let update = self.sync.poll();
+        if let Some(clinic_name) = &update.enrolled_in {
+            // Enrolling re-labelled this workstation's records as the clinic's: this connection
+            // must see the clinic it joined before it writes again.
+            match Store::open(self.store.path()) {
+                Ok(store) => self.store = store,
+                Err(error) => self.set_message(
+                    format!(
+                        "Connected to {clinic_name}, but the database must be reopened: {}",
+                        store_error_text(&error)
+                    ),
+                    true,
+                ),
+            }
+        }
+        if let Some((message, is_error)) = update.message {
+            self.set_message(message, is_error);
+        }
+        if update.round_finished || update.enrolled_in.is_some() {
+            self.refresh_status();
+            self.refresh_sync_views();
+        }
+        if update.pulled {
+            self.list.invalidate();
+            let today = chrono::Local::now().date_naive();
+            if let ActiveScreen::Chart(chart) = &mut self.screen {
+                chart.reload(&self.store, today);
+            }
+        }
     }
 
     /// Counts patients and changes waiting to sync. On a large store the counts take seconds, so
