@@ -208,10 +208,11 @@ pub fn quarantine_reason(ahead_millis: i64, max_skew_millis: i64) -> String {
 /// A duration as a person says it: "2 days", "3 hours", "10 minutes".
 fn plain_duration(millis: i64) -> String {
     let minutes = millis / 60_000;
-    let (count, unit) = if minutes >= 2 * 24 * 60 {
-        (minutes / (24 * 60), "days")
-    } else if minutes >= 2 * 60 {
-        (minutes / 60, "hours")
+    // Rounded to the nearest unit: a clock 2 days ahead, read a moment later, is still "2 days".
+    let (count, unit) = if minutes >= 36 * 60 {
+        ((minutes + 12 * 60) / (24 * 60), "days")
+    } else if minutes >= 90 {
+        ((minutes + 30) / 60, "hours")
     } else if minutes == 1 {
         (1, "minute")
     } else {
@@ -329,6 +330,12 @@ mod tests {
         assert_eq!(plain_duration(60_000), "1 minute");
         assert_eq!(plain_duration(3 * 3_600_000 + 5), "3 hours");
         assert_eq!(plain_duration(2 * 86_400_000 + 60_000), "2 days");
+        assert_eq!(
+            plain_duration(2 * 86_400_000 - 5),
+            "2 days",
+            "a moment short still reads 2 days"
+        );
+        assert_eq!(plain_duration(3 * 3_600_000 - 5), "3 hours");
         assert!(quarantine_reason(2 * 86_400_000, 600_000).contains("2 days ahead"));
     }
 }
