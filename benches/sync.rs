@@ -101,9 +101,23 @@ async fn main() {
         target: "",
     });
 
-    // An empty workstation pulls all of it.
+    // An empty workstation pulls all of it: first the stream alone, then applied.
     let mut river = workstation(&server, &url, dir.path(), "River").await;
     let client = client_of(&river).await;
+    let t = Instant::now();
+    let mut stream = client.pull(0, 500).await.unwrap();
+    let mut streamed = 0usize;
+    while let Some(item) = stream.next().await.unwrap() {
+        if let outpost::sync::client::PullItem::Page(page) = item {
+            streamed += page.len();
+        }
+    }
+    let stream_secs = t.elapsed().as_secs_f64();
+    rows.push(Row {
+        name: format!("pull stream alone, nothing applied ({streamed} records)"),
+        value: format!("{:.0} records/s", streamed as f64 / stream_secs),
+        target: "",
+    });
     let t = Instant::now();
     let report = engine::sync_once(&mut river, &client, |_| {})
         .await

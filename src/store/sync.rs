@@ -313,7 +313,7 @@ fn refold_entity(
     let now = time_text(Utc::now());
     // Only known columns are ever written: the names come from the model's field lists. A field
     // no valid change writes holds its default.
-    let columns: Vec<(&'static str, SqlValue)> = kind
+    let mut columns: Vec<(&'static str, SqlValue)> = kind
         .fields()
         .iter()
         .filter_map(|(name, field_kind)| {
@@ -326,6 +326,21 @@ fn refold_entity(
             Some((*name, sql_value(&value)))
         })
         .collect();
+    let text_of = |field: &str| -> String {
+        merged
+            .fields
+            .get(field)
+            .and_then(|m| m.winner.1.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    if kind == EntityKind::Patient && !columns.is_empty() {
+        // The search and sort columns, written with the row rather than after it.
+        let mut patient = Patient::blank(ClinicId(Uuid::nil()));
+        patient.family_name = text_of("family_name");
+        patient.given_name = text_of("given_name");
+        patient.phone = text_of("phone");
+        columns.extend(super::patients::patient_derived(&patient));
+    }
     if exists {
         if !columns.is_empty() {
             let sets: Vec<String> = columns
@@ -367,7 +382,21 @@ fn refold_entity(
         )
         .map_err(StoreError::sqlite("applying merged changes"))?;
     }
-    refresh_derived(tx, kind, entity_id)?;
+    if kind == EntityKind::Encounter {
+        let started_at = text_of("started_at");
+        if exists || text_of("status") == "voided" || started_at.is_empty() {
+            refresh_last_visit(tx, entity_id)?;
+        } else {
+            // A new visit can only make the last visit later.
+            exec(
+                tx,
+                "UPDATE patient SET last_visit_at = ?2
+                 WHERE patient_id = ?1 AND (last_visit_at IS NULL OR last_visit_at < ?2)",
+                params![text_of("patient_id"), started_at],
+            )
+            .map_err(StoreError::sqlite("updating the last visit"))?;
+        }
+    }
 
     if exists {
         // A record new to this workstation has no heads or conflicts to replace.
@@ -444,63 +473,24 @@ fn refold_entity(
     Ok(())
 }
 
-/// Recomputes the local columns derived from synced fields.
-fn refresh_derived(
-    tx: &Transaction<'_>,
-    kind: EntityKind,
-    entity_id: &str,
-) -> Result<(), StoreError> {
-    match kind {
-        EntityKind::Patient => {
-            let names: Option<(String, String, String)> = tx
-                .query_row(
-                    "SELECT family_name, given_name, phone FROM patient WHERE patient_id = ?1",
-                    [entity_id],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()
-                .map_err(StoreError::sqlite("updating search columns"))?;
-            if let Some((family, given, phone)) = names {
-                let mut patient = Patient::blank(ClinicId(Uuid::nil()));
-                patient.family_name = family;
-                patient.given_name = given;
-                patient.phone = phone;
-                let derived = super::patients::patient_derived(&patient);
-                for (column, value) in derived {
-                    exec(
-                        tx,
-                        &format!("UPDATE patient SET {column} = ?1 WHERE patient_id = ?2"),
-                        params![value, entity_id],
-                    )
-                    .map_err(StoreError::sqlite("updating search columns"))?;
-                }
-            }
-            Ok(())
-        }
-        EntityKind::Encounter => {
-            let patient: Option<String> = tx
-                .query_row(
-                    "SELECT patient_id FROM encounter WHERE encounter_id = ?1",
-                    [entity_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(StoreError::sqlite("updating the last visit"))?;
-            if let Some(patient_id) = patient.and_then(|p| p.parse::<PatientId>().ok()) {
-                exec(
-                    tx,
-                    "UPDATE patient SET last_visit_at = (
-                         SELECT max(started_at) FROM encounter
-                         WHERE patient_id = ?1 AND status <> 'voided')
-                     WHERE patient_id = ?1",
-                    [patient_id.to_string()],
-                )
-                .map_err(StoreError::sqlite("updating the last visit"))?;
-            }
-            Ok(())
-        }
-        EntityKind::Allergy | EntityKind::Problem | EntityKind::Amendment => Ok(()),
+/// Recomputes a patient's last visit from their visits, after a visit changed.
+fn refresh_last_visit(tx: &Transaction<'_>, encounter_id: &str) -> Result<(), StoreError> {
+    let patient: Option<String> = tx
+        .prepare_cached("SELECT patient_id FROM encounter WHERE encounter_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([encounter_id], |row| row.get(0)).optional())
+        .map_err(StoreError::sqlite("updating the last visit"))?;
+    if let Some(patient_id) = patient.and_then(|p| p.parse::<PatientId>().ok()) {
+        exec(
+            tx,
+            "UPDATE patient SET last_visit_at = (
+                 SELECT max(started_at) FROM encounter
+                 WHERE patient_id = ?1 AND status <> 'voided')
+             WHERE patient_id = ?1",
+            [patient_id.to_string()],
+        )
+        .map_err(StoreError::sqlite("updating the last visit"))?;
     }
+    Ok(())
 }
 
 /// Runs a statement through the connection's statement cache: the merge runs the same few
@@ -521,7 +511,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM change_log WHERE push_state = 'pending'
+                "SELECT {CHANGE_COLUMNS} FROM change_log INDEXED BY change_log_pending
+                 WHERE push_state = 'pending'
                  ORDER BY change_seq LIMIT ?1"
             ))
             .map_err(StoreError::sqlite("reading the outbox"))?;
