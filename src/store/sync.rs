@@ -699,13 +699,12 @@ impl Store {
             EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
             EntityKind::Amendment => 2,
         });
+        // No savepoint per record: a record's first write is the statement that can fail (a
+        // reference to a record not received yet), and a failed statement changes nothing. A
+        // savepoint would also make the search index flush at every record.
         for (kind, entity_id) in ordered {
-            exec(&tx, "SAVEPOINT refold", [])
-                .map_err(StoreError::sqlite("applying pulled changes"))?;
             match refold_entity(&tx, kind, &entity_id) {
                 Ok(()) => {
-                    exec(&tx, "RELEASE refold", [])
-                        .map_err(StoreError::sqlite("applying pulled changes"))?;
                     if was_waiting.contains(&(kind, entity_id.clone())) {
                         exec(
                             &tx,
@@ -716,8 +715,6 @@ impl Store {
                     }
                 }
                 Err(error) => {
-                    tx.execute_batch("ROLLBACK TO refold; RELEASE refold;")
-                        .map_err(StoreError::sqlite("applying pulled changes"))?;
                     tracing::warn!(entity = kind.as_str(), %entity_id, %error, "a pulled record waits for another");
                     exec(
                         &tx,
