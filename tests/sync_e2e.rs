@@ -282,3 +282,121 @@ async fn a_lost_reply_and_a_cut_pull_lose_nothing_and_duplicate_nothing() {
     assert_eq!(b.status().unwrap().patients, 12);
     assert_eq!(b.sync_cursor().unwrap(), 12);
 }
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// Replica `r` edits field `f` of the shared patient to value `v`.
+    Edit(usize, usize, u8),
+    /// Replica `r` runs a whole round.
+    Sync(usize),
+    /// Replica `r` pushes, but the answer is lost (the line drops, the workstation restarts).
+    LostReply(usize),
+    /// Replica `r` pulls one small page, then the stream is cut.
+    CutPull(usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..3usize, 0..3usize, 0..3u8).prop_map(|(r, f, v)| Step::Edit(r, f, v)),
+        3 => (0..3usize).prop_map(Step::Sync),
+        1 => (0..3usize).prop_map(Step::LostReply),
+        1 => (0..3usize).prop_map(Step::CutPull),
+    ]
+}
+
+async fn run_steps(steps: Vec<Step>) {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut replicas = Vec::new();
+    for name in ["Hill", "River", "Lake"] {
+        replicas.push(workstation(&server, &dir, name).await);
+    }
+    let form = patient(&replicas[0], "Amina");
+    let shared = replicas[0].register_patient(form).unwrap();
+    for replica in replicas.iter_mut() {
+        sync(replica).await;
+    }
+    let mut written = 1;
+    for step in steps {
+        match step {
+            Step::Edit(r, f, v) => {
+                let store = &mut replicas[r];
+                let mut p = store.patient(shared.patient_id).unwrap();
+                let value = format!("value {v} from {r}");
+                match f {
+                    0 => p.village = value,
+                    1 => p.notes = value,
+                    _ => p.next_of_kin.name = value,
+                }
+                if store.update_patient(&p).unwrap() {
+                    written += 1;
+                }
+            }
+            Step::Sync(r) => {
+                sync(&mut replicas[r]).await;
+            }
+            Step::LostReply(r) => {
+                let store = &replicas[r];
+                let client = SyncClient::connect(engine::client_config(store).unwrap())
+                    .await
+                    .unwrap();
+                let pending = store.pending_changes(100).unwrap();
+                if !pending.is_empty() {
+                    client.push(&pending).await.unwrap();
+                }
+            }
+            Step::CutPull(r) => {
+                let store = &mut replicas[r];
+                let client = SyncClient::connect(engine::client_config(store).unwrap())
+                    .await
+                    .unwrap();
+                let mut stream = client.pull(store.sync_cursor().unwrap(), 1).await.unwrap();
+                if let Some(outpost::sync::client::PullItem::Page(page)) =
+                    stream.next().await.unwrap()
+                    && let Some(last) = page.last().map(|(seq, _)| *seq)
+                {
+                    store.apply_remote_page(&page, last).unwrap();
+                }
+            }
+        }
+    }
+    for _ in 0..2 {
+        for replica in replicas.iter_mut() {
+            sync(replica).await;
+        }
+    }
+    // What the server holds, as a new workstation of a fourth clinic sees it.
+    let mut fresh = workstation(&server, &dir, "Observer").await;
+    sync(&mut fresh).await;
+
+    let expected = replicas[0].patient(shared.patient_id).unwrap();
+    let expected_conflicts = replicas[0].conflicts().unwrap();
+    for store in replicas.iter().chain([&fresh]) {
+        assert_eq!(store.patient(shared.patient_id).unwrap(), expected);
+        assert_eq!(store.conflicts().unwrap(), expected_conflicts);
+        assert_eq!(store.status().unwrap().pending_changes, 0);
+        assert!(store.held_changes().unwrap().is_empty());
+    }
+    assert_eq!(
+        server.store.last_seq().unwrap(),
+        written,
+        "every change stored exactly once"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Three clinics, random edits, random rounds, lost replies and cut pulls: every workstation
+    /// and the server end with the same record and conflicts, and each change is stored once.
+    #[test]
+    fn every_replica_and_the_server_converge(steps in proptest::collection::vec(step(), 1..25)) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(run_steps(steps));
+    }
+}
