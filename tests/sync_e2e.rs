@@ -400,3 +400,76 @@ proptest::proptest! {
         runtime.block_on(run_steps(steps));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
+    use outpost::sync::client::BlobHash;
+    use outpost::sync::wire::{BLOB_CHUNK_BYTES, pb};
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = workstation(&server, &dir, "Hill Clinic").await;
+    let token = a.sync_setting("device_token").unwrap().unwrap();
+    let client = SyncClient::connect(engine::client_config(&a).unwrap())
+        .await
+        .unwrap();
+    let channel = tonic::transport::Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    for round in 0..6 {
+        let size = rng.usize(1..4 * BLOB_CHUNK_BYTES);
+        let data: Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
+        let hash = BlobHash::of_bytes(&data);
+        let cut = rng.usize(1..size);
+        // The line drops after `cut` bytes, sent in chunks of random sizes.
+        let mut chunks = Vec::new();
+        let mut offset = 0;
+        while offset < cut {
+            let end = (offset + rng.usize(1..=BLOB_CHUNK_BYTES)).min(cut);
+            chunks.push(pb::BlobChunk {
+                sha256: hash.to_string(),
+                offset: offset as u64,
+                total_size: size as u64,
+                data: data[offset..end].to_vec(),
+            });
+            offset = end;
+        }
+        let mut request = tonic::Request::new(tokio_stream::iter(chunks));
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let reply = pb::blobs_client::BlobsClient::new(channel.clone())
+            .upload_blob(request)
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.stored_offset, cut as u64, "round {round}");
+        let status = client.blob_status(&hash).await.unwrap();
+        assert_eq!(status.stored_offset, cut as u64);
+        assert!(!status.complete);
+
+        // The workstation resumes from the server's offset: nothing before it is sent again.
+        let path = dir.path().join(format!("blob{round}"));
+        std::fs::write(&path, &data).unwrap();
+        let mut first_progress = None;
+        client
+            .upload_blob(&hash, &path, |done, _| {
+                first_progress.get_or_insert(done);
+            })
+            .await
+            .unwrap();
+        if let Some(first) = first_progress {
+            assert!(first >= cut as u64, "resumed at {first}, stored {cut}");
+            assert!(
+                first - cut as u64 <= BLOB_CHUNK_BYTES as u64,
+                "at most one chunk re-sent"
+            );
+        }
+        assert!(client.blob_status(&hash).await.unwrap().complete);
+        let back = dir.path().join(format!("back{round}"));
+        client.download_blob(&hash, &back, |_, _| {}).await.unwrap();
+        assert_eq!(std::fs::read(&back).unwrap(), data);
+    }
+}
