@@ -473,3 +473,49 @@ async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
         assert_eq!(std::fs::read(&back).unwrap(), data);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstation_whose_clock_is_days_behind_is_corrected_by_the_server() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    sync(&mut a).await;
+    sync(&mut b).await;
+
+    // A's clock runs two days behind (as its last correction says), B's is right.
+    a.set_clock_offset(-2 * 86_400_000).unwrap();
+    let mut at_a = a.patient(amina.patient_id).unwrap();
+    at_a.village = "Written at A, clock behind".into();
+    a.update_patient(&at_a).unwrap();
+    let mut at_b = b.patient(amina.patient_id).unwrap();
+    at_b.village = "Written at B".into();
+    b.update_patient(&at_b).unwrap();
+    sync(&mut a).await;
+    sync(&mut b).await;
+    sync(&mut a).await;
+    // The two edits were concurrent: the stamps decide, the loser is kept as a conflict.
+    assert_eq!(
+        a.patient(amina.patient_id).unwrap(),
+        b.patient(amina.patient_id).unwrap()
+    );
+    assert_eq!(a.patient(amina.patient_id).unwrap().village, "Written at B");
+    assert_eq!(a.conflicts().unwrap().len(), 1);
+
+    // Syncing told A the server's time: its next edit is stamped right and wins as it should.
+    assert_eq!(a.clock_offset().unwrap(), 0, "corrected");
+    let mut again = a.patient(amina.patient_id).unwrap();
+    again.village = "Corrected at A".into();
+    a.update_patient(&again).unwrap();
+    sync(&mut a).await;
+    sync(&mut b).await;
+    assert_eq!(
+        b.patient(amina.patient_id).unwrap().village,
+        "Corrected at A"
+    );
+    assert!(
+        b.conflicts().unwrap().is_empty(),
+        "a later edit that saw both values settles them"
+    );
+}

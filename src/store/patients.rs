@@ -704,13 +704,37 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a transaction"))?;
+        // The workstation's clock, corrected by what the server's clock said at the last sync, so
+        // a computer whose date is wrong still stamps and dates its writes sensibly.
+        let offset = super::meta_get(&tx, "clock_offset_millis")?
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0);
+        let millis = Utc::now().timestamp_millis().saturating_add(offset);
         Ok(Writer::new(
             tx,
             &mut self.clock,
             self.workstation.clinic_id,
             // Stored times have millisecond precision; use the same in memory.
-            DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default(),
+            DateTime::from_timestamp_millis(millis).unwrap_or_default(),
         ))
+    }
+
+    /// Records how far the server's clock is from this computer's (`server - local`, in
+    /// milliseconds). Differences under two minutes are network delay and count as none.
+    pub fn set_clock_offset(&self, offset_millis: i64) -> Result<(), StoreError> {
+        let offset = if offset_millis.abs() < 120_000 {
+            0
+        } else {
+            offset_millis
+        };
+        super::meta_set(&self.conn, "clock_offset_millis", &offset.to_string())
+    }
+
+    /// How far this computer's clock is behind the server's (negative: ahead), as last measured.
+    pub fn clock_offset(&self) -> Result<i64, StoreError> {
+        Ok(super::meta_get(&self.conn, "clock_offset_millis")?
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0))
     }
 }
 

@@ -174,6 +174,7 @@ async fn sync_round(
         let mut answered = 0;
         for batch in push_batches(&pending) {
             let reply = client.push(batch).await?;
+            store.set_clock_offset(reply.server_time_millis - Utc::now().timestamp_millis())?;
             let outcomes: Vec<_> = batch
                 .iter()
                 .zip(reply.acks)
@@ -226,7 +227,11 @@ async fn sync_round(
                     cursor: last,
                 });
             }
-            PullItem::Checkpoint { last_seq, .. } => {
+            PullItem::Checkpoint {
+                last_seq,
+                server_time_millis,
+            } => {
+                store.set_clock_offset(server_time_millis - Utc::now().timestamp_millis())?;
                 if last_seq > store.sync_cursor()? {
                     store.apply_remote_page(&[], last_seq)?;
                 }
