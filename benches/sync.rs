@@ -94,7 +94,7 @@ async fn main() {
     let push_secs = t.elapsed().as_secs_f64();
     rows.push(Row {
         name: format!(
-            "first push of {records:.0} changes ({patients} patients, {} visits)",
+            "first round: push {records:.0} changes, take them back ({patients} patients, {} visits)",
             summary.visits
         ),
         value: format!("{:.0} changes/s", records / push_secs),

@@ -147,10 +147,24 @@ impl Store {
         Ok(StoreStatus {
             patients: count("SELECT count(*) FROM patient WHERE voided = 0")?,
             visits: count("SELECT count(*) FROM encounter WHERE status <> 'voided'")?,
-            pending_changes: count("SELECT count(*) FROM change_log WHERE push_state = 'pending'")?,
+            pending_changes: self.pending_count()?,
             schema_version: schema_version(&self.conn)?,
             database_path: self.path.clone(),
         })
+    }
+
+    /// Local changes waiting for the server: a cheap count from the outbox's own index.
+    pub fn pending_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM change_log INDEXED BY change_log_pending
+                 WHERE push_state = 'pending'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::sqlite(
+                "counting changes waiting for the server",
+            ))
     }
 
     /// Patients not voided: a cheap count for the status bar.

@@ -661,7 +661,7 @@ impl Store {
                     "UPDATE change_log SET server_seq = coalesce(server_seq, ?2),
                          push_state = CASE WHEN push_state IN ('pending', 'quarantined')
                                            THEN 'sent' ELSE push_state END
-                     WHERE change_id = ?1",
+                     WHERE change_id = ?1 AND (server_seq IS NULL OR push_state <> 'sent')",
                     params![change.change_id.to_string(), seq],
                 )
                 .map_err(StoreError::sqlite("applying pulled changes"))?;

@@ -165,7 +165,7 @@ async fn sync_round(
     progress: &mut impl FnMut(SyncProgress),
 ) -> Result<SyncReport, EngineError> {
     let mut report = SyncReport::default();
-    let total = usize::try_from(store.status()?.pending_changes).unwrap_or(usize::MAX);
+    let total = usize::try_from(store.pending_count()?).unwrap_or(usize::MAX);
     loop {
         let pending = store.pending_changes(PUSH_ROUND)?;
         if pending.is_empty() {
