@@ -71,11 +71,32 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     let server_dir = server_data.to_str().unwrap();
 
     let mut codes = Vec::new();
+    let mut clinic_ids = Vec::new();
     for clinic in ["Hill Clinic", "River Clinic"] {
         let added = run(SERVER, &["clinic", "add", clinic, "--data-dir", server_dir]);
         assert!(added.status.success());
         codes.push(field(&stdout(&added), "Enrollment code"));
+        clinic_ids.push(field(&stdout(&added), "Clinic id"));
     }
+    // A second workstation at Hill gets a code of its own.
+    let second = run(
+        SERVER,
+        &["clinic", "code", &clinic_ids[0], "--data-dir", server_dir],
+    );
+    assert!(second.status.success());
+    let second_code = field(&stdout(&second), "Enrollment code");
+    assert_ne!(second_code, codes[0]);
+    let unknown = run(
+        SERVER,
+        &[
+            "clinic",
+            "code",
+            &clinic_ids[0][..8],
+            "--data-dir",
+            server_dir,
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
     let (server, url) = serve(&server_data);
 
     for (dir, code) in [(&hill, &codes[0]), (&river, &codes[1])] {
@@ -117,6 +138,29 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
             .status
             .success()
     );
+    let hill2 = dir.path().join("hill2");
+    let enrolled = run(
+        OUTPOST,
+        &[
+            "sync",
+            "--data-dir",
+            hill2.to_str().unwrap(),
+            "--server",
+            &url,
+            "--enroll",
+            &second_code,
+        ],
+    );
+    assert!(enrolled.status.success());
+    let status = stdout(&run(
+        OUTPOST,
+        &["status", "--data-dir", hill2.to_str().unwrap()],
+    ));
+    assert_eq!(
+        field(&status, "patients"),
+        "3",
+        "the second Hill workstation has them too"
+    );
     let status = stdout(&run(
         OUTPOST,
         &["status", "--data-dir", river.to_str().unwrap()],
@@ -139,7 +183,7 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     assert_eq!(field(&status, "patients"), "3");
 
     let devices = stdout(&run(SERVER, &["device", "list", "--data-dir", server_dir]));
-    assert_eq!(devices.matches("Workstation").count(), 2, "{devices}");
+    assert_eq!(devices.matches("Workstation").count(), 3, "{devices}");
 }
 
 #[test]

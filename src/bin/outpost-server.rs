@@ -77,6 +77,16 @@ enum ClinicCommand {
         #[arg(long, value_name = "DAYS", default_value_t = 7)]
         code_valid_days: u64,
     },
+    /// Print a new one-time enrollment code for another workstation of a clinic.
+    Code {
+        /// The clinic's id (from `clinic list`).
+        clinic_id: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// Days the enrollment code stays valid (0: no expiry).
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        code_valid_days: u64,
+    },
     /// List clinics.
     List {
         #[command(flatten)]
@@ -119,6 +129,28 @@ fn main() -> ExitCode {
 fn try_main() -> Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => run_server(args),
+        Command::Clinic(ClinicCommand::Code {
+            clinic_id,
+            data,
+            code_valid_days,
+        }) => {
+            let clinic_id: outpost::model::ClinicId = clinic_id
+                .trim()
+                .parse()
+                .context("that is not a clinic id: see `outpost-server clinic list`")?;
+            let store = open_store(&data)?;
+            if !store.clinics()?.iter().any(|c| c.clinic_id == clinic_id) {
+                bail!("no clinic with id {clinic_id}: see `outpost-server clinic list`");
+            }
+            let validity =
+                (code_valid_days > 0).then(|| Duration::from_secs(code_valid_days * 24 * 3600));
+            let code =
+                outpost::server::new_enrollment_code(&store, clinic_id, now_millis(), validity)
+                    .context("could not make an enrollment code")?;
+            println!("Enrollment code: {code}");
+            println!("The code works once, for one workstation.");
+            Ok(())
+        }
         Command::Clinic(ClinicCommand::Add {
             name,
             data,
