@@ -268,6 +268,14 @@ CREATE TABLE sync_settled (
 ) WITHOUT ROWID, STRICT;
 "#,
     },
+    Migration {
+        description: "field heads are derived from the change log",
+        sql: r#"
+-- Each record's changes are few and indexed by record, so the heads of its fields are computed
+-- from them when needed; keeping a row per field cost more on every pulled record than it saved.
+DROP TABLE field_head;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

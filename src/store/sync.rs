@@ -270,6 +270,54 @@ fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRec
     })())
 }
 
+/// Every change that counts towards an entity's value: (stamp, fields, clinic, supersedes).
+fn entity_changes(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+) -> Result<Vec<(HlcStamp, Fields, String, Fields)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT hlc, fields, clinic_id, supersedes FROM change_log
+             WHERE entity = ?1 AND entity_id = ?2 AND push_state NOT IN ('refused', 'invalid')",
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+    let rows: Vec<(String, String, String, String)> = stmt
+        .query_map(params![kind.as_str(), entity_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(StoreError::sqlite("merging changes"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hlc, fields, clinic, supersedes)| {
+            Some((
+                hlc.parse().ok()?,
+                parse_object(&fields),
+                clinic,
+                parse_object(&supersedes),
+            ))
+        })
+        .collect())
+}
+
+/// The stamps of the current values (the heads) of each of `fields` of an entity: what a new
+/// write of those fields supersedes.
+pub(super) fn current_heads(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+    fields: impl Iterator<Item = String>,
+) -> Result<BTreeMap<String, Vec<HlcStamp>>, StoreError> {
+    let merged = merge_entity(kind, &entity_changes(conn, kind, entity_id)?);
+    Ok(fields
+        .filter_map(|field| {
+            let heads = merged.fields.get(&field)?.heads.clone();
+            Some((field, heads))
+        })
+        .collect())
+}
+
 /// Re-merges one entity from every change known for it and writes the result: the row, the field
 /// heads and the open conflicts.
 fn refold_entity(
@@ -277,31 +325,7 @@ fn refold_entity(
     kind: EntityKind,
     entity_id: &str,
 ) -> Result<(), StoreError> {
-    let changes: Vec<(HlcStamp, Fields, String, Fields)> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT hlc, fields, clinic_id, supersedes FROM change_log
-                 WHERE entity = ?1 AND entity_id = ?2 AND push_state NOT IN ('refused', 'invalid')",
-            )
-            .map_err(StoreError::sqlite("merging changes"))?;
-        let rows: Vec<(String, String, String, String)> = stmt
-            .query_map(params![kind.as_str(), entity_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .and_then(Iterator::collect)
-            .map_err(StoreError::sqlite("merging changes"))?;
-        rows.into_iter()
-            .filter_map(|(hlc, fields, clinic, supersedes)| {
-                Some((
-                    hlc.parse().ok()?,
-                    parse_object(&fields),
-                    clinic,
-                    parse_object(&supersedes),
-                ))
-            })
-            .collect()
-    };
-    let merged = merge_entity(kind, &changes);
+    let merged = merge_entity(kind, &entity_changes(tx, kind, entity_id)?);
     let (table, id_column) = table_of(kind);
     let exists: bool = tx
         .prepare_cached(&format!(
@@ -402,22 +426,11 @@ fn refold_entity(
         // A record new to this workstation has no heads or conflicts to replace.
         exec(
             tx,
-            "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2",
-            params![kind.as_str(), entity_id],
-        )
-        .map_err(StoreError::sqlite("merging changes"))?;
-        exec(
-            tx,
             "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2",
             params![kind.as_str(), entity_id],
         )
         .map_err(StoreError::sqlite("merging changes"))?;
     }
-    let mut head = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO field_head (entity, entity_id, field, hlc) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(StoreError::sqlite("merging changes"))?;
     let mut conflict = tx
         .prepare_cached(
             "INSERT OR REPLACE INTO sync_conflict (entity, entity_id, field, kind, kept_hlc,
@@ -426,10 +439,6 @@ fn refold_entity(
         )
         .map_err(StoreError::sqlite("merging changes"))?;
     for (field, merge) in &merged.fields {
-        for stamp in &merge.heads {
-            head.execute(params![kind.as_str(), entity_id, field, stamp.to_string()])
-                .map_err(StoreError::sqlite("merging changes"))?;
-        }
         for (stamp, value, clinic) in &merge.losers {
             conflict
                 .execute(params![

@@ -226,56 +226,24 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
     ) -> Result<(), StoreError> {
         let stamp = self.clock.tick(self.now.timestamp_millis());
         let entity_text = entity_id.hyphenated().to_string();
-        // What this write replaces: the current heads of each field it writes.
+        // What this write replaces: the current values (heads) of each field it writes. A write
+        // that saw every value of a field also settles any conflict on it.
+        let heads =
+            super::sync::current_heads(&self.tx, kind, &entity_text, fields.keys().cloned())?;
         let mut supersedes = serde_json::Map::new();
         {
-            let mut heads = self
-                .tx
-                .prepare_cached(
-                    "SELECT hlc FROM field_head WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
-                )
-                .map_err(StoreError::sqlite("reading field versions"))?;
-            let mut clear = self
-                .tx
-                .prepare_cached(
-                    "DELETE FROM field_head WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
-                )
-                .map_err(StoreError::sqlite("updating field versions"))?;
             let mut settle = self
                 .tx
                 .prepare_cached(
                     "DELETE FROM sync_conflict WHERE entity = ?1 AND entity_id = ?2 AND field = ?3",
                 )
-                .map_err(StoreError::sqlite("updating field versions"))?;
-            let mut set = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO field_head (entity, entity_id, field, hlc) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(StoreError::sqlite("updating field versions"))?;
-            for field in fields.keys() {
-                let params = rusqlite::params![kind.as_str(), entity_text, field];
-                let replaced: Vec<String> = heads
-                    .query_map(params, |row| row.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(StoreError::sqlite("reading field versions"))?;
-                if !replaced.is_empty() {
-                    supersedes.insert(field.clone(), Value::from(replaced));
-                    clear
-                        .execute(params)
-                        .map_err(StoreError::sqlite("updating field versions"))?;
-                    // This write saw every value of the field, so it settles any conflict on it.
-                    settle
-                        .execute(params)
-                        .map_err(StoreError::sqlite("updating field versions"))?;
-                }
-                set.execute(rusqlite::params![
-                    kind.as_str(),
-                    entity_text,
-                    field,
-                    stamp.to_string()
-                ])
-                .map_err(StoreError::sqlite("updating field versions"))?;
+                .map_err(StoreError::sqlite("settling conflicts"))?;
+            for (field, stamps) in heads {
+                settle
+                    .execute(rusqlite::params![kind.as_str(), entity_text, field])
+                    .map_err(StoreError::sqlite("settling conflicts"))?;
+                let stamps: Vec<String> = stamps.iter().map(ToString::to_string).collect();
+                supersedes.insert(field, Value::from(stamps));
             }
         }
         let fields_json = Value::Object(fields).to_string();
