@@ -276,6 +276,14 @@ CREATE TABLE sync_settled (
 DROP TABLE field_head;
 "#,
     },
+    Migration {
+        description: "index of the changes the server refused or holds back",
+        sql: r#"
+-- The status bar lists them after every sync; without an index that read the whole change log.
+CREATE INDEX change_log_held ON change_log (change_seq)
+    WHERE push_state IN ('refused', 'quarantined');
+"#,
+    },
 ];
 
 /// The schema version this build writes.

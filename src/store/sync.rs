@@ -585,7 +585,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT change_id, entity, entity_id, push_state, push_note FROM change_log
+                "SELECT change_id, entity, entity_id, push_state, push_note
+                 FROM change_log INDEXED BY change_log_held
                  WHERE origin = 'local' AND push_state IN ('refused', 'quarantined')
                  ORDER BY change_seq",
             )
