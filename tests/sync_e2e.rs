@@ -100,8 +100,13 @@ async fn two_clinics_share_patients_edits_and_signed_visits() {
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
     let mut b = workstation(&server, &dir, "River Clinic").await;
 
+    // Each workstation numbers its patients under the prefix the server gave it.
+    assert_eq!(a.workstation().number_prefix, "HIL1");
+    assert_eq!(b.workstation().number_prefix, "RIV1");
+
     // Registered before the first sync: everything written offline goes up.
     let amina = a.register_patient(patient(&a, "Amina")).unwrap();
+    assert_eq!(amina.number.as_ref().unwrap().to_string(), "HIL1-000001");
     let mut visit = Encounter::new_draft(amina.patient_id, "Dr Achieng", Utc::now());
     visit.chief_complaint = "Fever".into();
     visit.diagnoses.push(Diagnosis {

@@ -166,10 +166,25 @@ impl pb::enrollment_server::Enrollment for SyncService {
         let (device, clinic) =
             blocking(move || store.enroll_device(&secret_hash(&code), &new_device, now)).await?;
         tracing::info!(device_id = %device.device_id, clinic_id = %clinic.clinic_id, "device enrolled");
+        // The device's place among its clinic's devices (ids are time-ordered), so each
+        // workstation of a clinic numbers its patients under its own prefix.
+        let store = Arc::clone(&self.store);
+        let devices = blocking(move || store.devices()).await?;
+        let mut ids: Vec<Uuid> = devices
+            .iter()
+            .filter(|d| d.clinic_id == clinic.clinic_id)
+            .map(|d| d.device_id)
+            .collect();
+        ids.sort();
+        let ordinal = ids
+            .iter()
+            .position(|id| *id == device.device_id)
+            .map_or(ids.len() + 1, |i| i + 1);
         Ok(Response::new(pb::EnrollResponse {
             device_id: device.device_id.hyphenated().to_string(),
             device_token: token,
             clinic_id: clinic.clinic_id.to_string(),
+            number_prefix: number_prefix(&clinic.name, ordinal),
             clinic_name: clinic.name,
             server_time_millis: now,
         }))
@@ -602,5 +617,33 @@ impl pb::blobs_server::Blobs for SyncService {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// "Hill Clinic", 2 → "HIL2": up to three letters of the clinic's name and the device's place.
+fn number_prefix(clinic_name: &str, ordinal: usize) -> String {
+    let letters: String = clinic_name
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .take(3)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let letters = if letters.is_empty() {
+        "CL".to_owned()
+    } else {
+        letters
+    };
+    format!("{letters}{ordinal}")
+}
+
+#[cfg(test)]
+mod number_prefix_tests {
+    use super::number_prefix;
+
+    #[test]
+    fn prefixes_read_as_the_clinic_and_the_workstation() {
+        assert_eq!(number_prefix("Hill Clinic", 2), "HIL2");
+        assert_eq!(number_prefix("Ōita 診療所", 1), "ITA1");
+        assert_eq!(number_prefix("診療所", 3), "CL3");
     }
 }

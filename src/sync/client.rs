@@ -235,6 +235,9 @@ pub struct EnrolledDevice {
     pub clinic_name: String,
     /// The server's clock at enrollment (Unix milliseconds).
     pub server_time_millis: i64,
+    /// The prefix of the patient numbers this workstation hands out ("HIL2"); empty from a
+    /// server that does not assign one.
+    pub number_prefix: String,
 }
 
 impl std::fmt::Debug for EnrolledDevice {
@@ -476,6 +479,7 @@ impl SyncClient {
                 .map_err(|_| SyncError::bad("the clinic id is not a UUID"))?,
             clinic_name: reply.clinic_name,
             server_time_millis: reply.server_time_millis,
+            number_prefix: reply.number_prefix,
         })
     }
 

@@ -130,6 +130,11 @@ pub async fn enroll(
     let client = SyncClient::connect(config).await?;
     let enrolled = client.enroll(code, device_name).await?;
     store.adopt_clinic(ClinicId(enrolled.clinic_id.0))?;
+    if !enrolled.number_prefix.is_empty() {
+        // Patients registered from now on are numbered under this workstation's own prefix;
+        // numbers already given keep theirs.
+        store.set_number_prefix(&enrolled.number_prefix)?;
+    }
     store.set_sync_setting(keys::SERVER_URL, server_url.trim())?;
     store.set_sync_setting(keys::DEVICE_TOKEN, &enrolled.device_token)?;
     store.set_sync_setting(keys::DEVICE_ID, &enrolled.device_id.to_string())?;
