@@ -132,14 +132,14 @@ async fn sync_command(
             engine::sync_once(store, &client, |_| {}).await
         };
         match round.await {
-            Ok(report) => println!(
+            Ok(report) => print_lines(&[format!(
                 "synced: pushed {}, refused {}, held {}, pulled {}, cursor {}",
                 report.pushed,
                 report.refused,
                 report.quarantined,
                 report.pulled.applied,
                 report.cursor
-            ),
+            )]),
             Err(error) if every.is_some() => eprintln!("outpost: {error}"),
             Err(error) if error.is_offline() => bail!(Offline(error.to_string())),
             Err(error) => return Err(error.into()),
@@ -148,6 +148,18 @@ async fn sync_command(
             return Ok(());
         };
         tokio::time::sleep(std::time::Duration::from_secs(seconds.max(1))).await;
+    }
+}
+
+/// Prints lines to standard output. A reader that stops early (`outpost status | head -1`) is
+/// not an error worth reporting.
+fn print_lines(lines: &[String]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
     }
 }
 
@@ -181,20 +193,22 @@ fn try_main() -> Result<()> {
             };
             let store = Store::open_dir(&data_dir)?;
             let status = store.status()?;
-            println!("database: {}", status.database_path.display());
-            println!("schema version: {}", status.schema_version);
-            println!("patients: {}", status.patients);
-            println!("visits: {}", status.visits);
-            println!("pending changes: {}", status.pending_changes);
+            let mut lines: Vec<String> = Vec::new();
+            lines.push(format!("database: {}", status.database_path.display()));
+            lines.push(format!("schema version: {}", status.schema_version));
+            lines.push(format!("patients: {}", status.patients));
+            lines.push(format!("visits: {}", status.visits));
+            lines.push(format!("pending changes: {}", status.pending_changes));
             let server = outpost::sync::engine::server_url(&store)?;
-            println!("server: {}", server.as_deref().unwrap_or("none"));
+            lines.push(format!("server: {}", server.as_deref().unwrap_or("none")));
             let last = outpost::sync::engine::last_sync(&store)?;
-            println!(
+            lines.push(format!(
                 "last sync: {}",
                 last.map_or("never".to_owned(), |t| t.to_rfc3339())
-            );
-            println!("open conflicts: {}", store.conflicts()?.len());
-            println!("held changes: {}", store.held_changes()?.len());
+            ));
+            lines.push(format!("open conflicts: {}", store.conflicts()?.len()));
+            lines.push(format!("held changes: {}", store.held_changes()?.len()));
+            print_lines(&lines);
             Ok(())
         }
         Some(Command::Sync {
