@@ -10,9 +10,9 @@
 use super::command::{Command, Screen, ViewContext};
 use super::icd10_picker::{Icd10Choice, Icd10Picker};
 use super::widgets::{
-    ERROR_TEXT, OK_TEXT, VitalNote, WARNING_TEXT, allergy_banner_ui, error_label,
-    format_local_time, labelled_multiline, read_only_text, section_ui, store_error_text,
-    two_columns_ui, vital_field_ui, warning_label,
+    ERROR_TEXT, OK_TEXT, VitalNote, WARNING_TEXT, allergy_banner_ui, confirm_buttons_ui,
+    error_label, format_local_time, labelled_multiline, read_only_text, section_ui,
+    store_error_text, two_columns_ui, vital_field_ui, warning_label,
 };
 use crate::model::{
     Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
@@ -1035,22 +1035,12 @@ impl VisitEditor {
                             .labelled_by(label.id);
                         error_label(ui, error.as_deref());
                         ui.add_space(8.0);
-                        ui.horizontal(|ui| {
-                            let ready = !text.trim().is_empty() && !reason.trim().is_empty();
-                            if ui
-                                .add_enabled(
-                                    ready,
-                                    egui::Button::new(RichText::new("Add amendment").strong()),
-                                )
-                                .on_disabled_hover_text("Write the correction and the reason")
-                                .clicked()
-                            {
-                                add = true;
-                            }
-                            if ui.button("Cancel").clicked() {
-                                ui.close();
-                            }
-                        });
+                        add = confirm_buttons_ui(
+                            ui,
+                            "Add amendment",
+                            !text.trim().is_empty() && !reason.trim().is_empty(),
+                            "Write the correction and the reason",
+                        );
                     });
                 if add {
                     cx.send(Command::AddAmendment(Amendment {
@@ -1078,21 +1068,12 @@ impl VisitEditor {
                         .labelled_by(label.id);
                     error_label(ui, error.as_deref());
                     ui.add_space(8.0);
-                    ui.horizontal(|ui| {
-                        if ui
-                            .add_enabled(
-                                !reason.trim().is_empty(),
-                                egui::Button::new(RichText::new("Void this visit").strong()),
-                            )
-                            .on_disabled_hover_text("Say why the visit is being voided")
-                            .clicked()
-                        {
-                            void = true;
-                        }
-                        if ui.button("Cancel").clicked() {
-                            ui.close();
-                        }
-                    });
+                    void = confirm_buttons_ui(
+                        ui,
+                        "Void this visit",
+                        !reason.trim().is_empty(),
+                        "Say why the visit is being voided",
+                    );
                 });
                 if void {
                     cx.send(Command::VoidEncounter {

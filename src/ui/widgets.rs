@@ -98,6 +98,22 @@ pub fn warning_label(ui: &mut Ui, message: &str) {
     );
 }
 
+/// The action row of a confirmation dialog: the action (enabled only when `ready`, saying `hint`
+/// on hover otherwise) and Cancel, which closes the dialog. True when the action was clicked.
+pub fn confirm_buttons_ui(ui: &mut Ui, action: &str, ready: bool, hint: &str) -> bool {
+    ui.horizontal(|ui| {
+        let confirmed = ui
+            .add_enabled(ready, egui::Button::new(RichText::new(action).strong()))
+            .on_disabled_hover_text(hint)
+            .clicked();
+        if ui.button("Cancel").clicked() {
+            ui.close();
+        }
+        confirmed
+    })
+    .inner
+}
+
 /// A visible label and a one-line text field linked to it, side by side (two cells in a grid).
 pub fn text_field_row(ui: &mut Ui, label: &str, text: &mut String, width: f32) -> Response {
     let label = ui.label(label);
