@@ -23,6 +23,8 @@ pub enum EntityKind {
     Encounter,
     /// An amendment to a signed visit.
     Amendment,
+    /// An imported image file (DICOM instance or photo).
+    Attachment,
 }
 
 impl EntityKind {
@@ -34,6 +36,7 @@ impl EntityKind {
             Self::Problem => "problem",
             Self::Encounter => "encounter",
             Self::Amendment => "amendment",
+            Self::Attachment => "attachment",
         }
     }
 }
@@ -53,6 +56,7 @@ impl FromStr for EntityKind {
             "problem" => Self::Problem,
             "encounter" => Self::Encounter,
             "amendment" => Self::Amendment,
+            "attachment" => Self::Attachment,
             other => return Err(format!("unknown entity kind {other:?}")),
         })
     }
@@ -91,6 +95,8 @@ pub enum FieldKind {
     Id,
     /// A whole number, never null.
     Integer,
+    /// A whole number or null.
+    OptionalInteger,
     /// True or false.
     Bool,
     /// A JSON object (vitals).
@@ -166,17 +172,47 @@ const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
     ("amended_at", FieldKind::Text),
 ];
 
+const ATTACHMENT_FIELDS: &[(&str, FieldKind)] = &[
+    ("patient_id", FieldKind::Id),
+    ("encounter_id", FieldKind::OptionalText),
+    ("blob_sha256", FieldKind::Text),
+    ("byte_size", FieldKind::Integer),
+    ("media_type", FieldKind::Text),
+    ("file_name", FieldKind::Text),
+    ("study_uid", FieldKind::Text),
+    ("study_date", FieldKind::OptionalText),
+    ("study_description", FieldKind::Text),
+    ("series_uid", FieldKind::Text),
+    ("series_number", FieldKind::OptionalInteger),
+    ("series_description", FieldKind::Text),
+    ("modality", FieldKind::Text),
+    ("body_part", FieldKind::Text),
+    ("sop_uid", FieldKind::Text),
+    ("instance_number", FieldKind::OptionalInteger),
+    ("frames", FieldKind::Integer),
+    ("rows", FieldKind::Integer),
+    ("columns", FieldKind::Integer),
+    ("pixel_spacing", FieldKind::OptionalText),
+    ("source_patient_id", FieldKind::Text),
+    ("source_patient_name", FieldKind::Text),
+    ("source_birth_date", FieldKind::OptionalText),
+    ("source_sex", FieldKind::Text),
+    ("imported_at", FieldKind::Text),
+    ("removed", FieldKind::Bool),
+];
+
 /// The longest text one synced field may hold (a visit's history, a patient's notes).
 pub const MAX_FIELD_TEXT: usize = 64 * 1024;
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 5] = [
+    pub const ALL: [EntityKind; 6] = [
         Self::Patient,
         Self::Allergy,
         Self::Problem,
         Self::Encounter,
         Self::Amendment,
+        Self::Attachment,
     ];
 
     /// The fields a change to this kind of record may carry, with the kind of value each holds.
@@ -187,6 +223,7 @@ impl EntityKind {
             Self::Problem => PROBLEM_FIELDS,
             Self::Encounter => ENCOUNTER_FIELDS,
             Self::Amendment => AMENDMENT_FIELDS,
+            Self::Attachment => ATTACHMENT_FIELDS,
         }
     }
 
@@ -211,7 +248,10 @@ impl EntityKind {
             (_, Some(FieldKind::Bool)) => Value::Bool(false),
             (_, Some(FieldKind::Object)) => Value::Object(serde_json::Map::new()),
             (_, Some(FieldKind::List)) => Value::Array(Vec::new()),
-            (_, Some(FieldKind::OptionalText | FieldKind::Id) | None) => Value::Null,
+            (
+                _,
+                Some(FieldKind::OptionalText | FieldKind::OptionalInteger | FieldKind::Id) | None,
+            ) => Value::Null,
         }
     }
 
@@ -242,7 +282,8 @@ impl ChangeRecord {
                 (FieldKind::OptionalText, Value::String(s)) => s.len() <= MAX_FIELD_TEXT,
                 (FieldKind::OptionalText, Value::Null) => true,
                 (FieldKind::Id, Value::String(s)) => Uuid::parse_str(s).is_ok(),
-                (FieldKind::Integer, Value::Number(n)) => n.is_i64(),
+                (FieldKind::Integer | FieldKind::OptionalInteger, Value::Number(n)) => n.is_i64(),
+                (FieldKind::OptionalInteger, Value::Null) => true,
                 (FieldKind::Bool, Value::Bool(_)) => true,
                 (FieldKind::Object, Value::Object(_)) => value.to_string().len() <= MAX_FIELD_TEXT,
                 (FieldKind::List, Value::Array(_)) => value.to_string().len() <= MAX_FIELD_TEXT,

@@ -74,3 +74,7 @@ id_type!(
     /// Identifies a clinic (the author of records written at its workstations).
     ClinicId
 );
+id_type!(
+    /// Identifies one imported image file (a DICOM instance or a photo) in a patient's record.
+    AttachmentId
+);

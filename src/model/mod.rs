@@ -7,6 +7,8 @@
 //! definition of what is valid.
 
 mod age;
+mod attachment;
+mod blob;
 mod change;
 mod clinical;
 mod encounter;
@@ -17,6 +19,8 @@ mod validation;
 mod vitals;
 
 pub use age::{age_label, age_on};
+pub use attachment::{Attachment, AttachmentKind};
+pub use blob::{BlobHash, BlobHashError};
 pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
@@ -24,7 +28,8 @@ pub use encounter::{
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{
-    AllergyId, AmendmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId, new_uuid,
+    AllergyId, AmendmentId, AttachmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId,
+    new_uuid,
 };
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
 pub use validation::{FieldError, Validation};

@@ -10,6 +10,7 @@ mod batch;
 mod encounters;
 mod error;
 mod icd10;
+mod imaging;
 mod patients;
 mod schema;
 mod sync;
@@ -19,7 +20,8 @@ pub use batch::Batch;
 pub use encounters::MedicineSuggestion;
 pub use error::StoreError;
 pub use icd10::Icd10Code;
-pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit};
+pub use imaging::{SeriesGroup, StudyGroup, group_studies, read_blob_in};
+pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_sort};
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 

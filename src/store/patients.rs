@@ -92,7 +92,7 @@ impl PatientSort {
 }
 
 /// Lower case without accents, for sorting names: "Álvarez" sorts with "alvarez".
-pub(crate) fn fold_for_sort(text: &str) -> String {
+pub fn fold_for_sort(text: &str) -> String {
     text.nfd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)

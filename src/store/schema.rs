@@ -284,6 +284,62 @@ CREATE INDEX change_log_held ON change_log (change_seq)
     WHERE push_state IN ('refused', 'quarantined');
 "#,
     },
+    Migration {
+        description: "imaging attachments and the blobs they name",
+        sql: r#"
+-- One row per imported file (DICOM instance or photo). Studies and series are these rows grouped
+-- by their UIDs. Nothing is deleted: `removed` hides an attachment and can be undone.
+CREATE TABLE attachment (
+    attachment_id       TEXT PRIMARY KEY,
+    patient_id          TEXT NOT NULL REFERENCES patient (patient_id),
+    encounter_id        TEXT REFERENCES encounter (encounter_id),
+    blob_sha256         TEXT NOT NULL,
+    byte_size           INTEGER NOT NULL DEFAULT 0,
+    media_type          TEXT NOT NULL DEFAULT '',
+    file_name           TEXT NOT NULL DEFAULT '',
+    study_uid           TEXT NOT NULL DEFAULT '',
+    study_date          TEXT,
+    study_description   TEXT NOT NULL DEFAULT '',
+    series_uid          TEXT NOT NULL DEFAULT '',
+    series_number       INTEGER,
+    series_description  TEXT NOT NULL DEFAULT '',
+    modality            TEXT NOT NULL DEFAULT '',
+    body_part           TEXT NOT NULL DEFAULT '',
+    sop_uid             TEXT NOT NULL DEFAULT '',
+    instance_number     INTEGER,
+    frames              INTEGER NOT NULL DEFAULT 1,
+    rows                INTEGER NOT NULL DEFAULT 0,
+    columns             INTEGER NOT NULL DEFAULT 0,
+    pixel_spacing       TEXT,
+    source_patient_id   TEXT NOT NULL DEFAULT '',
+    source_patient_name TEXT NOT NULL DEFAULT '',
+    source_birth_date   TEXT,
+    source_sex          TEXT NOT NULL DEFAULT '',
+    imported_at         TEXT NOT NULL DEFAULT '',
+    removed             INTEGER NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+) STRICT;
+CREATE INDEX attachment_by_patient ON attachment (patient_id, study_uid, series_uid);
+CREATE INDEX attachment_by_blob ON attachment (blob_sha256);
+
+-- The blobs this workstation holds in its blob folder (named by SHA-256), and whether the server
+-- has confirmed it holds them too.
+CREATE TABLE blob (
+    sha256      TEXT PRIMARY KEY,
+    byte_size   INTEGER NOT NULL,
+    stored_at   TEXT NOT NULL,
+    uploaded    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX blob_to_upload ON blob (sha256) WHERE uploaded = 0;
+
+-- Blobs a user asked to see that are not here yet: the next sync downloads them.
+CREATE TABLE blob_wanted (
+    sha256       TEXT PRIMARY KEY,
+    requested_at TEXT NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

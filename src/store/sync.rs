@@ -707,7 +707,7 @@ impl Store {
         ordered.sort_by_key(|(kind, _)| match kind {
             EntityKind::Patient => 0,
             EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
-            EntityKind::Amendment => 2,
+            EntityKind::Amendment | EntityKind::Attachment => 2,
         });
         // No savepoint per record: a record's first write is the statement that can fail (a
         // reference to a record not received yet), and a failed statement changes nothing. A

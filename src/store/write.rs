@@ -21,6 +21,7 @@ pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
         EntityKind::Problem => ("problem", "problem_id"),
         EntityKind::Encounter => ("encounter", "encounter_id"),
         EntityKind::Amendment => ("amendment", "amendment_id"),
+        EntityKind::Attachment => ("attachment", "attachment_id"),
     }
 }
 

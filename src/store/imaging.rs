@@ -1,0 +1,476 @@
+//! Attachments (imported image files) and the blob folder that holds their bytes.
+//!
+//! Blobs are immutable files named by their SHA-256 under `blobs/ab/abcdef…` beside the database.
+//! A blob is written to a temporary name, flushed and renamed before its metadata row commits, so
+//! a crash leaves at worst an unreferenced file, never a row pointing at nothing. Reading checks
+//! the hash again, so a damaged file is reported rather than shown.
+
+use super::write::Fields;
+use super::{Store, StoreError, time_from_text, time_text};
+use crate::model::{Attachment, AttachmentId, BlobHash, EntityKind, PatientId};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One study of a patient: attachments grouped by Study Instance UID, series by Series UID.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StudyGroup {
+    /// Study Instance UID.
+    pub study_uid: String,
+    /// Study date.
+    pub study_date: Option<chrono::NaiveDate>,
+    /// Description (or the file name of a photo).
+    pub description: String,
+    /// Modalities of its series, e.g. "CT, SR".
+    pub modalities: String,
+    /// Its series, by series number.
+    pub series: Vec<SeriesGroup>,
+}
+
+/// One series: its instances in instance-number order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesGroup {
+    /// Series Instance UID.
+    pub series_uid: String,
+    /// Series number.
+    pub series_number: Option<i64>,
+    /// Description.
+    pub description: String,
+    /// Modality.
+    pub modality: String,
+    /// The files, in order.
+    pub instances: Vec<Attachment>,
+}
+
+impl SeriesGroup {
+    /// Frames over all instances.
+    pub fn frame_count(&self) -> i64 {
+        self.instances.iter().map(|a| a.frames.max(1)).sum()
+    }
+}
+
+fn blob_path(root: &Path, blob: &BlobHash) -> PathBuf {
+    let name = blob.as_str();
+    root.join(name.get(..2).unwrap_or("00")).join(name)
+}
+
+pub(crate) fn attachment_fields(a: &Attachment) -> Fields {
+    let mut f = Fields::new();
+    let text = |s: &str| Value::from(s.to_owned());
+    let opt_date =
+        |d: Option<chrono::NaiveDate>| d.map_or(Value::Null, |d| Value::from(d.to_string()));
+    f.insert("patient_id".into(), Value::from(a.patient_id.to_string()));
+    f.insert(
+        "encounter_id".into(),
+        a.encounter_id
+            .map_or(Value::Null, |e| Value::from(e.to_string())),
+    );
+    f.insert("blob_sha256".into(), text(a.blob.as_str()));
+    f.insert("byte_size".into(), Value::from(a.byte_size));
+    f.insert("media_type".into(), text(&a.media_type));
+    f.insert("file_name".into(), text(&a.file_name));
+    f.insert("study_uid".into(), text(&a.study_uid));
+    f.insert("study_date".into(), opt_date(a.study_date));
+    f.insert("study_description".into(), text(&a.study_description));
+    f.insert("series_uid".into(), text(&a.series_uid));
+    f.insert(
+        "series_number".into(),
+        a.series_number.map_or(Value::Null, Value::from),
+    );
+    f.insert("series_description".into(), text(&a.series_description));
+    f.insert("modality".into(), text(&a.modality));
+    f.insert("body_part".into(), text(&a.body_part));
+    f.insert("sop_uid".into(), text(&a.sop_uid));
+    f.insert(
+        "instance_number".into(),
+        a.instance_number.map_or(Value::Null, Value::from),
+    );
+    f.insert("frames".into(), Value::from(a.frames));
+    f.insert("rows".into(), Value::from(a.rows));
+    f.insert("columns".into(), Value::from(a.columns));
+    f.insert(
+        "pixel_spacing".into(),
+        a.pixel_spacing
+            .map_or(Value::Null, |(r, c)| Value::from(format!("{r}\\{c}"))),
+    );
+    f.insert("source_patient_id".into(), text(&a.source_patient_id));
+    f.insert("source_patient_name".into(), text(&a.source_patient_name));
+    f.insert("source_birth_date".into(), opt_date(a.source_birth_date));
+    f.insert("source_sex".into(), text(&a.source_sex));
+    f.insert("imported_at".into(), Value::from(time_text(a.imported_at)));
+    f.insert("removed".into(), Value::Bool(a.removed));
+    f
+}
+
+const ATTACHMENT_COLUMNS: &str = "attachment_id, patient_id, encounter_id, blob_sha256, byte_size,
+    media_type, file_name, study_uid, study_date, study_description, series_uid, series_number,
+    series_description, modality, body_part, sop_uid, instance_number, frames, rows, columns,
+    pixel_spacing, source_patient_id, source_patient_name, source_birth_date, source_sex,
+    imported_at, removed";
+
+fn attachment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Attachment>> {
+    let id: String = row.get(0)?;
+    let patient: String = row.get(1)?;
+    let encounter: Option<String> = row.get(2)?;
+    let blob: String = row.get(3)?;
+    let date = |s: Option<String>| s.and_then(|s| s.parse::<chrono::NaiveDate>().ok());
+    let spacing: Option<String> = row.get(20)?;
+    let (Ok(attachment_id), Ok(patient_id), Ok(blob)) = (
+        id.parse::<AttachmentId>(),
+        patient.parse::<PatientId>(),
+        blob.parse::<BlobHash>(),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Attachment {
+        attachment_id,
+        patient_id,
+        encounter_id: encounter.and_then(|e| e.parse().ok()),
+        blob,
+        byte_size: row.get(4)?,
+        media_type: row.get(5)?,
+        file_name: row.get(6)?,
+        study_uid: row.get(7)?,
+        study_date: date(row.get(8)?),
+        study_description: row.get(9)?,
+        series_uid: row.get(10)?,
+        series_number: row.get(11)?,
+        series_description: row.get(12)?,
+        modality: row.get(13)?,
+        body_part: row.get(14)?,
+        sop_uid: row.get(15)?,
+        instance_number: row.get(16)?,
+        frames: row.get(17)?,
+        rows: row.get(18)?,
+        columns: row.get(19)?,
+        pixel_spacing: spacing.and_then(|s| {
+            let (r, c) = s.split_once('\\')?;
+            Some((r.parse().ok()?, c.parse().ok()?))
+        }),
+        source_patient_id: row.get(21)?,
+        source_patient_name: row.get(22)?,
+        source_birth_date: date(row.get(23)?),
+        source_sex: row.get(24)?,
+        imported_at: time_from_text(&row.get::<_, String>(25)?).unwrap_or_default(),
+        removed: row.get(26)?,
+    }))
+}
+
+impl Store {
+    /// The folder of blob files beside the database.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from("blobs"), |dir| dir.join("blobs"))
+    }
+
+    /// Where a blob's file is (or will be) in the blob folder.
+    pub fn blob_path(&self, blob: &BlobHash) -> PathBuf {
+        blob_path(&self.blob_dir(), blob)
+    }
+
+    /// Asks the next sync to download a blob this workstation does not hold (a user opened an
+    /// image imported elsewhere).
+    pub fn request_blob(&self, blob: &BlobHash) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO blob_wanted (sha256, requested_at) VALUES (?1, ?2)
+                 ON CONFLICT (sha256) DO NOTHING",
+                params![blob.as_str(), time_text(chrono::Utc::now())],
+            )
+            .map_err(StoreError::sqlite("asking for an image"))?;
+        Ok(())
+    }
+
+    /// Blobs to download: those users asked for, and those of patients with a visit on `today`
+    /// (ahead of time, so the images are there when the patient is seen), not held here yet.
+    pub fn blobs_to_download(&self, today: chrono::NaiveDate) -> Result<Vec<BlobHash>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sha256 FROM blob_wanted
+                 UNION
+                 SELECT a.blob_sha256 FROM attachment a
+                 WHERE a.removed = 0 AND a.patient_id IN (
+                     SELECT patient_id FROM encounter WHERE substr(started_at, 1, 10) = ?1)",
+            )
+            .map_err(StoreError::sqlite("listing images to download"))?;
+        let names: Vec<String> = stmt
+            .query_map([today.to_string()], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("listing images to download"))?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| n.parse::<BlobHash>().ok())
+            .filter(|b| !self.has_blob(b))
+            .collect())
+    }
+
+    /// Records a blob downloaded into its place in the blob folder (its hash already checked).
+    pub fn record_downloaded_blob(
+        &self,
+        blob: &BlobHash,
+        byte_size: u64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO blob (sha256, byte_size, stored_at, uploaded) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (sha256) DO UPDATE SET uploaded = 1",
+                params![
+                    blob.as_str(),
+                    byte_size as i64,
+                    time_text(chrono::Utc::now())
+                ],
+            )
+            .and_then(|_| {
+                self.conn
+                    .execute("DELETE FROM blob_wanted WHERE sha256 = ?1", [blob.as_str()])
+            })
+            .map_err(StoreError::sqlite("recording a downloaded image"))?;
+        Ok(())
+    }
+
+    /// True when this workstation holds the blob's bytes.
+    pub fn has_blob(&self, blob: &BlobHash) -> bool {
+        blob_path(&self.blob_dir(), blob).is_file()
+    }
+
+    /// Stores `bytes` as the blob named `blob` (their SHA-256), if it is not there yet. The file
+    /// is complete and flushed before this returns, so a row may then name it.
+    pub fn put_blob(&self, blob: &BlobHash, bytes: &[u8]) -> Result<(), StoreError> {
+        if BlobHash::of_bytes(bytes) != *blob {
+            return Err(StoreError::InvalidSetting(
+                "the blob's bytes do not match its name".to_owned(),
+            ));
+        }
+        let path = blob_path(&self.blob_dir(), blob);
+        if !path.is_file() {
+            let io = |source| StoreError::Io {
+                path: path.clone(),
+                source,
+            };
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let temp = dir.join(format!(".{}.part", blob.as_str()));
+            let mut file = std::fs::File::create(&temp).map_err(io)?;
+            file.write_all(bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            drop(file);
+            std::fs::rename(&temp, &path).map_err(io)?;
+        }
+        self.conn
+            .execute(
+                "INSERT INTO blob (sha256, byte_size, stored_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sha256) DO NOTHING",
+                params![
+                    blob.as_str(),
+                    bytes.len() as i64,
+                    time_text(chrono::Utc::now())
+                ],
+            )
+            .map_err(StoreError::sqlite("recording a blob"))?;
+        Ok(())
+    }
+
+    /// The bytes of a blob, checked against its name; `None` when this workstation does not hold
+    /// it (it was imported elsewhere and has not been downloaded yet).
+    pub fn read_blob(&self, blob: &BlobHash) -> Result<Option<Vec<u8>>, StoreError> {
+        read_blob_in(&self.blob_dir(), blob)
+    }
+
+    /// Records that the server holds a blob, so sync does not offer it again.
+    pub fn mark_blob_uploaded(&self, blob: &BlobHash) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE blob SET uploaded = 1 WHERE sha256 = ?1",
+                [blob.as_str()],
+            )
+            .map_err(StoreError::sqlite("recording an uploaded blob"))?;
+        Ok(())
+    }
+
+    /// Blobs held here that the server has not confirmed yet.
+    pub fn blobs_to_upload(&self) -> Result<Vec<BlobHash>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sha256 FROM blob WHERE uploaded = 0 ORDER BY stored_at")
+            .map_err(StoreError::sqlite("listing blobs to upload"))?;
+        let names: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("listing blobs to upload"))?;
+        Ok(names.into_iter().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    /// True when the patient already has (an attachment of) this file.
+    pub fn patient_has_blob(
+        &self,
+        patient_id: PatientId,
+        blob: &BlobHash,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM attachment WHERE blob_sha256 = ?1 AND patient_id = ?2 AND removed = 0",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![blob.as_str(), patient_id.to_string()], |_| Ok(()))
+                    .optional()
+            })
+            .map(|found| found.is_some())
+            .map_err(StoreError::sqlite("looking up an attachment"))
+    }
+
+    /// Adds an attachment (its blob must be stored first) with its change record for sync.
+    pub fn add_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError> {
+        let mut writer = self.writer()?;
+        writer.insert(
+            EntityKind::Attachment,
+            attachment.attachment_id.0,
+            attachment_fields(attachment),
+            &[],
+        )?;
+        writer.commit()
+    }
+
+    /// Hides an attachment from the record (`removed = true`) or brings it back (`false`).
+    /// Nothing is deleted; the change syncs like any other.
+    pub fn set_attachment_removed(
+        &mut self,
+        attachment_id: AttachmentId,
+        removed: bool,
+    ) -> Result<(), StoreError> {
+        let Some(old) = self.attachment(attachment_id)? else {
+            return Err(StoreError::NotFound {
+                what: "attachment",
+                id: attachment_id.to_string(),
+            });
+        };
+        let mut new = old.clone();
+        new.removed = removed;
+        let mut writer = self.writer()?;
+        writer.update(
+            EntityKind::Attachment,
+            attachment_id.0,
+            &attachment_fields(&old),
+            attachment_fields(&new),
+            &[],
+        )?;
+        writer.commit()
+    }
+
+    /// One attachment.
+    pub fn attachment(
+        &self,
+        attachment_id: AttachmentId,
+    ) -> Result<Option<Attachment>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachment WHERE attachment_id = ?1"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row([attachment_id.to_string()], attachment_from_row)
+                    .optional()
+            })
+            .map(Option::flatten)
+            .map_err(StoreError::sqlite("reading an attachment"))
+    }
+
+    /// A patient's attachments (removed ones only if asked), oldest study first.
+    pub fn attachments(
+        &self,
+        patient_id: PatientId,
+        include_removed: bool,
+    ) -> Result<Vec<Attachment>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachment
+                 WHERE patient_id = ?1 AND (?2 OR removed = 0)
+                 ORDER BY study_date, study_uid, series_number, series_uid, instance_number, file_name"
+            ))
+            .map_err(StoreError::sqlite("reading attachments"))?;
+        let rows: Vec<Option<Attachment>> = stmt
+            .query_map(
+                params![patient_id.to_string(), include_removed],
+                attachment_from_row,
+            )
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading attachments"))?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// A patient's imaging, grouped into studies and series.
+    pub fn studies(&self, patient_id: PatientId) -> Result<Vec<StudyGroup>, StoreError> {
+        Ok(group_studies(self.attachments(patient_id, false)?))
+    }
+}
+
+/// Reads a blob from a blob folder, checking its hash (also used by the decode worker, which has
+/// no store of its own).
+pub fn read_blob_in(root: &Path, blob: &BlobHash) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = blob_path(root, blob);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    if BlobHash::of_bytes(&bytes) != *blob {
+        return Err(StoreError::Corrupt {
+            what: "an image file in the blob folder (its contents do not match its name)",
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// Groups attachments into studies and series, keeping their order.
+pub fn group_studies(attachments: Vec<Attachment>) -> Vec<StudyGroup> {
+    let mut studies: Vec<StudyGroup> = Vec::new();
+    for a in attachments {
+        let study = match studies.iter_mut().position(|s| s.study_uid == a.study_uid) {
+            Some(i) => &mut studies[i],
+            None => {
+                studies.push(StudyGroup {
+                    study_uid: a.study_uid.clone(),
+                    study_date: a.study_date,
+                    description: a.study_description.clone(),
+                    modalities: String::new(),
+                    series: Vec::new(),
+                });
+                let last = studies.len() - 1;
+                &mut studies[last]
+            }
+        };
+        if !a.modality.is_empty() && !study.modalities.split(", ").any(|m| m == a.modality) {
+            if !study.modalities.is_empty() {
+                study.modalities.push_str(", ");
+            }
+            study.modalities.push_str(&a.modality);
+        }
+        match study
+            .series
+            .iter_mut()
+            .find(|s| s.series_uid == a.series_uid)
+        {
+            Some(series) => series.instances.push(a),
+            None => study.series.push(SeriesGroup {
+                series_uid: a.series_uid.clone(),
+                series_number: a.series_number,
+                description: a.series_description.clone(),
+                modality: a.modality.clone(),
+                instances: vec![a],
+            }),
+        }
+    }
+    for study in &mut studies {
+        study
+            .series
+            .sort_by_key(|s| (s.series_number.unwrap_or(i64::MAX), s.series_uid.clone()));
+        for series in &mut study.series {
+            series
+                .instances
+                .sort_by_key(|a| (a.instance_number.unwrap_or(i64::MAX), a.file_name.clone()));
+        }
+    }
+    studies
+}
