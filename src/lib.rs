@@ -4,6 +4,7 @@
 //! tools, the tests and the benchmarks all run the same code. See ARCHITECTURE.md for the map.
 
 pub mod demo;
+pub mod imaging;
 pub mod model;
 pub mod server;
 pub mod store;
