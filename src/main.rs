@@ -15,8 +15,9 @@ struct Cli {
     /// Folder of the database (default: the platform's data folder for Outpost).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Open the window on a demo database full of synthetic patients, creating it on first use.
-    #[arg(long)]
+    /// Open the window on a demo database full of synthetic patients, creating it on first use
+    /// (with `import`: import into the demo database).
+    #[arg(long, global = true)]
     demo: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,6 +57,22 @@ enum Command {
         /// Repeat every SECONDS until stopped.
         #[arg(long, value_name = "SECONDS")]
         every: Option<u64>,
+    },
+    /// Describe DICOM files (patient, study, series, modality, transfer syntax, size, frames) and
+    /// decode every frame. Exit status 1 if any file cannot be read.
+    DicomInfo {
+        /// The files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Import image files, folders or a patient CD (DICOMDIR) into a patient's record.
+    Import {
+        /// The patient's number, e.g. OUT-000001.
+        #[arg(long, value_name = "NUMBER")]
+        patient: String,
+        /// Files and folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -151,6 +168,125 @@ async fn sync_command(
     }
 }
 
+/// `outpost dicom-info`: one block per file; an unreadable file is reported and the rest go on.
+fn dicom_info(files: &[PathBuf]) -> Result<()> {
+    use outpost::imaging::{DicomFile, Pixels, person_name_display, read_file_bounded};
+    let mut failed = 0;
+    for path in files {
+        let result = read_file_bounded(path).and_then(|bytes| {
+            let file = DicomFile::parse(&bytes)?;
+            let info = file.info().clone();
+            let mut lines = vec![format!("{}:", path.display())];
+            lines.push(format!(
+                "  patient: {} (ID {}, born {}, sex {})",
+                person_name_display(&info.patient_name),
+                empty_as_dash(&info.patient_id),
+                info.birth_date.map_or("-".to_owned(), |d| d.to_string()),
+                empty_as_dash(&info.sex)
+            ));
+            lines.push(format!(
+                "  study: {} {} {}",
+                info.study_uid,
+                info.study_date.map_or("-".to_owned(), |d| d.to_string()),
+                info.study_description
+            ));
+            lines.push(format!(
+                "  series: {} #{} {}",
+                info.series_uid,
+                info.series_number.map_or("-".to_owned(), |n| n.to_string()),
+                info.series_description
+            ));
+            lines.push(format!("  modality: {}", empty_as_dash(&info.modality)));
+            lines.push(format!(
+                "  transfer syntax: {} ({})",
+                info.transfer_syntax_name(),
+                info.transfer_syntax
+            ));
+            lines.push(format!(
+                "  size: {} x {}, {} frame(s), {} {}-bit, {} bytes",
+                info.columns,
+                info.rows,
+                info.frames,
+                info.photometric,
+                info.bits_allocated,
+                bytes.len()
+            ));
+            for index in 0..info.frames {
+                let frame = file.decode_frame(index)?;
+                if index == 0 || index + 1 == info.frames {
+                    let summary = match &frame.pixels {
+                        Pixels::Mono { min, max, .. } => format!("stored values {min}..{max}"),
+                        Pixels::Rgb(_) => "colour".to_owned(),
+                    };
+                    lines.push(format!(
+                        "  frame {}/{}: {} x {}, {}",
+                        index + 1,
+                        info.frames,
+                        frame.width,
+                        frame.height,
+                        summary
+                    ));
+                }
+            }
+            lines.push(format!("  decoded: {} frame(s)", info.frames));
+            Ok(lines)
+        });
+        match result {
+            Ok(lines) => print_lines(&lines),
+            Err(error) => {
+                failed += 1;
+                eprintln!("outpost: {}: {error}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} file(s) could not be read", files.len());
+    }
+    Ok(())
+}
+
+fn empty_as_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+/// `outpost import`: the same import the chart's Import button runs.
+fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<()> {
+    use outpost::imaging::{ImportEvent, ImportOptions, collect_files, import_paths};
+    let hit = store
+        .search_patients(number, 2)?
+        .rows
+        .into_iter()
+        .find(|(row, _)| row.number.eq_ignore_ascii_case(number.trim()))
+        .map(|(row, _)| row.patient_id)
+        .with_context(|| format!("no patient numbered {number}"))?;
+    let (files, mut failures) = collect_files(paths);
+    let options = ImportOptions {
+        patient_id: hit,
+        encounter_id: None,
+        cancel: Default::default(),
+    };
+    let summary = import_paths(store, &files, &options, |event| {
+        if let ImportEvent::Importing { done, total } = event
+            && (done % 100 == 0 || done == total)
+        {
+            eprintln!("  {done} / {total} files");
+        }
+    });
+    failures.extend(summary.failures.iter().cloned());
+    print_lines(&[format!(
+        "imported {} file(s) into {} stud(ies), {} series; {} already there; {} failed",
+        summary.imported,
+        summary.studies.len(),
+        summary.series.len(),
+        summary.skipped,
+        failures.len()
+    )]);
+    for failure in &failures {
+        eprintln!("outpost: {}: {}", failure.file.display(), failure.reason);
+    }
+    Ok(())
+}
+
 /// Prints lines to standard output. A reader that stops early (`outpost status | head -1`) is
 /// not an error worth reporting.
 fn print_lines(lines: &[String]) {
@@ -240,6 +376,16 @@ fn try_main() -> Result<()> {
                 .build()
                 .context("cannot start the network runtime")?;
             runtime.block_on(sync_command(&mut store, enroll_with, every))
+        }
+        Some(Command::DicomInfo { files }) => dicom_info(&files),
+        Some(Command::Import { patient, paths }) => {
+            let data_dir = match (cli.data_dir, cli.demo) {
+                (Some(dir), _) => dir,
+                (None, false) => default_data_dir()?,
+                (None, true) => default_data_dir()?.join("demo"),
+            };
+            let mut store = Store::open_dir(&data_dir)?;
+            import_command(&mut store, &patient, &paths)
         }
         None => {
             let data_dir = match (cli.data_dir, cli.demo) {
