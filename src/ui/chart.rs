@@ -65,6 +65,7 @@ struct ChartData {
     problems: Vec<Problem>,
     visits: Vec<VisitLine>,
     trends: Trends,
+    studies: Vec<crate::store::StudyGroup>,
 }
 
 impl ChartData {
@@ -132,6 +133,7 @@ impl ChartData {
             allergy_status: store.allergy_status(patient_id)?,
             allergies: store.allergies(patient_id)?,
             problems: store.problems(patient_id)?,
+            studies: store.studies(patient_id)?,
             patient,
             visits,
             trends,
@@ -226,6 +228,10 @@ impl PatientChart {
                         self.problems_ui(ui, cx);
                         ui.add_space(8.0);
                         self.allergies_ui(ui, cx);
+                        ui.add_space(8.0);
+                        if let Ok(data) = &self.data {
+                            imaging_ui(ui, self.patient_id, data, cx);
+                        }
                     }
                 });
             });
@@ -428,6 +434,63 @@ impl PatientChart {
 }
 
 /// Name, identifiers and demographics, with the chart's actions.
+/// The patient's imaging: one line per study, with import buttons (files can also be dropped on
+/// the window).
+fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut ViewContext<'_>) {
+    section_ui(ui, "Images", |ui| {
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("Import files…").clicked() {
+                cx.send(Command::PickImages {
+                    patient_id,
+                    encounter_id: None,
+                    folder: false,
+                });
+            }
+            if ui.button("Import folder or CD…").clicked() {
+                cx.send(Command::PickImages {
+                    patient_id,
+                    encounter_id: None,
+                    folder: true,
+                });
+            }
+            if !data.studies.is_empty() && ui.button("View images").clicked() {
+                cx.send(Command::Open(Screen::Imaging {
+                    patient_id,
+                    study_uid: None,
+                }));
+            }
+        });
+        if data.studies.is_empty() {
+            ui.label(
+                RichText::new(
+                    "No images. Import DICOM files, a patient CD or photos, or drop them here.",
+                )
+                .weak(),
+            );
+        }
+        for study in &data.studies {
+            let images: i64 = study.series.iter().map(|s| s.frame_count()).sum();
+            let line = format!(
+                "{}  {}  {} — {} series, {} image(s)",
+                study
+                    .study_date
+                    .map(format_date)
+                    .unwrap_or_else(|| "No date".to_owned()),
+                study.modalities,
+                study.description,
+                study.series.len(),
+                images
+            );
+            if ui.link(line).clicked() {
+                cx.send(Command::Open(Screen::Imaging {
+                    patient_id,
+                    study_uid: Some(study.study_uid.clone()),
+                }));
+            }
+        }
+    });
+}
+
 fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
     let patient = &data.patient;
     egui::Frame::new()

@@ -29,6 +29,13 @@ pub enum Screen {
     Visit(EncounterId),
     /// The values from two workstations that wait for a decision.
     Conflicts,
+    /// A patient's images, at one study if given.
+    Imaging {
+        /// Whose.
+        patient_id: PatientId,
+        /// The study to show first.
+        study_uid: Option<String>,
+    },
 }
 
 /// A change a screen asks for.
@@ -36,6 +43,26 @@ pub enum Screen {
 pub enum Command {
     /// Go to another screen (asking first if the current one has unsaved changes).
     Open(Screen),
+    /// Ask for image files (or a folder, such as a patient CD) to import into a patient's record.
+    PickImages {
+        /// Whose record.
+        patient_id: PatientId,
+        /// The visit the images belong to, if any.
+        encounter_id: Option<EncounterId>,
+        /// Pick a folder rather than files.
+        folder: bool,
+    },
+    /// Download an image imported at another clinic (at the next sync, started now).
+    FetchImage(crate::model::BlobHash),
+    /// Import files and folders into a patient's record.
+    ImportImages {
+        /// Whose record.
+        patient_id: PatientId,
+        /// The visit the images belong to, if any.
+        encounter_id: Option<EncounterId>,
+        /// What to import.
+        paths: Vec<std::path::PathBuf>,
+    },
     /// Register a new patient, then open their chart.
     RegisterPatient(Patient),
     /// Save edits to a registered patient, then open their chart.

@@ -346,7 +346,10 @@ fn patients_of(
                 .encounter(EncounterId(conflict.entity_id))
                 .ok()
                 .map(|encounter| encounter.patient_id),
-            EntityKind::Allergy | EntityKind::Problem | EntityKind::Amendment => None,
+            EntityKind::Allergy
+            | EntityKind::Problem
+            | EntityKind::Amendment
+            | EntityKind::Attachment => None,
         };
         let Some(patient_id) = patient_id else {
             continue;

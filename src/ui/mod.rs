@@ -16,9 +16,11 @@ mod command;
 mod conflicts;
 mod fonts;
 mod icd10_picker;
+mod import_dialog;
 mod patient_editor;
 mod patient_list;
 mod sync_panel;
+mod viewer;
 mod visit_editor;
 mod widgets;
 
@@ -27,8 +29,10 @@ pub use command::{Command, Screen, ViewContext};
 pub use conflicts::ConflictsScreen;
 pub use fonts::font_definitions;
 pub use icd10_picker::{Icd10Choice, Icd10Picker};
+pub use import_dialog::ImportDialog;
 pub use patient_editor::PatientEditor;
 pub use patient_list::{FIND_SHORTCUT, NEW_PATIENT_SHORTCUT, PatientList};
+pub use viewer::{ImageViewer, ViewTransform};
 pub use visit_editor::VisitEditor;
 pub use widgets::parse_date;
 
@@ -107,6 +111,7 @@ enum ActiveScreen {
     PatientEditor(Box<PatientEditor>),
     Visit(Box<VisitEditor>),
     Conflicts(Box<ConflictsScreen>),
+    Viewer(Box<ImageViewer>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -150,6 +155,16 @@ pub struct OutpostApp {
     leave: Option<LeaveRequest>,
     close_confirmed: bool,
     sync: SyncPanel,
+    /// The window's context, kept for screens that start workers of their own (the viewer).
+    ctx: Option<egui::Context>,
+    /// A file picker open on its own thread, for a patient's images.
+    picker: Option<(
+        crate::model::PatientId,
+        Option<crate::model::EncounterId>,
+        Receiver<Vec<std::path::PathBuf>>,
+    )>,
+    /// A running or finished import.
+    import: Option<ImportDialog>,
 }
 
 impl OutpostApp {
@@ -180,6 +195,9 @@ impl OutpostApp {
             leave: None,
             close_confirmed: false,
             sync,
+            ctx: None,
+            picker: None,
+            import: None,
         };
         // One count up front decides whether the counts and the list's order are computed here
         // or on worker threads.
@@ -199,6 +217,12 @@ impl OutpostApp {
         self.list.is_ready()
     }
 
+    /// Opens a screen as a user's command would (asking first if the current one has unsaved
+    /// changes).
+    pub fn open(&mut self, target: Screen) {
+        self.request_open(target, chrono::Local::now().date_naive());
+    }
+
     /// The store (tests assert through it).
     pub fn store(&self) -> &Store {
         &self.store
@@ -206,6 +230,9 @@ impl OutpostApp {
 
     /// Draws the whole window: top bar, status bar, the current screen, and any question.
     pub fn show(&mut self, ui: &mut Ui) {
+        if self.ctx.is_none() {
+            self.ctx = Some(ui.ctx().clone());
+        }
         self.sync.ensure_worker(ui.ctx(), self.store.path());
         self.poll_icd10(ui);
         self.poll_status(ui);
@@ -231,8 +258,12 @@ impl OutpostApp {
             ActiveScreen::PatientEditor(editor) => editor.ui(ui, &mut cx),
             ActiveScreen::Visit(editor) => editor.ui(ui, &mut cx),
             ActiveScreen::Conflicts(conflicts) => conflicts.ui(ui, &mut cx),
+            ActiveScreen::Viewer(viewer) => viewer.ui(ui, &mut cx),
         });
-        let commands = cx.into_commands();
+        let mut commands = cx.into_commands();
+        commands.extend(self.dropped_files(ui));
+        self.poll_picker();
+        self.import_dialog_ui(ui, today);
 
         self.sync.dialog_ui(ui);
         self.leave_dialog_ui(ui);
@@ -484,6 +515,18 @@ impl OutpostApp {
             Screen::Conflicts => Ok(ActiveScreen::Conflicts(Box::new(ConflictsScreen::open(
                 &self.store,
             )))),
+            Screen::Imaging {
+                patient_id,
+                study_uid,
+            } => {
+                let ctx = self.ctx.clone().unwrap_or_default();
+                Ok(ActiveScreen::Viewer(Box::new(ImageViewer::open(
+                    &self.store,
+                    &ctx,
+                    patient_id,
+                    study_uid.as_deref(),
+                ))))
+            }
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
@@ -501,6 +544,32 @@ impl OutpostApp {
     fn apply(&mut self, command: Command, today: NaiveDate) {
         match command {
             Command::Open(target) => self.request_open(target, today),
+            Command::PickImages {
+                patient_id,
+                encounter_id,
+                folder,
+            } => self.pick_images(patient_id, encounter_id, folder),
+            Command::ImportImages {
+                patient_id,
+                encounter_id,
+                paths,
+            } => self.start_import(patient_id, encounter_id, paths),
+            Command::FetchImage(blob) => match self.store.request_blob(&blob) {
+                Ok(()) => {
+                    self.sync.sync_now();
+                    self.set_message(
+                        "The image will be downloaded as soon as the server can be reached.",
+                        false,
+                    );
+                }
+                Err(error) => self.set_message(
+                    format!(
+                        "The image cannot be requested: {}",
+                        store_error_text(&error)
+                    ),
+                    true,
+                ),
+            },
             Command::RegisterPatient(patient) => match self.store.register_patient(patient) {
                 Ok(patient) => {
                     tracing::info!(patient_id = %patient.patient_id, "registered a patient");
@@ -700,6 +769,159 @@ impl OutpostApp {
     }
 
     /// Counts and lists that a write may have changed; the sync thread sends the change soon.
+    /// The patient (and visit) dropped images go to on the current screen, if any.
+    fn imaging_patient(
+        &self,
+    ) -> Option<(crate::model::PatientId, Option<crate::model::EncounterId>)> {
+        match &self.screen {
+            ActiveScreen::Chart(chart) => Some((chart.patient_id(), None)),
+            ActiveScreen::Viewer(viewer) => Some((viewer.patient_id(), None)),
+            ActiveScreen::Visit(editor) => Some((
+                editor.patient_id(),
+                editor.is_saved().then(|| editor.encounter_id()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Files dropped on the window import into the open chart's patient.
+    fn dropped_files(&mut self, ui: &Ui) -> Vec<Command> {
+        let dropped: Vec<std::path::PathBuf> = ui.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if dropped.is_empty() {
+            return Vec::new();
+        }
+        match self.imaging_patient() {
+            Some((patient_id, encounter_id)) => vec![Command::ImportImages {
+                patient_id,
+                encounter_id,
+                paths: dropped,
+            }],
+            None => {
+                self.set_message("Open a patient's chart, then drop the images on it.", true);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Opens the system's file picker on its own thread (it can take minutes).
+    fn pick_images(
+        &mut self,
+        patient_id: crate::model::PatientId,
+        encounter_id: Option<crate::model::EncounterId>,
+        folder: bool,
+    ) {
+        if self.picker.is_some() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = self.ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("file-picker".to_owned())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new().set_title("Import images");
+                let picked = if folder {
+                    dialog.pick_folder().map(|f| vec![f]).unwrap_or_default()
+                } else {
+                    dialog
+                        .add_filter("DICOM and photos", &["dcm", "dicom", "jpg", "jpeg", "png"])
+                        .add_filter("All files", &["*"])
+                        .pick_files()
+                        .unwrap_or_default()
+                };
+                let _ = tx.send(picked);
+                if let Some(ctx) = wake {
+                    ctx.request_repaint();
+                }
+            });
+        match spawned {
+            Ok(_) => self.picker = Some((patient_id, encounter_id, rx)),
+            Err(e) => self.set_message(format!("The file picker cannot open: {e}"), true),
+        }
+    }
+
+    fn poll_picker(&mut self) {
+        let Some((patient_id, encounter_id, rx)) = &self.picker else {
+            return;
+        };
+        let (patient_id, encounter_id) = (*patient_id, *encounter_id);
+        match rx.try_recv() {
+            Ok(paths) => {
+                self.picker = None;
+                if !paths.is_empty() {
+                    self.start_import(patient_id, encounter_id, paths);
+                }
+            }
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => self.picker = None,
+        }
+    }
+
+    /// Starts importing into a patient's record (one import at a time).
+    pub fn start_import(
+        &mut self,
+        patient_id: crate::model::PatientId,
+        encounter_id: Option<crate::model::EncounterId>,
+        paths: Vec<std::path::PathBuf>,
+    ) {
+        if self.import.as_ref().is_some_and(|d| !d.is_done()) {
+            self.set_message("An import is already running; wait for it to finish.", true);
+            return;
+        }
+        let ctx = self.ctx.clone().unwrap_or_default();
+        self.import = Some(ImportDialog::start(
+            &self.store,
+            &ctx,
+            patient_id,
+            encounter_id,
+            paths,
+        ));
+    }
+
+    /// The running import, if any (tests watch it).
+    pub fn import_dialog(&self) -> Option<&ImportDialog> {
+        self.import.as_ref()
+    }
+
+    /// The open viewer, if any (tests watch it).
+    pub fn viewer(&self) -> Option<&ImageViewer> {
+        match &self.screen {
+            ActiveScreen::Viewer(viewer) => Some(viewer),
+            _ => None,
+        }
+    }
+
+    fn import_dialog_ui(&mut self, ui: &Ui, today: NaiveDate) {
+        let Some(dialog) = &mut self.import else {
+            return;
+        };
+        if dialog.ui(ui.ctx()) == import_dialog::ImportOutcome::Closed {
+            let patient_id = dialog.patient_id();
+            let imported = dialog.summary().is_some_and(|s| s.imported > 0);
+            self.import = None;
+            if imported {
+                self.after_write();
+            }
+            // Show the new images where the user is.
+            match &self.screen {
+                ActiveScreen::Viewer(_) => self.open_now(
+                    Screen::Imaging {
+                        patient_id,
+                        study_uid: None,
+                    },
+                    today,
+                ),
+                ActiveScreen::Chart(_) => self.open_now(Screen::Chart(patient_id), today),
+                _ => {}
+            }
+        }
+    }
+
     fn after_write(&mut self) {
         self.list.invalidate();
         self.refresh_status();

@@ -645,6 +645,9 @@ impl SyncPanel {
                     .small(),
                 );
             }
+            Some(SyncProgress::Blobs { done }) => {
+                ui.label(RichText::new(format!("Syncing… {done} image(s) moved")).small());
+            }
             _ => {
                 ui.label(RichText::new("Syncing…").small());
             }

@@ -141,6 +141,11 @@ impl VisitEditor {
         })
     }
 
+    /// True once the visit is in the store (images can be linked to it).
+    pub fn is_saved(&self) -> bool {
+        self.in_store
+    }
+
     /// The visit being edited.
     pub fn encounter_id(&self) -> EncounterId {
         self.encounter.encounter_id
@@ -325,6 +330,18 @@ impl VisitEditor {
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
                         if ui.button("Back to chart").clicked() {
                             cx.send(Command::Open(Screen::Chart(self.encounter.patient_id)));
+                        }
+                        if ui
+                            .add_enabled(self.in_store, egui::Button::new("Attach images…"))
+                            .on_hover_text("Import images (DICOM, a CD, photos) linked to this visit; files can also be dropped here")
+                            .on_disabled_hover_text("Save the visit first")
+                            .clicked()
+                        {
+                            cx.send(Command::PickImages {
+                                patient_id: self.encounter.patient_id,
+                                encounter_id: Some(self.encounter.encounter_id),
+                                folder: false,
+                            });
                         }
                     });
                 });

@@ -1,0 +1,289 @@
+//! The imaging screens driven as a clinician would: import sample files into a chart, open the
+//! viewer, scroll frames, pick a window preset and measure a distance — on a real store with real
+//! DICOM files decoded by the real worker thread.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use egui::accesskit::Role;
+use egui::{Event, Key, Modifiers, PointerButton, Pos2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use outpost::model::{Patient, PatientId};
+use outpost::store::Store;
+use outpost::ui::{OutpostApp, Screen};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
+}
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/dicom")
+        .join(name)
+}
+
+/// Steps the window until `done` holds (worker threads answer in their own time).
+fn wait_for(harness: &mut Harness<'_, OutpostApp>, what: &str, done: impl Fn(&OutpostApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.step();
+}
+
+/// Steps the window until a widget whose label contains `text` appears.
+fn wait_for_label(harness: &mut Harness<'_, OutpostApp>, text: &str) {
+    let started = Instant::now();
+    while harness.query_by_label_contains(text).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {text:?}"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn press(harness: &mut Harness<'_, OutpostApp>, label: &str) {
+    harness
+        .get_by_role_and_label(Role::Button, label)
+        .click_accesskit();
+    harness.run_steps(2);
+}
+
+fn click_at(harness: &mut Harness<'_, OutpostApp>, pos: Pos2) {
+    harness.event(Event::PointerMoved(pos));
+    harness.step();
+    for pressed in [true, false] {
+        harness.event(Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        harness.step();
+    }
+}
+
+fn setup() -> (tempfile::TempDir, PatientId, Harness<'static, OutpostApp>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_dir(dir.path()).unwrap();
+    store.ensure_icd10().unwrap();
+    let mut patient = Patient::blank(store.clinic_id());
+    patient.family_name = "Samples".to_owned();
+    patient.given_name = "Compressed".to_owned();
+    let patient_id = store.register_patient(patient).unwrap().patient_id;
+    let mut app = OutpostApp::new(store);
+    app.open(Screen::Chart(patient_id));
+    let harness = harness(app);
+    (dir, patient_id, harness)
+}
+
+#[test]
+fn import_then_view_scroll_window_and_measure() {
+    let (_dir, patient_id, mut harness) = setup();
+    harness.run_steps(2);
+    harness.get_by_label("Images");
+
+    // Import a 10-frame MR and a CT, as a drop on the window would.
+    harness.state_mut().start_import(
+        patient_id,
+        None,
+        vec![sample("emri_small.dcm"), sample("CT_small.dcm")],
+    );
+    // The CT names "CompressedSamples^CT1", not this chart's patient: the dialog asks first.
+    wait_for_label(&mut harness, "name a different patient");
+    harness.get_by_label_contains("CT1 CompressedSamples");
+    assert!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .is_empty()
+    );
+    press(&mut harness, "Link to this patient");
+    wait_for(&mut harness, "the import", |app| {
+        app.import_dialog().is_some_and(|d| d.is_done())
+    });
+    let summary = harness
+        .state()
+        .import_dialog()
+        .unwrap()
+        .summary()
+        .unwrap()
+        .clone();
+    assert_eq!(summary.imported, 2, "{summary:?}");
+    harness.get_by_label_contains("Imported 2 file(s)");
+    press(&mut harness, "Close");
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The chart lists the studies; open the viewer.
+    press(&mut harness, "View images");
+    wait_for(&mut harness, "the first image", |app| {
+        app.viewer().is_some_and(|v| v.has_image())
+    });
+
+    // Pick the 10-frame MR series and scroll through it with the arrow keys.
+    harness.get_by_label_contains("10 image(s)").click();
+    harness.run_steps(2);
+    harness.get_by_label("Frame 1/10");
+    harness.key_press(Key::ArrowRight);
+    harness.run_steps(2);
+    harness.key_press(Key::ArrowRight);
+    harness.run_steps(2);
+    harness.get_by_label("Frame 3/10");
+    wait_for(&mut harness, "frame 3", |app| {
+        app.viewer().is_some_and(|v| v.has_image())
+    });
+
+    // Back to the CT: pick the soft-tissue window.
+    harness.get_by_label_contains("1 image(s)").click();
+    harness.run_steps(2);
+    wait_for(&mut harness, "the CT", |app| {
+        app.viewer().is_some_and(|v| v.window_in_use().is_some())
+    });
+    let file_window = harness.state().viewer().unwrap().window_in_use().unwrap();
+    press(&mut harness, "Soft tissue");
+    harness.run_steps(3);
+    let window = harness.state().viewer().unwrap().window_in_use().unwrap();
+    assert_eq!((window.center, window.width), (40.0, 400.0));
+    assert_ne!(window, file_window);
+
+    // Measure: two clicks on the image, 60 screen pixels apart horizontally.
+    harness.get_by_label("Measure").click();
+    harness.run_steps(2);
+    let image = harness.get_by_label("Image").rect();
+    let centre = image.center();
+    click_at(&mut harness, centre);
+    click_at(&mut harness, centre + egui::vec2(60.0, 0.0));
+    harness.run_steps(2);
+    let labels = harness.state().viewer().unwrap().measurement_labels();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(
+        labels[0].ends_with(" mm"),
+        "CT_small has pixel spacing: {labels:?}"
+    );
+    let mm: f64 = labels[0].trim_end_matches(" mm").parse().unwrap();
+    assert!(mm > 1.0, "{mm}");
+}
+
+#[test]
+fn a_damaged_file_is_listed_with_its_reason() {
+    let (_dir, patient_id, mut harness) = setup();
+    harness.state_mut().start_import(
+        patient_id,
+        None,
+        vec![sample("MR_truncated.dcm"), sample("CT_small.dcm")],
+    );
+    wait_for_label(&mut harness, "Link to this patient");
+    press(&mut harness, "Link to this patient");
+    wait_for(&mut harness, "the import", |app| {
+        app.import_dialog().is_some_and(|d| d.is_done())
+    });
+    harness.get_by_label_contains("Imported 1 file(s)");
+    harness.get_by_label("1 file(s) could not be imported:");
+    harness.get_by_label_contains("MR_truncated.dcm: damaged DICOM file");
+    press(&mut harness, "Close");
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A sound DICOM file whose pixels Outpost cannot show (32-bit samples).
+fn thirty_two_bit_file(path: &Path) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let mut obj = InMemDicomObject::new_empty();
+    for (tag, vr, value) in [
+        (
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.77"),
+        ),
+        (
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.7"),
+        ),
+        (
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.7.1"),
+        ),
+        (tags::MODALITY, VR::CS, PrimitiveValue::from("OT")),
+        (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+        (
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            PrimitiveValue::from("MONOCHROME2"),
+        ),
+        (tags::ROWS, VR::US, PrimitiveValue::from(1u16)),
+        (tags::COLUMNS, VR::US, PrimitiveValue::from(1u16)),
+        (tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(32u16)),
+        (tags::BITS_STORED, VR::US, PrimitiveValue::from(32u16)),
+        (tags::HIGH_BIT, VR::US, PrimitiveValue::from(31u16)),
+        (
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ),
+        (
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U32(vec![7].into()),
+        ),
+    ] {
+        obj.put(DataElement::new(tag, vr, value));
+    }
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+            .media_storage_sop_instance_uid("2.25.77"),
+    )
+    .unwrap()
+    .write_to_file(path)
+    .unwrap();
+}
+
+#[test]
+fn an_image_that_cannot_be_shown_says_why_instead_of_a_blank_view() {
+    let (dir, patient_id, mut harness) = setup();
+    let file = dir.path().join("deep.dcm");
+    thirty_two_bit_file(&file);
+    harness
+        .state_mut()
+        .start_import(patient_id, None, vec![file]);
+    wait_for(&mut harness, "the import", |app| {
+        app.import_dialog().is_some_and(|d| d.is_done())
+    });
+    press(&mut harness, "Close");
+    press(&mut harness, "View images");
+    wait_for_label(&mut harness, "32-bit pixel data is not supported");
+}
