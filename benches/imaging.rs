@@ -147,7 +147,7 @@ fn main() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (rss_before, _) = memory_mb();
     let started = Instant::now();
-    let (files, _) = collect_files(&[files_dir.clone()]);
+    let (files, _) = collect_files(std::slice::from_ref(&files_dir));
     let summary = import_paths(
         &mut store,
         &files,

@@ -1,6 +1,7 @@
 //! Imaging against real files: every sample in `../shared/data/dicom/` decodes to the figures in
 //! `tests/data/dicom_reference.json` (computed independently, with pydicom) or fails with a clear
 //! error; the sample CD imports into the right studies and series; hostile files fail fast.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use outpost::imaging::{
     DicomFile, ImagingError, ImportOptions, Pixels, collect_files, decode_photo, import_paths,

@@ -1,6 +1,7 @@
 //! Pixel formats the sample files do not cover, written here with known values and decoded back:
 //! MONOCHROME1, 12-bit signed samples, palette colour, YBR_FULL, planar RGB, rescale slope and
 //! intercept, and what is not supported (a clear message, never a blank view).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;

@@ -42,13 +42,7 @@ pub(crate) fn check_structure(bytes: &[u8]) -> Result<(), ImagingError> {
     };
     // The file meta group is always explicit VR little endian.
     let mut transfer_syntax = None;
-    loop {
-        let Some(group) = cursor.peek_group() else {
-            break;
-        };
-        if group != 0x0002 {
-            break;
-        }
+    while cursor.peek_group() == Some(0x0002) {
         let element = cursor.header()?;
         let value = cursor.value(&element)?;
         if (element.group, element.element) == (0x0002, 0x0010) {

@@ -198,6 +198,10 @@ impl DecodeWorker {
     }
 }
 
+/// The DICOM file parsed last, with its facts and tags, so the frames of a multi-frame file are
+/// not parsed again.
+type OpenFile = (BlobHash, Arc<DicomFile>, Arc<DicomInfo>, Arc<Vec<TagRow>>);
+
 fn run(
     reader: BlobReader,
     requests: Receiver<DecodeRequest>,
@@ -205,8 +209,7 @@ fn run(
     cache: Arc<Mutex<FrameCache>>,
     wake: impl Fn(),
 ) {
-    // The last DICOM file parsed, so the frames of a multi-frame file are not parsed again.
-    let mut open: Option<(BlobHash, Arc<DicomFile>, Arc<DicomInfo>, Arc<Vec<TagRow>>)> = None;
+    let mut open: Option<OpenFile> = None;
     while let Ok(first) = requests.recv() {
         // Take everything queued and work newest first: when the user scrolls quickly, the frame
         // on screen now matters more than the ones passed on the way.
@@ -226,7 +229,7 @@ fn run(
 fn decode_one(
     reader: &BlobReader,
     request: &DecodeRequest,
-    open: &mut Option<(BlobHash, Arc<DicomFile>, Arc<DicomInfo>, Arc<Vec<TagRow>>)>,
+    open: &mut Option<OpenFile>,
     cache: &Mutex<FrameCache>,
 ) -> DecodedImage {
     let blob = &request.source.blob;

@@ -227,7 +227,7 @@ impl ImportDialog {
                 },
                 identity
                     .birth_date
-                    .map_or("-".to_owned(), |d| super::widgets::format_date(d)),
+                    .map_or("-".to_owned(), super::widgets::format_date),
                 if identity.sex.is_empty() {
                     "-"
                 } else {

@@ -826,29 +826,27 @@ impl ImageViewer {
                 || (self.tool == Tool::Pan && response.dragged_by(egui::PointerButton::Primary))
             {
                 self.transform.pan += delta;
-            } else if secondary
-                || (self.tool == Tool::Window && response.dragged_by(egui::PointerButton::Primary))
+            } else if (secondary
+                || (self.tool == Tool::Window && response.dragged_by(egui::PointerButton::Primary)))
+                && let Some(shown) = &self.shown
+                && let Some(base) = self.window.or(shown.display.window)
             {
-                if let Some(shown) = &self.shown {
-                    let base = self.window.or(shown.display.window);
-                    if let Some(base) = base {
-                        let range = shown.frame.full_window().map_or(256.0, |w| w.width);
-                        let step = (range / 512.0).max(0.1);
-                        self.window = Some(base.dragged(delta.x, delta.y, step));
-                    }
-                }
+                let range = shown.frame.full_window().map_or(256.0, |w| w.width);
+                let step = (range / 512.0).max(0.1);
+                self.window = Some(base.dragged(delta.x, delta.y, step));
             }
         }
-        if self.tool == Tool::Measure && response.clicked() {
-            if let Some(pos) = response.interact_pointer_pos() {
-                let pixel = self.transform.screen_to_image(view, size, pos);
-                match self.measurements.last_mut() {
-                    Some(m) if m.to.is_none() => m.to = Some(pixel),
-                    _ => self.measurements.push(Measurement {
-                        from: pixel,
-                        to: None,
-                    }),
-                }
+        if self.tool == Tool::Measure
+            && response.clicked()
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            let pixel = self.transform.screen_to_image(view, size, pos);
+            match self.measurements.last_mut() {
+                Some(m) if m.to.is_none() => m.to = Some(pixel),
+                _ => self.measurements.push(Measurement {
+                    from: pixel,
+                    to: None,
+                }),
             }
         }
     }
