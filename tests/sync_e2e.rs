@@ -524,3 +524,56 @@ async fn a_workstation_whose_clock_is_days_behind_is_corrected_by_the_server() {
         "a later edit that saw both values settles them"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_images_reach_the_other_clinic_and_download_when_asked() {
+    use outpost::imaging::{ImportOptions, collect_files, import_paths};
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let registered = a.register_patient(patient(&a, "Wanjiru")).unwrap();
+    let cd =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom/dicomdir_cd");
+    let (files, _) = collect_files(&[cd]);
+    let summary = import_paths(
+        &mut a,
+        &files,
+        &ImportOptions {
+            patient_id: registered.patient_id,
+            encounter_id: None,
+            cancel: Default::default(),
+        },
+        |_| {},
+    );
+    assert_eq!(summary.imported, files.len());
+
+    let report = sync(&mut a).await;
+    assert_eq!(report.blobs_uploaded, files.len(), "every image went up");
+    assert!(a.blobs_to_upload().unwrap().is_empty());
+    // A second round sends nothing again.
+    assert_eq!(sync(&mut a).await.blobs_uploaded, 0);
+
+    sync(&mut b).await;
+    let studies = b.studies(registered.patient_id).unwrap();
+    assert_eq!(
+        studies,
+        a.studies(registered.patient_id).unwrap(),
+        "same studies and series"
+    );
+    let first = studies[0].series[0].instances[0].blob.clone();
+    // The rows came with sync; the bytes wait until someone asks (or the patient has a visit).
+    assert!(!b.has_blob(&first));
+    b.request_blob(&first).unwrap();
+    let report = sync(&mut b).await;
+    assert_eq!(report.blobs_downloaded, 1);
+    assert_eq!(
+        b.read_blob(&first).unwrap().unwrap(),
+        a.read_blob(&first).unwrap().unwrap()
+    );
+    assert!(
+        b.blobs_to_download(chrono::Local::now().date_naive())
+            .unwrap()
+            .is_empty()
+    );
+}
