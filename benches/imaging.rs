@@ -254,10 +254,15 @@ fn main() {
         std::hint::black_box(frame.render_rgba(&display));
     }
     let cold = started.elapsed();
+    // Scrolling back over what the cache still holds (it keeps 256 MB: not all 300 frames).
     let started = Instant::now();
-    for blob in &series {
-        let frame = worker.cached(blob, 0).unwrap();
+    let mut warm_frames = 0;
+    for blob in series.iter().rev() {
+        let Some(frame) = worker.cached(blob, 0) else {
+            break;
+        };
         std::hint::black_box(frame.render_rgba(&display));
+        warm_frames += 1;
     }
     let warm = started.elapsed();
     rows.push((
@@ -266,9 +271,9 @@ fn main() {
             series.len()
         ),
         format!(
-            "{:.0} frames/s first pass, {:.0} frames/s cached; cache {} MB",
+            "{:.0} frames/s first pass, {:.0} frames/s back over the {warm_frames} cached; cache {} MB",
             series.len() as f64 / cold.as_secs_f64(),
-            series.len() as f64 / warm.as_secs_f64(),
+            f64::from(warm_frames) / warm.as_secs_f64(),
             worker.cache_bytes() >> 20
         ),
         ">= 30 frames/s",

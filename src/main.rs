@@ -301,10 +301,20 @@ fn print_lines(lines: &[String]) {
 
 fn try_main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
-        .init();
+    // Outpost's own warnings; only errors from the libraries (a DICOM parser's remarks on a file
+    // could quote its values, and patient data never goes into logs).
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_target("outpost", tracing::Level::WARN)
+            .with_default(tracing::Level::ERROR);
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .init();
+    }
     match cli.command {
         Some(Command::Demo {
             patients,

@@ -197,3 +197,91 @@ fn bad_input_gets_a_clear_error_and_a_failure_status() {
     assert_eq!(unenrolled.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unenrolled.stderr).contains("not connected to a server"));
 }
+
+#[test]
+fn dicom_info_describes_and_decodes_each_file_and_fails_on_a_bad_one() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom");
+    let ct = samples.join("CT_small.dcm");
+    let cine = samples.join("examples_ybr_color.dcm");
+    let output = run(
+        OUTPOST,
+        &["dicom-info", ct.to_str().unwrap(), cine.to_str().unwrap()],
+    );
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(
+        text.contains("patient: CT1 CompressedSamples (ID 1CT1"),
+        "{text}"
+    );
+    assert!(text.contains("modality: CT"), "{text}");
+    assert!(
+        text.contains("transfer syntax: Explicit VR Little Endian (1.2.840.10008.1.2.1)"),
+        "{text}"
+    );
+    assert!(text.contains("size: 128 x 128, 1 frame(s)"), "{text}");
+    assert!(
+        text.contains("1.2.840.10008.1.2.4.50"),
+        "the JPEG file names its syntax: {text}"
+    );
+    assert!(
+        text.contains("frame 30/30: 320 x 240, colour"),
+        "every frame decoded: {text}"
+    );
+
+    let bad = samples.join("no_meta.dcm");
+    let output = run(
+        OUTPOST,
+        &["dicom-info", ct.to_str().unwrap(), bad.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(errors.contains("no_meta.dcm: not a DICOM file"), "{errors}");
+    assert!(
+        errors.contains("1 of 2 file(s) could not be read"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn import_puts_the_sample_cd_into_a_patients_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    assert!(
+        run(OUTPOST, &["demo", "--patients", "3", "--data-dir", data])
+            .status
+            .success()
+    );
+    let cd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/dicomdir_cd");
+    let output = run(
+        OUTPOST,
+        &[
+            "import",
+            "--patient",
+            "OUT-000001",
+            "--data-dir",
+            data,
+            cd.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).starts_with(
+            "imported 31 file(s) into 6 stud(ies), 13 series; 0 already there; 0 failed"
+        ),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(
+        OUTPOST,
+        &[
+            "import",
+            "--patient",
+            "OUT-999999",
+            "--data-dir",
+            data,
+            cd.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no patient numbered OUT-999999"));
+}

@@ -1,4 +1,5 @@
-//! Imaging against real files: every sample in `../shared/data/dicom/` decodes to the figures in
+//! Imaging against real files: every sample in `tests/data/dicom/` (the shared DICOM samples,
+//! copied unchanged with their licence notes) decodes to the figures in
 //! `tests/data/dicom_reference.json` (computed independently, with pydicom) or fails with a clear
 //! error; the sample CD imports into the right studies and series; hostile files fail fast.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +15,37 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom")
+}
+
+#[test]
+fn the_samples_are_unchanged_copies_of_the_shared_ones() {
+    // The shared folder sits beside the project on development machines; where it does, the
+    // copies here must be byte for byte the same files.
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom");
+    let ours = data_dir();
+    let mut compared = 0;
+    let mut stack = vec![ours.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(&ours).unwrap();
+            if let Ok(original) = std::fs::read(shared.join(relative)) {
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    original,
+                    "{}",
+                    relative.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared == 0 || compared == 43, "{compared} files compared");
 }
 
 fn reference() -> Value {

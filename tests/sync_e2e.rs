@@ -533,8 +533,7 @@ async fn imported_images_reach_the_other_clinic_and_download_when_asked() {
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
     let mut b = workstation(&server, &dir, "River Clinic").await;
     let registered = a.register_patient(patient(&a, "Wanjiru")).unwrap();
-    let cd =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom/dicomdir_cd");
+    let cd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/dicomdir_cd");
     let (files, _) = collect_files(&[cd]);
     let summary = import_paths(
         &mut a,

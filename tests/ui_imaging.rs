@@ -23,7 +23,7 @@ fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/dicom")
+        .join("tests/data/dicom")
         .join(name)
 }
 
@@ -286,4 +286,63 @@ fn an_image_that_cannot_be_shown_says_why_instead_of_a_blank_view() {
     press(&mut harness, "Close");
     press(&mut harness, "View images");
     wait_for_label(&mut harness, "32-bit pixel data is not supported");
+}
+
+#[test]
+fn removing_a_series_asks_first_and_the_chart_restores_it() {
+    let (_dir, patient_id, mut harness) = setup();
+    harness
+        .state_mut()
+        .start_import(patient_id, None, vec![sample("emri_small.dcm")]);
+    wait_for(&mut harness, "the import", |app| {
+        app.import_dialog().is_some_and(|d| d.is_done())
+    });
+    press(&mut harness, "Close");
+    press(&mut harness, "View images");
+    press(&mut harness, "Remove series…");
+    harness.get_by_label("Remove this series from the record?");
+    press(&mut harness, "Keep");
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    press(&mut harness, "Remove series…");
+    press(&mut harness, "Remove");
+    assert!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, true)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    press(&mut harness, "Back to chart");
+    harness.get_by_label("Removed images (1)").click();
+    harness.run_steps(3);
+    press(&mut harness, "Restore");
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .attachments(patient_id, false)
+            .unwrap()
+            .len(),
+        1
+    );
 }

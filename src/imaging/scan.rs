@@ -208,6 +208,11 @@ impl<'a> Cursor<'a> {
             ));
         }
         while self.pos < self.end {
+            // A few stray bytes after the last element (padding some writers leave) are not an
+            // element; the parser stops there too.
+            if depth == 0 && !in_undefined_item && self.end - self.pos < 8 {
+                return Ok(());
+            }
             let header = self.header()?;
             let tag = (header.group, header.element);
             if tag == ITEM_END && in_undefined_item {

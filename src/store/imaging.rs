@@ -340,23 +340,45 @@ impl Store {
         attachment_id: AttachmentId,
         removed: bool,
     ) -> Result<(), StoreError> {
-        let Some(old) = self.attachment(attachment_id)? else {
-            return Err(StoreError::NotFound {
-                what: "attachment",
-                id: attachment_id.to_string(),
-            });
-        };
-        let mut new = old.clone();
-        new.removed = removed;
+        self.set_attachments_removed(&[attachment_id], removed)
+            .map(|_| ())
+    }
+
+    /// Hides or restores several attachments in one transaction (a whole series).
+    pub fn set_attachments_removed(
+        &mut self,
+        attachment_ids: &[AttachmentId],
+        removed: bool,
+    ) -> Result<usize, StoreError> {
+        let mut olds = Vec::with_capacity(attachment_ids.len());
+        for id in attachment_ids {
+            match self.attachment(*id)? {
+                Some(old) => olds.push(old),
+                None => {
+                    return Err(StoreError::NotFound {
+                        what: "attachment",
+                        id: id.to_string(),
+                    });
+                }
+            }
+        }
         let mut writer = self.writer()?;
-        writer.update(
-            EntityKind::Attachment,
-            attachment_id.0,
-            &attachment_fields(&old),
-            attachment_fields(&new),
-            &[],
-        )?;
-        writer.commit()
+        let mut changed = 0;
+        for old in olds {
+            let mut new = old.clone();
+            new.removed = removed;
+            if writer.update(
+                EntityKind::Attachment,
+                old.attachment_id.0,
+                &attachment_fields(&old),
+                attachment_fields(&new),
+                &[],
+            )? {
+                changed += 1;
+            }
+        }
+        writer.commit()?;
+        Ok(changed)
     }
 
     /// One attachment.
@@ -400,9 +422,26 @@ impl Store {
         Ok(rows.into_iter().flatten().collect())
     }
 
-    /// A patient's imaging, grouped into studies and series.
+    /// A patient's removed images, grouped as studies and series (to restore them).
+    pub fn removed_studies(&self, patient_id: PatientId) -> Result<Vec<StudyGroup>, StoreError> {
+        let removed: Vec<Attachment> = self
+            .attachments(patient_id, true)?
+            .into_iter()
+            .filter(|a| a.removed)
+            .collect();
+        Ok(group_studies(removed))
+    }
+
+    /// A patient's imaging, grouped into studies and series. Newest study first; studies without a date last.
     pub fn studies(&self, patient_id: PatientId) -> Result<Vec<StudyGroup>, StoreError> {
-        Ok(group_studies(self.attachments(patient_id, false)?))
+        let mut studies = group_studies(self.attachments(patient_id, false)?);
+        studies.sort_by(|a, b| match (a.study_date, b.study_date) {
+            (Some(a), Some(b)) => b.cmp(&a),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        Ok(studies)
     }
 }
 

@@ -66,6 +66,7 @@ struct ChartData {
     visits: Vec<VisitLine>,
     trends: Trends,
     studies: Vec<crate::store::StudyGroup>,
+    removed_studies: Vec<crate::store::StudyGroup>,
 }
 
 impl ChartData {
@@ -134,6 +135,7 @@ impl ChartData {
             allergies: store.allergies(patient_id)?,
             problems: store.problems(patient_id)?,
             studies: store.studies(patient_id)?,
+            removed_studies: store.removed_studies(patient_id)?,
             patient,
             visits,
             trends,
@@ -222,16 +224,14 @@ impl PatientChart {
                         if let Ok(data) = &self.data {
                             visits_ui(ui, data, cx);
                             ui.add_space(8.0);
+                            imaging_ui(ui, self.patient_id, data, cx);
+                            ui.add_space(8.0);
                             trends_ui(ui, &data.trends);
                         }
                     } else {
                         self.problems_ui(ui, cx);
                         ui.add_space(8.0);
                         self.allergies_ui(ui, cx);
-                        ui.add_space(8.0);
-                        if let Ok(data) = &self.data {
-                            imaging_ui(ui, self.patient_id, data, cx);
-                        }
                     }
                 });
             });
@@ -470,23 +470,57 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
         }
         for study in &data.studies {
             let images: i64 = study.series.iter().map(|s| s.frame_count()).sum();
-            let line = format!(
-                "{}  {}  {} — {} series, {} image(s)",
+            let mut parts = vec![
                 study
                     .study_date
                     .map(format_date)
                     .unwrap_or_else(|| "No date".to_owned()),
-                study.modalities,
-                study.description,
-                study.series.len(),
-                images
+            ];
+            parts.extend(
+                [study.modalities.clone(), study.description.clone()]
+                    .into_iter()
+                    .filter(|p| !p.is_empty()),
             );
+            parts.push(format!("{} series, {images} image(s)", study.series.len()));
+            let line = parts.join(" · ");
             if ui.link(line).clicked() {
                 cx.send(Command::Open(Screen::Imaging {
                     patient_id,
                     study_uid: Some(study.study_uid.clone()),
                 }));
             }
+        }
+        let removed: usize = data
+            .removed_studies
+            .iter()
+            .flat_map(|s| &s.series)
+            .map(|s| s.instances.len())
+            .sum();
+        if removed > 0 {
+            egui::CollapsingHeader::new(format!("Removed images ({removed})"))
+                .id_salt("removed_images")
+                .show(ui, |ui| {
+                    for series in data.removed_studies.iter().flat_map(|s| &s.series) {
+                        ui.horizontal(|ui| {
+                            ui.label(format!(
+                                "{} {} — {} image(s)",
+                                series.modality,
+                                series.description,
+                                series.instances.len()
+                            ));
+                            if ui.small_button("Restore").clicked() {
+                                cx.send(Command::SetImagesRemoved {
+                                    attachment_ids: series
+                                        .instances
+                                        .iter()
+                                        .map(|a| a.attachment_id)
+                                        .collect(),
+                                    removed: false,
+                                });
+                            }
+                        });
+                    }
+                });
         }
     });
 }

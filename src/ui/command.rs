@@ -52,6 +52,14 @@ pub enum Command {
         /// Pick a folder rather than files.
         folder: bool,
     },
+    /// Hide images from the record (`removed: true`) or bring them back (`false`). Nothing is
+    /// deleted.
+    SetImagesRemoved {
+        /// The images (attachments).
+        attachment_ids: Vec<crate::model::AttachmentId>,
+        /// Hide or restore.
+        removed: bool,
+    },
     /// Download an image imported at another clinic (at the next sync, started now).
     FetchImage(crate::model::BlobHash),
     /// Import files and folders into a patient's record.

@@ -554,6 +554,41 @@ impl OutpostApp {
                 encounter_id,
                 paths,
             } => self.start_import(patient_id, encounter_id, paths),
+            Command::SetImagesRemoved {
+                attachment_ids,
+                removed,
+            } => match self.store.set_attachments_removed(&attachment_ids, removed) {
+                Ok(count) => {
+                    self.set_message(
+                        if removed {
+                            format!(
+                                "Removed {count} image(s) from the record. They can be restored from the chart (Removed images)."
+                            )
+                        } else {
+                            format!("Restored {count} image(s).")
+                        },
+                        false,
+                    );
+                    self.after_write();
+                    let patient = self.imaging_patient().map(|(p, _)| p);
+                    match (&self.screen, patient) {
+                        (ActiveScreen::Viewer(_), Some(patient_id)) => self.open_now(
+                            Screen::Imaging {
+                                patient_id,
+                                study_uid: None,
+                            },
+                            today,
+                        ),
+                        (ActiveScreen::Chart(_), Some(patient_id)) => {
+                            self.open_now(Screen::Chart(patient_id), today)
+                        }
+                        _ => {}
+                    }
+                }
+                Err(error) => {
+                    self.set_message(format!("Not changed: {}", store_error_text(&error)), true)
+                }
+            },
             Command::FetchImage(blob) => match self.store.request_blob(&blob) {
                 Ok(()) => {
                     self.sync.sync_now();

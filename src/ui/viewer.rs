@@ -173,6 +173,10 @@ pub struct ImageViewer {
     scroll_accumulator: f32,
     /// The frame's time, seconds (for retrying images that were not here).
     now: f64,
+    /// Bring the selected series into view in the series panel (after opening or arrow keys).
+    scroll_to_selected: bool,
+    /// Asking whether to remove the current series from the record.
+    confirm_remove: bool,
 }
 
 impl ImageViewer {
@@ -231,6 +235,8 @@ impl ImageViewer {
             last_fit_scale: 1.0,
             scroll_accumulator: 0.0,
             now: 0.0,
+            scroll_to_selected: true,
+            confirm_remove: false,
         };
         viewer.select_series(study, 0);
         viewer
@@ -338,6 +344,7 @@ impl ImageViewer {
         let next = (self.series as i64 + delta).clamp(0, count - 1) as usize;
         if next != self.series {
             self.select_series(self.study, next);
+            self.scroll_to_selected = true;
         }
     }
 
@@ -420,6 +427,9 @@ impl ImageViewer {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::BLACK))
             .show(ui, |ui| self.image_ui(ui, cx));
+        if self.confirm_remove {
+            self.confirm_remove_ui(ui, cx);
+        }
     }
 
     fn series_panel_ui(&mut self, ui: &mut Ui) {
@@ -468,7 +478,11 @@ impl ImageViewer {
                                     ui.allocate_space(Vec2::splat(56.0));
                                 }
                             }
-                            if ui.selectable_label(selected, label).clicked() {
+                            let response = ui.selectable_label(selected, label);
+                            if selected && self.scroll_to_selected {
+                                response.scroll_to_me(Some(egui::Align::Center));
+                            }
+                            if response.clicked() {
                                 pick = Some((s, n));
                             }
                         });
@@ -476,6 +490,7 @@ impl ImageViewer {
                     ui.separator();
                 }
             });
+        self.scroll_to_selected = false;
         if let Some((s, n)) = pick {
             self.select_series(s, n);
         }
@@ -557,9 +572,39 @@ impl ImageViewer {
             });
             ui.separator();
             ui.toggle_value(&mut self.show_tags, "Tags");
+            if ui.button("Remove series…").clicked() {
+                self.confirm_remove = true;
+            }
             if !self.measurements.is_empty() && ui.button("Clear measurements").clicked() {
                 self.measurements.clear();
             }
+        });
+    }
+
+    fn confirm_remove_ui(&mut self, ui: &Ui, cx: &mut ViewContext<'_>) {
+        let ids: Vec<crate::model::AttachmentId> = self
+            .current_series_instances()
+            .iter()
+            .map(|a| a.attachment_id)
+            .collect();
+        egui::Modal::new(egui::Id::unique("remove_series")).show(ui.ctx(), |ui| {
+            ui.heading("Remove this series from the record?");
+            ui.label(format!(
+                "{} image(s) will no longer show in this patient's record. Nothing is deleted: they can be restored from the chart, under Removed images.",
+                ids.len()
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Remove").clicked() {
+                    cx.send(Command::SetImagesRemoved {
+                        attachment_ids: ids.clone(),
+                        removed: true,
+                    });
+                    self.confirm_remove = false;
+                }
+                if ui.button("Keep").clicked() {
+                    self.confirm_remove = false;
+                }
+            });
         });
     }
 
