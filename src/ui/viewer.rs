@@ -152,7 +152,8 @@ pub struct ImageViewer {
     position: usize,
     worker: DecodeWorker,
     info: HashMap<crate::model::BlobHash, Arc<DicomInfo>>,
-    tags: Option<(crate::model::BlobHash, Arc<Vec<TagRow>>)>,
+    /// Tags of the files read so far (the panel shows the current one's).
+    tags: HashMap<crate::model::BlobHash, Arc<Vec<TagRow>>>,
     /// Frames that could not be shown, with why and when (images not here yet are asked again).
     errors: HashMap<(crate::model::BlobHash, u32), (String, f64)>,
     shown: Option<Shown>,
@@ -218,7 +219,7 @@ impl ImageViewer {
             position: 0,
             worker,
             info: HashMap::new(),
-            tags: None,
+            tags: HashMap::new(),
             errors: HashMap::new(),
             shown: None,
             thumbnails: HashMap::new(),
@@ -354,7 +355,11 @@ impl ImageViewer {
                 self.info.insert(answer.request.source.blob.clone(), info);
             }
             if let Some(tags) = answer.tags {
-                self.tags = Some((answer.request.source.blob.clone(), tags));
+                // Tags are kept for the files of a few series at a time, not a whole CD.
+                if self.tags.len() > 256 {
+                    self.tags.clear();
+                }
+                self.tags.insert(answer.request.source.blob.clone(), tags);
             }
             if let Err(error) = answer.frame {
                 self.errors.insert(
@@ -419,7 +424,7 @@ impl ImageViewer {
         if self.show_tags {
             egui::Panel::right("viewer_tags")
                 .resizable(true)
-                .default_size(360.0)
+                .default_size(440.0)
                 .show(ui, |ui| self.tags_panel_ui(ui));
         }
         egui::Panel::top("viewer_tools").show(ui, |ui| self.toolbar_ui(ui));
@@ -548,28 +553,32 @@ impl ImageViewer {
             ui.toggle_value(&mut self.transform.flip_h, "Flip horizontal");
             ui.toggle_value(&mut self.transform.flip_v, "Flip vertical");
             ui.toggle_value(&mut self.invert, "Invert");
-            ui.separator();
+        });
+        ui.horizontal_wrapped(|ui| {
             let monochrome = self
                 .shown
                 .as_ref()
                 .is_some_and(|s| s.frame.full_window().is_some());
-            ui.add_enabled_ui(monochrome, |ui| {
-                if ui.button("File window").clicked() {
-                    self.window = None;
+            ui.label("Window:");
+            if ui
+                .add_enabled(monochrome, egui::Button::new("File window"))
+                .on_hover_text("The window the file suggests (or its whole range)")
+                .clicked()
+            {
+                self.window = None;
+            }
+            for preset in CT_PRESETS {
+                if ui
+                    .add_enabled(monochrome, egui::Button::new(preset.name))
+                    .on_hover_text(format!(
+                        "Width {} / level {} (HU)",
+                        preset.window.width, preset.window.center
+                    ))
+                    .clicked()
+                {
+                    self.window = Some(preset.window);
                 }
-                for preset in CT_PRESETS {
-                    if ui
-                        .button(preset.name)
-                        .on_hover_text(format!(
-                            "Window {} / level {} (HU)",
-                            preset.window.width, preset.window.center
-                        ))
-                        .clicked()
-                    {
-                        self.window = Some(preset.window);
-                    }
-                }
-            });
+            }
             ui.separator();
             ui.toggle_value(&mut self.show_tags, "Tags");
             if ui.button("Remove series…").clicked() {
@@ -631,8 +640,9 @@ impl ImageViewer {
             if position != self.position + 1 {
                 self.position = position.saturating_sub(1);
             }
-            ui.label(self.frame_label());
-            ui.label("←/→ frames, ↑/↓ series, wheel scrolls frames, Ctrl+wheel or +/− zooms");
+            ui.label(self.frame_label()).on_hover_text(
+                "←/→ frames, ↑/↓ series, wheel scrolls frames, Ctrl+wheel or +/− zooms",
+            );
         });
     }
 
@@ -1005,16 +1015,14 @@ impl ImageViewer {
             ui.text_edit_singleline(&mut self.tag_filter)
                 .labelled_by(label.id);
         });
-        let current = self.current().map(|(a, _)| a.blob.clone());
-        let Some((blob, tags)) = self
-            .tags
-            .as_ref()
-            .filter(|(b, _)| Some(b) == current.as_ref())
-        else {
+        let tags = self
+            .current()
+            .and_then(|(a, _)| self.tags.get(&a.blob))
+            .cloned();
+        let Some(tags) = tags else {
             ui.label("Tags appear once the image is read (photos have none).");
             return;
         };
-        let _ = blob;
         let needle = self.tag_filter.to_lowercase();
         let rows: Vec<&TagRow> = tags
             .iter()
@@ -1029,7 +1037,7 @@ impl ImageViewer {
             .id_salt("tags_table")
             .striped(true)
             .column(egui_extras::Column::auto())
-            .column(egui_extras::Column::auto())
+            .column(egui_extras::Column::initial(150.0).clip(true))
             .column(egui_extras::Column::remainder())
             .header(20.0, |mut header| {
                 header.col(|ui| {
@@ -1051,10 +1059,11 @@ impl ImageViewer {
                         ui.monospace(format!("{}{}", "  ".repeat(tag.depth), tag.tag));
                     });
                     row.col(|ui| {
-                        ui.label(&tag.name);
+                        ui.add(egui::Label::new(&tag.name).truncate());
                     });
                     row.col(|ui| {
-                        ui.label(&tag.value);
+                        ui.add(egui::Label::new(&tag.value).truncate())
+                            .on_hover_text(&tag.value);
                     });
                 });
             });
