@@ -290,3 +290,69 @@ fn what_is_not_supported_is_named() {
     assert!(matches!(error, ImagingError::Unsupported(_)), "{error}");
     assert!(error.to_string().contains("32-bit"), "{error}");
 }
+
+#[test]
+fn a_compression_without_a_decoder_here_is_named() {
+    // A JPEG-LS file (its decoder, CharLS, is not built into Outpost): the header reads, the
+    // frame says which compression it cannot decode.
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    let mut obj = InMemDicomObject::new_empty();
+    let sop = "2.25.515151";
+    for (tag, vr, value) in [
+        (tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(sop)),
+        (
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.5"),
+        ),
+        (
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.5.1"),
+        ),
+        (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+        (
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            PrimitiveValue::from("MONOCHROME2"),
+        ),
+        (tags::ROWS, VR::US, PrimitiveValue::from(2u16)),
+        (tags::COLUMNS, VR::US, PrimitiveValue::from(2u16)),
+        (tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16)),
+        (tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16)),
+        (tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16)),
+        (
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ),
+    ] {
+        obj.put(DataElement::new(tag, vr, value));
+    }
+    let fragments =
+        PixelFragmentSequence::new(Vec::<u32>::new(), vec![vec![0xFF, 0xD8, 0xFF, 0xF7, 0, 0]]);
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Value::from(fragments),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.4.80")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .media_storage_sop_instance_uid(sop),
+        )
+        .unwrap();
+    let mut bytes = Vec::new();
+    file.write_all(&mut bytes).unwrap();
+    let parsed = DicomFile::parse(&bytes).unwrap();
+    assert!(
+        parsed.info().transfer_syntax_name().contains("JPEG-LS"),
+        "{}",
+        parsed.info().transfer_syntax_name()
+    );
+    let error = parsed.decode_frame(0).unwrap_err();
+    assert!(matches!(error, ImagingError::Unsupported(_)), "{error}");
+    assert!(error.to_string().contains("JPEG-LS"), "{error}");
+}
