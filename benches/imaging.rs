@@ -151,11 +151,7 @@ fn main() {
     let summary = import_paths(
         &mut store,
         &files,
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| {},
     );
     let import_time = started.elapsed();

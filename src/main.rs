@@ -260,11 +260,7 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
         .map(|(row, _)| row.patient_id)
         .with_context(|| format!("no patient numbered {number}"))?;
     let (files, mut failures) = collect_files(paths);
-    let options = ImportOptions {
-        patient_id: hit,
-        encounter_id: None,
-        cancel: Default::default(),
-    };
+    let options = ImportOptions::for_patient(hit);
     let summary = import_paths(store, &files, &options, |event| {
         if let ImportEvent::Importing { done, total } = event
             && (done % 100 == 0 || done == total)

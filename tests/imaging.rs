@@ -327,11 +327,7 @@ fn the_sample_cd_imports_as_its_patients_studies_and_series() {
     let summary = import_paths(
         &mut store,
         &files,
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| events += 1,
     );
     assert!(summary.failures.is_empty(), "{:?}", summary.failures);
@@ -362,11 +358,7 @@ fn the_sample_cd_imports_as_its_patients_studies_and_series() {
     let again = import_paths(
         &mut store,
         &files,
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| {},
     );
     assert_eq!((again.imported, again.skipped), (0, files.len()));
@@ -385,11 +377,7 @@ fn a_mixed_folder_imports_what_it_can_and_lists_the_rest() {
     let summary = import_paths(
         &mut store,
         &collect_files(&[data_dir()]).0,
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| {},
     );
     // The folder holds the ten sample files and the CD (with its DICOMDIR walked as a folder).
@@ -490,11 +478,7 @@ fn photos_are_shown_upright_by_their_exif_orientation() {
     let summary = import_paths(
         &mut store,
         &[photo],
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| {},
     );
     assert_eq!(summary.imported, 1);
@@ -513,11 +497,7 @@ fn removing_an_attachment_hides_it_and_can_be_undone() {
     import_paths(
         &mut store,
         &files,
-        &ImportOptions {
-            patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(patient_id),
         |_| {},
     );
     let id = store.attachments(patient_id, false).unwrap()[0].attachment_id;

@@ -538,11 +538,7 @@ async fn imported_images_reach_the_other_clinic_and_download_when_asked() {
     let summary = import_paths(
         &mut a,
         &files,
-        &ImportOptions {
-            patient_id: registered.patient_id,
-            encounter_id: None,
-            cancel: Default::default(),
-        },
+        &ImportOptions::for_patient(registered.patient_id),
         |_| {},
     );
     assert_eq!(summary.imported, files.len());

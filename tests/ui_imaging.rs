@@ -41,6 +41,23 @@ fn wait_for(harness: &mut Harness<'_, OutpostApp>, what: &str, done: impl Fn(&Ou
     harness.step();
 }
 
+/// How many images the patient's record shows (removed ones left out).
+fn images_in_record(harness: &Harness<'_, OutpostApp>, patient_id: PatientId) -> usize {
+    harness
+        .state()
+        .store()
+        .attachments(patient_id, false)
+        .unwrap()
+        .len()
+}
+
+/// Steps the window until the running import has ended.
+fn wait_for_import(harness: &mut Harness<'_, OutpostApp>) {
+    wait_for(harness, "the import", |app| {
+        app.import_dialog().is_some_and(|d| d.is_done())
+    });
+}
+
 /// Steps the window until a widget whose label contains `text` appears.
 fn wait_for_label(harness: &mut Harness<'_, OutpostApp>, text: &str) {
     let started = Instant::now();
@@ -113,9 +130,7 @@ fn import_then_view_scroll_window_and_measure() {
             .is_empty()
     );
     press(&mut harness, "Link to this patient");
-    wait_for(&mut harness, "the import", |app| {
-        app.import_dialog().is_some_and(|d| d.is_done())
-    });
+    wait_for_import(&mut harness);
     let summary = harness
         .state()
         .import_dialog()
@@ -126,15 +141,7 @@ fn import_then_view_scroll_window_and_measure() {
     assert_eq!(summary.imported, 2, "{summary:?}");
     harness.get_by_label_contains("Imported 2 file(s)");
     press(&mut harness, "Close");
-    assert_eq!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 2);
 
     // The chart lists the studies; open the viewer.
     press(&mut harness, "View images");
@@ -196,22 +203,12 @@ fn a_damaged_file_is_listed_with_its_reason() {
     );
     wait_for_label(&mut harness, "Link to this patient");
     press(&mut harness, "Link to this patient");
-    wait_for(&mut harness, "the import", |app| {
-        app.import_dialog().is_some_and(|d| d.is_done())
-    });
+    wait_for_import(&mut harness);
     harness.get_by_label_contains("Imported 1 file(s)");
     harness.get_by_label("1 file(s) could not be imported:");
     harness.get_by_label_contains("MR_truncated.dcm: damaged DICOM file");
     press(&mut harness, "Close");
-    assert_eq!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 1);
 }
 
 /// A sound DICOM file whose pixels Outpost cannot show (32-bit samples).
@@ -280,9 +277,7 @@ fn an_image_that_cannot_be_shown_says_why_instead_of_a_blank_view() {
     harness
         .state_mut()
         .start_import(patient_id, None, vec![file]);
-    wait_for(&mut harness, "the import", |app| {
-        app.import_dialog().is_some_and(|d| d.is_done())
-    });
+    wait_for_import(&mut harness);
     press(&mut harness, "Close");
     press(&mut harness, "View images");
     wait_for_label(&mut harness, "32-bit pixel data is not supported");
@@ -294,23 +289,13 @@ fn removing_a_series_asks_first_and_the_chart_restores_it() {
     harness
         .state_mut()
         .start_import(patient_id, None, vec![sample("emri_small.dcm")]);
-    wait_for(&mut harness, "the import", |app| {
-        app.import_dialog().is_some_and(|d| d.is_done())
-    });
+    wait_for_import(&mut harness);
     press(&mut harness, "Close");
     press(&mut harness, "View images");
     press(&mut harness, "Remove series…");
     harness.get_by_label("Remove this series from the record?");
     press(&mut harness, "Keep");
-    assert_eq!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 1);
 
     press(&mut harness, "Remove series…");
     press(&mut harness, "Remove");
@@ -336,13 +321,5 @@ fn removing_a_series_asks_first_and_the_chart_restores_it() {
     harness.get_by_label("Removed images (1)").click();
     harness.run_steps(3);
     press(&mut harness, "Restore");
-    assert_eq!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 1);
 }

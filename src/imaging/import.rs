@@ -218,6 +218,17 @@ pub struct ImportOptions {
     pub cancel: Arc<AtomicBool>,
 }
 
+impl ImportOptions {
+    /// Into a patient's record, not linked to a visit, not cancelled.
+    pub fn for_patient(patient_id: PatientId) -> Self {
+        Self {
+            patient_id,
+            encounter_id: None,
+            cancel: Arc::default(),
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImportSummary {

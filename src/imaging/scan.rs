@@ -99,19 +99,24 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    fn u16_from(&self, b: [u8; 2]) -> u16 {
+        match self.encoding {
+            Encoding::ExplicitBig => u16::from_be_bytes(b),
+            _ => u16::from_le_bytes(b),
+        }
+    }
+
     fn u16(&mut self) -> Result<u16, ImagingError> {
         let b = self.take(2)?;
-        Ok(match self.encoding {
-            Encoding::ExplicitBig => u16::from_be_bytes([b[0], b[1]]),
-            _ => u16::from_le_bytes([b[0], b[1]]),
-        })
+        Ok(self.u16_from([b[0], b[1]]))
     }
 
     fn u32(&mut self) -> Result<u32, ImagingError> {
         let b = self.take(4)?;
+        let b = [b[0], b[1], b[2], b[3]];
         Ok(match self.encoding {
-            Encoding::ExplicitBig => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            Encoding::ExplicitBig => u32::from_be_bytes(b),
+            _ => u32::from_le_bytes(b),
         })
     }
 
@@ -120,26 +125,14 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let b = self.bytes.get(self.pos..self.pos + 2)?;
-        Some(match self.encoding {
-            Encoding::ExplicitBig => u16::from_be_bytes([b[0], b[1]]),
-            _ => u16::from_le_bytes([b[0], b[1]]),
-        })
+        Some(self.u16_from([b[0], b[1]]))
     }
 
     /// Reads one element header. Item and delimiter tags always have a 4-byte length and no VR.
     fn header(&mut self) -> Result<Header, ImagingError> {
         let group = self.u16()?;
         let element = self.u16()?;
-        if group == 0xFFFE {
-            let length = self.u32()?;
-            return Ok(Header {
-                group,
-                element,
-                vr: None,
-                length,
-            });
-        }
-        if self.encoding == Encoding::ImplicitLittle {
+        if group == 0xFFFE || self.encoding == Encoding::ImplicitLittle {
             let length = self.u32()?;
             return Ok(Header {
                 group,
