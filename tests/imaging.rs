@@ -290,6 +290,31 @@ fn a_file_claiming_gigabytes_is_refused_at_once() {
     assert!(error.to_string().contains("3700000000"), "{error}");
 }
 
+#[test]
+fn files_the_fuzzer_found_fail_fast_without_taking_memory() {
+    // Each made the parser reserve gigabytes once: a value whose VR was changed to one the
+    // parser reads in whole units (FL, 14 bytes) left it reading the rest of the file from
+    // inside a value.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let started = Instant::now();
+        let outcome = DicomFile::parse(&bytes).map(|file| file.decode_frame(0).map(|_| ()));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{} took {:?}",
+            path.display(),
+            started.elapsed()
+        );
+        let error = match outcome {
+            Err(error) | Ok(Err(error)) => error,
+            Ok(Ok(())) => continue,
+        };
+        assert!(error.to_string().len() > 20, "{error}");
+    }
+}
+
 fn patient(store: &mut Store, family: &str, given: &str) -> PatientId {
     let mut p = Patient::blank(store.clinic_id());
     p.family_name = family.to_owned();

@@ -69,6 +69,16 @@ pub(crate) fn check_structure(bytes: &[u8]) -> Result<(), ImagingError> {
     cursor.elements(0, false)
 }
 
+/// The VR the standard dictionary gives a tag (what the parser uses for implicit VR files).
+fn dictionary_vr(group: u16, element: u16) -> Option<[u8; 2]> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    let entry =
+        dicom_dictionary_std::StandardDataDictionary.by_tag(dicom_core::Tag(group, element))?;
+    let vr = entry.vr().relaxed().to_string();
+    let bytes = vr.as_bytes();
+    Some([*bytes.first()?, *bytes.get(1)?])
+}
+
 struct Header {
     group: u16,
     element: u16,
@@ -132,7 +142,7 @@ impl<'a> Cursor<'a> {
     fn header(&mut self) -> Result<Header, ImagingError> {
         let group = self.u16()?;
         let element = self.u16()?;
-        if group == 0xFFFE || self.encoding == Encoding::ImplicitLittle {
+        if group == 0xFFFE {
             let length = self.u32()?;
             return Ok(Header {
                 group,
@@ -141,25 +151,46 @@ impl<'a> Cursor<'a> {
                 length,
             });
         }
+        if self.encoding == Encoding::ImplicitLittle {
+            // The parser takes the VR from the dictionary: so does this walk, so both read
+            // sequences and binary values alike.
+            let length = self.u32()?;
+            return Ok(Header {
+                group,
+                element,
+                vr: dictionary_vr(group, element),
+                length,
+            });
+        }
         let vr_bytes = self.take(2)?;
         let vr = [vr_bytes[0], vr_bytes[1]];
-        let long = matches!(
+        // Exactly the parser's rule (PS3.5 7.1.2): these VRs have a 16-bit length; every other
+        // VR, an unknown one included, has two reserved bytes and a 32-bit length.
+        let short = matches!(
             &vr,
-            b"OB"
-                | b"OD"
-                | b"OF"
-                | b"OL"
-                | b"OV"
-                | b"OW"
-                | b"SQ"
-                | b"UC"
-                | b"UN"
-                | b"UR"
-                | b"UT"
-                | b"SV"
-                | b"UV"
+            b"AE"
+                | b"AS"
+                | b"AT"
+                | b"CS"
+                | b"DA"
+                | b"DS"
+                | b"DT"
+                | b"FL"
+                | b"FD"
+                | b"IS"
+                | b"LO"
+                | b"LT"
+                | b"PN"
+                | b"SH"
+                | b"SL"
+                | b"SS"
+                | b"ST"
+                | b"TM"
+                | b"UI"
+                | b"UL"
+                | b"US"
         );
-        let length = if long {
+        let length = if !short {
             self.take(2)?;
             self.u32()?
         } else {
@@ -182,6 +213,20 @@ impl<'a> Cursor<'a> {
             )));
         }
         let length = header.length as usize;
+        // Binary values are read as whole numbers of their units: a length that is not a
+        // multiple would leave the parser's reading position inside the value.
+        let unit = match header.vr.as_ref() {
+            Some(b"SS" | b"US" | b"OW") => 2,
+            Some(b"AT" | b"FL" | b"SL" | b"UL" | b"OF" | b"OL") => 4,
+            Some(b"FD" | b"OD" | b"SV" | b"UV" | b"OV") => 8,
+            _ => 1,
+        };
+        if length % unit != 0 {
+            return Err(ImagingError::Malformed(format!(
+                "element ({:04X},{:04X}) has a length of {length} bytes, not a whole number of its {unit}-byte values",
+                header.group, header.element
+            )));
+        }
         let available = self.end.saturating_sub(self.pos);
         if length > available {
             return Err(ImagingError::Malformed(format!(
