@@ -221,7 +221,7 @@ impl<'a> Cursor<'a> {
             Some(b"FD" | b"OD" | b"SV" | b"UV" | b"OV") => 8,
             _ => 1,
         };
-        if length % unit != 0 {
+        if !length.is_multiple_of(unit) {
             return Err(ImagingError::Malformed(format!(
                 "element ({:04X},{:04X}) has a length of {length} bytes, not a whole number of its {unit}-byte values",
                 header.group, header.element
