@@ -162,6 +162,22 @@ fn import_then_view_scroll_window_and_measure() {
         app.viewer().is_some_and(|v| v.has_image())
     });
 
+    // Play the series as a cine loop: the frames move on by themselves, then stop on Pause.
+    press(&mut harness, "Play");
+    let started = Instant::now();
+    while harness.state().viewer().unwrap().frame_label() == "Frame 3/10" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the cine loop does not move"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    press(&mut harness, "Pause");
+    let stopped = harness.state().viewer().unwrap().frame_label();
+    harness.run_steps(30);
+    assert_eq!(harness.state().viewer().unwrap().frame_label(), stopped);
+
     // Back to the CT: pick the soft-tissue window.
     harness.get_by_label_contains("1 image(s)").click();
     harness.run_steps(2);
