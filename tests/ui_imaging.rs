@@ -339,3 +339,35 @@ fn removing_a_series_asks_first_and_the_chart_restores_it() {
     press(&mut harness, "Restore");
     assert_eq!(images_in_record(&harness, patient_id), 1);
 }
+
+#[test]
+fn images_attached_from_a_visit_are_linked_to_it() {
+    let (_dir, patient_id, mut harness) = setup();
+    let mut visit =
+        outpost::model::Encounter::new_draft(patient_id, "Dr Achieng", chrono::Utc::now());
+    visit.chief_complaint = "Wound on the left foot".to_owned();
+    let encounter_id = visit.encounter_id;
+    // The store behind the app is its own connection: write the visit through a second one.
+    let path = harness.state().store().path().to_owned();
+    let mut second = Store::open(&path).unwrap();
+    second.save_encounter(&visit).unwrap();
+    harness.state_mut().open(Screen::Visit(encounter_id));
+    harness.run_steps(3);
+    harness.get_by_role_and_label(Role::Button, "Attach images…");
+    // What the picker would hand over, as a drop on the visit would.
+    harness.state_mut().start_import(
+        patient_id,
+        Some(encounter_id),
+        vec![sample("emri_small.dcm")],
+    );
+    wait_for_import(&mut harness);
+    press(&mut harness, "Close");
+    let attachments = harness
+        .state()
+        .store()
+        .attachments(patient_id, false)
+        .unwrap();
+    assert_eq!(attachments[0].encounter_id, Some(encounter_id));
+    press(&mut harness, "View images (1)");
+    assert!(harness.state().viewer().is_some());
+}

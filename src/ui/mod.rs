@@ -943,16 +943,21 @@ impl OutpostApp {
                 self.after_write();
             }
             // Show the new images where the user is.
-            match &self.screen {
-                ActiveScreen::Viewer(_) => self.open_now(
-                    Screen::Imaging {
-                        patient_id,
-                        study_uid: None,
-                    },
-                    today,
-                ),
-                ActiveScreen::Chart(_) => self.open_now(Screen::Chart(patient_id), today),
-                _ => {}
+            let reopen = match &mut self.screen {
+                ActiveScreen::Viewer(_) => Some(Screen::Imaging {
+                    patient_id,
+                    study_uid: None,
+                }),
+                ActiveScreen::Chart(_) => Some(Screen::Chart(patient_id)),
+                // A visit editor may hold typing not saved yet: count its images in place.
+                ActiveScreen::Visit(editor) => {
+                    editor.refresh_images(&self.store);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(screen) = reopen {
+                self.open_now(screen, today);
             }
         }
     }

@@ -75,6 +75,8 @@ pub struct VisitEditor {
     amendments: Vec<Amendment>,
     vital_text: [String; VITAL_RANGES.len()],
     in_store: bool,
+    /// Images linked to this visit.
+    images: usize,
     dirty: bool,
     last_change: f64,
     autosave_blocked: bool,
@@ -106,7 +108,20 @@ impl VisitEditor {
         let encounter = store.encounter(encounter_id)?;
         let mut editor = Self::with_encounter(store, encounter, true, today)?;
         editor.amendments = store.amendments(encounter_id)?;
+        editor.refresh_images(store);
         Ok(editor)
+    }
+
+    /// Counts the images linked to this visit again (after an import).
+    pub fn refresh_images(&mut self, store: &Store) {
+        self.images = store
+            .attachments(self.encounter.patient_id, false)
+            .map(|all| {
+                all.iter()
+                    .filter(|a| a.encounter_id == Some(self.encounter.encounter_id))
+                    .count()
+            })
+            .unwrap_or(0);
     }
 
     fn with_encounter(
@@ -130,6 +145,7 @@ impl VisitEditor {
             amendments: Vec::new(),
             encounter,
             in_store,
+            images: 0,
             dirty: false,
             last_change: 0.0,
             autosave_blocked: false,
@@ -342,6 +358,16 @@ impl VisitEditor {
                                 encounter_id: Some(self.encounter.encounter_id),
                                 folder: false,
                             });
+                        }
+                        if self.images > 0
+                            && ui
+                                .button(format!("View images ({})", self.images))
+                                .clicked()
+                        {
+                            cx.send(Command::Open(Screen::Imaging {
+                                patient_id: self.encounter.patient_id,
+                                study_uid: None,
+                            }));
                         }
                     });
                 });
