@@ -283,6 +283,15 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
     Ok(())
 }
 
+/// Fills an empty demo database with the demo population and signs in its clinician.
+fn ensure_demo(store: &mut Store) -> Result<()> {
+    if store.patient_count()? == 0 {
+        generate_demo(store, &DemoOptions::default())?;
+        store.set_setting("user_name", "Dr Amina Odhiambo")?;
+    }
+    Ok(())
+}
+
 /// Prints lines to standard output. A reader that stops early (`outpost status | head -1`) is
 /// not an error worth reporting.
 fn print_lines(lines: &[String]) {
@@ -391,6 +400,9 @@ fn try_main() -> Result<()> {
                 (None, true) => default_data_dir()?.join("demo"),
             };
             let mut store = Store::open_dir(&data_dir)?;
+            if cli.demo {
+                ensure_demo(&mut store)?;
+            }
             import_command(&mut store, &patient, &paths)
         }
         None => {
@@ -400,9 +412,8 @@ fn try_main() -> Result<()> {
                 (None, true) => default_data_dir()?.join("demo"),
             };
             let mut store = Store::open_dir(&data_dir)?;
-            if cli.demo && store.patient_count()? == 0 {
-                generate_demo(&mut store, &DemoOptions::default())?;
-                store.set_setting("user_name", "Dr Amina Odhiambo")?;
+            if cli.demo {
+                ensure_demo(&mut store)?;
             }
             outpost::ui::run(store).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }
