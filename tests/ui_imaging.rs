@@ -371,3 +371,30 @@ fn images_attached_from_a_visit_are_linked_to_it() {
     press(&mut harness, "View images (1)");
     assert!(harness.state().viewer().is_some());
 }
+
+#[test]
+fn an_image_not_on_this_workstation_offers_a_download() {
+    let (_dir, patient_id, mut harness) = setup();
+    harness
+        .state_mut()
+        .start_import(patient_id, None, vec![sample("emri_small.dcm")]);
+    wait_for_import(&mut harness);
+    press(&mut harness, "Close");
+    // As if the record had come from another clinic by sync: the row is here, the bytes not.
+    let attachment = harness
+        .state()
+        .store()
+        .attachments(patient_id, false)
+        .unwrap()[0]
+        .clone();
+    std::fs::remove_file(harness.state().store().blob_path(&attachment.blob)).unwrap();
+    press(&mut harness, "View images");
+    wait_for_label(&mut harness, "not on this workstation yet");
+    press(&mut harness, "Download now");
+    let today = chrono::Local::now().date_naive();
+    assert_eq!(
+        harness.state().store().blobs_to_download(today).unwrap(),
+        vec![attachment.blob],
+        "the next sync downloads it"
+    );
+}
