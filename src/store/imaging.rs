@@ -381,6 +381,27 @@ impl Store {
         Ok(changed)
     }
 
+    /// How many of a patient's images are linked to one of their visits.
+    pub fn visit_image_count(
+        &self,
+        patient_id: PatientId,
+        encounter_id: crate::model::EncounterId,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM attachment
+                 WHERE patient_id = ?1 AND encounter_id = ?2 AND removed = 0",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![patient_id.to_string(), encounter_id.to_string()],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(StoreError::sqlite("counting a visit's images"))
+    }
+
     /// One attachment.
     pub fn attachment(
         &self,

@@ -115,12 +115,7 @@ impl VisitEditor {
     /// Counts the images linked to this visit again (after an import).
     pub fn refresh_images(&mut self, store: &Store) {
         self.images = store
-            .attachments(self.encounter.patient_id, false)
-            .map(|all| {
-                all.iter()
-                    .filter(|a| a.encounter_id == Some(self.encounter.encounter_id))
-                    .count()
-            })
+            .visit_image_count(self.encounter.patient_id, self.encounter.encounter_id)
             .unwrap_or(0);
     }
 
