@@ -293,8 +293,8 @@ fn what_is_not_supported_is_named() {
 
 #[test]
 fn a_compression_without_a_decoder_here_is_named() {
-    // A JPEG-LS file (its decoder, CharLS, is not built into Outpost): the header reads, the
-    // frame says which compression it cannot decode.
+    // A JPEG XL file (no decoder is built into Outpost): the header reads, the frame says which
+    // compression it cannot decode.
     use dicom_core::value::{PixelFragmentSequence, Value};
     let mut obj = InMemDicomObject::new_empty();
     let sop = "2.25.515151";
@@ -339,7 +339,7 @@ fn a_compression_without_a_decoder_here_is_named() {
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.4.80")
+                .transfer_syntax("1.2.840.10008.1.2.4.110")
                 .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
                 .media_storage_sop_instance_uid(sop),
         )
@@ -348,11 +348,42 @@ fn a_compression_without_a_decoder_here_is_named() {
     file.write_all(&mut bytes).unwrap();
     let parsed = DicomFile::parse(&bytes).unwrap();
     assert!(
-        parsed.info().transfer_syntax_name().contains("JPEG-LS"),
+        parsed.info().transfer_syntax_name().contains("JPEG XL"),
         "{}",
         parsed.info().transfer_syntax_name()
     );
     let error = parsed.decode_frame(0).unwrap_err();
     assert!(matches!(error, ImagingError::Unsupported(_)), "{error}");
-    assert!(error.to_string().contains("JPEG-LS"), "{error}");
+    assert!(error.to_string().contains("JPEG XL"), "{error}");
+}
+
+#[cfg(feature = "jpeg-ls")]
+#[test]
+fn jpeg_ls_decodes_to_the_same_pixels_as_the_uncompressed_original() {
+    // CT_small compressed here with CharLS (JPEG-LS lossless), then read back through Outpost.
+    use dicom_pixeldata::Transcode;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/CT_small.dcm");
+    let original = std::fs::read(&path).unwrap();
+    let expected = DicomFile::parse(&original)
+        .unwrap()
+        .decode_frame(0)
+        .unwrap();
+    let mut object = dicom_object::open_file(&path).unwrap();
+    object
+        .transcode(
+            &dicom_transfer_syntax_registry::entries::JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased(),
+        )
+        .unwrap();
+    let mut compressed = Vec::new();
+    object.write_all(&mut compressed).unwrap();
+    let file = DicomFile::parse(&compressed).unwrap();
+    assert_eq!(file.info().transfer_syntax, "1.2.840.10008.1.2.4.80");
+    assert!(
+        compressed.len() < original.len(),
+        "{} bytes",
+        compressed.len()
+    );
+    let frame = file.decode_frame(0).unwrap();
+    assert_eq!(frame, expected);
 }
