@@ -283,13 +283,20 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
     Ok(())
 }
 
-/// Fills an empty demo database with the demo population and signs in its clinician.
-fn ensure_demo(store: &mut Store) -> Result<()> {
-    if store.patient_count()? == 0 {
-        generate_demo(store, &DemoOptions::default())?;
+/// The store the window (and `import`) work on: `--data-dir`, else the demo database (filled with
+/// the demo population and its clinician signed in when empty), else the real one.
+fn window_store(data_dir: Option<PathBuf>, demo: bool) -> Result<Store> {
+    let data_dir = match (data_dir, demo) {
+        (Some(dir), _) => dir,
+        (None, false) => default_data_dir()?,
+        (None, true) => default_data_dir()?.join("demo"),
+    };
+    let mut store = Store::open_dir(&data_dir)?;
+    if demo && store.patient_count()? == 0 {
+        generate_demo(&mut store, &DemoOptions::default())?;
         store.set_setting("user_name", "Dr Amina Odhiambo")?;
     }
-    Ok(())
+    Ok(store)
 }
 
 /// Prints lines to standard output. A reader that stops early (`outpost status | head -1`) is
@@ -394,27 +401,11 @@ fn try_main() -> Result<()> {
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
         Some(Command::Import { patient, paths }) => {
-            let data_dir = match (cli.data_dir, cli.demo) {
-                (Some(dir), _) => dir,
-                (None, false) => default_data_dir()?,
-                (None, true) => default_data_dir()?.join("demo"),
-            };
-            let mut store = Store::open_dir(&data_dir)?;
-            if cli.demo {
-                ensure_demo(&mut store)?;
-            }
+            let mut store = window_store(cli.data_dir, cli.demo)?;
             import_command(&mut store, &patient, &paths)
         }
         None => {
-            let data_dir = match (cli.data_dir, cli.demo) {
-                (Some(dir), _) => dir,
-                (None, false) => default_data_dir()?,
-                (None, true) => default_data_dir()?.join("demo"),
-            };
-            let mut store = Store::open_dir(&data_dir)?;
-            if cli.demo {
-                ensure_demo(&mut store)?;
-            }
+            let store = window_store(cli.data_dir, cli.demo)?;
             outpost::ui::run(store).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }
     }

@@ -51,6 +51,15 @@ fn images_in_record(harness: &Harness<'_, OutpostApp>, patient_id: PatientId) ->
         .len()
 }
 
+/// Imports one sample file (whose patient matches or is unnamed) and closes the dialog.
+fn import_and_close(harness: &mut Harness<'_, OutpostApp>, patient_id: PatientId, name: &str) {
+    harness
+        .state_mut()
+        .start_import(patient_id, None, vec![sample(name)]);
+    wait_for_import(harness);
+    press(harness, "Close");
+}
+
 /// Steps the window until the running import has ended.
 fn wait_for_import(harness: &mut Harness<'_, OutpostApp>) {
     wait_for(harness, "the import", |app| {
@@ -302,11 +311,7 @@ fn an_image_that_cannot_be_shown_says_why_instead_of_a_blank_view() {
 #[test]
 fn removing_a_series_asks_first_and_the_chart_restores_it() {
     let (_dir, patient_id, mut harness) = setup();
-    harness
-        .state_mut()
-        .start_import(patient_id, None, vec![sample("emri_small.dcm")]);
-    wait_for_import(&mut harness);
-    press(&mut harness, "Close");
+    import_and_close(&mut harness, patient_id, "emri_small.dcm");
     press(&mut harness, "View images");
     press(&mut harness, "Remove series…");
     harness.get_by_label("Remove this series from the record?");
@@ -375,11 +380,7 @@ fn images_attached_from_a_visit_are_linked_to_it() {
 #[test]
 fn an_image_not_on_this_workstation_offers_a_download() {
     let (_dir, patient_id, mut harness) = setup();
-    harness
-        .state_mut()
-        .start_import(patient_id, None, vec![sample("emri_small.dcm")]);
-    wait_for_import(&mut harness);
-    press(&mut harness, "Close");
+    import_and_close(&mut harness, patient_id, "emri_small.dcm");
     // As if the record had come from another clinic by sync: the row is here, the bytes not.
     let attachment = harness
         .state()
