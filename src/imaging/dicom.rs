@@ -153,6 +153,7 @@ impl DicomFile {
             )));
         }
         check_native_length(&self.object, &self.info)?;
+        check_compressed_sizes(&self.object, &self.info)?;
         // The codecs are other people's code run on untrusted input: a panic in one is reported as
         // this file's failure, not the program's.
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -385,6 +386,71 @@ fn check_native_length(object: &DefaultDicomObject, info: &DicomInfo) -> Result<
         }
     }
     Ok(())
+}
+
+/// Checks that every compressed frame declares the size the DICOM header gives, before a decoder
+/// believes it: a JPEG or JPEG 2000 stream claiming a far larger image would otherwise be decoded
+/// into that much memory (a decompression bomb).
+fn check_compressed_sizes(
+    object: &DefaultDicomObject,
+    info: &DicomInfo,
+) -> Result<(), ImagingError> {
+    let Ok(Some(element)) = object.element_opt(tags::PIXEL_DATA) else {
+        return Ok(());
+    };
+    let Some(fragments) = element.value().fragments() else {
+        return Ok(());
+    };
+    for fragment in fragments {
+        if let Some((width, height)) = codestream_size(fragment)
+            && (width != info.columns || height != info.rows)
+        {
+            return Err(ImagingError::Malformed(format!(
+                "the compressed image is {width} × {height} but the file says {} × {}",
+                info.columns, info.rows
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The image size a JPEG (baseline, lossless, JPEG-LS) or JPEG 2000 codestream declares, read
+/// from its first marker segments; `None` for anything else (RLE, a continuation fragment).
+pub(crate) fn codestream_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |at: usize| -> Option<u32> {
+        let b = bytes.get(at..at + 2)?;
+        Some(u32::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let be32 = |at: usize| -> Option<u32> {
+        let b = bytes.get(at..at + 4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        // JPEG 2000: SIZ follows SOC. Width = Xsiz − XOsiz, height = Ysiz − YOsiz.
+        let (x, y, x0, y0) = (be32(8)?, be32(12)?, be32(16)?, be32(20)?);
+        return Some((x.checked_sub(x0)?, y.checked_sub(y0)?));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    // JPEG: walk the marker segments to the first start-of-frame.
+    let mut at = 2;
+    for _ in 0..64 {
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        let is_sof = matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC))
+            || marker == 0xF7;
+        if is_sof {
+            return Some((be16(at + 7)?, be16(at + 5)?));
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        at += 2 + usize::try_from(be16(at + 2)?).ok()?;
+    }
+    None
 }
 
 fn frame_from_decoded(
@@ -711,6 +777,23 @@ mod tests {
         assert_eq!(sign_extend(0x0FFF, 12, false), 4095);
         assert_eq!(sign_extend(0xF800, 12, false), 0x800);
         assert_eq!(sign_extend(0xFFFF, 16, true), -1);
+    }
+
+    #[test]
+    fn codestream_sizes_are_read_from_jpeg_and_jpeg_2000() {
+        // JPEG: SOI, an APP0 of 4 bytes, SOF0 with height 2 and width 3.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00,
+            0x02, 0x00, 0x03,
+        ];
+        assert_eq!(codestream_size(&jpeg), Some((3, 2)));
+        // JPEG 2000: SOC, SIZ with Xsiz 300, Ysiz 200, offsets 100 and 0.
+        let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0x00, 0x00];
+        for v in [300u32, 200, 100, 0] {
+            j2k.extend_from_slice(&v.to_be_bytes());
+        }
+        assert_eq!(codestream_size(&j2k), Some((200, 200)));
+        assert_eq!(codestream_size(b"RLE?"), None);
     }
 
     #[test]
