@@ -402,8 +402,9 @@ fn check_compressed_sizes(
         return Ok(());
     };
     for fragment in fragments {
+        // A JPEG height of 0 is given later in the stream (DNL): only the width is known then.
         if let Some((width, height)) = codestream_size(fragment)
-            && (width != info.columns || height != info.rows)
+            && (width != info.columns || (height != info.rows && height != 0))
         {
             return Err(ImagingError::Malformed(format!(
                 "the compressed image is {width} × {height} but the file says {} × {}",
