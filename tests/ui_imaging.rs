@@ -399,3 +399,17 @@ fn an_image_not_on_this_workstation_offers_a_download() {
         "the next sync downloads it"
     );
 }
+
+#[test]
+fn images_of_someone_else_are_not_linked_when_the_user_says_no() {
+    let (_dir, patient_id, mut harness) = setup();
+    harness
+        .state_mut()
+        .start_import(patient_id, None, vec![sample("CT_small.dcm")]);
+    wait_for_label(&mut harness, "name a different patient");
+    press(&mut harness, "Do not import");
+    wait_for_import(&mut harness);
+    harness.get_by_label("Nothing was imported.");
+    press(&mut harness, "Close");
+    assert_eq!(images_in_record(&harness, patient_id), 0);
+}

@@ -288,7 +288,9 @@ impl ImportDialog {
                     summary.skipped
                 ));
             }
-            if summary.cancelled {
+            if summary.cancelled && summary.imported == 0 {
+                line = "Nothing was imported.".to_owned();
+            } else if summary.cancelled {
                 line.push_str(" Cancelled: the files imported before stay in the record.");
             }
             ui.label(line);
