@@ -130,14 +130,7 @@ fn import_then_view_scroll_window_and_measure() {
     // The CT names "CompressedSamples^CT1", not this chart's patient: the dialog asks first.
     wait_for_label(&mut harness, "name a different patient");
     harness.get_by_label_contains("CT1 CompressedSamples");
-    assert!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 0);
     press(&mut harness, "Link to this patient");
     wait_for_import(&mut harness);
     let summary = harness
@@ -320,14 +313,7 @@ fn removing_a_series_asks_first_and_the_chart_restores_it() {
 
     press(&mut harness, "Remove series…");
     press(&mut harness, "Remove");
-    assert!(
-        harness
-            .state()
-            .store()
-            .attachments(patient_id, false)
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(images_in_record(&harness, patient_id), 0);
     assert_eq!(
         harness
             .state()
