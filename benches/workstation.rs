@@ -60,6 +60,11 @@ fn prepare(patients: usize) -> (PathBuf, PatientId) {
         std::fs::write(&ready, b"").unwrap();
     }
     let mut store = Store::open_dir(&dir).unwrap();
+    if store.user_count().unwrap() == 0 {
+        let mut service = outpost::app::AppService::new(store);
+        demo::create_accounts(&mut service).unwrap();
+        store = Store::open_dir(&dir).unwrap();
+    }
     if !dir.join("optimized").exists() {
         store.optimize().unwrap();
         std::fs::write(dir.join("optimized"), b"").unwrap();
@@ -125,7 +130,13 @@ fn main() {
     let store = Store::open_dir(&dir).unwrap();
     let ctx = egui::Context::default();
     outpost::ui::setup_context(&ctx);
-    let mut app = OutpostApp::new(store);
+    // The demo clinician signs in first (one Argon2id key derivation, as at every start).
+    let mut service = outpost::app::AppService::new(store);
+    let clinician = &demo::DEMO_ACCOUNTS[1];
+    service
+        .sign_in(clinician.user_name, clinician.password)
+        .unwrap();
+    let mut app = OutpostApp::new(service);
     frame(&ctx, &mut app);
     let first_frame = started.elapsed();
     while !app.list_ready() {

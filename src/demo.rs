@@ -833,6 +833,8 @@ pub fn generate(
                     visit.status = EncounterStatus::Signed {
                         signed_by: clinician.to_owned(),
                         signed_at: started_at + Duration::minutes(rng.i64(10..60)),
+                        signer_id: None,
+                        signer_role: Some(crate::model::Role::Clinician),
                     };
                 }
                 batch.insert_encounter(&visit)?;
@@ -844,4 +846,75 @@ pub fn generate(
     }
     store.optimize()?;
     Ok(summary)
+}
+
+/// One demo account: who, and the password printed for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoAccount {
+    /// The role the account demonstrates.
+    pub role: crate::model::Role,
+    /// What to type as the user name.
+    pub user_name: &'static str,
+    /// The account's full name.
+    pub full_name: &'static str,
+    /// What to type as the password (printed; a demo has nothing to protect).
+    pub password: &'static str,
+}
+
+/// The demo's accounts, one for each role; the clinician is the one the demo visits name.
+pub const DEMO_ACCOUNTS: [DemoAccount; 4] = [
+    DemoAccount {
+        role: crate::model::Role::Administrator,
+        user_name: "admin",
+        full_name: "Demo Administrator",
+        password: "demo-admin-passphrase",
+    },
+    DemoAccount {
+        role: crate::model::Role::Clinician,
+        user_name: "amina",
+        full_name: "Dr Amina Odhiambo",
+        password: "demo-clinician-passphrase",
+    },
+    DemoAccount {
+        role: crate::model::Role::Nurse,
+        user_name: "peter",
+        full_name: "Nurse Peter Wanjiru",
+        password: "demo-nurse-passphrase",
+    },
+    DemoAccount {
+        role: crate::model::Role::Receptionist,
+        user_name: "grace",
+        full_name: "Grace Mutua",
+        password: "demo-reception-passphrase",
+    },
+];
+
+/// Creates the demo accounts on a workstation that has no user yet: the administrator sets the
+/// workstation up, then adds the others, who then set their own (printed) passwords so they
+/// can sign in straight away. Leaves nobody signed in.
+pub fn create_accounts(service: &mut crate::app::AppService) -> Result<(), crate::app::AppError> {
+    use crate::app::{Command, FirstAdministrator};
+    let [admin, others @ ..] = &DEMO_ACCOUNTS;
+    service.set_up(FirstAdministrator {
+        full_name: admin.full_name.to_owned(),
+        user_name: admin.user_name.to_owned(),
+        password: admin.password.to_owned(),
+        confirm: admin.password.to_owned(),
+        also_clinician: false,
+    })?;
+    for account in others {
+        service.execute(Command::CreateUser {
+            user_name: account.user_name.to_owned(),
+            full_name: account.full_name.to_owned(),
+            roles: crate::model::Roles::of(&[account.role]),
+            password: account.password.to_owned(),
+        })?;
+    }
+    service.sign_out()?;
+    for account in others {
+        service.sign_in(account.user_name, account.password)?;
+        service.change_password(account.password, account.password, account.password)?;
+        service.sign_out()?;
+    }
+    Ok(())
 }

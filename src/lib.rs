@@ -3,8 +3,10 @@
 //! The library holds everything but the window itself, so the desktop binary, the command-line
 //! tools, the tests and the benchmarks all run the same code. See ARCHITECTURE.md for the map.
 
+pub mod app;
 pub mod demo;
 pub mod imaging;
+pub mod keys;
 pub mod model;
 pub mod server;
 pub mod store;

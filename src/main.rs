@@ -3,7 +3,9 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use outpost::demo::{self, DemoOptions};
+use outpost::app::{AppService, Command as AppCommand};
+use outpost::demo::{self, DEMO_ACCOUNTS, DemoOptions};
+use outpost::model::{Action, Role, Roles};
 use outpost::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +21,13 @@ struct Cli {
     /// (with `import`: import into the demo database).
     #[arg(long, global = true)]
     demo: bool,
+    /// Who runs a command that reads or writes records (the password is asked for on the
+    /// terminal, or read from --password-file).
+    #[arg(long, global = true, value_name = "NAME")]
+    user: Option<String>,
+    /// A file whose first line is the password of --user, for scripts.
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,6 +82,54 @@ enum Command {
         /// Files and folders.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// The clinic's users (for an administrator).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// The audit trail (for an administrator).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Print one line per user: user name, full name, roles, state.
+    List,
+    /// Add a user with a first password (read like --password-file's, from --new-password-file
+    /// or the terminal); they choose their own at their first sign-in.
+    Add {
+        /// What they type to sign in.
+        user_name: String,
+        /// Their full name.
+        #[arg(long)]
+        full_name: String,
+        /// Their roles, separated by commas: receptionist, nurse, clinician, administrator.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<Role>,
+        /// A file whose first line is the new user's first password.
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Disable a user: they can no longer sign in anywhere after each workstation's next sync.
+    Disable {
+        /// Whose.
+        user_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute every workstation's chain of entries; exit 1 naming the first broken link.
+    Verify,
+    /// Write the trail as CSV (to standard output, or --output FILE).
+    Export {
+        /// Where to write.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -284,7 +341,7 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
 }
 
 /// The store the window (and `import`) work on: `--data-dir`, else the demo database (filled with
-/// the demo population and its clinician signed in when empty), else the real one.
+/// the demo population and its accounts when empty), else the real one.
 fn window_store(data_dir: Option<PathBuf>, demo: bool) -> Result<Store> {
     let data_dir = match (data_dir, demo) {
         (Some(dir), _) => dir,
@@ -294,9 +351,151 @@ fn window_store(data_dir: Option<PathBuf>, demo: bool) -> Result<Store> {
     let mut store = Store::open_dir(&data_dir)?;
     if demo && store.patient_count()? == 0 {
         generate_demo(&mut store, &DemoOptions::default())?;
-        store.set_setting("user_name", "Dr Amina Odhiambo")?;
     }
     Ok(store)
+}
+
+/// Creates the demo accounts if the workstation has no user yet, printing each as
+/// `account: ROLE USER PASSWORD`. Returns the service, nobody signed in.
+fn with_demo_accounts(store: Store) -> Result<AppService> {
+    let mut service = AppService::new(store);
+    if service.needs_setup()? {
+        demo::create_accounts(&mut service)?;
+        let lines: Vec<String> = DEMO_ACCOUNTS
+            .iter()
+            .map(|a| format!("account: {} {} {}", a.role, a.user_name, a.password))
+            .collect();
+        print_lines(&lines);
+    }
+    Ok(service)
+}
+
+/// Reads a password: the first line of `file`, or typed at the terminal (not echoed).
+fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(text.lines().next().unwrap_or_default().to_owned())
+        }
+        None => rpassword::prompt_password(prompt)
+            .context("cannot read the password from the terminal; use --password-file FILE"),
+    }
+}
+
+/// The app service over `store` with `--user` signed in (the demo's clinician with `--demo`).
+fn signed_in(store: Store, cli: &Cli) -> Result<AppService> {
+    if cli.demo && cli.user.is_none() {
+        let mut service = with_demo_accounts(store)?;
+        let clinician = &DEMO_ACCOUNTS[1];
+        service.sign_in(clinician.user_name, clinician.password)?;
+        return Ok(service);
+    }
+    let user = cli
+        .user
+        .as_deref()
+        .context("this command reads or writes records: say who you are with --user NAME")?;
+    let password = read_password(
+        cli.password_file.as_ref(),
+        &format!("Password for {user}: "),
+    )?;
+    let mut service = AppService::new(store);
+    service.sign_in(user, &password)?;
+    if service.user().is_some_and(|u| u.must_change_password) {
+        bail!("{user} must choose a new password first: sign in once in the window");
+    }
+    Ok(service)
+}
+
+fn users_command(service: &mut AppService, action: UsersAction) -> Result<()> {
+    service.authorize(Action::ManageUsers)?;
+    match action {
+        UsersAction::List => {
+            let lines: Vec<String> = service
+                .store()
+                .users()?
+                .iter()
+                .map(|u| {
+                    let roles: Vec<&str> = u.roles.iter().map(Role::code).collect();
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        u.user_name,
+                        u.full_name,
+                        roles.join(","),
+                        if u.disabled { "disabled" } else { "active" }
+                    )
+                })
+                .collect();
+            print_lines(&lines);
+            Ok(())
+        }
+        UsersAction::Add {
+            user_name,
+            full_name,
+            roles,
+            new_password_file,
+        } => {
+            let password = read_password(
+                new_password_file.as_ref(),
+                &format!("First password for {user_name}: "),
+            )?;
+            service.execute(AppCommand::CreateUser {
+                user_name: user_name.clone(),
+                full_name,
+                roles: Roles::of(&roles),
+                password,
+            })?;
+            eprintln!("Added {user_name}; they choose their own password when they first sign in.");
+            Ok(())
+        }
+        UsersAction::Disable { user_name } => {
+            let user = service
+                .store()
+                .users_named(&user_name)?
+                .into_iter()
+                .next()
+                .with_context(|| format!("no user is called {user_name}"))?;
+            service.execute(AppCommand::SetUserDisabled {
+                user_id: user.user_id,
+                disabled: true,
+            })?;
+            eprintln!("Disabled {user_name}.");
+            Ok(())
+        }
+    }
+}
+
+fn audit_command(service: &AppService, action: AuditAction) -> Result<()> {
+    service.authorize(Action::ReadAudit)?;
+    match action {
+        AuditAction::Verify => match service.store().verify_audit()? {
+            Ok(report) => {
+                print_lines(&[format!(
+                    "audit trail intact: {} entries from {} workstation(s)",
+                    report.entries, report.workstations
+                )]);
+                Ok(())
+            }
+            Err(broken) => bail!("the audit trail is broken: {broken}"),
+        },
+        AuditAction::Export { output } => {
+            let entries = service.store().audit_chains()?;
+            let write = |out: &mut dyn std::io::Write| -> Result<()> {
+                outpost::store::write_audit_csv(&entries, out)?;
+                Ok(())
+            };
+            match output {
+                Some(path) => {
+                    let mut file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    write(&mut file)?;
+                    eprintln!("Wrote {} entries to {}.", entries.len(), path.display());
+                    Ok(())
+                }
+                None => write(&mut std::io::stdout().lock()),
+            }
+        }
+    }
 }
 
 /// Prints lines to standard output. A reader that stops early (`outpost status | head -1`) is
@@ -312,7 +511,7 @@ fn print_lines(lines: &[String]) {
 }
 
 fn try_main() -> Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     // Outpost's own warnings; only errors from the libraries (a DICOM parser's remarks on a file
     // could quote its values, and patient data never goes into logs).
     {
@@ -327,7 +526,7 @@ fn try_main() -> Result<()> {
             .with(filter)
             .init();
     }
-    match cli.command {
+    match cli.command.take() {
         Some(Command::Demo {
             patients,
             visits,
@@ -342,7 +541,8 @@ fn try_main() -> Result<()> {
                 visits: parse_visits(&visits)?,
                 seed,
             };
-            generate_demo(&mut store, &options)
+            generate_demo(&mut store, &options)?;
+            with_demo_accounts(store).map(drop)
         }
         Some(Command::Status) => {
             let data_dir = match cli.data_dir {
@@ -401,12 +601,29 @@ fn try_main() -> Result<()> {
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
         Some(Command::Import { patient, paths }) => {
-            let mut store = window_store(cli.data_dir, cli.demo)?;
-            import_command(&mut store, &patient, &paths)
+            let store = window_store(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(store, &cli)?;
+            import_command(service.store_for(Action::WriteClinical)?, &patient, &paths)
+        }
+        Some(Command::Users { action }) => {
+            let store = window_store(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(store, &cli)?;
+            users_command(&mut service, action)
+        }
+        Some(Command::Audit { action }) => {
+            let store = window_store(cli.data_dir.clone(), cli.demo)?;
+            let service = signed_in(store, &cli)?;
+            audit_command(&service, action)
         }
         None => {
-            let store = window_store(cli.data_dir, cli.demo)?;
-            outpost::ui::run(store).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
+            let store = window_store(cli.data_dir.clone(), cli.demo)?;
+            let service = if cli.demo {
+                // The demo opens straight into the record as its clinician.
+                signed_in(store, &cli)?
+            } else {
+                AppService::new(store)
+            };
+            outpost::ui::run(service).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }
     }
 }

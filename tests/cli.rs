@@ -246,22 +246,57 @@ fn dicom_info_describes_and_decodes_each_file_and_fails_on_a_bad_one() {
 fn import_puts_the_sample_cd_into_a_patients_record() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    assert!(
-        run(OUTPOST, &["demo", "--patients", "3", "--data-dir", data])
-            .status
-            .success()
-    );
+    let demo = run(OUTPOST, &["demo", "--patients", "3", "--data-dir", data]);
+    assert!(demo.status.success());
+    // The demo prints an account for each role.
+    let accounts = stdout(&demo);
+    for line in [
+        "account: administrator admin demo-admin-passphrase",
+        "account: clinician amina demo-clinician-passphrase",
+        "account: nurse peter demo-nurse-passphrase",
+        "account: receptionist grace demo-reception-passphrase",
+    ] {
+        assert!(accounts.lines().any(|l| l == line), "{accounts}");
+    }
+    let password_file = |name: &str, password: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{password}\n")).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let clinician = password_file("clinician.txt", "demo-clinician-passphrase");
+    let receptionist = password_file("receptionist.txt", "demo-reception-passphrase");
     let cd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/dicomdir_cd");
-    let output = run(
-        OUTPOST,
-        &[
-            "import",
-            "--patient",
-            "OUT-000001",
-            "--data-dir",
-            data,
-            cd.to_str().unwrap(),
-        ],
+    let import_as = |user: &[&str], number: &str| {
+        let mut args = vec!["import", "--patient", number, "--data-dir", data];
+        args.extend_from_slice(user);
+        args.push(cd.to_str().unwrap());
+        run(OUTPOST, &args)
+    };
+
+    // Nobody signed in, and a receptionist: refused, nothing imported.
+    let output = import_as(&[], "OUT-000001");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--user NAME"));
+    let output = import_as(
+        &["--user", "grace", "--password-file", &receptionist],
+        "OUT-000001",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Your role does not allow you"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = import_as(
+        &["--user", "amina", "--password-file", &receptionist],
+        "OUT-000001",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("user name or password"));
+
+    let output = import_as(
+        &["--user", "amina", "--password-file", &clinician],
+        "OUT-000001",
     );
     assert!(output.status.success());
     assert!(
@@ -271,16 +306,9 @@ fn import_puts_the_sample_cd_into_a_patients_record() {
         "{}",
         stdout(&output)
     );
-    let output = run(
-        OUTPOST,
-        &[
-            "import",
-            "--patient",
-            "OUT-999999",
-            "--data-dir",
-            data,
-            cd.to_str().unwrap(),
-        ],
+    let output = import_as(
+        &["--user", "amina", "--password-file", &clinician],
+        "OUT-999999",
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no patient numbered OUT-999999"));

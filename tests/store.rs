@@ -335,13 +335,19 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
         "a draft can still change"
     );
 
-    let refused = store.sign_encounter(visit.encounter_id, "Nurse Peter");
+    let refused = store.sign_encounter(
+        visit.encounter_id,
+        &outpost::model::Signer::named("Nurse Peter"),
+    );
     assert!(
         matches!(refused, Err(StoreError::NotAuthor { .. })),
         "{refused:?}"
     );
     let signed = store
-        .sign_encounter(visit.encounter_id, "Dr Achieng")
+        .sign_encounter(
+            visit.encounter_id,
+            &outpost::model::Signer::named("Dr Achieng"),
+        )
         .unwrap();
     assert!(matches!(signed.status, EncounterStatus::Signed { .. }));
     assert_eq!(store.encounter(visit.encounter_id).unwrap(), signed);
@@ -371,6 +377,7 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
         text: "Temperature was 38.4 °C, not 38.9 °C.".into(),
         reason: "Transcription error".into(),
         author: "Dr Achieng".into(),
+        author_id: None,
         created_at: Utc::now(),
     };
     let stored = store.add_amendment(&amendment).unwrap();
@@ -388,13 +395,17 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
     // Voiding needs a reason and keeps the visit.
     assert!(
         store
-            .void_encounter(visit.encounter_id, "Dr Achieng", " ")
+            .void_encounter(
+                visit.encounter_id,
+                &outpost::model::Signer::named("Dr Achieng"),
+                " "
+            )
             .is_err()
     );
     let voided = store
         .void_encounter(
             visit.encounter_id,
-            "Dr Achieng",
+            &outpost::model::Signer::named("Dr Achieng"),
             "Entered for the wrong patient",
         )
         .unwrap();

@@ -115,7 +115,11 @@ async fn two_clinics_share_patients_edits_and_signed_visits() {
         primary: true,
     });
     a.save_encounter(&visit).unwrap();
-    a.sign_encounter(visit.encounter_id, "Dr Achieng").unwrap();
+    a.sign_encounter(
+        visit.encounter_id,
+        &outpost::model::Signer::named("Dr Achieng"),
+    )
+    .unwrap();
 
     let up = sync(&mut a).await;
     assert_eq!(up.pushed, 3, "registration, draft and signing: {up:?}");

@@ -187,7 +187,11 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
     let mut at_b = b.encounter(visit.encounter_id).unwrap();
     assert!(at_b.is_draft());
     at_b.plan = "Edited at B".into();
-    a.sign_encounter(visit.encounter_id, "Dr Achieng").unwrap();
+    a.sign_encounter(
+        visit.encounter_id,
+        &outpost::model::Signer::named("Dr Achieng"),
+    )
+    .unwrap();
     b.save_encounter(&at_b).unwrap();
     log.sync(&mut a);
     log.sync(&mut b);
@@ -218,6 +222,7 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
         text: "Plan from the other clinic: Edited at B".into(),
         reason: "Arrived after signing".into(),
         author: "Dr Achieng".into(),
+        author_id: None,
         created_at: Utc::now(),
     };
     a.amend_from_conflict(&conflict, &amendment).unwrap();

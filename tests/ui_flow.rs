@@ -3,6 +3,8 @@
 //! and checks both what the screen shows and what the store holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -107,7 +109,7 @@ fn register_jose(harness: &mut Harness<'_, OutpostApp>) {
 #[test]
 fn register_find_and_sign_a_visit_then_amend_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
     harness.get_by_label_contains("No patients yet");
 
     register_jose(&mut harness);
@@ -269,7 +271,7 @@ fn register_find_and_sign_a_visit_then_amend_it() {
 #[test]
 fn leaving_a_changed_patient_form_asks_first() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
     press(&mut harness, "New patient");
     type_into(&mut harness, Role::TextInput, "Given name", "Amina");
     press(&mut harness, "Cancel");
@@ -291,7 +293,7 @@ fn leaving_a_changed_patient_form_asks_first() {
 #[test]
 fn the_chart_records_allergies_and_problems() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
     register_jose(&mut harness);
     let patient_id = only_patient(harness.state().store());
 
@@ -320,7 +322,7 @@ fn the_chart_records_allergies_and_problems() {
 #[test]
 fn leaving_a_visit_saves_its_draft() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
     register_jose(&mut harness);
     let patient_id = only_patient(harness.state().store());
 
@@ -374,7 +376,7 @@ fn a_broad_search_asks_for_more_letters_and_headers_sort() {
         batch.register_patient(patient).unwrap();
     }
     batch.commit().unwrap();
-    let mut harness = harness(OutpostApp::new(store));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
     harness.get_by_label("520 patients registered");
 
     // Ctrl+F puts the cursor in the search box.
@@ -405,7 +407,7 @@ fn a_broad_search_asks_for_more_letters_and_headers_sort() {
 #[test]
 fn names_in_any_script_and_an_estimated_age() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(&dir)));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
     press(&mut harness, "New patient");
     // The harness panics on any glyph the fonts lack, so these names prove they render.
     type_into(&mut harness, Role::TextInput, "Given name", "小明");

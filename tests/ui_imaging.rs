@@ -3,6 +3,8 @@
 //! DICOM files decoded by the real worker thread.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use egui::accesskit::Role;
 use egui::{Event, Key, Modifiers, PointerButton, Pos2};
 use egui_kittest::Harness;
@@ -109,7 +111,7 @@ fn setup() -> (tempfile::TempDir, PatientId, Harness<'static, OutpostApp>) {
     patient.family_name = "Samples".to_owned();
     patient.given_name = "Compressed".to_owned();
     let patient_id = store.register_patient(patient).unwrap().patient_id;
-    let mut app = OutpostApp::new(store);
+    let mut app = OutpostApp::new(support::signed_in(store));
     app.open(Screen::Chart(patient_id));
     let harness = harness(app);
     (dir, patient_id, harness)

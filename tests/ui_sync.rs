@@ -4,6 +4,8 @@
 //! test owns, while the app's own "sync" thread talks to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use chrono::{NaiveDate, Utc};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
@@ -177,7 +179,7 @@ fn connect_to_the_server_then_sync_a_registered_patient() {
     let server = start_server();
     let code = server.enrollment_code("Hill Clinic");
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = harness(OutpostApp::new(store_in(dir.path())));
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(dir.path()))));
     harness.get_by_label("Not connected to a server");
 
     harness
@@ -307,7 +309,7 @@ fn a_phone_changed_at_two_clinics_is_settled_on_the_conflicts_screen() {
     assert_ne!(shown, other);
 
     a.ensure_icd10().unwrap();
-    let mut harness = harness(OutpostApp::new(a));
+    let mut harness = harness(OutpostApp::new(support::signed_in(a)));
     // The window catches up with the server as it opens.
     wait_until(&mut harness, "the first round", |h| {
         shows(h, "Online — last sync")

@@ -25,6 +25,8 @@ pub enum EntityKind {
     Amendment,
     /// An imported image file (DICOM instance or photo).
     Attachment,
+    /// A user of the clinic.
+    User,
 }
 
 impl EntityKind {
@@ -37,6 +39,7 @@ impl EntityKind {
             Self::Encounter => "encounter",
             Self::Amendment => "amendment",
             Self::Attachment => "attachment",
+            Self::User => "user",
         }
     }
 }
@@ -57,6 +60,7 @@ impl FromStr for EntityKind {
             "encounter" => Self::Encounter,
             "amendment" => Self::Amendment,
             "attachment" => Self::Attachment,
+            "user" => Self::User,
             other => return Err(format!("unknown entity kind {other:?}")),
         })
     }
@@ -147,6 +151,7 @@ const ENCOUNTER_FIELDS: &[(&str, FieldKind)] = &[
     ("started_at", FieldKind::Text),
     ("kind", FieldKind::Text),
     ("clinician", FieldKind::Text),
+    ("clinician_id", FieldKind::OptionalText),
     ("chief_complaint", FieldKind::Text),
     ("history", FieldKind::Text),
     ("examination", FieldKind::Text),
@@ -162,6 +167,9 @@ const ENCOUNTER_FIELDS: &[(&str, FieldKind)] = &[
     ("voided_by", FieldKind::OptionalText),
     ("voided_at", FieldKind::OptionalText),
     ("void_reason", FieldKind::OptionalText),
+    ("signed_by_id", FieldKind::OptionalText),
+    ("signed_role", FieldKind::OptionalText),
+    ("voided_by_id", FieldKind::OptionalText),
 ];
 
 const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
@@ -169,6 +177,7 @@ const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
     ("text", FieldKind::Text),
     ("reason", FieldKind::Text),
     ("author", FieldKind::Text),
+    ("author_id", FieldKind::OptionalText),
     ("amended_at", FieldKind::Text),
 ];
 
@@ -201,18 +210,28 @@ const ATTACHMENT_FIELDS: &[(&str, FieldKind)] = &[
     ("removed", FieldKind::Bool),
 ];
 
+const USER_FIELDS: &[(&str, FieldKind)] = &[
+    ("user_name", FieldKind::Text),
+    ("full_name", FieldKind::Text),
+    ("roles", FieldKind::List),
+    ("disabled", FieldKind::Bool),
+    ("must_change_password", FieldKind::Bool),
+    ("key_slot", FieldKind::Text),
+];
+
 /// The longest text one synced field may hold (a visit's history, a patient's notes).
 pub const MAX_FIELD_TEXT: usize = 64 * 1024;
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         Self::Patient,
         Self::Allergy,
         Self::Problem,
         Self::Encounter,
         Self::Amendment,
         Self::Attachment,
+        Self::User,
     ];
 
     /// The fields a change to this kind of record may carry, with the kind of value each holds.
@@ -224,6 +243,7 @@ impl EntityKind {
             Self::Encounter => ENCOUNTER_FIELDS,
             Self::Amendment => AMENDMENT_FIELDS,
             Self::Attachment => ATTACHMENT_FIELDS,
+            Self::User => USER_FIELDS,
         }
     }
 

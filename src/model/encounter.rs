@@ -2,7 +2,9 @@
 //! author signs it; a signed visit is read-only and corrected only by amendments; a wrong visit is
 //! voided with a reason, never deleted.
 
+use super::access::Role;
 use super::ids::{AmendmentId, EncounterId, PatientId};
+use super::user::UserId;
 use super::validation::Validation;
 use super::vitals::Vitals;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -79,10 +81,16 @@ pub enum EncounterStatus {
     Draft,
     /// Signed: read-only; corrections are amendments.
     Signed {
-        /// Who signed.
+        /// Who signed (their full name as it was then).
         signed_by: String,
         /// When.
         signed_at: DateTime<Utc>,
+        /// The signer's user id (none on visits signed before accounts existed).
+        #[serde(default)]
+        signer_id: Option<UserId>,
+        /// The role the signer signed in.
+        #[serde(default)]
+        signer_role: Option<Role>,
     },
     /// Voided: kept, but no longer part of the record.
     Voided {
@@ -92,6 +100,9 @@ pub enum EncounterStatus {
         voided_at: DateTime<Utc>,
         /// Why.
         reason: String,
+        /// Who voided it, by user id.
+        #[serde(default)]
+        voided_by_id: Option<UserId>,
     },
 }
 
@@ -151,6 +162,42 @@ pub struct LabResult {
     pub abnormal: bool,
 }
 
+/// The person a signature, a void or an amendment names: the signed-in user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signer {
+    /// Their user id (none only for records written before accounts existed).
+    pub user_id: Option<UserId>,
+    /// Their full name, as the record shows it.
+    pub full_name: String,
+    /// The role they act in.
+    pub role: Option<Role>,
+}
+
+impl Signer {
+    /// A person known by name only (records written before accounts existed, and tests of the
+    /// store on its own).
+    pub fn named(full_name: &str) -> Self {
+        Self {
+            user_id: None,
+            full_name: full_name.to_owned(),
+            role: None,
+        }
+    }
+
+    /// Whether this person wrote `encounter` (by user id; by name for visits written before
+    /// accounts existed).
+    pub fn is_author_of(&self, encounter: &Encounter) -> bool {
+        match (encounter.clinician_id, self.user_id) {
+            (Some(author), Some(me)) => author == me,
+            (Some(_), None) => false,
+            (None, _) => encounter
+                .clinician
+                .trim()
+                .eq_ignore_ascii_case(self.full_name.trim()),
+        }
+    }
+}
+
 /// A correction to a signed visit. The signed original stays as it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Amendment {
@@ -164,6 +211,9 @@ pub struct Amendment {
     pub reason: String,
     /// Who wrote it.
     pub author: String,
+    /// Who wrote it, by user id.
+    #[serde(default)]
+    pub author_id: Option<UserId>,
     /// When.
     pub created_at: DateTime<Utc>,
 }
@@ -195,6 +245,9 @@ pub struct Encounter {
     pub kind: EncounterKind,
     /// The clinician who sees the patient (the author, who signs).
     pub clinician: String,
+    /// The author's user id (none on visits written before accounts existed).
+    #[serde(default)]
+    pub clinician_id: Option<UserId>,
     /// Chief complaint, in the patient's words.
     pub chief_complaint: String,
     /// History of the present illness.
@@ -226,6 +279,7 @@ impl Encounter {
             started_at: now,
             kind: EncounterKind::Outpatient,
             clinician: clinician.to_owned(),
+            clinician_id: None,
             chief_complaint: String::new(),
             history: String::new(),
             examination: String::new(),

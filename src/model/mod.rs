@@ -6,8 +6,10 @@
 //! still accept) and does no I/O at all, so the store, the UI and the sync engine all share one
 //! definition of what is valid.
 
+mod access;
 mod age;
 mod attachment;
+mod audit;
 mod blob;
 mod change;
 mod clinical;
@@ -15,16 +17,23 @@ mod encounter;
 mod hlc;
 mod ids;
 mod patient;
+mod user;
 mod validation;
 mod vitals;
 
+pub use access::{Action, Role, Roles, UnknownRole};
 pub use age::{age_label, age_on};
 pub use attachment::{Attachment, AttachmentKind};
+pub use audit::{
+    AuditAction, AuditEntry, AuditEvent, CHAIN_START, ChainBreak, ChainHash, hash_from_hex, hex,
+    verify_chain,
+};
 pub use blob::{BlobHash, BlobHashError};
 pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
     Amendment, Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription,
+    Signer,
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{
@@ -32,5 +41,6 @@ pub use ids::{
     new_uuid,
 };
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
+pub use user::{MIN_PASSWORD_CHARS, PasswordStrength, UserAccount, UserId, password_strength};
 pub use validation::{FieldError, Validation};
 pub use vitals::{VITAL_RANGES, VitalFlag, VitalRange, Vitals};

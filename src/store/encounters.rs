@@ -5,6 +5,7 @@ use super::write::{Fields, Writer};
 use super::{Store, StoreError, time_from_text, time_text};
 use crate::model::{
     Amendment, Encounter, EncounterId, EncounterKind, EncounterStatus, EntityKind, PatientId,
+    Signer,
 };
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -19,30 +20,40 @@ pub struct MedicineSuggestion {
 }
 
 pub(super) fn encounter_fields(e: &Encounter) -> Fields {
-    let (signed_by, signed_at) = match &e.status {
+    let (signed_by, signed_at, signed_by_id, signed_role) = match &e.status {
         EncounterStatus::Signed {
             signed_by,
             signed_at,
-        } => (Some(signed_by.clone()), Some(time_text(*signed_at))),
-        _ => (None, None),
+            signer_id,
+            signer_role,
+        } => (
+            Some(signed_by.clone()),
+            Some(time_text(*signed_at)),
+            signer_id.map(|id| id.to_string()),
+            signer_role.map(|role| role.code()),
+        ),
+        _ => (None, None, None, None),
     };
-    let (voided_by, voided_at, void_reason) = match &e.status {
+    let (voided_by, voided_at, void_reason, voided_by_id) = match &e.status {
         EncounterStatus::Voided {
             voided_by,
             voided_at,
             reason,
+            voided_by_id,
         } => (
             Some(voided_by.clone()),
             Some(time_text(*voided_at)),
             Some(reason.clone()),
+            voided_by_id.map(|id| id.to_string()),
         ),
-        _ => (None, None, None),
+        _ => (None, None, None, None),
     };
     match json!({
         "patient_id": e.patient_id.to_string(),
         "started_at": time_text(e.started_at),
         "kind": e.kind.code(),
         "clinician": e.clinician.trim(),
+        "clinician_id": e.clinician_id.map(|id| id.to_string()),
         "chief_complaint": e.chief_complaint,
         "history": e.history,
         "examination": e.examination,
@@ -58,6 +69,9 @@ pub(super) fn encounter_fields(e: &Encounter) -> Fields {
         "voided_by": voided_by,
         "voided_at": voided_at,
         "void_reason": void_reason,
+        "signed_by_id": signed_by_id,
+        "signed_role": signed_role,
+        "voided_by_id": voided_by_id,
     }) {
         Value::Object(map) => map,
         _ => unreachable!("json! of an object literal is an object"),
@@ -66,7 +80,8 @@ pub(super) fn encounter_fields(e: &Encounter) -> Fields {
 
 const ENCOUNTER_COLUMNS: &str = "encounter_id, patient_id, started_at, kind, clinician, \
     chief_complaint, history, examination, vitals, diagnoses, prescriptions, lab_results, plan, \
-    follow_up, status, signed_by, signed_at, voided_by, voided_at, void_reason";
+    follow_up, status, signed_by, signed_at, voided_by, voided_at, void_reason, clinician_id, \
+    signed_by_id, signed_role, voided_by_id";
 
 fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, StoreError>> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -86,7 +101,11 @@ fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, Store
     let (follow_up, status) = (opt(13)?, text(14)?);
     let (signed_by, signed_at, voided_by, voided_at, void_reason) =
         (opt(15)?, opt(16)?, opt(17)?, opt(18)?, opt(19)?);
+    let (clinician_id, signed_by_id, signed_role, voided_by_id) =
+        (opt(20)?, opt(21)?, opt(22)?, opt(23)?);
     let corrupt = |what| StoreError::Corrupt { what };
+    // An id that cannot be read names nobody rather than making the visit unreadable.
+    let user = |id: Option<String>| id.and_then(|id| id.parse().ok());
     let build = || -> Result<Encounter, StoreError> {
         let status = match status.as_str() {
             "signed" => EncounterStatus::Signed {
@@ -95,6 +114,8 @@ fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, Store
                     .as_deref()
                     .and_then(time_from_text)
                     .ok_or(corrupt("a signing time"))?,
+                signer_id: user(signed_by_id),
+                signer_role: signed_role.and_then(|role| role.parse().ok()),
             },
             "voided" => EncounterStatus::Voided {
                 voided_by: voided_by.unwrap_or_default(),
@@ -103,6 +124,7 @@ fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, Store
                     .and_then(time_from_text)
                     .ok_or(corrupt("a voiding time"))?,
                 reason: void_reason.unwrap_or_default(),
+                voided_by_id: user(voided_by_id),
             },
             _ => EncounterStatus::Draft,
         };
@@ -112,6 +134,7 @@ fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, Store
             started_at: time_from_text(&started_at).ok_or(corrupt("a visit time"))?,
             kind: EncounterKind::from_code(&kind),
             clinician,
+            clinician_id: user(clinician_id),
             chief_complaint: complaint,
             history,
             examination,
@@ -137,6 +160,7 @@ fn amendment_fields(a: &Amendment) -> Fields {
         "text": a.text.trim(),
         "reason": a.reason.trim(),
         "author": a.author.trim(),
+        "author_id": a.author_id.map(|id| id.to_string()),
         "amended_at": time_text(a.created_at),
     }) {
         Value::Object(map) => map,
@@ -241,7 +265,7 @@ impl Store {
     pub fn sign_encounter(
         &mut self,
         encounter_id: EncounterId,
-        signer: &str,
+        signer: &Signer,
     ) -> Result<Encounter, StoreError> {
         let old = self.encounter(encounter_id)?;
         if !old.is_draft() {
@@ -249,7 +273,7 @@ impl Store {
                 state: old.status.code(),
             });
         }
-        if !old.clinician.trim().eq_ignore_ascii_case(signer.trim()) {
+        if !signer.is_author_of(&old) {
             return Err(StoreError::NotAuthor {
                 author: old.clinician.clone(),
             });
@@ -261,8 +285,10 @@ impl Store {
         let mut signed = old.clone();
         let mut writer = self.writer()?;
         signed.status = EncounterStatus::Signed {
-            signed_by: signer.trim().to_owned(),
+            signed_by: signer.full_name.trim().to_owned(),
             signed_at: writer.now(),
+            signer_id: signer.user_id,
+            signer_role: signer.role,
         };
         writer.update(
             EntityKind::Encounter,
@@ -280,7 +306,7 @@ impl Store {
     pub fn void_encounter(
         &mut self,
         encounter_id: EncounterId,
-        by: &str,
+        by: &Signer,
         reason: &str,
     ) -> Result<Encounter, StoreError> {
         if reason.trim().is_empty() {
@@ -295,9 +321,10 @@ impl Store {
         let mut voided = old.clone();
         let mut writer = self.writer()?;
         voided.status = EncounterStatus::Voided {
-            voided_by: by.trim().to_owned(),
+            voided_by: by.full_name.trim().to_owned(),
             voided_at: writer.now(),
             reason: reason.trim().to_owned(),
+            voided_by_id: by.user_id,
         };
         writer.update(
             EntityKind::Encounter,
@@ -392,7 +419,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT amendment_id, text, reason, author, amended_at FROM amendment
+                "SELECT amendment_id, text, reason, author, amended_at, author_id FROM amendment
                  WHERE encounter_id = ?1 ORDER BY amended_at",
             )
             .map_err(StoreError::sqlite("reading amendments"))?;
@@ -404,12 +431,13 @@ impl Store {
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
                     row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
                 ))
             })
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading amendments"))?;
         rows.into_iter()
-            .map(|(id, text, reason, author, at)| {
+            .map(|(id, text, reason, author, at, author_id)| {
                 Ok(Amendment {
                     amendment_id: id.parse().map_err(|_| StoreError::Corrupt {
                         what: "an amendment id",
@@ -418,6 +446,7 @@ impl Store {
                     text,
                     reason,
                     author,
+                    author_id: author_id.and_then(|id| id.parse().ok()),
                     created_at: time_from_text(&at).ok_or(StoreError::Corrupt {
                         what: "an amendment time",
                     })?,

@@ -6,6 +6,7 @@
 //! outbox that sync pushes: every write appends its change record in the same transaction as the
 //! data, so the two commit together or not at all.
 
+mod audit;
 mod batch;
 mod encounters;
 mod error;
@@ -14,8 +15,10 @@ mod imaging;
 mod patients;
 mod schema;
 mod sync;
+mod users;
 mod write;
 
+pub use audit::{AuditFilter, AuditReport, write_audit_csv};
 pub use batch::Batch;
 pub use encounters::MedicineSuggestion;
 pub use error::StoreError;
@@ -25,7 +28,7 @@ pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_s
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 
-use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId};
+use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -66,6 +69,8 @@ pub struct Store {
     path: PathBuf,
     workstation: Workstation,
     clock: HybridClock,
+    /// The signed-in user whose writes the audit trail names.
+    actor: Option<UserId>,
 }
 
 impl Store {
@@ -90,7 +95,19 @@ impl Store {
             path: path.to_owned(),
             workstation,
             clock,
+            actor: None,
         })
+    }
+
+    /// Names the user whose writes follow, for the audit trail (`None`: nobody is signed in, and
+    /// writes such as demo data are not audited).
+    pub fn set_actor(&mut self, user_id: Option<UserId>) {
+        self.actor = user_id;
+    }
+
+    /// The user named by [`Store::set_actor`].
+    pub fn actor(&self) -> Option<UserId> {
+        self.actor
     }
 
     /// A second, read-only connection to the same file, for work on another thread (the patient

@@ -716,6 +716,10 @@ impl Store {
             self.workstation.clinic_id,
             // Stored times have millisecond precision; use the same in memory.
             DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+            super::write::Actor {
+                user_id: self.actor,
+                node_id: self.workstation.node_id.clone(),
+            },
         ))
     }
 

@@ -340,6 +340,61 @@ CREATE TABLE blob_wanted (
 ) STRICT;
 "#,
     },
+    Migration {
+        description: "users of the clinic and the audit trail",
+        sql: r#"
+-- The clinic's users, synced like any record. key_slot is the clinic's data key wrapped by the
+-- user's password; no password is stored.
+CREATE TABLE user_account (
+    user_id              TEXT PRIMARY KEY,
+    user_name            TEXT NOT NULL DEFAULT '',
+    full_name            TEXT NOT NULL DEFAULT '',
+    roles                TEXT NOT NULL DEFAULT '[]',
+    disabled             INTEGER NOT NULL DEFAULT 0,
+    must_change_password INTEGER NOT NULL DEFAULT 0,
+    key_slot             TEXT NOT NULL DEFAULT '',
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL
+) STRICT;
+CREATE INDEX user_by_name ON user_account (user_name);
+
+-- Signatures, voids and amendments name the user by id and role as well as by name.
+ALTER TABLE encounter ADD COLUMN clinician_id TEXT;
+ALTER TABLE encounter ADD COLUMN signed_by_id TEXT;
+ALTER TABLE encounter ADD COLUMN signed_role TEXT;
+ALTER TABLE encounter ADD COLUMN voided_by_id TEXT;
+ALTER TABLE amendment ADD COLUMN author_id TEXT;
+
+-- The audit trail: each workstation's entries numbered from 1 and chained by SHA-256. Entries
+-- name ids only. Rows are never updated or deleted (triggers refuse it), apart from marking
+-- them sent.
+CREATE TABLE audit_log (
+    node_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    user_id    TEXT,
+    action     TEXT NOT NULL,
+    patient_id TEXT,
+    record_id  TEXT,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    sent       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (node_id, seq)
+) STRICT;
+CREATE INDEX audit_by_patient ON audit_log (patient_id, at) WHERE patient_id IS NOT NULL;
+CREATE INDEX audit_by_user ON audit_log (user_id, at);
+CREATE INDEX audit_by_time ON audit_log (at);
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are never deleted');
+END;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OF node_id, seq, at, user_id, action,
+    patient_id, record_id, prev_hash, hash ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are never changed');
+END;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -705,7 +705,7 @@ impl Store {
         // Parents before children, so a record's references exist when it is written.
         let mut ordered: Vec<(EntityKind, String)> = dirty.into_iter().collect();
         ordered.sort_by_key(|(kind, _)| match kind {
-            EntityKind::Patient => 0,
+            EntityKind::Patient | EntityKind::User => 0,
             EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
             EntityKind::Amendment | EntityKind::Attachment => 2,
         });

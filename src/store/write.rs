@@ -3,7 +3,9 @@
 //! hybrid logical clock) to the outbox, all inside the caller's transaction.
 
 use super::{StoreError, meta_set, time_text};
-use crate::model::{ChangeId, ClinicId, EntityKind, HybridClock};
+use crate::model::{
+    AuditAction, AuditEvent, ChangeId, ClinicId, EntityKind, HybridClock, NodeId, PatientId, UserId,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
@@ -22,6 +24,7 @@ pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
         EntityKind::Encounter => ("encounter", "encounter_id"),
         EntityKind::Amendment => ("amendment", "amendment_id"),
         EntityKind::Attachment => ("attachment", "attachment_id"),
+        EntityKind::User => ("user_account", "user_id"),
     }
 }
 
@@ -51,13 +54,26 @@ fn is_default(value: &Value) -> bool {
     }
 }
 
-/// A unit of work: one user action, one transaction.
+/// Who a unit of work is done for, and where: what its audit entries name.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor {
+    /// The signed-in user; `None` for work no person asked for here (demo data), which is not
+    /// audited.
+    pub(crate) user_id: Option<UserId>,
+    /// This workstation.
+    pub(crate) node_id: NodeId,
+}
+
+/// A unit of work: one user action, one transaction. Each record it writes is also an entry of
+/// the audit trail, committed with it.
 pub(crate) struct Writer<'conn, 'clock> {
     tx: Transaction<'conn>,
     clock: &'clock mut HybridClock,
     clinic_id: ClinicId,
     now: DateTime<Utc>,
     wrote_change: bool,
+    actor: Actor,
+    audit: Vec<AuditEvent>,
 }
 
 impl<'conn, 'clock> Writer<'conn, 'clock> {
@@ -66,6 +82,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         clock: &'clock mut HybridClock,
         clinic_id: ClinicId,
         now: DateTime<Utc>,
+        actor: Actor,
     ) -> Self {
         // Another connection (the sync thread) may have moved the clock on: start from the
         // latest stamp saved in the file.
@@ -81,6 +98,8 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             clinic_id,
             now,
             wrote_change: false,
+            actor,
+            audit: Vec::new(),
         }
     }
 
@@ -130,10 +149,16 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             .map_err(StoreError::sqlite("saving a new record"))?;
         // A new record's empty fields are the defaults every replica starts from: leave them out
         // of the change record.
-        let fields = fields
+        let fields: Fields = fields
             .into_iter()
             .filter(|(_, value)| !is_default(value))
             .collect();
+        let action = match kind {
+            EntityKind::Amendment => AuditAction::VisitAmended,
+            EntityKind::User => AuditAction::UserCreated,
+            _ => AuditAction::RecordCreated,
+        };
+        self.audit_write(action, kind, entity_id, &fields)?;
         self.append_change(kind, entity_id, fields)
     }
 
@@ -183,6 +208,21 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
                 id: entity_id.to_string(),
             });
         }
+        let status = changed.get("status").and_then(Value::as_str);
+        let action = match (kind, status) {
+            (EntityKind::Encounter, Some("signed")) => AuditAction::VisitSigned,
+            (EntityKind::Encounter, Some("voided")) => AuditAction::VisitVoided,
+            (EntityKind::User, _) if changed.contains_key("key_slot") => {
+                if changed.get("must_change_password") == Some(&Value::Bool(true)) {
+                    AuditAction::PasswordReset
+                } else {
+                    AuditAction::PasswordChanged
+                }
+            }
+            (EntityKind::User, _) => AuditAction::UserChanged,
+            _ => AuditAction::RecordChanged,
+        };
+        self.audit_write(action, kind, entity_id, &changed)?;
         self.append_change(kind, entity_id, changed)?;
         Ok(true)
     }
@@ -216,7 +256,33 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
                 )
                 .map_err(StoreError::sqlite("saving changes"))?;
         }
+        self.audit_write(AuditAction::RecordChanged, kind, entity_id, &fields)?;
         self.append_change(kind, entity_id, fields)
+    }
+
+    /// Queues the audit entry of a record write: the record, and the patient whose record it is.
+    fn audit_write(
+        &mut self,
+        action: AuditAction,
+        kind: EntityKind,
+        entity_id: Uuid,
+        fields: &Fields,
+    ) -> Result<(), StoreError> {
+        if self.actor.user_id.is_none() {
+            return Ok(());
+        }
+        let patient_id = match kind {
+            EntityKind::Patient => Some(PatientId(entity_id)),
+            EntityKind::User => None,
+            _ => match fields.get("patient_id").and_then(Value::as_str) {
+                Some(text) => text.parse().ok(),
+                None => super::audit::patient_of(&self.tx, kind, entity_id)?,
+            },
+        };
+        let mut event = AuditEvent::new(action, self.actor.user_id).record(entity_id);
+        event.patient_id = patient_id;
+        self.audit.push(event);
+        Ok(())
     }
 
     fn append_change(
@@ -270,11 +336,15 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         Ok(())
     }
 
-    /// Commits the unit of work, with the clock's last stamp so it survives a restart.
+    /// Commits the unit of work, with the clock's last stamp so it survives a restart and its
+    /// audit entries.
     pub(crate) fn commit(self) -> Result<(), StoreError> {
         if self.wrote_change {
             let last = self.clock.last_stamp();
             meta_set(&self.tx, "hlc_last", &last.to_string())?;
+        }
+        for event in self.audit {
+            super::audit::append(&self.tx, &self.actor.node_id, self.now, event)?;
         }
         self.tx
             .commit()

@@ -10,6 +10,7 @@ use super::widgets::{
     OK_TEXT, WARNING_TEXT, allergy_banner_ui, date_input_ui, error_label, format_date, parse_date,
     section_ui, text_field_row, two_columns_ui,
 };
+use crate::app::Command as AppCommand;
 use crate::model::{
     Allergy, AllergySeverity, AllergyStatus, EncounterId, EncounterStatus, Patient, PatientId,
     Problem, ProblemId, ProblemStatus, age_on,
@@ -188,8 +189,11 @@ impl PatientChart {
     }
 
     /// Shows a write that failed.
-    pub fn write_failed(&mut self, error: &StoreError) {
-        self.action_error = Some(format!("Not saved: {error}"));
+    pub fn write_failed(&mut self, error: &crate::app::AppError) {
+        self.action_error = Some(format!(
+            "Not saved: {}",
+            super::widgets::app_error_text(error)
+        ));
     }
 
     /// A write succeeded: the last failure no longer applies.
@@ -302,14 +306,14 @@ impl PatientChart {
                             Icd10Choice::Code(code) => (Some(code.code), code.title),
                             Icd10Choice::FreeText(text) => (None, text),
                         };
-                        cx.send(Command::SaveProblem(Problem {
+                        cx.send(Command::change(AppCommand::SaveProblem(Problem {
                             problem_id: ProblemId::new(),
                             patient_id,
                             code,
                             title,
                             onset,
                             status: ProblemStatus::Active,
-                        }));
+                        })));
                         self.problem_onset.clear();
                         self.problem_error = None;
                     }
@@ -323,7 +327,7 @@ impl PatientChart {
         });
         if let Some(mut problem) = resolve {
             problem.status = ProblemStatus::Resolved;
-            cx.send(Command::SaveProblem(problem));
+            cx.send(Command::change(AppCommand::SaveProblem(problem)));
         }
     }
 
@@ -371,10 +375,10 @@ impl PatientChart {
                     .on_hover_text("The patient was asked and has no known allergies")
                     .clicked()
                 {
-                    cx.send(Command::SetAllergyStatus {
+                    cx.send(Command::change(AppCommand::SetAllergyStatus {
                         patient_id,
                         status: AllergyStatus::NoKnownAllergies,
-                    });
+                    }));
                 }
             } else if data.allergy_status == AllergyStatus::NoKnownAllergies {
                 ui.label(RichText::new("✓ Asked: no known allergies").color(OK_TEXT));
@@ -415,7 +419,7 @@ impl PatientChart {
                 allergy.severity = self.allergy_severity;
                 let validation = allergy.validate();
                 if validation.is_valid() {
-                    cx.send(Command::SaveAllergy(allergy));
+                    cx.send(Command::change(AppCommand::SaveAllergy(allergy)));
                     self.allergy_substance.clear();
                     self.allergy_reaction.clear();
                     self.allergy_severity = AllergySeverity::Moderate;
@@ -428,7 +432,7 @@ impl PatientChart {
         });
         if let Some(mut allergy) = deactivate {
             allergy.active = false;
-            cx.send(Command::SaveAllergy(allergy));
+            cx.send(Command::change(AppCommand::SaveAllergy(allergy)));
         }
     }
 }
@@ -509,14 +513,14 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
                                 series.instances.len()
                             ));
                             if ui.small_button("Restore").clicked() {
-                                cx.send(Command::SetImagesRemoved {
+                                cx.send(Command::change(AppCommand::SetImagesRemoved {
                                     attachment_ids: series
                                         .instances
                                         .iter()
                                         .map(|a| a.attachment_id)
                                         .collect(),
                                     removed: false,
-                                });
+                                }));
                             }
                         });
                     }

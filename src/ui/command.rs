@@ -1,15 +1,15 @@
 //! How a screen reads and how it asks for changes.
 //!
 //! Screens never write to the store. Each frame they get a [`ViewContext`] with read-only access
-//! to the store and the facts every screen needs (today's date, who is signed in), and they push
-//! [`Command`]s into it. [`crate::ui::OutpostApp`] applies the commands after the frame is drawn
-//! and tells the screen how it went, so every write happens in one place, in one order, and a
-//! failed write can never leave a screen half-updated.
+//! to the store and the facts every screen needs (today's date, who is signed in and what they
+//! may do), and they push [`Command`]s into it. [`crate::ui::OutpostApp`] hands the changes to the
+//! app service after the frame is drawn and tells the screen how it went, so every write happens
+//! in one place, in one order, with the user's roles checked, and a failed write can never leave a
+//! screen half-updated.
 
-use crate::model::{
-    Allergy, AllergyStatus, Amendment, Encounter, EncounterId, Patient, PatientId, Problem,
-};
-use crate::store::{Conflict, Store};
+use crate::app::Command as AppCommand;
+use crate::model::{Action, EncounterId, PatientId, Roles, Signer};
+use crate::store::Store;
 use chrono::NaiveDate;
 
 /// A place the window can show.
@@ -29,6 +29,8 @@ pub enum Screen {
     Visit(EncounterId),
     /// The values from two workstations that wait for a decision.
     Conflicts,
+    /// The clinic's users (administrators).
+    Users,
     /// A patient's images, at one study if given.
     Imaging {
         /// Whose.
@@ -52,16 +54,6 @@ pub enum Command {
         /// Pick a folder rather than files.
         folder: bool,
     },
-    /// Hide images from the record (`removed: true`) or bring them back (`false`). Nothing is
-    /// deleted.
-    SetImagesRemoved {
-        /// The images (attachments).
-        attachment_ids: Vec<crate::model::AttachmentId>,
-        /// Hide or restore.
-        removed: bool,
-    },
-    /// Download an image imported at another clinic (at the next sync, started now).
-    FetchImage(crate::model::BlobHash),
     /// Import files and folders into a patient's record.
     ImportImages {
         /// Whose record.
@@ -71,56 +63,15 @@ pub enum Command {
         /// What to import.
         paths: Vec<std::path::PathBuf>,
     },
-    /// Register a new patient, then open their chart.
-    RegisterPatient(Patient),
-    /// Save edits to a registered patient, then open their chart.
-    SavePatient(Patient),
-    /// Save a draft visit (new or edited).
-    SaveEncounter(Encounter),
-    /// Save the draft as it stands, then sign it as `signer`.
-    SignEncounter {
-        /// The draft as the editor holds it.
-        encounter: Encounter,
-        /// Who signs (the signed-in user).
-        signer: String,
-    },
-    /// Add an amendment to a signed visit.
-    AddAmendment(Amendment),
-    /// Carry a value that arrived after its visit was signed into an amendment, settling the
-    /// conflict.
-    AmendFromConflict {
-        /// The conflict whose value the amendment carries.
-        conflict: Box<crate::store::Conflict>,
-        /// The amendment.
-        amendment: Amendment,
-    },
-    /// Void a visit with a reason.
-    VoidEncounter {
-        /// Which visit.
-        encounter_id: EncounterId,
-        /// Who voids it (the signed-in user).
-        voided_by: String,
-        /// Why.
-        reason: String,
-    },
-    /// Add or edit an allergy.
-    SaveAllergy(Allergy),
-    /// Record whether the patient was asked about allergies.
-    SetAllergyStatus {
-        /// Whose status.
-        patient_id: PatientId,
-        /// The new status.
-        status: AllergyStatus,
-    },
-    /// Add or edit a problem-list entry.
-    SaveProblem(Problem),
-    /// Settle a sync conflict: the field takes `value` on every workstation.
-    ResolveConflict {
-        /// The conflict decided.
-        conflict: Conflict,
-        /// The value the field keeps (the shown one, the other one, or a typed one).
-        value: serde_json::Value,
-    },
+    /// A change to the record, run by the app service for the signed-in user.
+    Do(Box<AppCommand>),
+}
+
+impl Command {
+    /// A change to the record, run by the app service for the signed-in user.
+    pub fn change(command: AppCommand) -> Self {
+        Self::Do(Box::new(command))
+    }
 }
 
 /// What a screen may read during one frame, and where it puts the commands it sends.
@@ -129,8 +80,12 @@ pub struct ViewContext<'a> {
     pub store: &'a Store,
     /// Today's date on this workstation.
     pub today: NaiveDate,
-    /// The signed-in user: the clinician of new visits, the signer and amendment author.
+    /// The signed-in user's full name, as screens show it.
     pub user_name: &'a str,
+    /// The signed-in user as a signature names them.
+    pub signer: &'a Signer,
+    /// What the signed-in user may do.
+    pub roles: Roles,
     /// True once the ICD-10 list is in the store and can be searched.
     pub icd10_ready: bool,
     /// Patients in the store, as last counted (refreshed after writes, not every frame).
@@ -143,18 +98,26 @@ impl<'a> ViewContext<'a> {
     pub fn new(
         store: &'a Store,
         today: NaiveDate,
-        user_name: &'a str,
+        signer: &'a Signer,
+        roles: Roles,
         icd10_ready: bool,
         patient_count: i64,
     ) -> Self {
         Self {
             store,
             today,
-            user_name,
+            user_name: &signer.full_name,
+            signer,
+            roles,
             icd10_ready,
             patient_count,
             commands: Vec::new(),
         }
+    }
+
+    /// Whether the signed-in user may do `action` (what to show, hide or disable).
+    pub fn allows(&self, action: Action) -> bool {
+        self.roles.allows(action)
     }
 
     /// Asks for a change; it is applied after the frame.

@@ -15,9 +15,10 @@ use super::widgets::{
     ERROR_TEXT, WARNING_TEXT, error_label, format_local_time, labelled_multiline, store_error_text,
     text_field_row,
 };
+use crate::app::Command as AppCommand;
 use crate::model::Amendment;
 use crate::model::{AmendmentId, EncounterId, EntityKind, HlcStamp, Patient, PatientId};
-use crate::store::{Conflict, ConflictKind, Store, StoreError};
+use crate::store::{Conflict, ConflictKind, Store};
 use chrono::{DateTime, Utc};
 use egui::{RichText, Ui};
 use serde_json::Value;
@@ -141,8 +142,8 @@ impl ConflictsScreen {
     }
 
     /// A decision could not be written: say why.
-    pub fn action_failed(&mut self, error: &StoreError) {
-        self.action_error = Some(store_error_text(error));
+    pub fn action_failed(&mut self, error: &crate::app::AppError) {
+        self.action_error = Some(super::widgets::app_error_text(error));
     }
 
     /// A decision was written.
@@ -221,10 +222,10 @@ fn row_ui(ui: &mut Ui, row: &mut ConflictRow, cx: &mut ViewContext<'_>) {
 
 fn concurrent_ui(ui: &mut Ui, row: &mut ConflictRow, cx: &mut ViewContext<'_>) {
     let resolve = |cx: &mut ViewContext<'_>, row: &ConflictRow, value: Value| {
-        cx.send(Command::ResolveConflict {
-            conflict: row.conflict.clone(),
+        cx.send(Command::change(AppCommand::ResolveConflict {
+            conflict: Box::new(row.conflict.clone()),
             value,
-        });
+        }));
     };
     ui.horizontal(|ui| {
         if ui
@@ -313,7 +314,7 @@ fn signed_visit_ui(ui: &mut Ui, row: &mut ConflictRow, cx: &mut ViewContext<'_>)
         });
     }
     if let Some(text) = add {
-        cx.send(Command::AmendFromConflict {
+        cx.send(Command::change(AppCommand::AmendFromConflict {
             conflict: Box::new(row.conflict.clone()),
             amendment: Amendment {
                 amendment_id: AmendmentId::new(),
@@ -321,9 +322,10 @@ fn signed_visit_ui(ui: &mut Ui, row: &mut ConflictRow, cx: &mut ViewContext<'_>)
                 text,
                 reason: AMENDMENT_REASON.to_owned(),
                 author: cx.user_name.to_owned(),
+                author_id: None,
                 created_at: Utc::now(),
             },
-        });
+        }));
     }
     if cancel {
         row.amendment = None;
@@ -349,7 +351,8 @@ fn patients_of(
             EntityKind::Allergy
             | EntityKind::Problem
             | EntityKind::Amendment
-            | EntityKind::Attachment => None,
+            | EntityKind::Attachment
+            | EntityKind::User => None,
         };
         let Some(patient_id) = patient_id else {
             continue;

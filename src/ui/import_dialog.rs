@@ -73,6 +73,8 @@ impl ImportDialog {
         let (go, go_rx) = channel::<bool>();
         let cancel = Arc::new(AtomicBool::new(false));
         let db_path = store.path().to_owned();
+        // The import writes as the signed-in user: its records are in the audit trail as theirs.
+        let actor = store.actor();
         let job_cancel = cancel.clone();
         let wake = ctx.clone();
         let spawned = std::thread::Builder::new()
@@ -81,6 +83,7 @@ impl ImportDialog {
                 let target = (patient_id, encounter_id);
                 run_job(
                     &db_path,
+                    actor,
                     target,
                     &paths,
                     &job_cancel,
@@ -324,8 +327,10 @@ impl ImportDialog {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_job(
     db_path: &std::path::Path,
+    actor: Option<crate::model::UserId>,
     (patient_id, encounter_id): (PatientId, Option<EncounterId>),
     paths: &[PathBuf],
     cancel: &Arc<AtomicBool>,
@@ -338,7 +343,10 @@ fn run_job(
         wake.request_repaint();
     };
     let mut store = match Store::open(db_path) {
-        Ok(store) => store,
+        Ok(mut store) => {
+            store.set_actor(actor);
+            store
+        }
         Err(e) => {
             send(JobMessage::Failed(format!(
                 "The record cannot be opened: {e}"

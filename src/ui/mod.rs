@@ -11,6 +11,7 @@
 //! Architecture invariant: nothing here writes SQL or touches rusqlite; every write goes through
 //! [`OutpostApp`]'s command handling and the store's own methods.
 
+mod auth;
 mod chart;
 mod command;
 mod conflicts;
@@ -20,6 +21,7 @@ mod import_dialog;
 mod patient_editor;
 mod patient_list;
 mod sync_panel;
+mod users;
 mod viewer;
 mod visit_editor;
 mod widgets;
@@ -36,21 +38,22 @@ pub use viewer::{ImageViewer, ViewTransform};
 pub use visit_editor::VisitEditor;
 pub use widgets::parse_date;
 
+use crate::app::{AppService, Command as AppCommand, Outcome};
+use crate::model::{Action, Signer};
 use crate::store::{Store, StoreError, StoreStatus};
 use chrono::NaiveDate;
-use egui::{FontId, RichText, TextEdit, TextStyle, Ui};
+use egui::{FontId, RichText, TextStyle, Ui};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 use sync_panel::SyncPanel;
-use widgets::{ERROR_TEXT, store_error_text};
+use widgets::{ERROR_TEXT, app_error_text, store_error_text};
 
-/// The signed-in user when none was ever set.
-const DEFAULT_USER: &str = "Clinician";
 /// Above this many patients, the list's order and the status counts are computed on worker
 /// threads instead of inside a frame.
 const BACKGROUND_WORK_ABOVE: i64 = 20_000;
-/// The setting that holds the signed-in user's name.
-const USER_SETTING: &str = "user_name";
+/// Locks the screen from anywhere.
+pub const LOCK_SHORTCUT: egui::KeyboardShortcut =
+    egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::L);
 
 /// Installs the fonts, the light theme and legible text sizes. Call once on a new context.
 pub fn setup_context(ctx: &egui::Context) {
@@ -83,8 +86,8 @@ pub fn setup_context(ctx: &egui::Context) {
     });
 }
 
-/// Opens the window (about 1280 × 800) on `store` and runs until it is closed.
-pub fn run(store: Store) -> eframe::Result {
+/// Opens the window (about 1280 × 800) over the app service and runs until it is closed.
+pub fn run(service: AppService) -> eframe::Result {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Outpost")
@@ -98,7 +101,7 @@ pub fn run(store: Store) -> eframe::Result {
         options,
         Box::new(|cc| {
             setup_context(&cc.egui_ctx);
-            Ok(Box::new(OutpostApp::new(store)))
+            Ok(Box::new(OutpostApp::new(service)))
         }),
     )
 }
@@ -112,6 +115,7 @@ enum ActiveScreen {
     Visit(Box<VisitEditor>),
     Conflicts(Box<ConflictsScreen>),
     Viewer(Box<ImageViewer>),
+    Users(Box<users::UsersScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -131,6 +135,14 @@ enum StatusRefresh {
     },
 }
 
+/// What the user picked in their menu.
+enum UserMenu {
+    Lock,
+    Switch,
+    ChangePassword,
+    SignOut,
+}
+
 /// Leaving a screen whose changes could not be kept: where to go once the user agrees.
 struct LeaveRequest {
     /// The screen to open, or `None` to close the window.
@@ -139,11 +151,14 @@ struct LeaveRequest {
     reason: String,
 }
 
-/// The whole application: the store, the screens and the bars around them.
+/// The whole application: the app service, the screens and the bars around them.
 pub struct OutpostApp {
-    store: Store,
-    user_name: String,
-    user_name_edit: String,
+    service: AppService,
+    /// The signed-in user as records name them (refreshed at each sign-in).
+    signer: Signer,
+    /// Setting up, signing in, unlocking or choosing a new password: shown instead of
+    /// everything else.
+    gate: auth::Gate,
     list: PatientList,
     screen: ActiveScreen,
     status: Option<StoreStatus>,
@@ -168,22 +183,25 @@ pub struct OutpostApp {
 }
 
 impl OutpostApp {
-    /// The app on `store`, starting at the patient list. Starts loading the ICD-10 list in the
-    /// background if the store does not have it yet.
-    pub fn new(store: Store) -> Self {
-        let user_name = match store.setting(USER_SETTING) {
-            Ok(Some(name)) if !name.trim().is_empty() => name,
-            _ => DEFAULT_USER.to_owned(),
-        };
+    /// The app over `service`: the setup or sign-in screen first unless someone is already
+    /// signed in, then the patient list. Starts loading the ICD-10 list in the background if the
+    /// store does not have it yet.
+    pub fn new(service: AppService) -> Self {
+        let store = service.store();
         let icd10 = match store.search_icd10("A00", 1) {
             Ok(found) if !found.is_empty() => Icd10State::Ready,
-            _ => spawn_icd10_load(&store),
+            _ => spawn_icd10_load(store),
         };
-        let sync = SyncPanel::new(&store);
+        let sync = SyncPanel::new(store);
+        let gate = auth::Gate::for_service(&service);
         let mut app = Self {
-            store,
-            user_name_edit: user_name.clone(),
-            user_name,
+            service,
+            signer: Signer {
+                user_id: None,
+                full_name: String::new(),
+                role: None,
+            },
+            gate,
             list: PatientList::new(),
             screen: ActiveScreen::List,
             status: None,
@@ -201,7 +219,8 @@ impl OutpostApp {
         };
         // One count up front decides whether the counts and the list's order are computed here
         // or on worker threads.
-        match app.store.patient_count() {
+        app.refresh_signer();
+        match app.service.store().patient_count() {
             Ok(count) => app.patient_count = count,
             Err(error) => app.set_message(
                 format!("Cannot count the patients: {}", store_error_text(&error)),
@@ -225,7 +244,23 @@ impl OutpostApp {
 
     /// The store (tests assert through it).
     pub fn store(&self) -> &Store {
-        &self.store
+        self.service.store()
+    }
+
+    /// The app service (tests read its session).
+    pub fn service(&self) -> &AppService {
+        &self.service
+    }
+
+    /// The signed-in user as records will name them.
+    fn refresh_signer(&mut self) {
+        if let Some(user) = self.service.user() {
+            self.signer = Signer {
+                user_id: Some(user.user_id),
+                full_name: user.full_name.clone(),
+                role: user.roles.acting_role(Action::SignVisit),
+            };
+        }
     }
 
     /// Draws the whole window: top bar, status bar, the current screen, and any question.
@@ -233,20 +268,34 @@ impl OutpostApp {
         if self.ctx.is_none() {
             self.ctx = Some(ui.ctx().clone());
         }
-        self.sync.ensure_worker(ui.ctx(), self.store.path());
+        self.sync
+            .ensure_worker(ui.ctx(), self.service.store().path());
         self.poll_icd10(ui);
         self.poll_status(ui);
         self.poll_sync();
+        if !self.gate.is_open() {
+            self.gate_ui(ui);
+            return;
+        }
+        if self.idle_lock(ui) {
+            return;
+        }
         self.shortcuts(ui);
 
         let today = chrono::Local::now().date_naive();
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
 
+        let roles = self
+            .service
+            .user()
+            .map(|user| user.roles)
+            .unwrap_or_default();
         let mut cx = ViewContext::new(
-            &self.store,
+            self.service.store(),
             today,
-            &self.user_name,
+            &self.signer,
+            roles,
             matches!(self.icd10, Icd10State::Ready),
             self.patient_count,
         );
@@ -259,6 +308,7 @@ impl OutpostApp {
             ActiveScreen::Visit(editor) => editor.ui(ui, &mut cx),
             ActiveScreen::Conflicts(conflicts) => conflicts.ui(ui, &mut cx),
             ActiveScreen::Viewer(viewer) => viewer.ui(ui, &mut cx),
+            ActiveScreen::Users(users) => users.ui(ui, &mut cx),
         });
         let mut commands = cx.into_commands();
         commands.extend(self.dropped_files(ui));
@@ -269,6 +319,52 @@ impl OutpostApp {
         self.leave_dialog_ui(ui);
         for command in commands {
             self.apply(command, today);
+        }
+    }
+
+    /// The setup, sign-in, lock or new-password screen, instead of the record.
+    fn gate_ui(&mut self, ui: &mut Ui) {
+        match self.gate.ui(ui, &mut self.service) {
+            auth::GateDone::Waiting => {}
+            auth::GateDone::SignedIn | auth::GateDone::Switched => {
+                // Whoever signs in starts at the list: the screen of a user who locked it is
+                // theirs (their draft was saved when the screen locked).
+                self.refresh_signer();
+                self.screen = ActiveScreen::List;
+                self.list.invalidate();
+                self.list.focus_search();
+                self.message = None;
+                self.refresh_status();
+            }
+            auth::GateDone::Unlocked | auth::GateDone::PasswordDone => self.refresh_signer(),
+        }
+    }
+
+    /// Locks the screen after the idle time, and on Ctrl+L. Returns whether it locked.
+    fn idle_lock(&mut self, ui: &Ui) -> bool {
+        let active = ui.input(|i| !i.events.is_empty());
+        if active {
+            self.service.touch();
+        }
+        let asked = ui.input_mut(|i| i.consume_shortcut(&LOCK_SHORTCUT));
+        if asked || self.service.idle_lock_due() {
+            self.lock_now();
+            ui.ctx().request_repaint();
+            return true;
+        }
+        // Wake up now and then to notice the idle time passing.
+        ui.ctx().request_repaint_after(Duration::from_secs(15));
+        false
+    }
+
+    /// Keeps what can be kept (a visit draft is saved as its author's), then locks.
+    fn lock_now(&mut self) {
+        if self.keep_changes().is_err() {
+            tracing::info!("the screen locked with changes that cannot be saved yet");
+        }
+        match self.service.lock() {
+            Ok(()) => self.gate = auth::Gate::Locked(auth::SignInForm::default()),
+            Err(error) => self.set_message(app_error_text(&error), true),
         }
     }
 
@@ -315,56 +411,85 @@ impl OutpostApp {
             {
                 self.request_open(Screen::Conflicts, chrono::Local::now().date_naive());
             }
+            if self.service.allows(Action::ManageUsers)
+                && ui
+                    .selectable_label(matches!(self.screen, ActiveScreen::Users(_)), "Users")
+                    .on_hover_text("The clinic's users, their roles and passwords")
+                    .clicked()
+            {
+                self.request_open(Screen::Users, chrono::Local::now().date_naive());
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 self.sync.top_bar_button_ui(ui);
                 ui.separator();
-                let field = ui.add(
-                    TextEdit::singleline(&mut self.user_name_edit)
-                        .hint_text("Your name")
-                        .desired_width(180.0),
-                );
-                let label = ui.label("Signed in as");
-                let field = field.labelled_by(label.id);
-                if field.lost_focus() {
-                    // Enter here only confirms the name; it must not also open a chart.
-                    ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
-                    self.commit_user_name();
-                }
+                self.user_menu_ui(ui);
             });
         });
         ui.add_space(4.0);
     }
 
-    /// Saves the name typed in "Signed in as".
-    fn commit_user_name(&mut self) {
-        let name = self.user_name_edit.trim().to_owned();
-        if name == self.user_name {
+    /// "Signed in as" with the user's menu: lock, switch user, change password, sign out.
+    fn user_menu_ui(&mut self, ui: &mut Ui) {
+        let Some(user) = self.service.user() else {
+            return;
+        };
+        let title = format!("{} · {}", user.full_name, user.roles.label());
+        let mut chosen = None;
+        ui.menu_button(title, |ui| {
+            if ui
+                .add(
+                    egui::Button::new("Lock")
+                        .shortcut_text(ui.ctx().format_shortcut(&LOCK_SHORTCUT)),
+                )
+                .clicked()
+            {
+                chosen = Some(UserMenu::Lock);
+            }
+            if ui.button("Switch user").clicked() {
+                chosen = Some(UserMenu::Switch);
+            }
+            if ui.button("Change password").clicked() {
+                chosen = Some(UserMenu::ChangePassword);
+            }
+            if ui.button("Sign out").clicked() {
+                chosen = Some(UserMenu::SignOut);
+            }
+        });
+        ui.label("Signed in as");
+        match chosen {
+            None => {}
+            Some(UserMenu::Lock) => self.lock_now(),
+            Some(UserMenu::Switch) => {
+                self.lock_now();
+                self.gate = auth::Gate::Locked(auth::SignInForm::switching());
+            }
+            Some(UserMenu::ChangePassword) => {
+                self.gate = auth::Gate::ChangePassword(auth::PasswordForm::voluntary());
+            }
+            Some(UserMenu::SignOut) => self.sign_out(),
+        }
+    }
+
+    /// Saves what can be saved, signs out, and shows the sign-in screen.
+    fn sign_out(&mut self) {
+        if let Err(reason) = self.keep_changes() {
+            self.leave = Some(LeaveRequest {
+                target: Some(Screen::PatientList),
+                reason,
+            });
             return;
         }
-        if name.is_empty() {
-            self.user_name_edit = self.user_name.clone();
-            self.set_message("Enter your name to sign in.", true);
-            return;
+        if let Err(error) = self.service.sign_out() {
+            self.set_message(app_error_text(&error), true);
         }
-        match self.store.set_setting(USER_SETTING, &name) {
-            Ok(()) => {
-                self.user_name = name;
-                self.user_name_edit = self.user_name.clone();
-                self.set_message(format!("Signed in as {}.", self.user_name), false);
-            }
-            Err(error) => {
-                self.set_message(
-                    format!("Your name was not saved: {}", store_error_text(&error)),
-                    true,
-                );
-            }
-        }
+        self.screen = ActiveScreen::List;
+        self.gate = auth::Gate::for_service(&self.service);
     }
 
     fn status_bar_ui(&mut self, ui: &mut Ui) {
         ui.add_space(2.0);
         ui.horizontal(|ui| {
-            let path = self.store.path().display().to_string();
+            let path = self.service.store().path().display().to_string();
             ui.label(RichText::new(path).small().weak())
                 .on_hover_text("The database file");
             ui.separator();
@@ -469,7 +594,10 @@ impl OutpostApp {
             _ => None,
         };
         if let Some(draft) = draft {
-            match self.store.save_encounter(&draft) {
+            match self
+                .service
+                .execute(AppCommand::SaveEncounter(draft.clone()))
+            {
                 Ok(_) => {
                     tracing::info!(encounter_id = %draft.encounter_id, "saved a visit draft on leaving");
                     if let ActiveScreen::Visit(editor) = &mut self.screen {
@@ -480,7 +608,7 @@ impl OutpostApp {
                 Err(error) => {
                     return Err(format!(
                         "The visit could not be saved: {}",
-                        store_error_text(&error)
+                        app_error_text(&error)
                     ));
                 }
             }
@@ -488,32 +616,47 @@ impl OutpostApp {
         Ok(())
     }
 
-    /// Opens `target` at once (the current screen's changes were kept or discarded).
+    /// Opens `target` at once (the current screen's changes were kept or discarded). Opening a
+    /// chart or images asks the app service, which checks the user's role and records it.
     fn open_now(&mut self, target: Screen, today: NaiveDate) {
+        let allowed = match &target {
+            Screen::Chart(patient_id) => self.service.open_chart(*patient_id),
+            Screen::Imaging { patient_id, .. } => self.service.view_images(*patient_id),
+            Screen::NewPatient | Screen::EditPatient(_) => {
+                self.service.authorize(Action::EditDemographics).map(drop)
+            }
+            Screen::NewVisit(_) => self.service.authorize(Action::RecordVitals).map(drop),
+            Screen::Visit(_) => self.service.authorize(Action::ReadClinical).map(drop),
+            Screen::Users => self.service.authorize(Action::ManageUsers).map(drop),
+            Screen::PatientList | Screen::Conflicts => Ok(()),
+        };
+        if let Err(error) = allowed {
+            self.set_message(app_error_text(&error), true);
+            return;
+        }
+        let store = self.service.store();
         let opened = match target {
             Screen::PatientList => {
                 self.list.focus_search();
                 Ok(ActiveScreen::List)
             }
             Screen::NewPatient => Ok(ActiveScreen::PatientEditor(Box::new(
-                PatientEditor::new_patient(self.store.clinic_id()),
+                PatientEditor::new_patient(store.clinic_id()),
             ))),
-            Screen::EditPatient(patient_id) => self.store.patient(patient_id).map(|patient| {
+            Screen::EditPatient(patient_id) => store.patient(patient_id).map(|patient| {
                 ActiveScreen::PatientEditor(Box::new(PatientEditor::edit(patient, today)))
             }),
             Screen::Chart(patient_id) => Ok(ActiveScreen::Chart(Box::new(PatientChart::open(
-                &self.store,
-                patient_id,
-                today,
+                store, patient_id, today,
             )))),
             Screen::NewVisit(patient_id) => {
-                VisitEditor::new_visit(&self.store, patient_id, &self.user_name, today)
+                VisitEditor::new_visit(store, patient_id, &self.signer, today)
                     .map(|editor| ActiveScreen::Visit(Box::new(editor)))
             }
-            Screen::Visit(encounter_id) => VisitEditor::open(&self.store, encounter_id, today)
+            Screen::Visit(encounter_id) => VisitEditor::open(store, encounter_id, today)
                 .map(|editor| ActiveScreen::Visit(Box::new(editor))),
             Screen::Conflicts => Ok(ActiveScreen::Conflicts(Box::new(ConflictsScreen::open(
-                &self.store,
+                store,
             )))),
             Screen::Imaging {
                 patient_id,
@@ -521,12 +664,16 @@ impl OutpostApp {
             } => {
                 let ctx = self.ctx.clone().unwrap_or_default();
                 Ok(ActiveScreen::Viewer(Box::new(ImageViewer::open(
-                    &self.store,
+                    store,
                     &ctx,
                     patient_id,
                     study_uid.as_deref(),
                 ))))
             }
+            Screen::Users => Ok(ActiveScreen::Users(Box::new(users::UsersScreen::open(
+                store,
+                self.service.auto_lock_minutes(),
+            )))),
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
@@ -554,252 +701,177 @@ impl OutpostApp {
                 encounter_id,
                 paths,
             } => self.start_import(patient_id, encounter_id, paths),
-            Command::SetImagesRemoved {
-                attachment_ids,
-                removed,
-            } => match self.store.set_attachments_removed(&attachment_ids, removed) {
-                Ok(count) => {
-                    self.set_message(
-                        if removed {
-                            format!(
-                                "Removed {count} image(s) from the record. They can be restored from the chart (Removed images)."
-                            )
-                        } else {
-                            format!("Restored {count} image(s).")
-                        },
-                        false,
-                    );
-                    self.after_write();
-                    let patient = self.imaging_patient().map(|(p, _)| p);
-                    match (&self.screen, patient) {
-                        (ActiveScreen::Viewer(_), Some(patient_id)) => self.open_now(
-                            Screen::Imaging {
-                                patient_id,
-                                study_uid: None,
-                            },
-                            today,
-                        ),
-                        (ActiveScreen::Chart(_), Some(patient_id)) => {
-                            self.open_now(Screen::Chart(patient_id), today)
-                        }
-                        _ => {}
-                    }
-                }
-                Err(error) => {
-                    self.set_message(format!("Not changed: {}", store_error_text(&error)), true)
-                }
-            },
-            Command::FetchImage(blob) => match self.store.request_blob(&blob) {
-                Ok(()) => {
-                    self.sync.sync_now();
-                    self.set_message(
-                        "The image will be downloaded as soon as the server can be reached.",
-                        false,
-                    );
-                }
-                Err(error) => self.set_message(
-                    format!(
-                        "The image cannot be requested: {}",
-                        store_error_text(&error)
-                    ),
-                    true,
-                ),
-            },
-            Command::RegisterPatient(patient) => match self.store.register_patient(patient) {
-                Ok(patient) => {
-                    tracing::info!(patient_id = %patient.patient_id, "registered a patient");
-                    let number = patient.number.map(|n| n.to_string()).unwrap_or_default();
-                    self.set_message(format!("Registered patient {number}."), false);
-                    self.after_write();
-                    self.open_now(Screen::Chart(patient.patient_id), today);
-                }
-                Err(error) => {
-                    if let ActiveScreen::PatientEditor(editor) = &mut self.screen {
-                        editor.save_failed(&error);
-                    }
-                }
-            },
-            Command::SavePatient(patient) => match self.store.update_patient(&patient) {
-                Ok(_) => {
-                    tracing::info!(patient_id = %patient.patient_id, "saved a patient's details");
-                    self.set_message("The patient's details were saved.", false);
-                    self.after_write();
-                    self.open_now(Screen::Chart(patient.patient_id), today);
-                }
-                Err(error) => {
-                    if let ActiveScreen::PatientEditor(editor) = &mut self.screen {
-                        editor.save_failed(&error);
-                    }
-                }
-            },
-            Command::SaveEncounter(encounter) => {
-                let result = self.store.save_encounter(&encounter);
-                if let ActiveScreen::Visit(editor) = &mut self.screen {
-                    match &result {
-                        Ok(_) => editor.draft_saved(&encounter),
-                        Err(error) => editor.save_failed(error),
-                    }
-                }
-                match result {
-                    Ok(true) => {
-                        tracing::debug!(encounter_id = %encounter.encounter_id, "saved a visit draft");
-                        // Drafts save every few seconds while typing: the counts are refreshed
-                        // once the editor is left rather than after each save.
-                        self.list.invalidate();
-                        self.status_stale = true;
-                        self.sync.local_change();
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(encounter_id = %encounter.encounter_id, %error, "a visit draft was not saved");
-                    }
-                }
-            }
-            Command::SignEncounter { encounter, signer } => {
-                let result = self
-                    .store
-                    .save_encounter(&encounter)
-                    .and_then(|_| self.store.sign_encounter(encounter.encounter_id, &signer));
-                match result {
-                    Ok(signed) => {
-                        tracing::info!(encounter_id = %signed.encounter_id, "signed a visit");
-                        self.set_message("The visit was signed.", false);
-                        if let ActiveScreen::Visit(editor) = &mut self.screen {
-                            editor.replace_encounter(signed);
-                        }
-                        self.after_write();
-                    }
-                    Err(error) => {
-                        if let ActiveScreen::Visit(editor) = &mut self.screen {
-                            editor.action_failed(&error);
-                        }
-                    }
-                }
-            }
-            Command::AddAmendment(amendment) => {
-                let encounter_id = amendment.encounter_id;
-                match self
-                    .store
-                    .add_amendment(&amendment)
-                    .and_then(|_| self.store.amendments(encounter_id))
-                {
-                    Ok(amendments) => {
-                        tracing::info!(%encounter_id, "added an amendment");
-                        self.set_message("The amendment was added.", false);
-                        match &mut self.screen {
-                            ActiveScreen::Visit(editor) => editor.amendments_changed(amendments),
-                            ActiveScreen::Conflicts(conflicts) => {
-                                conflicts.amendment_added(encounter_id);
-                            }
-                            _ => {}
-                        }
-                        self.after_write();
-                    }
-                    Err(error) => match &mut self.screen {
-                        ActiveScreen::Visit(editor) => editor.action_failed(&error),
-                        ActiveScreen::Conflicts(conflicts) => conflicts.action_failed(&error),
-                        _ => self.set_message(
-                            format!("The amendment was not added: {}", store_error_text(&error)),
-                            true,
-                        ),
-                    },
-                }
-            }
-            Command::VoidEncounter {
-                encounter_id,
-                voided_by,
-                reason,
-            } => match self.store.void_encounter(encounter_id, &voided_by, &reason) {
-                Ok(voided) => {
-                    tracing::info!(%encounter_id, "voided a visit");
-                    self.set_message("The visit was voided.", false);
-                    if let ActiveScreen::Visit(editor) = &mut self.screen {
-                        editor.replace_encounter(voided);
-                    }
-                    self.after_write();
-                }
-                Err(error) => {
-                    if let ActiveScreen::Visit(editor) = &mut self.screen {
-                        editor.action_failed(&error);
-                    }
-                }
-            },
-            Command::SaveAllergy(allergy) => {
-                let result = self.store.save_allergy(&allergy);
-                self.chart_write_done(result, today);
-            }
-            Command::SetAllergyStatus { patient_id, status } => {
-                let result = self.store.set_allergy_status(patient_id, status);
-                self.chart_write_done(result, today);
-            }
-            Command::SaveProblem(problem) => {
-                let result = self.store.save_problem(&problem);
-                self.chart_write_done(result, today);
-            }
-            Command::ResolveConflict { conflict, value } => {
-                match self.store.resolve_conflict(&conflict, value) {
-                    Ok(()) => {
-                        tracing::info!(entity = %conflict.entity, entity_id = %conflict.entity_id, field = %conflict.field, "resolved a conflict");
-                        self.set_message("The conflict was settled.", false);
-                        if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
-                            conflicts.action_succeeded();
-                        }
-                        self.after_write();
-                    }
-                    Err(error) => {
-                        if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
-                            conflicts.action_failed(&error);
-                        } else {
-                            self.set_message(
-                                format!(
-                                    "The conflict was not settled: {}",
-                                    store_error_text(&error)
-                                ),
-                                true,
-                            );
-                        }
-                    }
-                }
-            }
-            Command::AmendFromConflict {
-                conflict,
-                amendment,
-            } => match self.store.amend_from_conflict(&conflict, &amendment) {
-                Ok(_) => {
-                    tracing::info!(encounter_id = %amendment.encounter_id, "carried a late change into an amendment");
-                    self.set_message("The amendment was added and the conflict settled.", false);
-                    if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
-                        conflicts.action_succeeded();
-                    }
-                    self.after_write();
-                }
-                Err(error) => {
-                    if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
-                        conflicts.action_failed(&error);
-                    } else {
-                        self.set_message(
-                            format!("The amendment was not added: {}", store_error_text(&error)),
-                            true,
-                        );
-                    }
-                }
-            },
+            Command::Do(command) => self.run(*command, today),
         }
     }
 
-    /// After a write from the chart: reload it, or show why nothing changed.
-    fn chart_write_done(&mut self, result: Result<(), StoreError>, today: NaiveDate) {
-        if let ActiveScreen::Chart(chart) = &mut self.screen {
-            match &result {
-                Ok(()) => {
-                    chart.write_succeeded();
-                    chart.reload(&self.store, today);
-                }
-                Err(error) => chart.write_failed(error),
+    /// Runs a change through the app service (which checks the user's role and writes the audit
+    /// entry) and tells the screen how it went.
+    fn run(&mut self, command: AppCommand, today: NaiveDate) {
+        // What the screen needs to hear back, kept before the command is consumed.
+        let removing = match &command {
+            AppCommand::SetImagesRemoved { removed, .. } => Some(*removed),
+            _ => None,
+        };
+        let amended = match &command {
+            AppCommand::AddAmendment(amendment) => Some(amendment.encounter_id),
+            _ => None,
+        };
+        let saved_draft = match &command {
+            AppCommand::SaveEncounter(encounter) => Some(encounter.clone()),
+            _ => None,
+        };
+        let is_chart_write = matches!(
+            command,
+            AppCommand::SaveAllergy(_)
+                | AppCommand::SetAllergyStatus { .. }
+                | AppCommand::SaveProblem(_)
+        );
+        let error = match self.service.execute(command) {
+            Ok(outcome) => {
+                self.outcome(outcome, removing, amended, saved_draft, today);
+                return;
             }
+            Err(error) => error,
+        };
+        tracing::info!(%error, "a change was not made");
+        match &mut self.screen {
+            ActiveScreen::PatientEditor(editor) => editor.save_failed(&error),
+            ActiveScreen::Visit(editor) if saved_draft.is_some() => editor.save_failed(&error),
+            ActiveScreen::Visit(editor) => editor.action_failed(&error),
+            ActiveScreen::Conflicts(conflicts) => conflicts.action_failed(&error),
+            ActiveScreen::Users(users) => users.action_failed(&error),
+            ActiveScreen::Chart(chart) if is_chart_write => chart.write_failed(&error),
+            _ => self.set_message(format!("Not done: {}", app_error_text(&error)), true),
         }
-        if result.is_ok() {
-            self.after_write();
+    }
+
+    /// Shows what a change did, on the screen that asked for it.
+    fn outcome(
+        &mut self,
+        outcome: Outcome,
+        removing: Option<bool>,
+        amended: Option<crate::model::EncounterId>,
+        saved_draft: Option<crate::model::Encounter>,
+        today: NaiveDate,
+    ) {
+        match outcome {
+            Outcome::ImagesRemoved(count) => {
+                self.set_message(
+                    if removing == Some(true) {
+                        format!(
+                            "Removed {count} image(s) from the record. They can be restored from the chart (Removed images)."
+                        )
+                    } else {
+                        format!("Restored {count} image(s).")
+                    },
+                    false,
+                );
+                self.after_write();
+                let patient = self.imaging_patient().map(|(p, _)| p);
+                match (&self.screen, patient) {
+                    (ActiveScreen::Viewer(_), Some(patient_id)) => self.open_now(
+                        Screen::Imaging {
+                            patient_id,
+                            study_uid: None,
+                        },
+                        today,
+                    ),
+                    (ActiveScreen::Chart(_), Some(patient_id)) => {
+                        self.open_now(Screen::Chart(patient_id), today)
+                    }
+                    _ => {}
+                }
+            }
+            Outcome::ImageRequested => {
+                self.sync.sync_now();
+                self.set_message(
+                    "The image will be downloaded as soon as the server can be reached.",
+                    false,
+                );
+            }
+            Outcome::PatientRegistered(patient) => {
+                tracing::info!(patient_id = %patient.patient_id, "registered a patient");
+                let number = patient.number.map(|n| n.to_string()).unwrap_or_default();
+                self.set_message(format!("Registered patient {number}."), false);
+                self.after_write();
+                self.open_now(Screen::Chart(patient.patient_id), today);
+            }
+            Outcome::PatientSaved(_) => {
+                self.set_message("The patient's details were saved.", false);
+                self.after_write();
+                if let ActiveScreen::PatientEditor(editor) = &self.screen {
+                    let patient_id = editor.patient_id();
+                    self.open_now(Screen::Chart(patient_id), today);
+                }
+            }
+            Outcome::DraftSaved(changed) => {
+                if let (ActiveScreen::Visit(editor), Some(draft)) = (&mut self.screen, &saved_draft)
+                {
+                    editor.draft_saved(draft);
+                }
+                if changed {
+                    // Drafts save every few seconds while typing: the counts are refreshed once
+                    // the editor is left rather than after each save.
+                    self.list.invalidate();
+                    self.status_stale = true;
+                    self.sync.local_change();
+                }
+            }
+            Outcome::VisitSigned(signed) => {
+                tracing::info!(encounter_id = %signed.encounter_id, "signed a visit");
+                self.set_message("The visit was signed.", false);
+                if let ActiveScreen::Visit(editor) = &mut self.screen {
+                    editor.replace_encounter(signed);
+                }
+                self.after_write();
+            }
+            Outcome::VisitVoided(voided) => {
+                tracing::info!(encounter_id = %voided.encounter_id, "voided a visit");
+                self.set_message("The visit was voided.", false);
+                if let ActiveScreen::Visit(editor) = &mut self.screen {
+                    editor.replace_encounter(voided);
+                }
+                self.after_write();
+            }
+            Outcome::AmendmentAdded(amendments) => {
+                self.set_message("The amendment was added.", false);
+                match (&mut self.screen, amended) {
+                    (ActiveScreen::Visit(editor), _) => editor.amendments_changed(amendments),
+                    (ActiveScreen::Conflicts(conflicts), Some(encounter_id)) => {
+                        conflicts.amendment_added(encounter_id);
+                    }
+                    _ => {}
+                }
+                self.after_write();
+            }
+            Outcome::ConflictAmended => {
+                self.set_message("The amendment was added and the conflict settled.", false);
+                if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                    conflicts.action_succeeded();
+                }
+                self.after_write();
+            }
+            Outcome::ConflictSettled => {
+                self.set_message("The conflict was settled.", false);
+                if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
+                    conflicts.action_succeeded();
+                }
+                self.after_write();
+            }
+            Outcome::ChartSaved => {
+                if let ActiveScreen::Chart(chart) = &mut self.screen {
+                    chart.write_succeeded();
+                    chart.reload(self.service.store(), today);
+                }
+                self.after_write();
+            }
+            Outcome::UserCreated(_) | Outcome::UserChanged | Outcome::SettingSaved => {
+                if let ActiveScreen::Users(users) = &mut self.screen {
+                    users.changed(self.service.store());
+                }
+                self.after_write();
+            }
         }
     }
 
@@ -910,7 +982,7 @@ impl OutpostApp {
         }
         let ctx = self.ctx.clone().unwrap_or_default();
         self.import = Some(ImportDialog::start(
-            &self.store,
+            self.service.store(),
             &ctx,
             patient_id,
             encounter_id,
@@ -951,7 +1023,7 @@ impl OutpostApp {
                 ActiveScreen::Chart(_) => Some(Screen::Chart(patient_id)),
                 // A visit editor may hold typing not saved yet: count its images in place.
                 ActiveScreen::Visit(editor) => {
-                    editor.refresh_images(&self.store);
+                    editor.refresh_images(self.service.store());
                     None
                 }
                 _ => None,
@@ -971,9 +1043,9 @@ impl OutpostApp {
 
     /// Conflict and held-change counts, and the Conflicts screen, as the store holds them now.
     fn refresh_sync_views(&mut self) {
-        self.sync.reload(&self.store);
+        self.sync.reload(self.service.store());
         if let ActiveScreen::Conflicts(conflicts) = &mut self.screen {
-            conflicts.reload(&self.store);
+            conflicts.reload(self.service.store());
         }
     }
 
@@ -983,8 +1055,8 @@ impl OutpostApp {
         if let Some(clinic_name) = &update.enrolled_in {
             // Enrolling re-labelled this workstation's records as the clinic's: this connection
             // must see the clinic it joined before it writes again.
-            match Store::open(self.store.path()) {
-                Ok(store) => self.store = store,
+            match self.service.reopen_store() {
+                Ok(()) => {}
                 Err(error) => self.set_message(
                     format!(
                         "Connected to {clinic_name}, but the database must be reopened: {}",
@@ -1005,7 +1077,7 @@ impl OutpostApp {
             self.list.invalidate();
             let today = chrono::Local::now().date_naive();
             if let ActiveScreen::Chart(chart) = &mut self.screen {
-                chart.reload(&self.store, today);
+                chart.reload(self.service.store(), today);
             }
         }
     }
@@ -1014,7 +1086,7 @@ impl OutpostApp {
     /// they are taken on the "store-status" thread; a refresh asked for meanwhile runs after it.
     fn refresh_status(&mut self) {
         if self.patient_count <= BACKGROUND_WORK_ABOVE {
-            match self.store.status() {
+            match self.service.store().status() {
                 Ok(status) => {
                     self.patient_count = status.patients;
                     self.status = Some(status);
@@ -1030,7 +1102,7 @@ impl OutpostApp {
             StatusRefresh::Running { again, .. } => *again = true,
             StatusRefresh::Idle => {
                 let (sender, receiver) = std::sync::mpsc::channel();
-                let path = self.store.path().to_owned();
+                let path = self.service.store().path().to_owned();
                 let spawned = std::thread::Builder::new()
                     .name("store-status".to_owned())
                     .spawn(move || {

@@ -7,8 +7,8 @@
 
 use super::command::{Command, Screen, ViewContext};
 use super::widgets::{date_input_ui, error_label, parse_date};
+use crate::app::Command as AppCommand;
 use crate::model::{ClinicId, DateOfBirth, Patient, PatientId, Sex, Validation, age_on};
-use crate::store::StoreError;
 use chrono::{Datelike, NaiveDate};
 use egui::{RichText, TextEdit, Ui};
 
@@ -101,8 +101,11 @@ impl PatientEditor {
     }
 
     /// The store refused the record: say why and keep everything typed.
-    pub fn save_failed(&mut self, error: &StoreError) {
-        self.save_error = Some(format!("The patient was not saved: {error}"));
+    pub fn save_failed(&mut self, error: &crate::app::AppError) {
+        self.save_error = Some(format!(
+            "The patient was not saved: {}",
+            super::widgets::app_error_text(error)
+        ));
     }
 
     /// Where Back and Cancel go.
@@ -201,9 +204,9 @@ impl PatientEditor {
             if save.clicked() && valid {
                 self.save_error = None;
                 cx.send(if self.is_new {
-                    Command::RegisterPatient(patient)
+                    Command::change(AppCommand::RegisterPatient(patient))
                 } else {
-                    Command::SavePatient(patient)
+                    Command::change(AppCommand::SavePatient(patient))
                 });
             }
             if ui.button("Cancel").clicked() {

@@ -8,6 +8,7 @@
 
 use super::command::{Command, Screen, ViewContext};
 use super::widgets::{ERROR_TEXT, format_date};
+use crate::app::Command as AppCommand;
 use crate::imaging::{
     CT_PRESETS, DecodeRequest, DecodeWorker, DicomInfo, Display, Distance, Frame, ImageSource,
     NOT_HERE, PixelSpacing, PixelValue, TagRow, Window, distance, person_name_display,
@@ -604,10 +605,10 @@ impl ImageViewer {
             ));
             ui.horizontal(|ui| {
                 if ui.button("Remove").clicked() {
-                    cx.send(Command::SetImagesRemoved {
+                    cx.send(Command::change(AppCommand::SetImagesRemoved {
                         attachment_ids: ids.clone(),
                         removed: true,
-                    });
+                    }));
                     self.confirm_remove = false;
                 }
                 if ui.button("Keep").clicked() {
@@ -756,7 +757,7 @@ impl ImageViewer {
                 });
             });
             if let Some(blob) = fetch {
-                cx.send(Command::FetchImage(blob));
+                cx.send(Command::change(AppCommand::FetchImage(blob)));
             }
             return;
         }

@@ -11,9 +11,10 @@ use super::command::{Command, Screen, ViewContext};
 use super::icd10_picker::{Icd10Choice, Icd10Picker};
 use super::widgets::{
     ERROR_TEXT, OK_TEXT, VitalNote, WARNING_TEXT, allergy_banner_ui, confirm_buttons_ui,
-    error_label, format_local_time, labelled_multiline, read_only_text, section_ui,
-    store_error_text, two_columns_ui, vital_field_ui, warning_label,
+    error_label, format_local_time, labelled_multiline, read_only_text, section_ui, two_columns_ui,
+    vital_field_ui, warning_label,
 };
+use crate::app::Command as AppCommand;
 use crate::model::{
     Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
     EncounterKind, EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES,
@@ -92,10 +93,11 @@ impl VisitEditor {
     pub fn new_visit(
         store: &Store,
         patient_id: PatientId,
-        clinician: &str,
+        clinician: &crate::model::Signer,
         today: NaiveDate,
     ) -> Result<Self, StoreError> {
-        let encounter = Encounter::new_draft(patient_id, clinician, Utc::now());
+        let mut encounter = Encounter::new_draft(patient_id, &clinician.full_name, Utc::now());
+        encounter.clinician_id = clinician.user_id;
         Self::with_encounter(store, encounter, false, today)
     }
 
@@ -188,8 +190,8 @@ impl VisitEditor {
 
     /// The store refused the draft: say why, keep everything typed, and wait for the next change
     /// before trying again.
-    pub fn save_failed(&mut self, error: &StoreError) {
-        self.save_state = SaveState::Failed(store_error_text(error));
+    pub fn save_failed(&mut self, error: &crate::app::AppError) {
+        self.save_state = SaveState::Failed(super::widgets::app_error_text(error));
         self.autosave_blocked = true;
     }
 
@@ -205,8 +207,8 @@ impl VisitEditor {
     }
 
     /// Signing, voiding or amending failed.
-    pub fn action_failed(&mut self, error: &StoreError) {
-        let text = store_error_text(error);
+    pub fn action_failed(&mut self, error: &crate::app::AppError) {
+        let text = super::widgets::app_error_text(error);
         match &mut self.dialog {
             Some(Dialog::Amend { error, .. } | Dialog::Void { error, .. }) => {
                 *error = Some(text);
@@ -259,7 +261,7 @@ impl VisitEditor {
     /// Sends the draft to be saved, or says why it cannot be.
     fn save_now(&mut self, cx: &mut ViewContext<'_>) {
         match self.build() {
-            Ok(encounter) => cx.send(Command::SaveEncounter(encounter)),
+            Ok(encounter) => cx.send(Command::change(AppCommand::SaveEncounter(encounter))),
             Err(reason) => {
                 self.save_state = SaveState::Failed(reason);
                 self.autosave_blocked = true;
@@ -467,12 +469,7 @@ impl VisitEditor {
                             .labelled_by(label.id);
                             ui.end_row();
                         });
-                    if !self
-                        .encounter
-                        .clinician
-                        .trim()
-                        .eq_ignore_ascii_case(cx.user_name.trim())
-                    {
+                    if !cx.signer.is_author_of(&self.encounter) {
                         ui.label(
                             RichText::new(format!(
                                 "Only {} can sign this visit.",
@@ -1000,6 +997,7 @@ impl VisitEditor {
             })
         });
         let author = self.encounter.clinician.trim().to_owned();
+        let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
         let Some(dialog) = &mut self.dialog else {
             return;
@@ -1007,7 +1005,7 @@ impl VisitEditor {
         let close = match dialog {
             Dialog::Sign => {
                 let problems = sign_check.unwrap_or_else(|| Err(String::new()));
-                let may_sign = author.eq_ignore_ascii_case(cx.user_name.trim());
+                let may_sign = is_author && cx.allows(crate::model::Action::SignVisit);
                 let mut sign: Option<Encounter> = None;
                 let modal = egui::Modal::new(Id::unique("sign_visit_modal")).show(ui.ctx(), |ui| {
                     ui.set_width(460.0);
@@ -1045,10 +1043,7 @@ impl VisitEditor {
                     });
                 });
                 if let Some(encounter) = sign {
-                    cx.send(Command::SignEncounter {
-                        encounter,
-                        signer: cx.user_name.to_owned(),
-                    });
+                    cx.send(Command::change(AppCommand::SignEncounter(encounter)));
                 }
                 modal.should_close()
             }
@@ -1081,14 +1076,16 @@ impl VisitEditor {
                         );
                     });
                 if add {
-                    cx.send(Command::AddAmendment(Amendment {
+                    cx.send(Command::change(AppCommand::AddAmendment(Amendment {
                         amendment_id: AmendmentId::new(),
                         encounter_id,
                         text: text.trim().to_owned(),
                         reason: reason.trim().to_owned(),
+                        // The app service writes the signed-in user as the author.
                         author: cx.user_name.to_owned(),
+                        author_id: None,
                         created_at: Utc::now(),
-                    }));
+                    })));
                 }
                 modal.should_close()
             }
@@ -1114,11 +1111,10 @@ impl VisitEditor {
                     );
                 });
                 if void {
-                    cx.send(Command::VoidEncounter {
+                    cx.send(Command::change(AppCommand::VoidEncounter {
                         encounter_id,
-                        voided_by: cx.user_name.to_owned(),
                         reason: reason.trim().to_owned(),
-                    });
+                    }));
                 }
                 modal.should_close()
             }
@@ -1138,10 +1134,15 @@ fn status_ui(ui: &mut Ui, status: &EncounterStatus) {
         EncounterStatus::Signed {
             signed_by,
             signed_at,
+            signer_role,
+            ..
         } => {
+            let role = signer_role
+                .map(|role| format!(" ({})", role.label()))
+                .unwrap_or_default();
             ui.label(
                 RichText::new(format!(
-                    "Signed by {signed_by}, {}",
+                    "Signed by {signed_by}{role}, {}",
                     format_local_time(*signed_at)
                 ))
                 .color(OK_TEXT)
@@ -1152,6 +1153,7 @@ fn status_ui(ui: &mut Ui, status: &EncounterStatus) {
             voided_by,
             voided_at,
             reason,
+            ..
         } => {
             ui.label(
                 RichText::new(format!(

@@ -48,6 +48,14 @@ pub fn section_ui<R>(ui: &mut Ui, title: &str, add_contents: impl FnOnce(&mut Ui
 
 /// A store error in words for the person at the keyboard: a refused record lists what is wrong
 /// with it, anything else says what failed.
+/// What the app service refused or failed, in words for the user.
+pub fn app_error_text(error: &crate::app::AppError) -> String {
+    match error {
+        crate::app::AppError::Store(error) => store_error_text(error),
+        other => other.to_string(),
+    }
+}
+
 pub fn store_error_text(error: &StoreError) -> String {
     let text = match error {
         StoreError::Invalid(validation) => validation.summary(),

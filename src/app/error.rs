@@ -1,0 +1,61 @@
+//! What the app service refuses, and why, in words for the person at the keyboard.
+
+use crate::keys::KeyError;
+use crate::model::{Action, PasswordStrength};
+use crate::store::StoreError;
+
+/// Why signing in did not work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LoginError {
+    /// The user name and password do not match a user here (which of the two is wrong is not
+    /// said).
+    #[error("The user name or password is not right.")]
+    WrongPassword,
+    /// The password is right, but an administrator disabled the user.
+    #[error("This user has been disabled. Ask an administrator.")]
+    Disabled,
+    /// Too many wrong passwords in a row: wait before the next try.
+    #[error("Too many wrong passwords. Try again in {} s.", .wait_seconds)]
+    Throttled {
+        /// Seconds until the next try is accepted.
+        wait_seconds: i64,
+    },
+    /// The recovery key typed does not open this clinic's data.
+    #[error("That recovery key is not this clinic's.")]
+    WrongRecoveryKey,
+}
+
+/// An error of the app service.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Nobody is signed in (or the screen is locked).
+    #[error("Sign in first.")]
+    NotSignedIn,
+    /// The signed-in user's roles do not allow the action.
+    #[error("Your role does not allow you to {}.", .0.label())]
+    Forbidden(Action),
+    /// The user must choose a new password before doing anything else.
+    #[error("Choose a new password first.")]
+    MustChangePassword,
+    /// Signing in failed.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    /// A password was refused.
+    #[error("{}", .0.hint())]
+    WeakPassword(PasswordStrength),
+    /// The two passwords typed differ.
+    #[error("The two passwords are not the same.")]
+    PasswordsDiffer,
+    /// The workstation already has users: setting up again is refused.
+    #[error("This workstation is already set up.")]
+    AlreadySetUp,
+    /// An administrator cannot take away the last administrator (themselves included).
+    #[error("The clinic needs at least one administrator who can sign in.")]
+    LastAdministrator,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be made, opened or sealed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}

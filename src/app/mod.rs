@@ -1,0 +1,730 @@
+//! The app service: the one place where a user's action becomes a change to the store.
+//!
+//! It knows who is signed in ([`Session`]), checks every command against the signed-in user's
+//! roles ([`Command::action`] and [`crate::model::Roles::allows`]), runs it through the store
+//! (record, change record and audit entry in one transaction, see `store::write`), and answers
+//! with a typed [`Outcome`] or [`AppError`]. It also signs users in and out with no network,
+//! locks the screen when idle, and records in the audit trail what is read as well as what is
+//! written (a chart opened, images viewed).
+//!
+//! The window and the command line both drive it; tests drive it directly, without egui.
+//!
+//! Architecture invariant: `app` knows nothing of egui, SQL or the network. Screens read through
+//! [`AppService::store`] (a shared reference: the store's queries) and change nothing but
+//! through [`AppService::execute`] and the session methods here.
+
+mod clock;
+mod command;
+mod error;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{Command, Outcome};
+pub use error::{AppError, LoginError};
+
+use crate::keys::{
+    DataKey, KdfParams, KeyError, KeySlot, RecoveryKey, recovery_slot_owner, user_slot_owner,
+};
+use crate::model::{
+    Action, AuditAction, AuditEvent, PatientId, Role, Roles, Signer, UserAccount, UserId,
+    password_strength,
+};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Wrong passwords accepted in a row before each further try must wait.
+pub const FREE_LOGIN_FAILURES: u32 = 5;
+/// The longest wait after wrong passwords.
+const MAX_LOGIN_WAIT_SECONDS: i64 = 300;
+/// The idle time before the screen locks, unless an administrator sets another.
+pub const DEFAULT_AUTO_LOCK_MINUTES: u32 = 10;
+
+const AUTO_LOCK_SETTING: &str = "auto_lock_minutes";
+const RECOVERY_SLOT_SETTING: &str = "recovery_slot";
+const FAILURES_SETTING: &str = "login_failures";
+const FAILED_AT_SETTING: &str = "login_failed_at";
+
+/// The signed-in user and what their sign-in unlocked.
+pub struct Session {
+    user: UserAccount,
+    data_key: DataKey,
+    locked: bool,
+}
+
+impl Session {
+    /// Who is signed in.
+    pub fn user(&self) -> &UserAccount {
+        &self.user
+    }
+
+    /// Whether the screen is locked (the user is still signed in; their work waits).
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// The data key the sign-in unlocked (what opens the clinic's encrypted data).
+    pub fn data_key(&self) -> &DataKey {
+        &self.data_key
+    }
+
+    fn signer(&self, action: Action) -> Signer {
+        Signer {
+            user_id: Some(self.user.user_id),
+            full_name: self.user.full_name.clone(),
+            role: self.user.roles.acting_role(action),
+        }
+    }
+}
+
+/// What the first administrator types on the setup screen.
+#[derive(Clone, Debug)]
+pub struct FirstAdministrator {
+    /// Their full name.
+    pub full_name: String,
+    /// What they type to sign in.
+    pub user_name: String,
+    /// Their password or passphrase.
+    pub password: String,
+    /// The password again.
+    pub confirm: String,
+    /// Whether they also see patients (many small clinics' administrator is their clinician).
+    pub also_clinician: bool,
+}
+
+/// The app service over one workstation's store.
+pub struct AppService {
+    store: Store,
+    session: Option<Session>,
+    clock: Arc<dyn Clock>,
+    kdf: KdfParams,
+    last_activity: DateTime<Utc>,
+    /// The idle time before the screen locks, as last read from the settings.
+    auto_lock_minutes: u32,
+}
+
+impl AppService {
+    /// The service over `store`, nobody signed in, on the system clock.
+    pub fn new(store: Store) -> Self {
+        Self::with_clock(store, Arc::new(SystemClock))
+    }
+
+    /// The service with another clock (tests move it by hand).
+    pub fn with_clock(store: Store, clock: Arc<dyn Clock>) -> Self {
+        let last_activity = clock.now();
+        let auto_lock_minutes = store
+            .setting(AUTO_LOCK_SETTING)
+            .ok()
+            .flatten()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
+        Self {
+            auto_lock_minutes,
+            store,
+            session: None,
+            clock,
+            kdf: KdfParams::INTERACTIVE,
+            last_activity,
+        }
+    }
+
+    /// Seals new password slots with `kdf` (tests use [`KdfParams::TEST_ONLY`] to stay fast;
+    /// every slot records its own parameters).
+    pub fn with_kdf(mut self, kdf: KdfParams) -> Self {
+        self.kdf = kdf;
+        self
+    }
+
+    /// The store, to read. Every change goes through [`AppService::execute`].
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Replaces the store's connection (after enrolling re-labelled its records).
+    pub fn reopen_store(&mut self) -> Result<(), StoreError> {
+        let mut store = Store::open(self.store.path())?;
+        store.set_actor(self.store.actor());
+        self.store = store;
+        Ok(())
+    }
+
+    /// The time by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The signed-in session, locked or not.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The signed-in user, if the screen is not locked.
+    pub fn user(&self) -> Option<&UserAccount> {
+        self.session.as_ref().filter(|s| !s.locked).map(|s| &s.user)
+    }
+
+    /// Whether the signed-in (unlocked) user may do `action`: what the window asks to hide or
+    /// disable controls. [`AppService::execute`] asks the same.
+    pub fn allows(&self, action: Action) -> bool {
+        self.user()
+            .is_some_and(|user| !user.must_change_password && user.roles.allows(action))
+    }
+
+    /// True until the first administrator is created.
+    pub fn needs_setup(&self) -> Result<bool, StoreError> {
+        Ok(self.store.user_count()? == 0)
+    }
+
+    /// Sets the workstation up: a new data key, the first administrator sealing it with their
+    /// password, and the recovery key (returned, to be shown once) sealing it too. Signs the
+    /// administrator in.
+    pub fn set_up(&mut self, admin: FirstAdministrator) -> Result<RecoveryKey, AppError> {
+        if !self.needs_setup()? {
+            return Err(AppError::AlreadySetUp);
+        }
+        check_new_password(
+            &admin.password,
+            &admin.confirm,
+            &[&admin.user_name, &admin.full_name],
+        )?;
+        let data_key = DataKey::generate()?;
+        let recovery = RecoveryKey::generate()?;
+        let clinic = self.store.clinic_id().to_string();
+        let recovery_slot = KeySlot::seal(
+            &data_key,
+            recovery.secret(),
+            &recovery_slot_owner(&clinic),
+            KdfParams::RECOVERY,
+        )?;
+        let mut roles = vec![Role::Administrator];
+        if admin.also_clinician {
+            roles.push(Role::Clinician);
+        }
+        let user_id = UserId::new();
+        let user = UserAccount {
+            user_id,
+            user_name: UserAccount::normalise_user_name(&admin.user_name),
+            full_name: admin.full_name.trim().to_owned(),
+            roles: Roles::of(&roles),
+            disabled: false,
+            must_change_password: false,
+            key_slot: KeySlot::seal(
+                &data_key,
+                admin.password.as_bytes(),
+                &user_slot_owner(&user_id.to_string()),
+                self.kdf,
+            )?
+            .to_text(),
+        };
+        // The administrator creates themselves: the audit trail names them from the start.
+        self.store.set_actor(Some(user_id));
+        let saved = self.store.save_user(&user).and_then(|()| {
+            self.store
+                .set_setting(RECOVERY_SLOT_SETTING, &recovery_slot.to_text())
+        });
+        if let Err(error) = saved {
+            self.store.set_actor(None);
+            return Err(error.into());
+        }
+        self.start_session(user, data_key)?;
+        Ok(recovery)
+    }
+
+    /// Signs `user_name` in with `password`, offline: the password opens the user's key slot.
+    /// After [`FREE_LOGIN_FAILURES`] wrong passwords in a row each try waits longer (up to five
+    /// minutes). Every try is in the audit trail.
+    pub fn sign_in(&mut self, user_name: &str, password: &str) -> Result<(), AppError> {
+        self.refuse_if_throttled()?;
+        let candidates = self.store.users_named(user_name)?;
+        let mut opened = None;
+        for user in &candidates {
+            match open_user_slot(user, password) {
+                Ok(key) => {
+                    opened = Some((user.clone(), key));
+                    break;
+                }
+                Err(KeyError::WrongSecret) => {}
+                Err(other) => {
+                    tracing::warn!(user_id = %user.user_id, error = %other, "a user's key slot cannot be read");
+                }
+            }
+        }
+        if candidates.is_empty() {
+            // The same work as a real check, so the answer's timing does not say whether the
+            // user name exists.
+            let _ = KeySlot::seal(&DataKey::generate()?, password.as_bytes(), "", self.kdf);
+        }
+        let Some((user, data_key)) = opened else {
+            let user_id = candidates.first().map(|u| u.user_id);
+            self.login_failed(user_id)?;
+            return Err(LoginError::WrongPassword.into());
+        };
+        if user.disabled {
+            self.login_failed(Some(user.user_id))?;
+            return Err(LoginError::Disabled.into());
+        }
+        self.clear_failures()?;
+        self.start_session(user, data_key)
+    }
+
+    /// Locks the screen: the user stays signed in, nothing of a patient is shown until they (or
+    /// another user) sign in again.
+    pub fn lock(&mut self) -> Result<(), AppError> {
+        let Some(session) = &mut self.session else {
+            return Err(AppError::NotSignedIn);
+        };
+        if session.locked {
+            return Ok(());
+        }
+        session.locked = true;
+        let user_id = session.user.user_id;
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::Lock, Some(user_id)))?;
+        Ok(())
+    }
+
+    /// Unlocks with the locked user's password, back to where they were.
+    pub fn unlock(&mut self, password: &str) -> Result<(), AppError> {
+        self.refuse_if_throttled()?;
+        let Some(session) = &self.session else {
+            return Err(AppError::NotSignedIn);
+        };
+        let user_id = session.user.user_id;
+        // The user may have been disabled or changed their password at another workstation
+        // since: read them again.
+        let user = self.store.user(user_id)?;
+        match open_user_slot(&user, password) {
+            Ok(data_key) if !user.disabled => {
+                self.clear_failures()?;
+                self.start_session(user, data_key)
+            }
+            Ok(_) => {
+                self.login_failed(Some(user_id))?;
+                Err(LoginError::Disabled.into())
+            }
+            Err(KeyError::WrongSecret) => {
+                self.login_failed(Some(user_id))?;
+                Err(LoginError::WrongPassword.into())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Signs the current user out.
+    pub fn sign_out(&mut self) -> Result<(), AppError> {
+        if let Some(session) = self.session.take() {
+            self.store.record_audit(AuditEvent::new(
+                AuditAction::SignOut,
+                Some(session.user.user_id),
+            ))?;
+        }
+        self.store.set_actor(None);
+        Ok(())
+    }
+
+    /// Notes that the user did something (a key, a click): the idle lock counts from here.
+    pub fn touch(&mut self) {
+        self.last_activity = self.clock.now();
+    }
+
+    /// How long the window may stay untouched before it locks.
+    pub fn auto_lock_minutes(&self) -> u32 {
+        self.auto_lock_minutes
+    }
+
+    /// Whether an unlocked session was left untouched for the auto-lock time: the window saves
+    /// what it can, then calls [`AppService::lock`].
+    pub fn idle_lock_due(&self) -> bool {
+        let unlocked = self.session.as_ref().is_some_and(|s| !s.locked);
+        let minutes = i64::from(self.auto_lock_minutes());
+        unlocked
+            && minutes > 0
+            && self.clock.now() - self.last_activity >= chrono::Duration::minutes(minutes)
+    }
+
+    /// Changes the signed-in user's own password: the current one must be right; the new one
+    /// seals a new slot, and nothing else is re-encrypted.
+    pub fn change_password(
+        &mut self,
+        current: &str,
+        new: &str,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        let Some(session) = &self.session else {
+            return Err(AppError::NotSignedIn);
+        };
+        let mut user = self.store.user(session.user.user_id)?;
+        let data_key = match open_user_slot(&user, current) {
+            Ok(key) => key,
+            Err(KeyError::WrongSecret) => return Err(LoginError::WrongPassword.into()),
+            Err(other) => return Err(other.into()),
+        };
+        check_new_password(new, confirm, &[&user.user_name, &user.full_name])?;
+        user.key_slot = self.seal_for(&user, &data_key, new)?;
+        user.must_change_password = false;
+        self.store.save_user(&user)?;
+        if let Some(session) = &mut self.session {
+            session.user = user;
+        }
+        Ok(())
+    }
+
+    /// Opens the clinic's data with the recovery key when every password is forgotten, gives
+    /// `user_name` the new password, and signs them in.
+    pub fn recover(
+        &mut self,
+        recovery_key: &str,
+        user_name: &str,
+        new: &str,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        self.refuse_if_throttled()?;
+        let key = RecoveryKey::parse(recovery_key)?;
+        let slot_text = self
+            .store
+            .setting(RECOVERY_SLOT_SETTING)?
+            .ok_or(LoginError::WrongRecoveryKey)?;
+        let owner = recovery_slot_owner(&self.store.clinic_id().to_string());
+        let data_key = match KeySlot::from_text(&slot_text)?.open(key.secret(), &owner) {
+            Ok(data_key) => data_key,
+            Err(KeyError::WrongSecret) => {
+                self.login_failed(None)?;
+                return Err(LoginError::WrongRecoveryKey.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let mut user = self
+            .store
+            .users_named(user_name)?
+            .into_iter()
+            .next()
+            .ok_or(LoginError::WrongPassword)?;
+        check_new_password(new, confirm, &[&user.user_name, &user.full_name])?;
+        user.key_slot = self.seal_for(&user, &data_key, new)?;
+        user.must_change_password = false;
+        self.store.set_actor(Some(user.user_id));
+        self.store.save_user(&user)?;
+        self.clear_failures()?;
+        self.start_session(user, data_key)
+    }
+
+    /// Checks that the signed-in user may do `action`, and returns their session.
+    pub fn authorize(&self, action: Action) -> Result<&Session, AppError> {
+        let session = self
+            .session
+            .as_ref()
+            .filter(|s| !s.locked)
+            .ok_or(AppError::NotSignedIn)?;
+        if session.user.must_change_password {
+            return Err(AppError::MustChangePassword);
+        }
+        if !session.user.roles.allows(action) {
+            return Err(AppError::Forbidden(action));
+        }
+        Ok(session)
+    }
+
+    /// The store, to write to directly after `action` was authorized: for long work the service
+    /// hands over whole (an import of many files), whose writes are still audited as the user's.
+    pub fn store_for(&mut self, action: Action) -> Result<&mut Store, AppError> {
+        self.authorize(action)?;
+        Ok(&mut self.store)
+    }
+
+    /// Opens a patient's record for reading: needs permission to find patients, and is in the
+    /// audit trail.
+    pub fn open_chart(&mut self, patient_id: PatientId) -> Result<(), AppError> {
+        let user_id = self.authorize(Action::FindPatients)?.user.user_id;
+        self.store.record_audit(
+            AuditEvent::new(AuditAction::ChartOpened, Some(user_id)).patient(patient_id),
+        )?;
+        Ok(())
+    }
+
+    /// Opens a patient's images: needs permission to read clinical content, and is in the
+    /// audit trail.
+    pub fn view_images(&mut self, patient_id: PatientId) -> Result<(), AppError> {
+        let user_id = self.authorize(Action::ReadClinical)?.user.user_id;
+        self.store.record_audit(
+            AuditEvent::new(AuditAction::ImagesViewed, Some(user_id)).patient(patient_id),
+        )?;
+        Ok(())
+    }
+
+    /// Runs one command for the signed-in user, if their roles allow it.
+    pub fn execute(&mut self, command: Command) -> Result<Outcome, AppError> {
+        let stored = match &command {
+            Command::SaveEncounter(encounter) | Command::SignEncounter(encounter) => {
+                match self.store.encounter(encounter.encounter_id) {
+                    Ok(stored) => Some(stored),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            _ => None,
+        };
+        let action = command.action(stored.as_ref());
+        let session = self.authorize(action)?;
+        let signer = session.signer(action);
+        Ok(match command {
+            Command::RegisterPatient(patient) => {
+                Outcome::PatientRegistered(self.store.register_patient(patient)?)
+            }
+            Command::SavePatient(patient) => {
+                Outcome::PatientSaved(self.store.update_patient(&patient)?)
+            }
+            Command::SaveEncounter(mut encounter) => {
+                keep_author(&mut encounter, stored.as_ref(), &signer);
+                Outcome::DraftSaved(self.store.save_encounter(&encounter)?)
+            }
+            Command::SignEncounter(mut encounter) => {
+                keep_author(&mut encounter, stored.as_ref(), &signer);
+                self.store.save_encounter(&encounter)?;
+                Outcome::VisitSigned(self.store.sign_encounter(encounter.encounter_id, &signer)?)
+            }
+            Command::AddAmendment(mut amendment) => {
+                amendment.author = signer.full_name.clone();
+                amendment.author_id = signer.user_id;
+                self.store.add_amendment(&amendment)?;
+                Outcome::AmendmentAdded(self.store.amendments(amendment.encounter_id)?)
+            }
+            Command::AmendFromConflict {
+                conflict,
+                mut amendment,
+            } => {
+                amendment.author = signer.full_name.clone();
+                amendment.author_id = signer.user_id;
+                self.store.amend_from_conflict(&conflict, &amendment)?;
+                Outcome::ConflictAmended
+            }
+            Command::VoidEncounter {
+                encounter_id,
+                reason,
+            } => Outcome::VisitVoided(self.store.void_encounter(encounter_id, &signer, &reason)?),
+            Command::SaveAllergy(allergy) => {
+                self.store.save_allergy(&allergy)?;
+                Outcome::ChartSaved
+            }
+            Command::SetAllergyStatus { patient_id, status } => {
+                self.store.set_allergy_status(patient_id, status)?;
+                Outcome::ChartSaved
+            }
+            Command::SaveProblem(problem) => {
+                self.store.save_problem(&problem)?;
+                Outcome::ChartSaved
+            }
+            Command::ResolveConflict { conflict, value } => {
+                self.store.resolve_conflict(&conflict, value)?;
+                Outcome::ConflictSettled
+            }
+            Command::SetImagesRemoved {
+                attachment_ids,
+                removed,
+            } => Outcome::ImagesRemoved(
+                self.store
+                    .set_attachments_removed(&attachment_ids, removed)?,
+            ),
+            Command::FetchImage(blob) => {
+                self.store.request_blob(&blob)?;
+                Outcome::ImageRequested
+            }
+            Command::CreateUser {
+                user_name,
+                full_name,
+                roles,
+                password,
+            } => {
+                let data_key = self.session_key()?;
+                check_new_password(&password, &password, &[&user_name, &full_name])?;
+                let mut user = UserAccount {
+                    user_id: UserId::new(),
+                    user_name: UserAccount::normalise_user_name(&user_name),
+                    full_name: full_name.trim().to_owned(),
+                    roles,
+                    disabled: false,
+                    // The administrator knows this password: the user replaces it.
+                    must_change_password: true,
+                    key_slot: String::new(),
+                };
+                user.key_slot = self.seal_for(&user, &data_key, &password)?;
+                self.store.save_user(&user)?;
+                Outcome::UserCreated(user.user_id)
+            }
+            Command::SetUserRoles { user_id, roles } => {
+                let mut user = self.store.user(user_id)?;
+                user.roles = roles;
+                self.refuse_losing_last_administrator(&user)?;
+                self.store.save_user(&user)?;
+                Outcome::UserChanged
+            }
+            Command::SetUserDisabled { user_id, disabled } => {
+                let mut user = self.store.user(user_id)?;
+                user.disabled = disabled;
+                self.refuse_losing_last_administrator(&user)?;
+                self.store.save_user(&user)?;
+                Outcome::UserChanged
+            }
+            Command::ResetPassword { user_id, password } => {
+                let data_key = self.session_key()?;
+                let mut user = self.store.user(user_id)?;
+                check_new_password(&password, &password, &[&user.user_name, &user.full_name])?;
+                user.key_slot = self.seal_for(&user, &data_key, &password)?;
+                user.must_change_password = true;
+                self.store.save_user(&user)?;
+                Outcome::UserChanged
+            }
+            Command::SetAutoLockMinutes(minutes) => {
+                let minutes = minutes.clamp(1, 24 * 60);
+                self.store
+                    .set_setting(AUTO_LOCK_SETTING, &minutes.to_string())?;
+                self.store
+                    .record_audit(AuditEvent::new(AuditAction::SettingChanged, signer.user_id))?;
+                self.auto_lock_minutes = minutes;
+                Outcome::SettingSaved
+            }
+        })
+    }
+
+    fn session_key(&self) -> Result<DataKey, AppError> {
+        self.session
+            .as_ref()
+            .map(|s| s.data_key.clone())
+            .ok_or(AppError::NotSignedIn)
+    }
+
+    fn seal_for(
+        &self,
+        user: &UserAccount,
+        data_key: &DataKey,
+        password: &str,
+    ) -> Result<String, AppError> {
+        Ok(KeySlot::seal(
+            data_key,
+            password.as_bytes(),
+            &user_slot_owner(&user.user_id.to_string()),
+            self.kdf,
+        )?
+        .to_text())
+    }
+
+    /// Refuses a change that would leave no enabled administrator.
+    fn refuse_losing_last_administrator(&self, changed: &UserAccount) -> Result<(), AppError> {
+        let remaining = self
+            .store
+            .users()?
+            .into_iter()
+            .map(|u| {
+                if u.user_id == changed.user_id {
+                    changed.clone()
+                } else {
+                    u
+                }
+            })
+            .filter(|u| !u.disabled && u.roles.has(Role::Administrator))
+            .count();
+        if remaining == 0 {
+            return Err(AppError::LastAdministrator);
+        }
+        Ok(())
+    }
+
+    fn start_session(&mut self, user: UserAccount, data_key: DataKey) -> Result<(), AppError> {
+        let user_id = user.user_id;
+        self.store.set_actor(Some(user_id));
+        self.session = Some(Session {
+            user,
+            data_key,
+            locked: false,
+        });
+        self.last_activity = self.clock.now();
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::Login, Some(user_id)))?;
+        Ok(())
+    }
+
+    /// Wrong passwords in a row on this workstation, and when the last was typed.
+    fn failures(&self) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
+        let count = self
+            .store
+            .setting(FAILURES_SETTING)?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let at = self
+            .store
+            .setting(FAILED_AT_SETTING)?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Ok((count, at))
+    }
+
+    fn refuse_if_throttled(&self) -> Result<(), AppError> {
+        let (count, at) = self.failures()?;
+        if let (Some(wait), Some(at)) = (login_wait_seconds(count), at) {
+            let ready = at + chrono::Duration::seconds(wait);
+            let now = self.clock.now();
+            if now < ready {
+                let wait_seconds = (ready - now).num_seconds().max(1);
+                return Err(LoginError::Throttled { wait_seconds }.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn login_failed(&mut self, user_id: Option<UserId>) -> Result<(), StoreError> {
+        let (count, _) = self.failures()?;
+        self.store
+            .set_setting(FAILURES_SETTING, &(count + 1).to_string())?;
+        self.store
+            .set_setting(FAILED_AT_SETTING, &self.clock.now().to_rfc3339())?;
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::LoginFailed, user_id))?;
+        Ok(())
+    }
+
+    fn clear_failures(&mut self) -> Result<(), StoreError> {
+        self.store.set_setting(FAILURES_SETTING, "0")
+    }
+}
+
+/// How long the next try waits after `failures` wrong passwords in a row: nothing for the first
+/// [`FREE_LOGIN_FAILURES`], then 5 s, doubling, up to five minutes.
+pub fn login_wait_seconds(failures: u32) -> Option<i64> {
+    let over = failures.checked_sub(FREE_LOGIN_FAILURES)?;
+    Some((5_i64 << over.min(12)).min(MAX_LOGIN_WAIT_SECONDS))
+}
+
+/// A visit's author is who first saved it: a new visit is the signed-in user's, and no later save
+/// changes its author.
+fn keep_author(
+    encounter: &mut crate::model::Encounter,
+    stored: Option<&crate::model::Encounter>,
+    signer: &Signer,
+) {
+    match stored {
+        Some(stored) => {
+            encounter.clinician = stored.clinician.clone();
+            encounter.clinician_id = stored.clinician_id;
+        }
+        None => {
+            encounter.clinician = signer.full_name.clone();
+            encounter.clinician_id = signer.user_id;
+        }
+    }
+}
+
+fn open_user_slot(user: &UserAccount, password: &str) -> Result<DataKey, KeyError> {
+    KeySlot::from_text(&user.key_slot)?.open(
+        password.as_bytes(),
+        &user_slot_owner(&user.user_id.to_string()),
+    )
+}
+
+fn check_new_password(password: &str, confirm: &str, names: &[&str]) -> Result<(), AppError> {
+    if password != confirm {
+        return Err(AppError::PasswordsDiffer);
+    }
+    let strength = password_strength(password, names);
+    if !strength.is_accepted() {
+        return Err(AppError::WeakPassword(strength));
+    }
+    Ok(())
+}

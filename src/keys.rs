@@ -1,0 +1,321 @@
+//! The clinic's data key and the slots that unlock it.
+//!
+//! The data key is 32 random bytes, the clinic's: it is what encrypts records at rest. It is never
+//! stored as it is. Each user's password, and the clinic's recovery key, *wrap* it in a
+//! [`KeySlot`]: Argon2id turns the secret into a key-encryption key, and XChaCha20-Poly1305 seals
+//! the data key with it. Opening a slot is also how a password is checked at sign-in: a wrong
+//! password fails the AEAD tag. Changing a password seals a new slot and re-encrypts nothing.
+//!
+//! Each slot is bound to its owner by the AEAD's associated data (the user's id, or the clinic's
+//! id for the recovery slot), so a slot copied onto another user opens nothing. The Argon2id
+//! parameters are stored in the slot, so they can be raised later: a slot sealed with old ones
+//! still opens, and the next password change seals with the new.
+//!
+//! This module does no I/O beyond asking the OS for random bytes.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use data_encoding::{BASE32_NOPAD, BASE64};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+/// What can go wrong with keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The password or recovery key does not open the slot.
+    #[error("the password or recovery key is not the right one")]
+    WrongSecret,
+    /// The slot's text cannot be read.
+    #[error("the key slot cannot be read: {0}")]
+    BadSlot(&'static str),
+    /// The recovery key as typed is not one.
+    #[error(
+        "a recovery key is 32 letters and digits (groups of four; dashes and spaces do not matter)"
+    )]
+    BadRecoveryKey,
+    /// The operating system gave no random bytes.
+    #[error("the system's random source failed: {0}")]
+    Random(String),
+}
+
+/// The clinic's data key. Wiped from memory when dropped; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    /// A new random key.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    /// The key's bytes, for the cipher that uses it.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key as the hex literal SQLCipher's `PRAGMA key = "x'…'"` takes (a raw key: no second
+    /// key derivation).
+    pub fn sqlcipher_hex(&self) -> Zeroizing<String> {
+        let mut text = Zeroizing::new(String::with_capacity(64));
+        for byte in self.0.iter() {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        text
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(…)")
+    }
+}
+
+/// Argon2id cost: memory in KiB, passes, lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    /// Memory, KiB.
+    pub m_kib: u32,
+    /// Passes over the memory.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl KdfParams {
+    /// What a sign-in costs on a clinic workstation: 64 MiB and 3 passes take about 0.3 s on
+    /// the 2-core development machine (README, Speed), inside the 0.2–0.5 s aimed at: slow
+    /// enough that guessing is expensive, quick enough that signing in is not.
+    pub const INTERACTIVE: KdfParams = KdfParams {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+
+    /// The recovery key is 160 random bits: it needs no stretching to resist guessing, only a
+    /// proper key derivation.
+    pub const RECOVERY: KdfParams = KdfParams {
+        m_kib: 8 * 1024,
+        t: 1,
+        p: 1,
+    };
+
+    /// The cheapest parameters Argon2id accepts, for tests that create many users. A slot
+    /// records its parameters, so such slots open anywhere.
+    pub const TEST_ONLY: KdfParams = KdfParams {
+        m_kib: 8,
+        t: 1,
+        p: 1,
+    };
+
+    fn derive(self, secret: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        let params = Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map_err(|_| KeyError::BadSlot("its key derivation parameters"))?;
+        let mut out = Zeroizing::new([0u8; 32]);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into(secret, salt, out.as_mut())
+            .map_err(|_| KeyError::BadSlot("its key derivation parameters"))?;
+        Ok(out)
+    }
+}
+
+/// The data key sealed by one secret. Stored as JSON text (in the user's record, and in the
+/// workstation's key file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySlot {
+    /// Format version.
+    pub v: u32,
+    /// The key derivation's cost.
+    pub kdf: KdfParams,
+    /// Argon2id salt, base64.
+    pub salt: String,
+    /// XChaCha20 nonce, base64.
+    pub nonce: String,
+    /// The sealed data key with its tag, base64.
+    pub sealed: String,
+}
+
+impl KeySlot {
+    /// Seals `data_key` with `secret` for `owner` (the text bound as associated data).
+    pub fn seal(
+        data_key: &DataKey,
+        secret: &[u8],
+        owner: &str,
+        kdf: KdfParams,
+    ) -> Result<Self, KeyError> {
+        let mut salt = [0u8; 16];
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut salt).map_err(|e| KeyError::Random(e.to_string()))?;
+        getrandom::fill(&mut nonce).map_err(|e| KeyError::Random(e.to_string()))?;
+        let kek = kdf.derive(secret, &salt)?;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()));
+        let sealed = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: data_key.as_bytes(),
+                    aad: owner.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::BadSlot("sealing failed"))?;
+        Ok(Self {
+            v: 1,
+            kdf,
+            salt: BASE64.encode(&salt),
+            nonce: BASE64.encode(&nonce),
+            sealed: BASE64.encode(&sealed),
+        })
+    }
+
+    /// Opens the slot with `secret`: the data key, or [`KeyError::WrongSecret`].
+    pub fn open(&self, secret: &[u8], owner: &str) -> Result<DataKey, KeyError> {
+        if self.v != 1 {
+            return Err(KeyError::BadSlot("its version"));
+        }
+        let salt = BASE64
+            .decode(self.salt.as_bytes())
+            .map_err(|_| KeyError::BadSlot("its salt"))?;
+        let nonce = BASE64
+            .decode(self.nonce.as_bytes())
+            .map_err(|_| KeyError::BadSlot("its nonce"))?;
+        let sealed = BASE64
+            .decode(self.sealed.as_bytes())
+            .map_err(|_| KeyError::BadSlot("its sealed key"))?;
+        if nonce.len() != 24 || salt.len() < 8 {
+            return Err(KeyError::BadSlot("its nonce or salt size"));
+        }
+        let kek = self.kdf.derive(secret, &salt)?;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()));
+        let mut plain = cipher
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: owner.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::WrongSecret)?;
+        let key = <[u8; 32]>::try_from(plain.as_slice())
+            .map(|bytes| DataKey(Zeroizing::new(bytes)))
+            .map_err(|_| KeyError::BadSlot("its key size"));
+        plain.zeroize();
+        key
+    }
+
+    /// The slot as stored text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads stored text.
+    pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        serde_json::from_str(text).map_err(|_| KeyError::BadSlot("its text"))
+    }
+}
+
+/// The owner text a user's slot is bound to.
+pub fn user_slot_owner(user_id: &str) -> String {
+    format!("outpost-slot-v1:user:{user_id}")
+}
+
+/// The owner text the clinic's recovery slot is bound to.
+pub fn recovery_slot_owner(clinic_id: &str) -> String {
+    format!("outpost-slot-v1:recovery:{clinic_id}")
+}
+
+/// The clinic's recovery key: 160 random bits shown once as eight groups of four letters and
+/// digits, to print or write down. It opens the data key when every password is forgotten.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryKey(Zeroizing<[u8; 20]>);
+
+impl RecoveryKey {
+    /// A new random recovery key.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut bytes = Zeroizing::new([0u8; 20]);
+        getrandom::fill(bytes.as_mut()).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    /// The key as shown: `ABCD-EFGH-…` (base32, 32 characters, no 0/1/8/9 to confuse).
+    pub fn display(&self) -> Zeroizing<String> {
+        let plain = Zeroizing::new(BASE32_NOPAD.encode(self.0.as_ref()));
+        let groups: Vec<&str> = plain
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        Zeroizing::new(groups.join("-"))
+    }
+
+    /// Reads a typed key: case, spaces and dashes do not matter, and the digits 0 and 1 are read
+    /// as the letters O and I they look like.
+    pub fn parse(typed: &str) -> Result<Self, KeyError> {
+        let cleaned: Zeroizing<String> = Zeroizing::new(
+            typed
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .map(|c| match c.to_ascii_uppercase() {
+                    '0' => 'O',
+                    '1' => 'I',
+                    other => other,
+                })
+                .collect(),
+        );
+        let bytes = BASE32_NOPAD
+            .decode(cleaned.as_bytes())
+            .map_err(|_| KeyError::BadRecoveryKey)?;
+        let key = <[u8; 20]>::try_from(bytes.as_slice())
+            .map(|b| Self(Zeroizing::new(b)))
+            .map_err(|_| KeyError::BadRecoveryKey);
+        let mut bytes = bytes;
+        bytes.zeroize();
+        key
+    }
+
+    /// The secret a slot is sealed with.
+    pub fn secret(&self) -> &[u8] {
+        self.0.as_ref()
+    }
+}
+
+impl std::fmt::Debug for RecoveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryKey(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_opens_with_its_password_and_owner_only() {
+        let key = DataKey::generate().unwrap();
+        let owner = user_slot_owner("u1");
+        let slot = KeySlot::seal(&key, b"copper kettle", &owner, KdfParams::TEST_ONLY).unwrap();
+        let text = slot.to_text();
+        let slot = KeySlot::from_text(&text).unwrap();
+        assert_eq!(slot.open(b"copper kettle", &owner).unwrap(), key);
+        assert!(matches!(
+            slot.open(b"copper kettlE", &owner),
+            Err(KeyError::WrongSecret)
+        ));
+        assert!(matches!(
+            slot.open(b"copper kettle", &user_slot_owner("u2")),
+            Err(KeyError::WrongSecret)
+        ));
+        assert!(!text.contains("copper"));
+    }
+
+    #[test]
+    fn recovery_keys_read_back_as_typed_by_a_person() {
+        let key = RecoveryKey::generate().unwrap();
+        let shown = key.display();
+        assert_eq!(shown.len(), 32 + 7);
+        let typed = shown.to_lowercase().replace('-', " ").replace('o', "0");
+        assert_eq!(RecoveryKey::parse(&typed).unwrap(), key);
+        assert!(RecoveryKey::parse("ABCD-EFGH").is_err());
+    }
+}

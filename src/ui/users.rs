@@ -1,0 +1,270 @@
+//! The administrator's Users screen: the clinic's users with their roles, adding a user with a
+//! first password, changing roles, disabling and enabling, resetting a password, and the idle
+//! lock time.
+
+use super::command::{Command, ViewContext};
+use super::widgets::{ERROR_TEXT, app_error_text, store_error_text};
+use crate::app::{AppError, Command as AppCommand, DEFAULT_AUTO_LOCK_MINUTES};
+use crate::model::{PasswordStrength, Role, Roles, UserAccount, UserId, password_strength};
+use crate::store::Store;
+use egui::{RichText, TextEdit, Ui};
+
+/// The Users screen.
+pub struct UsersScreen {
+    users: Result<Vec<UserAccount>, String>,
+    new_user: NewUser,
+    /// The user whose password is being reset, with the temporary password typed.
+    reset: Option<(UserId, String)>,
+    /// The user about to be disabled (asked first).
+    confirm_disable: Option<UserId>,
+    auto_lock: String,
+    error: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Default)]
+struct NewUser {
+    full_name: String,
+    user_name: String,
+    password: String,
+    roles: [bool; 4],
+}
+
+impl UsersScreen {
+    /// The screen, with the users as stored.
+    pub fn open(store: &Store, auto_lock_minutes: u32) -> Self {
+        Self {
+            users: store.users().map_err(|e| store_error_text(&e)),
+            new_user: NewUser::default(),
+            reset: None,
+            confirm_disable: None,
+            auto_lock: auto_lock_minutes.to_string(),
+            error: None,
+            message: None,
+        }
+    }
+
+    /// A change was saved: read the users again.
+    pub fn changed(&mut self, store: &Store) {
+        self.users = store.users().map_err(|e| store_error_text(&e));
+        self.error = None;
+        self.message = Some("Saved.".to_owned());
+        self.reset = None;
+        self.confirm_disable = None;
+        self.new_user = NewUser::default();
+    }
+
+    /// A change was refused.
+    pub fn action_failed(&mut self, error: &AppError) {
+        self.message = None;
+        self.error = Some(match error {
+            AppError::Store(crate::store::StoreError::Invalid(validation)) => validation.summary(),
+            other => app_error_text(other),
+        });
+    }
+
+    /// Draws the screen.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        ui.label(RichText::new("Users").heading().strong());
+        ui.label("Users created here can sign in at every workstation of the clinic after its next sync.");
+        ui.add_space(6.0);
+        if let Some(error) = &self.error {
+            ui.label(RichText::new(error).color(ERROR_TEXT));
+        } else if let Some(message) = &self.message {
+            ui.label(message);
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            match &self.users {
+                Ok(users) => {
+                    let users = users.clone();
+                    for user in &users {
+                        self.user_row_ui(ui, cx, user);
+                        ui.separator();
+                    }
+                }
+                Err(error) => {
+                    ui.label(RichText::new(error).color(ERROR_TEXT));
+                }
+            }
+            ui.add_space(8.0);
+            self.new_user_ui(ui, cx);
+            ui.add_space(12.0);
+            self.settings_ui(ui, cx);
+        });
+    }
+
+    fn user_row_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>, user: &UserAccount) {
+        ui.horizontal(|ui| {
+            let name = RichText::new(&user.full_name).strong();
+            ui.label(if user.disabled {
+                name.strikethrough()
+            } else {
+                name
+            });
+            ui.label(RichText::new(format!("({})", user.user_name)).weak());
+            if user.disabled {
+                ui.label(RichText::new("Disabled").color(ERROR_TEXT));
+            } else if user.must_change_password {
+                ui.label(RichText::new("Must choose a new password").weak());
+            }
+        });
+        ui.horizontal(|ui| {
+            let mut roles: Vec<Role> = user.roles.iter().collect();
+            let before = roles.clone();
+            for role in Role::ALL {
+                let mut held = roles.contains(&role);
+                if ui
+                    .checkbox(&mut held, format!("{} ({})", role.label(), user.user_name))
+                    .changed()
+                {
+                    if held {
+                        roles.push(role);
+                    } else {
+                        roles.retain(|r| *r != role);
+                    }
+                }
+            }
+            if roles != before {
+                cx.send(Command::change(AppCommand::SetUserRoles {
+                    user_id: user.user_id,
+                    roles: Roles::of(&roles),
+                }));
+            }
+        });
+        ui.horizontal(|ui| {
+            if user.disabled {
+                if ui.button(format!("Enable {}", user.user_name)).clicked() {
+                    cx.send(Command::change(AppCommand::SetUserDisabled {
+                        user_id: user.user_id,
+                        disabled: false,
+                    }));
+                }
+            } else if self.confirm_disable == Some(user.user_id) {
+                ui.label(format!(
+                    "Disable {}? They can no longer sign in anywhere after each workstation's next sync.",
+                    user.full_name
+                ));
+                if ui.button("Disable").clicked() {
+                    cx.send(Command::change(AppCommand::SetUserDisabled {
+                        user_id: user.user_id,
+                        disabled: true,
+                    }));
+                }
+                if ui.button("Keep").clicked() {
+                    self.confirm_disable = None;
+                }
+            } else if ui.button(format!("Disable {}", user.user_name)).clicked() {
+                self.confirm_disable = Some(user.user_id);
+            }
+            match &mut self.reset {
+                Some((user_id, password)) if *user_id == user.user_id => {
+                    let label = ui.label("Temporary password");
+                    ui.add(
+                        TextEdit::singleline(password)
+                            .password(true)
+                            .desired_width(180.0),
+                    )
+                    .labelled_by(label.id);
+                    if ui.button("Set password").clicked() {
+                        cx.send(Command::change(AppCommand::ResetPassword {
+                            user_id: user.user_id,
+                            password: password.clone(),
+                        }));
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.reset = None;
+                    }
+                }
+                _ => {
+                    if ui
+                        .button(format!("Reset password of {}", user.user_name))
+                        .clicked()
+                    {
+                        self.reset = Some((user.user_id, String::new()));
+                    }
+                }
+            }
+        });
+    }
+
+    fn new_user_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        ui.label(RichText::new("Add a user").strong());
+        let form = &mut self.new_user;
+        egui::Grid::new("new_user_grid")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                let label = ui.label("Full name");
+                ui.add(TextEdit::singleline(&mut form.full_name).desired_width(260.0))
+                    .labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("New user name");
+                ui.add(TextEdit::singleline(&mut form.user_name).desired_width(260.0))
+                    .labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("First password");
+                ui.add(
+                    TextEdit::singleline(&mut form.password)
+                        .password(true)
+                        .desired_width(260.0),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+            });
+        if !form.password.is_empty() {
+            let strength = password_strength(&form.password, &[&form.user_name, &form.full_name]);
+            let hint = RichText::new(strength.hint()).small();
+            ui.label(if strength <= PasswordStrength::Weak {
+                hint.color(ERROR_TEXT)
+            } else {
+                hint
+            });
+        }
+        ui.horizontal(|ui| {
+            for (held, role) in form.roles.iter_mut().zip(Role::ALL) {
+                ui.checkbox(held, role.label());
+            }
+        });
+        ui.label(
+            RichText::new("The user chooses their own password when they first sign in.")
+                .small()
+                .weak(),
+        );
+        if ui.button("Add user").clicked() {
+            let roles: Vec<Role> = form
+                .roles
+                .iter()
+                .zip(Role::ALL)
+                .filter(|(held, _)| **held)
+                .map(|(_, role)| role)
+                .collect();
+            cx.send(Command::change(AppCommand::CreateUser {
+                user_name: form.user_name.clone(),
+                full_name: form.full_name.clone(),
+                roles: Roles::of(&roles),
+                password: form.password.clone(),
+            }));
+        }
+    }
+
+    fn settings_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        ui.label(RichText::new("Settings").strong());
+        ui.horizontal(|ui| {
+            let label = ui.label("Lock the screen after this many idle minutes");
+            ui.add(TextEdit::singleline(&mut self.auto_lock).desired_width(60.0))
+                .labelled_by(label.id);
+            if ui.button("Save").clicked() {
+                match self.auto_lock.trim().parse::<u32>() {
+                    Ok(minutes) if (1..=24 * 60).contains(&minutes) => {
+                        cx.send(Command::change(AppCommand::SetAutoLockMinutes(minutes)));
+                    }
+                    _ => {
+                        self.error = Some(format!(
+                            "Enter a number of minutes from 1 to 1440 (the default is {DEFAULT_AUTO_LOCK_MINUTES})."
+                        ));
+                    }
+                }
+            }
+        });
+    }
+}

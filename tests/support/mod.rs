@@ -1,0 +1,49 @@
+//! Set-up shared by the test files: a workstation with its first user signed in.
+#![allow(dead_code)]
+
+use outpost::app::{AppService, Command, FirstAdministrator};
+use outpost::keys::KdfParams;
+use outpost::model::{Role, Roles};
+use outpost::store::Store;
+
+/// The password every test user is given.
+pub const PASSWORD: &str = "copper kettle river";
+
+/// The service over `store`, set up with Dr Achieng (administrator and clinician, user name
+/// `achieng`) signed in. Key slots use the cheapest Argon2id parameters, which each slot records.
+pub fn signed_in(store: Store) -> AppService {
+    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    if service.needs_setup().unwrap() {
+        service
+            .set_up(FirstAdministrator {
+                full_name: "Dr Achieng".to_owned(),
+                user_name: "achieng".to_owned(),
+                password: PASSWORD.to_owned(),
+                confirm: PASSWORD.to_owned(),
+                also_clinician: true,
+            })
+            .unwrap();
+    } else {
+        service.sign_in("achieng", PASSWORD).unwrap();
+    }
+    service
+}
+
+/// Adds a user with `roles` (as the signed-in administrator) who has chosen their own password
+/// [`PASSWORD`], leaving the administrator signed in.
+pub fn add_user(service: &mut AppService, user_name: &str, full_name: &str, roles: &[Role]) {
+    let admin = service.user().unwrap().user_name.clone();
+    service
+        .execute(Command::CreateUser {
+            user_name: user_name.to_owned(),
+            full_name: full_name.to_owned(),
+            roles: Roles::of(roles),
+            password: "temporary password 1".to_owned(),
+        })
+        .unwrap();
+    service.sign_in(user_name, "temporary password 1").unwrap();
+    service
+        .change_password("temporary password 1", PASSWORD, PASSWORD)
+        .unwrap();
+    service.sign_in(&admin, PASSWORD).unwrap();
+}
