@@ -12,8 +12,8 @@ use super::widgets::{
 };
 use crate::app::Command as AppCommand;
 use crate::model::{
-    Allergy, AllergySeverity, AllergyStatus, EncounterId, EncounterStatus, Patient, PatientId,
-    Problem, ProblemId, ProblemStatus, age_on,
+    Action, Allergy, AllergySeverity, AllergyStatus, EncounterId, EncounterStatus, Patient,
+    PatientId, Problem, ProblemId, ProblemStatus, age_on,
 };
 use crate::store::{Store, StoreError};
 use chrono::{Datelike, NaiveDate};
@@ -71,13 +71,24 @@ struct ChartData {
 }
 
 impl ChartData {
-    fn load(store: &Store, patient_id: PatientId, today: NaiveDate) -> Result<Self, StoreError> {
+    /// Reads the chart; without `clinical`, only what a receptionist sees (demographics and
+    /// allergies): visits, problems and images are not even read.
+    fn load(
+        store: &Store,
+        patient_id: PatientId,
+        today: NaiveDate,
+        clinical: bool,
+    ) -> Result<Self, StoreError> {
         let patient = store.patient(patient_id)?;
         let age_months = patient
             .birth
             .and_then(|b| age_on(b.date, today))
             .map(|(years, months, _)| years * 12 + months);
-        let encounters = store.encounters_for_patient(patient_id)?;
+        let encounters = if clinical {
+            store.encounters_for_patient(patient_id)?
+        } else {
+            Vec::new()
+        };
         let mut trends = Trends::default();
         // Newest first from the store; the plots want time order.
         for encounter in encounters.iter().rev() {
@@ -134,9 +145,21 @@ impl ChartData {
         Ok(Self {
             allergy_status: store.allergy_status(patient_id)?,
             allergies: store.allergies(patient_id)?,
-            problems: store.problems(patient_id)?,
-            studies: store.studies(patient_id)?,
-            removed_studies: store.removed_studies(patient_id)?,
+            problems: if clinical {
+                store.problems(patient_id)?
+            } else {
+                Vec::new()
+            },
+            studies: if clinical {
+                store.studies(patient_id)?
+            } else {
+                Vec::new()
+            },
+            removed_studies: if clinical {
+                store.removed_studies(patient_id)?
+            } else {
+                Vec::new()
+            },
             patient,
             visits,
             trends,
@@ -147,6 +170,8 @@ impl ChartData {
 /// The chart screen.
 pub struct PatientChart {
     patient_id: PatientId,
+    /// Whether the user may read clinical content (else only demographics and allergies).
+    clinical: bool,
     data: Result<ChartData, String>,
     problem_picker: Icd10Picker,
     problem_onset: String,
@@ -159,10 +184,12 @@ pub struct PatientChart {
 }
 
 impl PatientChart {
-    /// Opens the chart of `patient_id`, reading it from the store.
-    pub fn open(store: &Store, patient_id: PatientId, today: NaiveDate) -> Self {
+    /// Opens the chart of `patient_id`, reading it from the store (its clinical content only for
+    /// a user who may read it).
+    pub fn open(store: &Store, patient_id: PatientId, today: NaiveDate, clinical: bool) -> Self {
         let mut chart = Self {
             patient_id,
+            clinical,
             data: Err(String::new()),
             problem_picker: Icd10Picker::new("Find problem"),
             problem_onset: String::new(),
@@ -184,7 +211,7 @@ impl PatientChart {
 
     /// Reads the chart again (after a write).
     pub fn reload(&mut self, store: &Store, today: NaiveDate) {
-        self.data = ChartData::load(store, self.patient_id, today)
+        self.data = ChartData::load(store, self.patient_id, today, self.clinical)
             .map_err(|e| format!("The chart cannot be read: {e}"));
     }
 
@@ -223,6 +250,17 @@ impl PatientChart {
             .id_salt("chart_scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                if !self.clinical {
+                    ui.label(
+                        RichText::new(
+                            "Visits, problems and images are shown to nurses and clinicians.",
+                        )
+                        .weak(),
+                    );
+                    ui.add_space(6.0);
+                    self.allergies_ui(ui, cx);
+                    return;
+                }
                 two_columns_ui(ui, 0.6, |ui, column| {
                     if column == 0 {
                         if let Ok(data) = &self.data {
@@ -246,6 +284,7 @@ impl PatientChart {
             return;
         };
         let patient_id = self.patient_id;
+        let can_edit = cx.allows(Action::WriteClinical);
         let mut resolve: Option<Problem> = None;
         section_ui(ui, "Problems", |ui| {
             if data.problems.is_empty() {
@@ -268,7 +307,7 @@ impl PatientChart {
                             ui.label(RichText::new(format!("since {}", format_date(onset))).weak());
                         }
                         if active {
-                            if ui.small_button("Mark resolved").clicked() {
+                            if can_edit && ui.small_button("Mark resolved").clicked() {
                                 resolve = Some(problem.clone());
                             }
                         } else {
@@ -277,53 +316,55 @@ impl PatientChart {
                     });
                 });
             }
-            ui.separator();
-            ui.label(RichText::new("Add a problem").strong());
-            let onset_label = ui.label("Onset date (if known)");
-            if date_input_ui(
-                ui,
-                onset_label.id,
-                "problem_onset",
-                &mut self.problem_onset,
-                cx.today,
-                1900..=2100,
-            ) {
-                self.problem_error = None;
-            }
-            let onset = match parse_date(&self.problem_onset) {
-                Ok(Some(date)) if date > cx.today => {
-                    Err("The onset date is in the future.".to_owned())
+            if can_edit {
+                ui.separator();
+                ui.label(RichText::new("Add a problem").strong());
+                let onset_label = ui.label("Onset date (if known)");
+                if date_input_ui(
+                    ui,
+                    onset_label.id,
+                    "problem_onset",
+                    &mut self.problem_onset,
+                    cx.today,
+                    1900..=2100,
+                ) {
+                    self.problem_error = None;
                 }
-                other => other,
-            };
-            if let Err(message) = &onset {
-                error_label(ui, Some(message));
-            }
-            if let Some(choice) = self.problem_picker.ui(ui, cx) {
-                match onset {
-                    Ok(onset) => {
-                        let (code, title) = match choice {
-                            Icd10Choice::Code(code) => (Some(code.code), code.title),
-                            Icd10Choice::FreeText(text) => (None, text),
-                        };
-                        cx.send(Command::change(AppCommand::SaveProblem(Problem {
-                            problem_id: ProblemId::new(),
-                            patient_id,
-                            code,
-                            title,
-                            onset,
-                            status: ProblemStatus::Active,
-                        })));
-                        self.problem_onset.clear();
-                        self.problem_error = None;
+                let onset = match parse_date(&self.problem_onset) {
+                    Ok(Some(date)) if date > cx.today => {
+                        Err("The onset date is in the future.".to_owned())
                     }
-                    Err(_) => {
-                        self.problem_error =
-                            Some("Correct the onset date, then pick the problem again.".into());
+                    other => other,
+                };
+                if let Err(message) = &onset {
+                    error_label(ui, Some(message));
+                }
+                if let Some(choice) = self.problem_picker.ui(ui, cx) {
+                    match onset {
+                        Ok(onset) => {
+                            let (code, title) = match choice {
+                                Icd10Choice::Code(code) => (Some(code.code), code.title),
+                                Icd10Choice::FreeText(text) => (None, text),
+                            };
+                            cx.send(Command::change(AppCommand::SaveProblem(Problem {
+                                problem_id: ProblemId::new(),
+                                patient_id,
+                                code,
+                                title,
+                                onset,
+                                status: ProblemStatus::Active,
+                            })));
+                            self.problem_onset.clear();
+                            self.problem_error = None;
+                        }
+                        Err(_) => {
+                            self.problem_error =
+                                Some("Correct the onset date, then pick the problem again.".into());
+                        }
                     }
                 }
+                error_label(ui, self.problem_error.as_deref());
             }
-            error_label(ui, self.problem_error.as_deref());
         });
         if let Some(mut problem) = resolve {
             problem.status = ProblemStatus::Resolved;
@@ -336,6 +377,7 @@ impl PatientChart {
             return;
         };
         let patient_id = self.patient_id;
+        let can_edit = cx.allows(Action::EditAllergies);
         let mut deactivate: Option<Allergy> = None;
         section_ui(ui, "Allergies", |ui| {
             if data.allergies.is_empty() {
@@ -359,7 +401,7 @@ impl PatientChart {
                         }
                         ui.label(RichText::new(allergy.severity.label()).weak());
                         if allergy.active {
-                            if ui.small_button("Mark inactive").clicked() {
+                            if can_edit && ui.small_button("Mark inactive").clicked() {
                                 deactivate = Some(allergy.clone());
                             }
                         } else {
@@ -369,7 +411,7 @@ impl PatientChart {
                 });
             }
             let any_active = data.allergies.iter().any(|a| a.active);
-            if !any_active && data.allergy_status != AllergyStatus::NoKnownAllergies {
+            if can_edit && !any_active && data.allergy_status != AllergyStatus::NoKnownAllergies {
                 if ui
                     .button("No known allergies")
                     .on_hover_text("The patient was asked and has no known allergies")
@@ -383,52 +425,54 @@ impl PatientChart {
             } else if data.allergy_status == AllergyStatus::NoKnownAllergies {
                 ui.label(RichText::new("✓ Asked: no known allergies").color(OK_TEXT));
             }
-            ui.separator();
-            ui.label(RichText::new("Add an allergy").strong());
-            egui::Grid::new("new_allergy")
-                .num_columns(2)
-                .spacing([8.0, 6.0])
-                .show(ui, |ui| {
-                    text_field_row(ui, "Substance", &mut self.allergy_substance, 220.0);
-                    ui.end_row();
-                    text_field_row(ui, "Reaction", &mut self.allergy_reaction, 220.0);
-                    ui.end_row();
-                    let label = ui.label("Severity");
-                    egui::ComboBox::from_id_salt("allergy_severity")
-                        .selected_text(self.allergy_severity.label())
-                        .show_ui(ui, |ui| {
-                            for severity in AllergySeverity::ALL {
-                                ui.selectable_value(
-                                    &mut self.allergy_severity,
-                                    severity,
-                                    severity.label(),
-                                );
-                            }
-                        })
-                        .response
-                        .labelled_by(label.id);
-                    ui.end_row();
-                });
-            let ready = !self.allergy_substance.trim().is_empty();
-            if ui
-                .add_enabled(ready, egui::Button::new("Add allergy"))
-                .clicked()
-            {
-                let mut allergy = Allergy::new(patient_id, &self.allergy_substance);
-                allergy.reaction = self.allergy_reaction.trim().to_owned();
-                allergy.severity = self.allergy_severity;
-                let validation = allergy.validate();
-                if validation.is_valid() {
-                    cx.send(Command::change(AppCommand::SaveAllergy(allergy)));
-                    self.allergy_substance.clear();
-                    self.allergy_reaction.clear();
-                    self.allergy_severity = AllergySeverity::Moderate;
-                    self.allergy_error = None;
-                } else {
-                    self.allergy_error = Some(validation.summary());
+            if can_edit {
+                ui.separator();
+                ui.label(RichText::new("Add an allergy").strong());
+                egui::Grid::new("new_allergy")
+                    .num_columns(2)
+                    .spacing([8.0, 6.0])
+                    .show(ui, |ui| {
+                        text_field_row(ui, "Substance", &mut self.allergy_substance, 220.0);
+                        ui.end_row();
+                        text_field_row(ui, "Reaction", &mut self.allergy_reaction, 220.0);
+                        ui.end_row();
+                        let label = ui.label("Severity");
+                        egui::ComboBox::from_id_salt("allergy_severity")
+                            .selected_text(self.allergy_severity.label())
+                            .show_ui(ui, |ui| {
+                                for severity in AllergySeverity::ALL {
+                                    ui.selectable_value(
+                                        &mut self.allergy_severity,
+                                        severity,
+                                        severity.label(),
+                                    );
+                                }
+                            })
+                            .response
+                            .labelled_by(label.id);
+                        ui.end_row();
+                    });
+                let ready = !self.allergy_substance.trim().is_empty();
+                if ui
+                    .add_enabled(ready, egui::Button::new("Add allergy"))
+                    .clicked()
+                {
+                    let mut allergy = Allergy::new(patient_id, &self.allergy_substance);
+                    allergy.reaction = self.allergy_reaction.trim().to_owned();
+                    allergy.severity = self.allergy_severity;
+                    let validation = allergy.validate();
+                    if validation.is_valid() {
+                        cx.send(Command::change(AppCommand::SaveAllergy(allergy)));
+                        self.allergy_substance.clear();
+                        self.allergy_reaction.clear();
+                        self.allergy_severity = AllergySeverity::Moderate;
+                        self.allergy_error = None;
+                    } else {
+                        self.allergy_error = Some(validation.summary());
+                    }
                 }
+                error_label(ui, self.allergy_error.as_deref());
             }
-            error_label(ui, self.allergy_error.as_deref());
         });
         if let Some(mut allergy) = deactivate {
             allergy.active = false;
@@ -442,15 +486,16 @@ impl PatientChart {
 /// the window).
 fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut ViewContext<'_>) {
     section_ui(ui, "Images", |ui| {
+        let can_import = cx.allows(Action::WriteClinical);
         ui.horizontal_wrapped(|ui| {
-            if ui.button("Import files…").clicked() {
+            if can_import && ui.button("Import files…").clicked() {
                 cx.send(Command::PickImages {
                     patient_id,
                     encounter_id: None,
                     folder: false,
                 });
             }
-            if ui.button("Import folder or CD…").clicked() {
+            if can_import && ui.button("Import folder or CD…").clicked() {
                 cx.send(Command::PickImages {
                     patient_id,
                     encounter_id: None,
@@ -585,10 +630,10 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                     if ui.button("Back to list").clicked() {
                         cx.send(Command::Open(Screen::PatientList));
                     }
-                    if ui.button("New visit").clicked() {
+                    if cx.allows(Action::RecordVitals) && ui.button("New visit").clicked() {
                         cx.send(Command::Open(Screen::NewVisit(patient.patient_id)));
                     }
-                    if ui.button("Edit patient").clicked() {
+                    if cx.allows(Action::EditDemographics) && ui.button("Edit patient").clicked() {
                         cx.send(Command::Open(Screen::EditPatient(patient.patient_id)));
                     }
                 });

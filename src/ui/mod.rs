@@ -647,7 +647,10 @@ impl OutpostApp {
                 ActiveScreen::PatientEditor(Box::new(PatientEditor::edit(patient, today)))
             }),
             Screen::Chart(patient_id) => Ok(ActiveScreen::Chart(Box::new(PatientChart::open(
-                store, patient_id, today,
+                store,
+                patient_id,
+                today,
+                self.service.allows(Action::ReadClinical),
             )))),
             Screen::NewVisit(patient_id) => {
                 VisitEditor::new_visit(store, patient_id, &self.signer, today)

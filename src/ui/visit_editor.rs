@@ -16,7 +16,7 @@ use super::widgets::{
 };
 use crate::app::Command as AppCommand;
 use crate::model::{
-    Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
+    Action, Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
     EncounterKind, EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES,
     Vitals, age_on,
 };
@@ -379,13 +379,14 @@ impl VisitEditor {
                 if ui.button("Save draft").clicked() {
                     self.save_now(cx);
                 }
-                if ui.button("Sign visit…").clicked() {
+                if cx.allows(Action::SignVisit) && ui.button("Sign visit…").clicked() {
                     self.dialog = Some(Dialog::Sign);
                 }
-                if ui
-                    .add_enabled(self.in_store, egui::Button::new("Void visit…"))
-                    .on_disabled_hover_text("A visit that was never saved needs no voiding")
-                    .clicked()
+                if cx.allows(Action::VoidVisit)
+                    && ui
+                        .add_enabled(self.in_store, egui::Button::new("Void visit…"))
+                        .on_disabled_hover_text("A visit that was never saved needs no voiding")
+                        .clicked()
                 {
                     self.dialog = Some(Dialog::Void {
                         reason: String::new(),
@@ -414,14 +415,14 @@ impl VisitEditor {
                 }
             }
             "signed" => {
-                if ui.button("Amend…").clicked() {
+                if cx.allows(Action::AmendVisit) && ui.button("Amend…").clicked() {
                     self.dialog = Some(Dialog::Amend {
                         text: String::new(),
                         reason: String::new(),
                         error: None,
                     });
                 }
-                if ui.button("Void visit…").clicked() {
+                if cx.allows(Action::VoidVisit) && ui.button("Void visit…").clicked() {
                     self.dialog = Some(Dialog::Void {
                         reason: String::new(),
                         error: None,
@@ -438,6 +439,7 @@ impl VisitEditor {
 
     /// The editable form of a draft.
     fn draft_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let clinical = cx.allows(Action::WriteClinical);
         two_columns_ui(ui, 0.45, |ui, column| {
             if column == 0 {
                 section_ui(ui, "Visit", |ui| {
@@ -460,13 +462,9 @@ impl VisitEditor {
                                 .response
                                 .labelled_by(label.id);
                             ui.end_row();
-                            let label = ui.label("Clinician");
-                            ui.add(
-                                TextEdit::singleline(&mut self.encounter.clinician)
-                                    .desired_width(220.0)
-                                    .min_size(egui::vec2(220.0, 0.0)),
-                            )
-                            .labelled_by(label.id);
+                            // The author is whoever first saved the visit, never typed.
+                            ui.label("Clinician");
+                            ui.label(RichText::new(self.encounter.clinician.trim()).strong());
                             ui.end_row();
                         });
                     if !cx.signer.is_author_of(&self.encounter) {
@@ -489,21 +487,32 @@ impl VisitEditor {
                         &mut self.encounter.chief_complaint,
                         2,
                     );
-                    ui.add_space(4.0);
-                    labelled_multiline(ui, "History", &mut self.encounter.history, 4);
-                    ui.add_space(4.0);
-                    labelled_multiline(ui, "Examination", &mut self.encounter.examination, 4);
+                    // A nurse triages: the reason for the visit and vital signs, nothing more.
+                    ui.add_enabled_ui(clinical, |ui| {
+                        ui.add_space(4.0);
+                        labelled_multiline(ui, "History", &mut self.encounter.history, 4);
+                        ui.add_space(4.0);
+                        labelled_multiline(ui, "Examination", &mut self.encounter.examination, 4);
+                    });
                 });
             }
         });
-        ui.add_space(8.0);
-        section_ui(ui, "Diagnoses", |ui| self.diagnoses_ui(ui, cx));
-        ui.add_space(8.0);
-        section_ui(ui, "Prescriptions", |ui| self.prescriptions_ui(ui, cx));
-        ui.add_space(8.0);
-        section_ui(ui, "Lab results", |ui| self.lab_results_ui(ui));
-        ui.add_space(8.0);
-        section_ui(ui, "Plan and follow-up", |ui| self.plan_ui(ui, cx.today));
+        if !clinical {
+            ui.label(
+                RichText::new("Diagnoses, prescriptions and the plan are written by a clinician.")
+                    .weak(),
+            );
+        }
+        ui.add_enabled_ui(clinical, |ui| {
+            ui.add_space(8.0);
+            section_ui(ui, "Diagnoses", |ui| self.diagnoses_ui(ui, cx));
+            ui.add_space(8.0);
+            section_ui(ui, "Prescriptions", |ui| self.prescriptions_ui(ui, cx));
+            ui.add_space(8.0);
+            section_ui(ui, "Lab results", |ui| self.lab_results_ui(ui));
+            ui.add_space(8.0);
+            section_ui(ui, "Plan and follow-up", |ui| self.plan_ui(ui, cx.today));
+        });
     }
 
     fn vitals_ui(&mut self, ui: &mut Ui) {
