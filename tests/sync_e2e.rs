@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use chrono::{NaiveDate, Utc};
 use outpost::model::{DateOfBirth, Diagnosis, Encounter, Patient, Sex};
 use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
@@ -575,4 +577,63 @@ async fn imported_images_reach_the_other_clinic_and_download_when_asked() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_added_at_one_workstation_signs_in_at_another_offline_until_disabled() {
+    use outpost::app::{AppError, AppService, Command, LoginError};
+    use outpost::keys::KdfParams;
+    use outpost::model::{Action, Role};
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let front = workstation(&server, &dir, "Hill Clinic").await;
+    let mut front = support::signed_in(front);
+    support::add_user(&mut front, "peter", "Nurse Peter", &[Role::Nurse]);
+
+    // A second workstation of the same clinic, with no user of its own.
+    let code = outpost::server::new_enrollment_code(
+        server.store.as_ref(),
+        front.store().clinic_id(),
+        Utc::now().timestamp_millis(),
+        None,
+    )
+    .unwrap();
+    let mut back = Store::open_dir(&dir.path().join("hill-back")).unwrap();
+    engine::enroll(&mut back, &server.url, &code, "Back room", None)
+        .await
+        .unwrap();
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+    sync(&mut back).await;
+
+    // The server's network is gone from here on: signing in needs none.
+    let mut back = AppService::new(back).with_kdf(KdfParams::TEST_ONLY);
+    assert!(!back.needs_setup().unwrap());
+    back.sign_in("peter", support::PASSWORD).unwrap();
+    assert_eq!(
+        back.session().unwrap().data_key(),
+        front.session().unwrap().data_key(),
+        "the data key is the clinic's"
+    );
+    assert!(back.allows(Action::RecordVitals) && !back.allows(Action::SignVisit));
+    back.sign_out().unwrap();
+
+    let peter = front.store().users_named("peter").unwrap()[0].user_id;
+    front
+        .execute(Command::SetUserDisabled {
+            user_id: peter,
+            disabled: true,
+        })
+        .unwrap();
+    // Until the back room syncs, it still knows Peter as enabled.
+    back.sign_in("peter", support::PASSWORD).unwrap();
+    back.sign_out().unwrap();
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+    // The back room syncs on its own (its sync runs with nobody signed in).
+    let mut store = back.into_store();
+    sync(&mut store).await;
+    let mut back = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    assert!(matches!(
+        back.sign_in("peter", support::PASSWORD),
+        Err(AppError::Login(LoginError::Disabled))
+    ));
 }

@@ -139,6 +139,13 @@ impl AppService {
         &self.store
     }
 
+    /// The store back, nobody signed in (for work that needs no user, such as a sync run by the
+    /// command line).
+    pub fn into_store(mut self) -> Store {
+        self.store.set_actor(None);
+        self.store
+    }
+
     /// Replaces the store's connection (after enrolling re-labelled its records).
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
         let mut store = Store::open(self.store.path())?;
