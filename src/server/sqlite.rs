@@ -15,7 +15,7 @@ use super::store::{
     StoreError, quarantine_reason,
 };
 use crate::model::{ChangeRecord, ClinicId};
-use crate::sync::wire::{Ack, BlobHash, pb};
+use crate::sync::wire::{Ack, BlobHash, ChangeText};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
@@ -293,7 +293,7 @@ fn change_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<Chang
     let supersedes_json = text(6)?;
     let label = change_id.clone();
     // The same conversion the wire uses: what was accepted from the wire reads back the same.
-    let wire = pb::Change {
+    let wire = ChangeText {
         change_id,
         entity,
         entity_id,
@@ -527,7 +527,7 @@ impl ServerStore for SqliteServerStore {
             let mut acks = Vec::with_capacity(changes.len());
             for change in changes {
                 // The wire's text form is the stored form: what is pulled is exactly what was pushed.
-                let text = pb::Change::from(change);
+                let text = ChangeText::from(change);
                 let ahead = change.hlc.millis.saturating_sub(now_millis);
                 if ahead > max_skew_millis {
                     // Stored already (released, or accepted before the clock went wrong)?

@@ -119,10 +119,73 @@ fn shorten(text: &str) -> String {
     text.chars().take(40).collect()
 }
 
+/// A change in its text form: what the wire carries and the server stores, column for column, so
+/// what is pulled is exactly what was pushed. The server's store keeps this form without seeing
+/// a protobuf type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeText {
+    /// The change's id.
+    pub change_id: String,
+    /// The entity kind's name.
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: String,
+    /// The fields written, as a JSON object.
+    pub fields_json: String,
+    /// The stamp.
+    pub hlc: String,
+    /// The writing clinic.
+    pub clinic_id: String,
+    /// The superseded stamps per field, as JSON (empty: none).
+    pub supersedes_json: String,
+}
+
+impl From<pb::Change> for ChangeText {
+    fn from(change: pb::Change) -> Self {
+        Self {
+            change_id: change.change_id,
+            entity: change.entity,
+            entity_id: change.entity_id,
+            fields_json: change.fields_json,
+            hlc: change.hlc,
+            clinic_id: change.clinic_id,
+            supersedes_json: change.supersedes_json,
+        }
+    }
+}
+
+impl From<ChangeText> for pb::Change {
+    fn from(text: ChangeText) -> Self {
+        Self {
+            change_id: text.change_id,
+            entity: text.entity,
+            entity_id: text.entity_id,
+            fields_json: text.fields_json,
+            hlc: text.hlc,
+            clinic_id: text.clinic_id,
+            supersedes_json: text.supersedes_json,
+        }
+    }
+}
+
 impl TryFrom<pb::Change> for ChangeRecord {
     type Error = WireError;
 
     fn try_from(change: pb::Change) -> Result<Self, Self::Error> {
+        ChangeRecord::try_from(ChangeText::from(change))
+    }
+}
+
+impl From<&ChangeRecord> for pb::Change {
+    fn from(record: &ChangeRecord) -> Self {
+        ChangeText::from(record).into()
+    }
+}
+
+impl TryFrom<ChangeText> for ChangeRecord {
+    type Error = WireError;
+
+    fn try_from(change: ChangeText) -> Result<Self, Self::Error> {
         let label = || shorten(&change.change_id);
         let change_id = change.change_id.parse().map_err(|_| WireError::BadUuid {
             change_id: label(),
@@ -187,7 +250,7 @@ fn parse_supersedes(text: &str) -> Option<BTreeMap<String, Vec<HlcStamp>>> {
         .collect()
 }
 
-impl From<&ChangeRecord> for pb::Change {
+impl From<&ChangeRecord> for ChangeText {
     fn from(record: &ChangeRecord) -> Self {
         let supersedes: BTreeMap<&str, Vec<String>> = record
             .supersedes
