@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 fn sources(under: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(under);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(under);
     let mut found = Vec::new();
     let mut stack = vec![root];
     while let Some(path) = stack.pop() {
@@ -41,7 +43,15 @@ fn mentions(under: &str, words: &[&str]) -> Vec<String> {
 fn the_model_does_no_io_and_knows_no_database_window_or_network() {
     let hits = mentions(
         "model",
-        &["rusqlite", "egui", "tonic", "tokio", "std::fs", "std::net", "crate::store"],
+        &[
+            "rusqlite",
+            "egui",
+            "tonic",
+            "tokio",
+            "std::fs",
+            "std::net",
+            "crate::store",
+        ],
     );
     assert!(hits.is_empty(), "{hits:#?}");
 }
@@ -54,13 +64,21 @@ fn the_app_service_knows_no_window_sql_or_network() {
 
 #[test]
 fn the_window_writes_no_sql_and_sees_no_protobuf() {
-    let hits = mentions("ui", &["rusqlite", "wire::pb", "pb::", "crate::keys::KeySlot"]);
+    let hits = mentions(
+        "ui",
+        &["rusqlite", "wire::pb", "pb::", "crate::keys::KeySlot"],
+    );
     assert!(hits.is_empty(), "{hits:#?}");
 }
 
 #[test]
 fn only_the_wire_module_and_the_grpc_glue_see_protobuf_types() {
-    let glue = ["sync/wire.rs", "sync/client.rs", "server/service.rs", "server/mod.rs"];
+    let glue = [
+        "sync/wire.rs",
+        "sync/client.rs",
+        "server/service.rs",
+        "server/mod.rs",
+    ];
     let hits: Vec<String> = ["store", "sync", "server", "imaging", "app"]
         .iter()
         .flat_map(|under| mentions(under, &["pb::"]))

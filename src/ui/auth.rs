@@ -173,11 +173,15 @@ impl SetupForm {
             "Create the clinic's first administrator. They add the other users and choose their roles.",
         );
         ui.add_space(8.0);
-        field(ui, "Full name", &mut self.full_name, false);
-        field(ui, "User name", &mut self.user_name, false);
-        field(ui, "Password", &mut self.password, true);
+        let mut changed = field(ui, "Full name", &mut self.full_name, false).changed();
+        changed |= field(ui, "User name", &mut self.user_name, false).changed();
+        changed |= field(ui, "Password", &mut self.password, true).changed();
         strength_ui(ui, &self.password, &[&self.user_name, &self.full_name]);
         let confirm = field(ui, "Password again", &mut self.confirm, true);
+        if changed || confirm.changed() {
+            // What was refused has been corrected, or is being: the strength hint speaks now.
+            self.error = None;
+        }
         ui.checkbox(
             &mut self.also_clinician,
             "This administrator also sees patients (clinician)",
@@ -229,14 +233,17 @@ impl RecoveryKeyNote {
         ui.label(RichText::new("The clinic's recovery key").heading());
         ui.label(
             "If every password is forgotten, this key is the only way to open the clinic's records. \
-             Print it or write it down now and keep it locked away: it is shown only this once.",
+             Write it down now and keep the paper locked away: it is shown only this once.",
         );
         ui.add_space(8.0);
-        ui.label(
-            RichText::new(self.key.as_str())
-                .monospace()
-                .size(20.0)
-                .strong(),
+        ui.add(
+            egui::Label::new(
+                RichText::new(self.key.as_str())
+                    .monospace()
+                    .size(18.0)
+                    .strong(),
+            )
+            .extend(),
         );
         ui.add_space(8.0);
         let field = field(
