@@ -637,3 +637,62 @@ async fn a_user_added_at_one_workstation_signs_in_at_another_offline_until_disab
         Err(AppError::Login(LoginError::Disabled))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_reaches_the_server_which_refuses_a_rewritten_chain() {
+    use outpost::app::Command;
+    use outpost::model::{Action, AuditAction, verify_chain};
+    use outpost::sync::client::SyncError;
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = workstation(&server, &dir, "Hill Clinic").await;
+    let mut service = support::signed_in(store);
+    service
+        .execute(Command::RegisterPatient(patient(service.store(), "Amina")))
+        .unwrap();
+    let report = sync(service.store_for(Action::SyncNow).unwrap()).await;
+    let local = service.store().audit_chains().unwrap();
+    assert!(report.audit_sent >= 3, "{report:?}");
+    let held = server.store.audit_entries().unwrap();
+    assert_eq!(
+        held, local,
+        "the server holds the workstation's chain as it is"
+    );
+    assert_eq!(verify_chain(&held), Ok(held.len() as u64));
+    assert!(local.iter().any(|e| e.event.action == AuditAction::Sync));
+    // A quiet round adds nothing.
+    let quiet = sync(service.store_for(Action::SyncNow).unwrap()).await;
+    assert_eq!(quiet.audit_sent, 0);
+    assert_eq!(server.store.audit_entries().unwrap(), local);
+
+    // The same device sends a rewritten entry, an entry past a gap, and another node's chain.
+    let client = SyncClient::connect(engine::client_config(service.store()).unwrap())
+        .await
+        .unwrap();
+    let mut rewritten = local[1].clone();
+    rewritten.event.action = AuditAction::Export;
+    rewritten.hash = rewritten.computed_hash();
+    let refused = client.push_audit(&[rewritten]).await;
+    assert!(
+        matches!(&refused, Err(SyncError::Refused { reason, .. }) if reason.contains("rewritten")),
+        "{refused:?}"
+    );
+    let mut forged = local.last().unwrap().clone();
+    forged.seq += 5;
+    forged.hash = forged.computed_hash();
+    let refused = client.push_audit(&[forged]).await;
+    assert!(
+        matches!(&refused, Err(SyncError::Refused { reason, .. }) if reason.contains("missing")),
+        "{refused:?}"
+    );
+    let mut other = local[0].clone();
+    other.node_id = outpost::model::NodeId("someone-else".into());
+    other.hash = other.computed_hash();
+    let refused = client.push_audit(&[other]).await;
+    assert!(
+        matches!(&refused, Err(SyncError::Refused { reason, .. }) if reason.contains("another workstation")),
+        "{refused:?}"
+    );
+    // Nothing of it was kept.
+    assert_eq!(server.store.audit_entries().unwrap(), local);
+}

@@ -65,7 +65,9 @@ fn status_from_store(error: StoreError) -> Status {
         StoreError::HashMismatch { .. } | StoreError::PastEnd { .. } => {
             Status::invalid_argument(error.to_string())
         }
-        StoreError::Incomplete { .. } => Status::failed_precondition(error.to_string()),
+        StoreError::Incomplete { .. } | StoreError::AuditRefused(_) => {
+            Status::failed_precondition(error.to_string())
+        }
         StoreError::UnknownClinic(_) | StoreError::UnknownDevice(_) => {
             Status::not_found(error.to_string())
         }
@@ -296,6 +298,32 @@ impl pb::sync_server::Sync for SyncService {
             acks,
             server_time_millis: now,
         }))
+    }
+
+    async fn push_audit(
+        &self,
+        request: Request<pb::AuditPushRequest>,
+    ) -> Result<Response<pb::AuditPushResponse>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let entries = request.into_inner().entries;
+        if entries.len() > wire::MAX_PUSH_AUDIT {
+            return Err(Status::resource_exhausted(format!(
+                "an audit push may carry at most {} entries, not {}",
+                wire::MAX_PUSH_AUDIT,
+                entries.len()
+            )));
+        }
+        let entries = entries
+            .into_iter()
+            .map(crate::model::AuditEntry::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let count = entries.len();
+        let store = Arc::clone(&self.store);
+        let stored_device = device.clone();
+        let held_through = blocking(move || store.append_audit(&stored_device, &entries)).await?;
+        tracing::info!(device_id = %device.device_id, entries = count, held_through, "audit push");
+        Ok(Response::new(pb::AuditPushResponse { held_through }))
     }
 
     type PullStream = ReceiverStream<Result<pb::PullResponse, Status>>;

@@ -14,7 +14,7 @@ use super::store::{
     BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange, ServerStore,
     StoreError, quarantine_reason,
 };
-use crate::model::{ChangeRecord, ClinicId};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -40,7 +40,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema, one step per entry; `PRAGMA user_version` counts the steps that ran. A step that
 /// has shipped is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE clinics (
     clinic_id  TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -89,7 +90,37 @@ CREATE TABLE quarantine (
     reason          TEXT NOT NULL
 );
 CREATE INDEX quarantine_by_stamp ON quarantine (hlc_millis);
-"#];
+"#,
+    r#"
+-- Each workstation's audit chain, append-only: entries are checked link by link as they arrive
+-- and never updated or deleted (the triggers refuse it).
+CREATE TABLE audit_node (
+    device_id TEXT PRIMARY KEY,
+    node_id   TEXT NOT NULL UNIQUE
+);
+CREATE TABLE audit_log (
+    node_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    PRIMARY KEY (node_id, seq)
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are never changed');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are never deleted');
+END;
+"#,
+];
 
 /// The server store on SQLite and the local file system.
 pub struct SqliteServerStore {
@@ -659,6 +690,157 @@ impl ServerStore for SqliteServerStore {
         })
     }
 
+    fn append_audit(&self, device: &Device, entries: &[AuditEntry]) -> Result<i64, StoreError> {
+        let context = "storing audit entries";
+        let device_id = device.device_id.hyphenated().to_string();
+        self.write(context, |tx| {
+            let bound: Option<String> = tx
+                .query_row(
+                    "SELECT node_id FROM audit_node WHERE device_id = ?1",
+                    [&device_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::database(context))?;
+            let node = match (bound, entries.first()) {
+                (Some(node), _) => node,
+                (None, None) => return Ok(0),
+                (None, Some(first)) => {
+                    let node = first.node_id.0.clone();
+                    let taken = tx
+                        .execute(
+                            "INSERT OR IGNORE INTO audit_node (device_id, node_id) VALUES (?1, ?2)",
+                            params![device_id, node],
+                        )
+                        .map_err(StoreError::database(context))?;
+                    if taken == 0 {
+                        return Err(StoreError::AuditRefused(
+                            "those entries belong to another workstation".into(),
+                        ));
+                    }
+                    node
+                }
+            };
+            let held: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit_log WHERE node_id = ?1 ORDER BY seq DESC LIMIT 1",
+                    [&node],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::database(context))?;
+            let (mut last_seq, mut last_hash) = match held {
+                Some((seq, hash)) => (seq, hash),
+                None => (0, crate::model::hex(&crate::model::CHAIN_START)),
+            };
+            let mut find = tx
+                .prepare_cached("SELECT hash FROM audit_log WHERE node_id = ?1 AND seq = ?2")
+                .map_err(StoreError::database(context))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit_log (node_id, seq, at, user_id, action, patient_id,
+                         record_id, prev_hash, hash, device_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(StoreError::database(context))?;
+            for entry in entries {
+                let refuse = |why: String| Err(StoreError::AuditRefused(why));
+                if entry.node_id.0 != node {
+                    return refuse("those entries belong to another workstation".into());
+                }
+                if entry.computed_hash() != entry.hash {
+                    return refuse(format!("entry {} does not match its hash", entry.seq));
+                }
+                let hash = crate::model::hex(&entry.hash);
+                if entry.seq <= last_seq {
+                    // Sent again (a reply was lost): it must be exactly what is held.
+                    let stored: Option<String> = find
+                        .query_row(params![node, entry.seq], |row| row.get(0))
+                        .optional()
+                        .map_err(StoreError::database(context))?;
+                    if stored.as_deref() != Some(hash.as_str()) {
+                        tracing::warn!(device_id = %device.device_id, seq = entry.seq, "an audit chain that rewrites an entry was refused");
+                        return refuse(format!(
+                            "entry {} differs from the one the server holds: the chain was rewritten",
+                            entry.seq
+                        ));
+                    }
+                    continue;
+                }
+                if entry.seq != last_seq + 1 {
+                    return refuse(format!(
+                        "entries {} to {} are missing",
+                        last_seq + 1,
+                        entry.seq - 1
+                    ));
+                }
+                if crate::model::hex(&entry.prev_hash) != last_hash {
+                    tracing::warn!(device_id = %device.device_id, seq = entry.seq, "an audit chain with a broken link was refused");
+                    return refuse(format!(
+                        "entry {} does not follow the entry before it: the chain was rewritten",
+                        entry.seq
+                    ));
+                }
+                let text = |id: Option<uuid::Uuid>| id.map(|u| u.hyphenated().to_string()).unwrap_or_default();
+                insert
+                    .execute(params![
+                        node,
+                        entry.seq,
+                        entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        text(entry.event.user_id.map(|u| u.0)),
+                        entry.event.action.code(),
+                        text(entry.event.patient_id.map(|p| p.0)),
+                        text(entry.event.record_id),
+                        crate::model::hex(&entry.prev_hash),
+                        hash,
+                        device_id,
+                    ])
+                    .map_err(StoreError::database(context))?;
+                last_seq = entry.seq;
+                last_hash = hash;
+            }
+            Ok(last_seq)
+        })
+    }
+
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let context = "reading audit entries";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT node_id, seq, at, user_id, action, patient_id, record_id, prev_hash,
+                         hash
+                     FROM audit_log ORDER BY node_id, seq",
+                )
+                .map_err(StoreError::database(context))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let text = |i: usize| row.get::<_, String>(i);
+                    Ok([
+                        text(0)?,
+                        row.get::<_, i64>(1)?.to_string(),
+                        text(2)?,
+                        text(3)?,
+                        text(4)?,
+                        text(5)?,
+                        text(6)?,
+                        text(7)?,
+                        text(8)?,
+                    ])
+                })
+                .map_err(StoreError::database(context))?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let row = row.map_err(StoreError::database(context))?;
+                entries.push(audit_from_text(&row).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("audit entry {} of {}", row[1], row[0]),
+                    reason: "a stored value cannot be read".into(),
+                })?);
+            }
+            Ok(entries)
+        })
+    }
+
     fn last_seq(&self) -> Result<u64, StoreError> {
         self.read(|conn| {
             conn.prepare_cached("SELECT coalesce(max(server_seq), 0) FROM change_log")
@@ -906,6 +1088,33 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
     // Directories cannot be opened for syncing here; the rename is durable on its own.
     Ok(())
+}
+
+/// An audit entry from its stored text columns.
+fn audit_from_text(row: &[String; 9]) -> Option<AuditEntry> {
+    use crate::model::{AuditEvent, NodeId, hash_from_hex};
+    let uuid = |text: &str| -> Option<Option<uuid::Uuid>> {
+        if text.is_empty() {
+            Some(None)
+        } else {
+            uuid::Uuid::parse_str(text).ok().map(Some)
+        }
+    };
+    Some(AuditEntry {
+        node_id: NodeId(row[0].clone()),
+        seq: row[1].parse().ok()?,
+        at: chrono::DateTime::parse_from_rfc3339(&row[2])
+            .ok()?
+            .with_timezone(&chrono::Utc),
+        event: AuditEvent {
+            user_id: uuid(&row[3])?.map(crate::model::UserId),
+            action: row[4].parse().ok()?,
+            patient_id: uuid(&row[5])?.map(crate::model::PatientId),
+            record_id: uuid(&row[6])?,
+        },
+        prev_hash: hash_from_hex(&row[7])?,
+        hash: hash_from_hex(&row[8])?,
+    })
 }
 
 #[cfg(test)]

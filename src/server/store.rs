@@ -6,7 +6,7 @@
 //! service calls them on tokio's blocking pool. Secrets never reach a store: it keeps and compares
 //! only SHA-256 hashes of enrollment codes and device tokens.
 
-use crate::model::{ChangeRecord, ClinicId};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId};
 use crate::sync::wire::{Ack, BlobHash};
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -165,6 +165,16 @@ pub trait ServerStore: Send + Sync {
     /// Changes held in quarantine, by stamp.
     fn quarantined(&self) -> Result<Vec<QuarantinedChange>, StoreError>;
 
+    /// Appends audit entries of `device`'s workstation to the server's copy of its chain, after
+    /// checking each hash and link: entries the server holds already must come back unchanged,
+    /// new ones must follow on. A device's entries all name one workstation (the first it sent).
+    /// Returns the highest number held; a chain that does not fit is
+    /// [`StoreError::AuditRefused`] and nothing of the batch is kept.
+    fn append_audit(&self, device: &Device, entries: &[AuditEntry]) -> Result<i64, StoreError>;
+
+    /// The server's copy of every workstation's audit chain, by workstation and number.
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&self) -> Result<u64, StoreError>;
 
@@ -263,6 +273,9 @@ pub enum StoreError {
     /// The enrollment code is unknown, used, or expired.
     #[error("the enrollment code is not valid: it is mistyped, already used, or expired")]
     CodeRefused,
+    /// Audit entries that do not continue the chain the server holds.
+    #[error("the audit trail was refused: {0}")]
+    AuditRefused(String),
     /// No clinic has this id.
     #[error("no clinic has the id {0}")]
     UnknownClinic(ClinicId),

@@ -168,6 +168,31 @@ impl Store {
         Ok(entry)
     }
 
+    /// This workstation's entries the server does not hold yet, in order.
+    pub fn audit_unsent(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.query_entries(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_log INDEXED BY audit_unsent
+                 WHERE node_id = ?1 AND sent = 0 ORDER BY seq LIMIT ?2"
+            ),
+            params![
+                self.workstation.node_id.0,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )
+    }
+
+    /// Marks this workstation's entries up to `through` as held by the server.
+    pub fn mark_audit_sent(&self, through: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE audit_log SET sent = 1 WHERE node_id = ?1 AND seq <= ?2 AND sent = 0",
+                params![self.workstation.node_id.0, through],
+            )
+            .map(drop)
+            .map_err(StoreError::sqlite("recording the audit entries sent"))
+    }
+
     /// Entries matching `filter`, newest first.
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE 1 = 1");

@@ -384,6 +384,7 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_by_patient ON audit_log (patient_id, at) WHERE patient_id IS NOT NULL;
 CREATE INDEX audit_by_user ON audit_log (user_id, at);
 CREATE INDEX audit_by_time ON audit_log (at);
+CREATE INDEX audit_unsent ON audit_log (node_id, seq) WHERE sent = 0;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit entries are never deleted');

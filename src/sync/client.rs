@@ -485,6 +485,19 @@ impl SyncClient {
 
     /// Pushes one batch of changes (see [`push_batches`] for the limits) and returns the
     /// server's answer for each, in order.
+    /// Sends this workstation's audit entries (in order, from the first the server lacks);
+    /// answers the highest number the server holds. A chain that does not continue the
+    /// server's copy is refused (`OutOfOrder`) with the reason.
+    pub async fn push_audit(&self, entries: &[crate::model::AuditEntry]) -> Result<i64, SyncError> {
+        let request = self.timed_request(pb::AuditPushRequest {
+            entries: entries.iter().map(pb::AuditEntry::from).collect(),
+        });
+        let mut client = self.sync.clone();
+        let reply = self.unary(client.push_audit(request)).await?;
+        Ok(reply.held_through)
+    }
+
+    /// Sends a batch of changes; answers one acknowledgement per change, in order.
     pub async fn push(&self, changes: &[ChangeRecord]) -> Result<PushReply, SyncError> {
         if changes.len() > MAX_PUSH_CHANGES {
             return Err(SyncError::Refused {

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 
 /// Changes read from the outbox per push round.
 const PUSH_ROUND: usize = 500;
+/// Audit entries per `PushAudit`.
+const AUDIT_BATCH: usize = 500;
 /// Changes per pulled page.
 const PULL_PAGE: u32 = 500;
 
@@ -65,6 +67,8 @@ pub struct SyncReport {
     pub blobs_uploaded: usize,
     /// Images fetched from the server.
     pub blobs_downloaded: usize,
+    /// Audit entries the server took.
+    pub audit_sent: usize,
 }
 
 /// Progress of a running round, for a progress bar.
@@ -254,7 +258,37 @@ async fn sync_round(
         }
     }
     sync_blobs(store, client, &mut report, progress).await?;
+    if report.pushed + report.pulled.applied + report.blobs_uploaded + report.blobs_downloaded > 0 {
+        // A round that moved something is in the trail (quiet rounds would fill it with
+        // nothing); it goes up with the next round.
+        store.record_audit(crate::model::AuditEvent::new(
+            crate::model::AuditAction::Sync,
+            store.actor(),
+        ))?;
+    }
+    sync_audit(store, client, &mut report).await?;
     Ok(report)
+}
+
+/// Sends the audit entries the server does not hold yet, in order, in batches.
+async fn sync_audit(
+    store: &mut Store,
+    client: &SyncClient,
+    report: &mut SyncReport,
+) -> Result<(), EngineError> {
+    loop {
+        let unsent = store.audit_unsent(AUDIT_BATCH)?;
+        let Some(last) = unsent.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let held_through = client.push_audit(&unsent).await?;
+        store.mark_audit_sent(held_through)?;
+        report.audit_sent += unsent.iter().filter(|e| e.seq <= held_through).count();
+        if held_through < last {
+            // The server took less than was sent: the next round tries again.
+            return Ok(());
+        }
+    }
 }
 
 /// Uploads the blobs (images) the server lacks, then downloads the ones wanted here: asked for by

@@ -26,6 +26,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// Most changes one push may carry; a larger batch is refused with `RESOURCE_EXHAUSTED`.
 pub const MAX_PUSH_CHANGES: usize = 1_000;
 
+/// The most audit entries one `PushAudit` may carry.
+pub const MAX_PUSH_AUDIT: usize = 1_000;
+
 /// Most bytes of one change's `fields_json` (and, separately, of its `supersedes_json`). A
 /// larger change fails the whole push with `RESOURCE_EXHAUSTED`, naming the change: it is a size
 /// limit like the others, and the workstation must split or shorten the record.
@@ -500,5 +503,75 @@ mod tests {
         assert!(name.as_str().to_uppercase().parse::<BlobHash>().is_err());
         assert!("../../etc/passwd".parse::<BlobHash>().is_err());
         assert!("".parse::<BlobHash>().is_err());
+    }
+}
+
+/// Why an audit entry from the wire cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("audit entry {seq}: {what} is not valid")]
+pub struct AuditWireError {
+    /// The entry's number as sent.
+    pub seq: i64,
+    /// Which part.
+    pub what: &'static str,
+}
+
+impl TryFrom<pb::AuditEntry> for crate::model::AuditEntry {
+    type Error = AuditWireError;
+
+    fn try_from(entry: pb::AuditEntry) -> Result<Self, Self::Error> {
+        use crate::model::{AuditEvent, NodeId, hash_from_hex};
+        let seq = entry.seq;
+        let bad = |what| AuditWireError { seq, what };
+        let optional_uuid = |text: &str, what| -> Result<Option<Uuid>, AuditWireError> {
+            if text.is_empty() {
+                Ok(None)
+            } else {
+                Uuid::parse_str(text).map(Some).map_err(|_| bad(what))
+            }
+        };
+        if entry.node_id.is_empty() || entry.node_id.len() > 64 || entry.node_id.contains('|') {
+            return Err(bad("node_id"));
+        }
+        if seq < 1 {
+            return Err(bad("seq"));
+        }
+        let at = chrono::DateTime::parse_from_rfc3339(&entry.at)
+            .map_err(|_| bad("at"))?
+            .with_timezone(&chrono::Utc);
+        Ok(Self {
+            node_id: NodeId(entry.node_id),
+            seq,
+            at,
+            event: AuditEvent {
+                action: entry.action.parse().map_err(|_| bad("action"))?,
+                user_id: optional_uuid(&entry.user_id, "user_id")?.map(crate::model::UserId),
+                patient_id: optional_uuid(&entry.patient_id, "patient_id")?
+                    .map(crate::model::PatientId),
+                record_id: optional_uuid(&entry.record_id, "record_id")?,
+            },
+            prev_hash: hash_from_hex(&entry.prev_hash).ok_or_else(|| bad("prev_hash"))?,
+            hash: hash_from_hex(&entry.hash).ok_or_else(|| bad("hash"))?,
+        })
+    }
+}
+
+impl From<&crate::model::AuditEntry> for pb::AuditEntry {
+    fn from(entry: &crate::model::AuditEntry) -> Self {
+        use crate::model::hex;
+        let text = |id: Option<Uuid>| id.map(|u| u.hyphenated().to_string()).unwrap_or_default();
+        Self {
+            node_id: entry.node_id.0.clone(),
+            seq: entry.seq,
+            at: entry
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            user_id: text(entry.event.user_id.map(|u| u.0)),
+            action: entry.event.action.code().to_owned(),
+            patient_id: text(entry.event.patient_id.map(|p| p.0)),
+            record_id: text(entry.event.record_id),
+            prev_hash: hex(&entry.prev_hash),
+            hash: hex(&entry.hash),
+        }
     }
 }
