@@ -345,3 +345,35 @@ fn another_user_signs_in_at_the_lock_screen_and_the_first_users_draft_stays_thei
     assert!(draft.is_draft());
     assert_eq!(draft.clinician_id, Some(achieng));
 }
+
+#[test]
+fn an_administrator_sees_who_has_opened_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, patient) = clinic(&dir);
+    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    // Grace (receptionist) looks the patient up; then the administrator asks who did.
+    service.sign_in("grace", PASSWORD).unwrap();
+    service.open_chart(patient.patient_id).unwrap();
+    service.sign_in("achieng", PASSWORD).unwrap();
+    let mut harness = harness(OutpostApp::new(service));
+    harness.run();
+    harness.state_mut().open(Screen::Chart(patient.patient_id));
+    harness.run();
+    press(&mut harness, "Who has opened this record");
+    harness.get_by_label("Audit trail");
+    let heading = harness
+        .get_by_label_contains("Who opened or changed the record of")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(heading.ends_with("Kamau, Wanjiru"), "{heading}");
+    assert_eq!(
+        harness.query_all_by_label("Opened the chart").count(),
+        2,
+        "Grace's look-up and the administrator's own"
+    );
+    harness.get_by_label("Grace Mutua");
+    harness.get_by_label("Signed a visit");
+    // Sign-ins are not about the patient: they are not listed here.
+    assert!(harness.query_by_label("Signed in").is_none());
+}

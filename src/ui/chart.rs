@@ -633,6 +633,16 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                     if cx.allows(Action::RecordVitals) && ui.button("New visit").clicked() {
                         cx.send(Command::Open(Screen::NewVisit(patient.patient_id)));
                     }
+                    if cx.allows(Action::ReadAudit)
+                        && ui
+                            .button("Who has opened this record")
+                            .on_hover_text("The audit trail of this patient's record")
+                            .clicked()
+                    {
+                        cx.send(Command::Open(Screen::Audit {
+                            patient_id: Some(patient.patient_id),
+                        }));
+                    }
                     if cx.allows(Action::EditDemographics) && ui.button("Edit patient").clicked() {
                         cx.send(Command::Open(Screen::EditPatient(patient.patient_id)));
                     }

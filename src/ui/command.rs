@@ -31,6 +31,11 @@ pub enum Screen {
     Conflicts,
     /// The clinic's users (administrators).
     Users,
+    /// The audit trail (administrators), about one patient if given.
+    Audit {
+        /// Whose record.
+        patient_id: Option<PatientId>,
+    },
     /// A patient's images, at one study if given.
     Imaging {
         /// Whose.

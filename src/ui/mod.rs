@@ -11,6 +11,7 @@
 //! Architecture invariant: nothing here writes SQL or touches rusqlite; every write goes through
 //! [`OutpostApp`]'s command handling and the store's own methods.
 
+mod audit;
 mod auth;
 mod chart;
 mod command;
@@ -116,6 +117,7 @@ enum ActiveScreen {
     Conflicts(Box<ConflictsScreen>),
     Viewer(Box<ImageViewer>),
     Users(Box<users::UsersScreen>),
+    Audit(Box<audit::AuditScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -309,6 +311,7 @@ impl OutpostApp {
             ActiveScreen::Conflicts(conflicts) => conflicts.ui(ui, &mut cx),
             ActiveScreen::Viewer(viewer) => viewer.ui(ui, &mut cx),
             ActiveScreen::Users(users) => users.ui(ui, &mut cx),
+            ActiveScreen::Audit(audit) => audit.ui(ui, &mut cx),
         });
         let mut commands = cx.into_commands();
         commands.extend(self.dropped_files(ui));
@@ -418,6 +421,17 @@ impl OutpostApp {
                     .clicked()
             {
                 self.request_open(Screen::Users, chrono::Local::now().date_naive());
+            }
+            if self.service.allows(Action::ReadAudit)
+                && ui
+                    .selectable_label(matches!(self.screen, ActiveScreen::Audit(_)), "Audit")
+                    .on_hover_text("Who did what, when, to whose record")
+                    .clicked()
+            {
+                self.request_open(
+                    Screen::Audit { patient_id: None },
+                    chrono::Local::now().date_naive(),
+                );
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 self.sync.top_bar_button_ui(ui);
@@ -628,6 +642,7 @@ impl OutpostApp {
             Screen::NewVisit(_) => self.service.authorize(Action::RecordVitals).map(drop),
             Screen::Visit(_) => self.service.authorize(Action::ReadClinical).map(drop),
             Screen::Users => self.service.authorize(Action::ManageUsers).map(drop),
+            Screen::Audit { .. } => self.service.authorize(Action::ReadAudit).map(drop),
             Screen::PatientList | Screen::Conflicts => Ok(()),
         };
         if let Err(error) = allowed {
@@ -677,6 +692,9 @@ impl OutpostApp {
                 store,
                 self.service.auto_lock_minutes(),
             )))),
+            Screen::Audit { patient_id } => Ok(ActiveScreen::Audit(Box::new(
+                audit::AuditScreen::open(store, patient_id),
+            ))),
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
