@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use outpost::app::{AppService, Command as AppCommand};
+use outpost::app::{AppService, Command as AppCommand, StatusReport};
 use outpost::demo::{self, DEMO_ACCOUNTS, DemoOptions};
 use outpost::model::{Action, Role, Roles};
 use outpost::store::Store;
@@ -184,14 +184,22 @@ fn generate_demo(store: &mut Store, options: &DemoOptions) -> Result<()> {
     Ok(())
 }
 
+/// `outpost sync`: enrolls first if asked, then syncs as the signed-in user (`--user`). A
+/// workstation not set up yet may enroll (its database holds nothing of a patient); enrolling
+/// brings the clinic's users, and the first of them to sign in here opens the clinic's records.
 async fn sync_command(
-    store: &mut Store,
+    mut service: AppService,
+    cli: &Cli,
     enroll_with: Option<(String, String, Option<Vec<u8>>, String)>,
     every: Option<u64>,
 ) -> Result<()> {
     use outpost::sync::client::SyncClient;
     use outpost::sync::engine;
+    if !service.needs_setup()? {
+        service = signed_in(service, cli)?;
+    }
     if let Some((server, code, ca_pem, device_name)) = enroll_with {
+        let store = service.store_to_enroll()?;
         let clinic = engine::enroll(store, &server, &code, &device_name, ca_pem)
             .await
             .map_err(|e| match e.is_offline() {
@@ -199,13 +207,35 @@ async fn sync_command(
                 false => anyhow::Error::new(e),
             })?;
         eprintln!("Enrolled in {clinic}.");
+        if service.user().is_none() {
+            if service.needs_setup()? {
+                bail!(
+                    "{clinic} has no users yet: set this workstation up in the window (or with \
+                     `outpost demo`), then sync"
+                );
+            }
+            if cli.user.is_none() {
+                eprintln!("Sign in as one of the clinic's users (--user NAME) to sync.");
+                return Ok(());
+            }
+            service = signed_in(service, cli)?;
+        }
+    }
+    if service.needs_setup()? {
+        bail!(
+            "this workstation is not set up yet: set it up in the window (or with `outpost demo`) \
+             before it syncs"
+        );
     }
     loop {
+        let store = service.store_for(Action::SyncNow)?;
         let round = async {
             let client = SyncClient::connect(engine::client_config(store)?).await?;
             engine::sync_once(store, &client, |_| {}).await
         };
-        match round.await {
+        let result = round.await;
+        service.save_status()?;
+        match result {
             Ok(report) => print_lines(&[format!(
                 "synced: pushed {}, refused {}, held {}, pulled {}, cursor {}",
                 report.pushed,
@@ -340,25 +370,30 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
     Ok(())
 }
 
-/// The store the window (and `import`) work on: `--data-dir`, else the demo database (filled with
-/// the demo population and its accounts when empty), else the real one.
-fn window_store(data_dir: Option<PathBuf>, demo: bool) -> Result<Store> {
-    let data_dir = match (data_dir, demo) {
+/// The data folder a command works on: `--data-dir`, else the demo's (with `--demo`), else the
+/// platform's.
+fn data_dir_of(data_dir: Option<PathBuf>, demo: bool) -> Result<PathBuf> {
+    Ok(match (data_dir, demo) {
         (Some(dir), _) => dir,
         (None, false) => default_data_dir()?,
         (None, true) => default_data_dir()?.join("demo"),
-    };
-    let mut store = Store::open_dir(&data_dir)?;
-    if demo && store.patient_count()? == 0 {
-        generate_demo(&mut store, &DemoOptions::default())?;
-    }
-    Ok(store)
+    })
 }
 
-/// Creates the demo accounts if the workstation has no user yet, printing each as
-/// `account: ROLE USER PASSWORD`. Returns the service, nobody signed in.
-fn with_demo_accounts(store: Store) -> Result<AppService> {
-    let mut service = AppService::new(store);
+/// The workstation the window (and `import`, `users`, `audit`) work on, nobody signed in: the
+/// demo's is set up with its accounts and filled with the demo population on first use.
+fn workstation(data_dir: Option<PathBuf>, demo: bool) -> Result<AppService> {
+    let service = AppService::open_dir(&data_dir_of(data_dir, demo)?)?;
+    if demo && service.needs_setup()? {
+        return fill_with_demo(service, &DemoOptions::default());
+    }
+    Ok(service)
+}
+
+/// Writes the demo population: on a new workstation after creating the demo accounts (printed
+/// as `account: ROLE USER PASSWORD`), which encrypt the database; on a set-up one, `service`
+/// has a user signed in. The synthetic records are written by nobody (they are not audited).
+fn fill_with_demo(mut service: AppService, options: &DemoOptions) -> Result<AppService> {
     if service.needs_setup()? {
         demo::create_accounts(&mut service)?;
         let lines: Vec<String> = DEMO_ACCOUNTS
@@ -367,6 +402,10 @@ fn with_demo_accounts(store: Store) -> Result<AppService> {
             .collect();
         print_lines(&lines);
     }
+    let mut store = service.into_store()?;
+    generate_demo(&mut store, options)?;
+    let service = AppService::new(store);
+    service.save_status()?;
     Ok(service)
 }
 
@@ -383,10 +422,9 @@ fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String> {
     }
 }
 
-/// The app service over `store` with `--user` signed in (the demo's clinician with `--demo`).
-fn signed_in(store: Store, cli: &Cli) -> Result<AppService> {
+/// `service` with `--user` signed in (the demo's clinician with `--demo`).
+fn signed_in(mut service: AppService, cli: &Cli) -> Result<AppService> {
     if cli.demo && cli.user.is_none() {
-        let mut service = with_demo_accounts(store)?;
         let clinician = &DEMO_ACCOUNTS[1];
         service.sign_in(clinician.user_name, clinician.password)?;
         return Ok(service);
@@ -399,7 +437,6 @@ fn signed_in(store: Store, cli: &Cli) -> Result<AppService> {
         cli.password_file.as_ref(),
         &format!("Password for {user}: "),
     )?;
-    let mut service = AppService::new(store);
     service.sign_in(user, &password)?;
     if service.user().is_some_and(|u| u.must_change_password) {
         bail!("{user} must choose a new password first: sign in once in the window");
@@ -534,38 +571,38 @@ fn try_main() -> Result<()> {
         }) => {
             let data_dir = cli
                 .data_dir
+                .clone()
                 .context("`outpost demo` needs --data-dir DIR")?;
-            let mut store = Store::open_dir(&data_dir)?;
             let options = DemoOptions {
                 patients,
                 visits: parse_visits(&visits)?,
                 seed,
             };
-            generate_demo(&mut store, &options)?;
-            with_demo_accounts(store).map(drop)
+            let mut service = AppService::open_dir(&data_dir)?;
+            if !service.needs_setup()? {
+                // Adding to a workstation already set up takes one of its users.
+                service = signed_in(service, &cli)?;
+                service.authorize(Action::EditDemographics)?;
+            }
+            fill_with_demo(service, &options).map(drop)
         }
         Some(Command::Status) => {
-            let data_dir = match cli.data_dir {
-                Some(dir) => dir,
-                None => default_data_dir()?,
-            };
-            let store = Store::open_dir(&data_dir)?;
-            let status = store.status()?;
-            let mut lines: Vec<String> = Vec::new();
-            lines.push(format!("database: {}", status.database_path.display()));
-            lines.push(format!("schema version: {}", status.schema_version));
-            lines.push(format!("patients: {}", status.patients));
-            lines.push(format!("visits: {}", status.visits));
-            lines.push(format!("pending changes: {}", status.pending_changes));
-            let server = outpost::sync::engine::server_url(&store)?;
-            lines.push(format!("server: {}", server.as_deref().unwrap_or("none")));
-            let last = outpost::sync::engine::last_sync(&store)?;
-            lines.push(format!(
-                "last sync: {}",
-                last.map_or("never".to_owned(), |t| t.to_rfc3339())
-            ));
-            lines.push(format!("open conflicts: {}", store.conflicts()?.len()));
-            lines.push(format!("held changes: {}", store.held_changes()?.len()));
+            let data_dir = data_dir_of(cli.data_dir, false)?;
+            let path = data_dir.join(outpost::store::DATABASE_FILE);
+            let mut lines = vec![format!("database: {}", path.display())];
+            if outpost::store::file_state(&path)? == outpost::store::FileState::Encrypted {
+                // The counts the workstation left beside the database: it cannot be read here
+                // without a password.
+                lines.push("encrypted: yes".to_owned());
+                match StatusReport::load(&data_dir)? {
+                    Some(report) => lines.extend(report.lines()),
+                    None => lines.push("counted at: never (sign in once to count)".to_owned()),
+                }
+            } else {
+                let store = Store::open_dir(&data_dir)?;
+                lines.push("encrypted: no".to_owned());
+                lines.extend(StatusReport::of(&store, chrono::Utc::now())?.lines());
+            }
             print_lines(&lines);
             Ok(())
         }
@@ -576,11 +613,7 @@ fn try_main() -> Result<()> {
             device_name,
             every,
         }) => {
-            let data_dir = match cli.data_dir {
-                Some(dir) => dir,
-                None => default_data_dir()?,
-            };
-            let mut store = Store::open_dir(&data_dir)?;
+            let data_dir = data_dir_of(cli.data_dir.clone(), false)?;
             let ca_pem = match ca_cert {
                 Some(path) => Some(
                     std::fs::read(&path)
@@ -593,35 +626,36 @@ fn try_main() -> Result<()> {
                 (Some(_), None) => bail!("--server goes with --enroll CODE (the first time)"),
                 _ => None,
             };
+            let service = AppService::open_dir(&data_dir)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the network runtime")?;
-            runtime.block_on(sync_command(&mut store, enroll_with, every))
+            runtime.block_on(sync_command(service, &cli, enroll_with, every))
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
         Some(Command::Import { patient, paths }) => {
-            let store = window_store(cli.data_dir.clone(), cli.demo)?;
-            let mut service = signed_in(store, &cli)?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
             import_command(service.store_for(Action::WriteClinical)?, &patient, &paths)
         }
         Some(Command::Users { action }) => {
-            let store = window_store(cli.data_dir.clone(), cli.demo)?;
-            let mut service = signed_in(store, &cli)?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
             users_command(&mut service, action)
         }
         Some(Command::Audit { action }) => {
-            let store = window_store(cli.data_dir.clone(), cli.demo)?;
-            let service = signed_in(store, &cli)?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let service = signed_in(service, &cli)?;
             audit_command(&service, action)
         }
         None => {
-            let store = window_store(cli.data_dir.clone(), cli.demo)?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let service = if cli.demo {
                 // The demo opens straight into the record as its clinician.
-                signed_in(store, &cli)?
+                signed_in(service, &cli)?
             } else {
-                AppService::new(store)
+                service
             };
             outpost::ui::run(service).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }

@@ -580,8 +580,9 @@ fn the_recovery_key_opens_the_data_when_every_password_is_forgotten() {
     drop(service);
 
     // A new start: the password is forgotten.
-    let store = Store::open_dir(dir.path()).unwrap();
-    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    let mut service = AppService::open_dir(dir.path())
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
     let other = outpost::keys::RecoveryKey::generate().unwrap();
     assert!(matches!(
         service.recover(
@@ -631,18 +632,24 @@ fn the_audit_trail_is_chained_and_verify_finds_a_changed_removed_or_inserted_ent
         );
     }
     let path = service.store().path().to_owned();
+    let key = service.session().unwrap().data_key().clone();
     drop(service);
 
-    // Tampering needs the triggers gone first; the chain still tells.
+    // Tampering needs the key and the triggers gone first; the chain still tells.
     let tamper = |sql: &str| {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = support::keyed_connection(&path, &key);
         conn.execute_batch(
             "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;",
         )
         .unwrap();
         conn.execute_batch(sql).unwrap();
     };
-    let verify = || Store::open(&path).unwrap().verify_audit().unwrap();
+    let verify = || {
+        Store::open_keyed(&path, &key)
+            .unwrap()
+            .verify_audit()
+            .unwrap()
+    };
     let copy = dir.path().join("copy.sqlite3");
     std::fs::copy(&path, &copy).unwrap();
 
@@ -680,7 +687,7 @@ fn entries_are_never_changed_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let (service, _clock) = service_in(&dir);
     let path = service.store().path().to_owned();
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = support::keyed_connection(&path, service.session().unwrap().data_key());
     let refused = conn.execute("UPDATE audit_log SET action = 'login'", []);
     assert!(refused.unwrap_err().to_string().contains("never changed"));
     let refused = conn.execute("DELETE FROM audit_log", []);

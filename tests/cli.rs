@@ -99,58 +99,72 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     assert_eq!(unknown.status.code(), Some(1));
     let (server, url) = serve(&server_data);
 
-    for (dir, code) in [(&hill, &codes[0]), (&river, &codes[1])] {
-        let enrolled = run(
+    // Each clinic's first workstation is set up (the demo's accounts), then enrolls as its
+    // administrator; records written before enrolling become the clinic's.
+    let admin = dir.path().join("admin.txt");
+    std::fs::write(&admin, "demo-admin-passphrase\n").unwrap();
+    let as_admin = [
+        "--user",
+        "admin",
+        "--password-file",
+        admin.to_str().unwrap(),
+    ];
+    for (dir, patients) in [(&hill, "3"), (&river, "0")] {
+        let demo = run(
             OUTPOST,
             &[
-                "sync",
+                "demo",
+                "--patients",
+                patients,
+                "--visits",
+                "1-2",
                 "--data-dir",
                 dir.to_str().unwrap(),
-                "--server",
-                &url,
-                "--enroll",
-                code,
             ],
         );
-        assert!(enrolled.status.success());
+        assert!(demo.status.success());
     }
-    let demo = run(
-        OUTPOST,
-        &[
-            "demo",
-            "--patients",
-            "3",
-            "--visits",
-            "1-2",
-            "--data-dir",
-            hill.to_str().unwrap(),
-        ],
-    );
-    assert!(demo.status.success());
-
-    assert!(
-        run(OUTPOST, &["sync", "--data-dir", hill.to_str().unwrap()])
-            .status
-            .success()
-    );
-    assert!(
-        run(OUTPOST, &["sync", "--data-dir", river.to_str().unwrap()])
-            .status
-            .success()
-    );
-    let hill2 = dir.path().join("hill2");
-    let enrolled = run(
-        OUTPOST,
-        &[
+    for (dir, code) in [(&hill, &codes[0]), (&river, &codes[1])] {
+        let mut args = vec![
             "sync",
             "--data-dir",
-            hill2.to_str().unwrap(),
+            dir.to_str().unwrap(),
             "--server",
             &url,
             "--enroll",
-            &second_code,
-        ],
+            code,
+        ];
+        args.extend_from_slice(&as_admin);
+        assert!(run(OUTPOST, &args).status.success());
+    }
+    let sync_as_admin = |dir: &Path| {
+        let mut args = vec!["sync", "--data-dir", dir.to_str().unwrap()];
+        args.extend_from_slice(&as_admin);
+        run(OUTPOST, &args)
+    };
+    let nobody = run(OUTPOST, &["sync", "--data-dir", hill.to_str().unwrap()]);
+    assert_eq!(
+        nobody.status.code(),
+        Some(1),
+        "syncing reads records: a user signs in"
     );
+    assert!(sync_as_admin(&hill).status.success());
+    assert!(sync_as_admin(&river).status.success());
+
+    // A second Hill workstation, new: enrolling brings the clinic's users, and Hill's
+    // administrator signing in there opens the clinic's records.
+    let hill2 = dir.path().join("hill2");
+    let mut args = vec![
+        "sync",
+        "--data-dir",
+        hill2.to_str().unwrap(),
+        "--server",
+        &url,
+        "--enroll",
+        &second_code,
+    ];
+    args.extend_from_slice(&as_admin);
+    let enrolled = run(OUTPOST, &args);
     assert!(enrolled.status.success());
     let status = stdout(&run(
         OUTPOST,
@@ -173,7 +187,7 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
 
     // With the server gone, sync says so and exits 3; nothing local is lost.
     drop(server);
-    let offline = run(OUTPOST, &["sync", "--data-dir", river.to_str().unwrap()]);
+    let offline = sync_as_admin(&river);
     assert_eq!(offline.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&offline.stderr).contains("Server unreachable"));
     let status = stdout(&run(
@@ -195,7 +209,7 @@ fn bad_input_gets_a_clear_error_and_a_failure_status() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MIN-MAX"));
     let unenrolled = run(OUTPOST, &["sync", "--data-dir", data]);
     assert_eq!(unenrolled.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unenrolled.stderr).contains("not connected to a server"));
+    assert!(String::from_utf8_lossy(&unenrolled.stderr).contains("not set up yet"));
 }
 
 #[test]

@@ -514,7 +514,7 @@ fn the_patient_list_orders_by_each_column() {
         names_in(PatientSort::Number, true),
         ["Barasa, Baraka", "Odhiambo, Amina", "Álvarez, Zawadi"]
     );
-    let reader = Store::open_reader(store.path()).unwrap();
+    let reader = store.opener().open_reader().unwrap();
     assert_eq!(
         reader.patient_order(PatientSort::Name, false).unwrap(),
         store.patient_order(PatientSort::Name, false).unwrap()

@@ -629,7 +629,7 @@ async fn a_user_added_at_one_workstation_signs_in_at_another_offline_until_disab
     back.sign_out().unwrap();
     sync(front.store_for(Action::SyncNow).unwrap()).await;
     // The back room syncs on its own (its sync runs with nobody signed in).
-    let mut store = back.into_store();
+    let mut store = back.into_store().unwrap();
     sync(&mut store).await;
     let mut back = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
     assert!(matches!(

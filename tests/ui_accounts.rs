@@ -59,8 +59,9 @@ fn press(harness: &mut Harness<'_, OutpostApp>, label: &str) {
     harness.run();
 }
 
-/// A set-up store with Wanjiru Kamau registered and one signed visit, and a receptionist.
-fn clinic(dir: &tempfile::TempDir) -> (Store, Patient) {
+/// A set-up workstation with Wanjiru Kamau registered and one signed visit, and a receptionist:
+/// the service at the next start, nobody signed in and the encrypted database still closed.
+fn clinic(dir: &tempfile::TempDir) -> (AppService, Patient) {
     let mut store = Store::open_dir(dir.path()).unwrap();
     store.ensure_icd10().unwrap();
     let mut service = support::signed_in(store);
@@ -84,9 +85,11 @@ fn clinic(dir: &tempfile::TempDir) -> (Store, Patient) {
         &[UserRole::Receptionist],
     );
     service.sign_out().unwrap();
-    let path = service.store().path().to_owned();
     drop(service);
-    (Store::open(&path).unwrap(), patient)
+    let service = AppService::open_dir(dir.path())
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
+    (service, patient)
 }
 
 #[test]
@@ -152,8 +155,9 @@ fn setup_shows_the_recovery_key_once_and_signs_the_administrator_in() {
     assert_eq!(user.user_name, "achieng");
     assert!(user.roles.has(UserRole::Administrator));
     // The key typed back opens the clinic's data.
-    let store = Store::open_dir(dir.path()).unwrap();
-    let mut again = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    let mut again = AppService::open_dir(dir.path())
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
     again
         .recover(
             &key_label,
@@ -167,10 +171,8 @@ fn setup_shows_the_recovery_key_once_and_signs_the_administrator_in() {
 #[test]
 fn a_wrong_password_is_refused_and_the_right_one_opens_the_list() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _patient) = clinic(&dir);
-    let mut harness = harness(OutpostApp::new(
-        AppService::new(store).with_kdf(KdfParams::TEST_ONLY),
-    ));
+    let (service, _patient) = clinic(&dir);
+    let mut harness = harness(OutpostApp::new(service));
     harness.run();
     harness.get_by_role_and_label(Role::Button, "Sign in");
     type_into(&mut harness, "User name", "achieng");
@@ -198,8 +200,7 @@ fn a_wrong_password_is_refused_and_the_right_one_opens_the_list() {
 #[test]
 fn a_receptionist_sees_demographics_and_allergies_but_no_notes_and_cannot_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, patient) = clinic(&dir);
-    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    let (mut service, patient) = clinic(&dir);
     service.sign_in("grace", PASSWORD).unwrap();
     let visit_id = service
         .store()
@@ -237,8 +238,7 @@ fn a_receptionist_sees_demographics_and_allergies_but_no_notes_and_cannot_sign()
 #[test]
 fn a_clinician_signs_and_the_signature_names_them_with_their_role() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, patient) = clinic(&dir);
-    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    let (mut service, patient) = clinic(&dir);
     service.sign_in("achieng", PASSWORD).unwrap();
     let mut harness = harness(OutpostApp::new(service));
     harness.run();
@@ -275,10 +275,12 @@ fn a_clinician_signs_and_the_signature_names_them_with_their_role() {
 fn writing_a_visit(
     dir: &tempfile::TempDir,
 ) -> (Harness<'static, OutpostApp>, ManualClock, Patient) {
-    let (store, patient) = clinic(dir);
+    let (service, patient) = clinic(dir);
+    drop(service);
     let clock = ManualClock::new(Utc::now());
-    let mut service =
-        AppService::with_clock(store, Arc::new(clock.clone())).with_kdf(KdfParams::TEST_ONLY);
+    let mut service = AppService::open_dir_with_clock(dir.path(), Arc::new(clock.clone()))
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
     service.sign_in("achieng", PASSWORD).unwrap();
     let mut harness = harness(OutpostApp::new(service));
     harness.run();
@@ -349,8 +351,7 @@ fn another_user_signs_in_at_the_lock_screen_and_the_first_users_draft_stays_thei
 #[test]
 fn an_administrator_sees_who_has_opened_a_record() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, patient) = clinic(&dir);
-    let mut service = AppService::new(store).with_kdf(KdfParams::TEST_ONLY);
+    let (mut service, patient) = clinic(&dir);
     // Grace (receptionist) looks the patient up; then the administrator asks who did.
     service.sign_in("grace", PASSWORD).unwrap();
     service.open_chart(patient.patient_id).unwrap();

@@ -341,8 +341,7 @@ fn images_attached_from_a_visit_are_linked_to_it() {
     visit.chief_complaint = "Wound on the left foot".to_owned();
     let encounter_id = visit.encounter_id;
     // The store behind the app is its own connection: write the visit through a second one.
-    let path = harness.state().store().path().to_owned();
-    let mut second = Store::open(&path).unwrap();
+    let mut second = harness.state().store().opener().open().unwrap();
     second.save_encounter(&visit).unwrap();
     harness.state_mut().open(Screen::Visit(encounter_id));
     harness.run_steps(3);

@@ -16,10 +16,12 @@
 mod clock;
 mod command;
 mod error;
+mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Outcome};
 pub use error::{AppError, LoginError};
+pub use status::{STATUS_FILE, StatusReport};
 
 use crate::keys::{
     DataKey, KdfParams, KeyError, KeySlot, RecoveryKey, recovery_slot_owner, user_slot_owner,
@@ -28,8 +30,9 @@ use crate::model::{
     Action, AuditAction, AuditEvent, PatientId, Role, Roles, Signer, UserAccount, UserId,
     password_strength,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Keyring, Store, StoreError};
 use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Wrong passwords accepted in a row before each further try must wait.
@@ -41,8 +44,9 @@ pub const DEFAULT_AUTO_LOCK_MINUTES: u32 = 10;
 
 const AUTO_LOCK_SETTING: &str = "auto_lock_minutes";
 const RECOVERY_SLOT_SETTING: &str = "recovery_slot";
-const FAILURES_SETTING: &str = "login_failures";
-const FAILED_AT_SETTING: &str = "login_failed_at";
+/// What the recovery slot is bound to: the clinic's id when it was sealed (enrolling gives the
+/// workstation another clinic id later; the slot keeps its own).
+const RECOVERY_OWNER_SETTING: &str = "recovery_owner";
 
 /// The signed-in user and what their sign-in unlocked.
 pub struct Session {
@@ -91,9 +95,19 @@ pub struct FirstAdministrator {
     pub also_clinician: bool,
 }
 
-/// The app service over one workstation's store.
+/// The app service over one workstation's store. When it is dropped (the program ends) it
+/// leaves the counts for `outpost status` beside the database.
 pub struct AppService {
+    /// The workstation's database once it is open; before a sign-in opens an encrypted one,
+    /// an empty store in memory that holds nothing.
     store: Store,
+    /// Whether `store` is the workstation's database.
+    opened: bool,
+    /// Counts the times `store` was replaced by another connection (opened, encrypted,
+    /// rekeyed): a window's workers with connections of their own start again when it moves.
+    store_generation: u64,
+    /// The folder of the database and its key file.
+    data_dir: PathBuf,
     session: Option<Session>,
     clock: Arc<dyn Clock>,
     kdf: KdfParams,
@@ -103,7 +117,33 @@ pub struct AppService {
 }
 
 impl AppService {
-    /// The service over `store`, nobody signed in, on the system clock.
+    /// The service over the workstation in `data_dir`, nobody signed in, on the system clock.
+    /// An encrypted database stays closed until a sign-in opens it; a plain one (a workstation
+    /// not set up yet, or from before encryption) opens now and is encrypted at setup or at the
+    /// first sign-in.
+    pub fn open_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_dir_with_clock(data_dir, Arc::new(SystemClock))
+    }
+
+    /// [`AppService::open_dir`] with another clock.
+    pub fn open_dir_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(crate::store::DATABASE_FILE);
+        if crate::store::file_state(&path)? == crate::store::FileState::Encrypted {
+            let mut service = Self::with_clock(Store::open_in_memory()?, clock);
+            service.opened = false;
+            service.data_dir = data_dir.to_owned();
+            Ok(service)
+        } else {
+            Ok(Self::with_clock(Store::open(&path)?, clock))
+        }
+    }
+
+    /// The service over a store already open (plain or encrypted), nobody signed in, on the
+    /// system clock.
     pub fn new(store: Store) -> Self {
         Self::with_clock(store, Arc::new(SystemClock))
     }
@@ -111,6 +151,7 @@ impl AppService {
     /// The service with another clock (tests move it by hand).
     pub fn with_clock(store: Store, clock: Arc<dyn Clock>) -> Self {
         let last_activity = clock.now();
+        let data_dir = store.data_dir().to_owned();
         let auto_lock_minutes = store
             .setting(AUTO_LOCK_SETTING)
             .ok()
@@ -120,6 +161,9 @@ impl AppService {
         Self {
             auto_lock_minutes,
             store,
+            opened: true,
+            store_generation: 0,
+            data_dir,
             session: None,
             clock,
             kdf: KdfParams::INTERACTIVE,
@@ -141,17 +185,37 @@ impl AppService {
 
     /// The store back, nobody signed in (for work that needs no user, such as a sync run by the
     /// command line).
-    pub fn into_store(mut self) -> Store {
-        self.store.set_actor(None);
-        self.store
+    pub fn into_store(mut self) -> Result<Store, StoreError> {
+        self.save_status_quietly();
+        let empty = Store::open_in_memory()?;
+        self.opened = false;
+        let mut store = std::mem::replace(&mut self.store, empty);
+        store.set_actor(None);
+        Ok(store)
     }
 
     /// Replaces the store's connection (after enrolling re-labelled its records).
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
-        let mut store = Store::open(self.store.path())?;
+        let mut store = self.store.opener().open()?;
         store.set_actor(self.store.actor());
         self.store = store;
+        self.store_generation += 1;
         Ok(())
+    }
+
+    /// Moves each time the store's connection is replaced (see [`AppService::reopen_store`]):
+    /// connections opened from an earlier [`Store::opener`] may hold another key.
+    pub fn store_generation(&self) -> u64 {
+        self.store_generation
+    }
+
+    /// Writes the counts `outpost status` prints beside the database (nothing of a patient), if
+    /// the database is open.
+    pub fn save_status(&self) -> Result<(), StoreError> {
+        if !self.opened {
+            return Ok(());
+        }
+        StatusReport::of(&self.store, self.clock.now())?.save(&self.data_dir)
     }
 
     /// The time by the service's clock.
@@ -178,7 +242,52 @@ impl AppService {
 
     /// True until the first administrator is created.
     pub fn needs_setup(&self) -> Result<bool, StoreError> {
-        Ok(self.store.user_count()? == 0)
+        if !self.opened {
+            // An encrypted database was set up; its key file says who may open it.
+            return Ok(false);
+        }
+        Ok(self.store.user_count()? == 0 && Keyring::load(&self.data_dir)?.users.is_empty())
+    }
+
+    /// Whether the workstation's database is open (after the first sign-in of this run, or at
+    /// once for a workstation not set up yet).
+    pub fn is_open(&self) -> bool {
+        self.opened
+    }
+
+    /// Makes the open store the workstation's database encrypted with `key`: opens it if it is
+    /// closed, and encrypts a plain one in place.
+    fn open_keyed(&mut self, key: &DataKey) -> Result<(), AppError> {
+        if self.opened && self.store.is_encrypted() {
+            return Ok(());
+        }
+        let path = self.data_dir.join(crate::store::DATABASE_FILE);
+        let actor = self.store.actor();
+        // The old connection must be closed before its file is replaced.
+        self.store = Store::open_in_memory()?;
+        self.opened = false;
+        let mut store = Store::open_keyed(&path, key)?;
+        store.set_actor(actor);
+        self.auto_lock_minutes = store
+            .setting(AUTO_LOCK_SETTING)
+            .ok()
+            .flatten()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
+        self.store = store;
+        self.opened = true;
+        self.store_generation += 1;
+        // Wrong passwords typed while the database was closed go into the trail now.
+        let mut keyring = Keyring::load(&self.data_dir)?;
+        if !keyring.unrecorded_failures.is_empty() {
+            for user_id in std::mem::take(&mut keyring.unrecorded_failures) {
+                let user_id = user_id.and_then(|id| id.parse().ok());
+                self.store
+                    .record_audit(AuditEvent::new(AuditAction::LoginFailed, user_id))?;
+            }
+            keyring.save(&self.data_dir)?;
+        }
+        Ok(())
     }
 
     /// Sets the workstation up: a new data key, the first administrator sealing it with their
@@ -222,12 +331,18 @@ impl AppService {
             )?
             .to_text(),
         };
+        // From here on nothing is written in clear.
+        self.open_keyed(&data_key)?;
         // The administrator creates themselves: the audit trail names them from the start.
         self.store.set_actor(Some(user_id));
-        let saved = self.store.save_user(&user).and_then(|()| {
-            self.store
-                .set_setting(RECOVERY_SLOT_SETTING, &recovery_slot.to_text())
-        });
+        let saved = self
+            .store
+            .set_setting(RECOVERY_OWNER_SETTING, &clinic)
+            .and_then(|()| {
+                self.store
+                    .set_setting(RECOVERY_SLOT_SETTING, &recovery_slot.to_text())
+            })
+            .and_then(|()| self.store.save_user(&user));
         if let Err(error) = saved {
             self.store.set_actor(None);
             return Err(error.into());
@@ -241,17 +356,30 @@ impl AppService {
     /// minutes). Every try is in the audit trail.
     pub fn sign_in(&mut self, user_name: &str, password: &str) -> Result<(), AppError> {
         self.refuse_if_throttled()?;
-        let candidates = self.store.users_named(user_name)?;
+        // Who may try: the open database's users, or the key file's before it is open.
+        let candidates: Vec<(UserId, String)> = if self.opened {
+            self.store
+                .users_named(user_name)?
+                .into_iter()
+                .map(|u| (u.user_id, u.key_slot))
+                .collect()
+        } else {
+            Keyring::load(&self.data_dir)?
+                .users_named(user_name)
+                .into_iter()
+                .filter_map(|u| Some((u.user_id.parse().ok()?, u.key_slot.clone())))
+                .collect()
+        };
         let mut opened = None;
-        for user in &candidates {
-            match open_user_slot(user, password) {
+        for (user_id, slot) in &candidates {
+            match open_slot(*user_id, slot, password) {
                 Ok(key) => {
-                    opened = Some((user.clone(), key));
+                    opened = Some((*user_id, key));
                     break;
                 }
                 Err(KeyError::WrongSecret) => {}
                 Err(other) => {
-                    tracing::warn!(user_id = %user.user_id, error = %other, "a user's key slot cannot be read");
+                    tracing::warn!(%user_id, error = %other, "a user's key slot cannot be read");
                 }
             }
         }
@@ -260,11 +388,13 @@ impl AppService {
             // user name exists.
             let _ = KeySlot::seal(&DataKey::generate()?, password.as_bytes(), "", self.kdf);
         }
-        let Some((user, data_key)) = opened else {
-            let user_id = candidates.first().map(|u| u.user_id);
+        let Some((user_id, data_key)) = opened else {
+            let user_id = candidates.first().map(|(id, _)| *id);
             self.login_failed(user_id)?;
             return Err(LoginError::WrongPassword.into());
         };
+        self.open_keyed(&data_key)?;
+        let user = self.store.user(user_id)?;
         if user.disabled {
             self.login_failed(Some(user.user_id))?;
             return Err(LoginError::Disabled.into());
@@ -286,6 +416,7 @@ impl AppService {
         let user_id = session.user.user_id;
         self.store
             .record_audit(AuditEvent::new(AuditAction::Lock, Some(user_id)))?;
+        self.save_status_quietly();
         Ok(())
     }
 
@@ -325,7 +456,15 @@ impl AppService {
             ))?;
         }
         self.store.set_actor(None);
+        self.save_status_quietly();
         Ok(())
+    }
+
+    /// [`AppService::save_status`] where a failure must not stop what the user asked for.
+    fn save_status_quietly(&self) {
+        if let Err(error) = self.save_status() {
+            tracing::warn!(%error, "cannot write the status file");
+        }
     }
 
     /// Notes that the user did something (a key, a click): the idle lock counts from here.
@@ -386,11 +525,22 @@ impl AppService {
     ) -> Result<(), AppError> {
         self.refuse_if_throttled()?;
         let key = RecoveryKey::parse(recovery_key)?;
-        let slot_text = self
-            .store
-            .setting(RECOVERY_SLOT_SETTING)?
-            .ok_or(LoginError::WrongRecoveryKey)?;
-        let owner = recovery_slot_owner(&self.store.clinic_id().to_string());
+        let keyring = Keyring::load(&self.data_dir)?;
+        let (slot_text, clinic) = if self.opened {
+            (
+                self.store.setting(RECOVERY_SLOT_SETTING)?,
+                self.store
+                    .setting(RECOVERY_OWNER_SETTING)?
+                    .unwrap_or_else(|| self.store.clinic_id().to_string()),
+            )
+        } else {
+            (
+                keyring.recovery_slot.clone(),
+                keyring.recovery_owner.clone(),
+            )
+        };
+        let slot_text = slot_text.ok_or(LoginError::WrongRecoveryKey)?;
+        let owner = recovery_slot_owner(&clinic);
         let data_key = match KeySlot::from_text(&slot_text)?.open(key.secret(), &owner) {
             Ok(data_key) => data_key,
             Err(KeyError::WrongSecret) => {
@@ -399,6 +549,7 @@ impl AppService {
             }
             Err(other) => return Err(other.into()),
         };
+        self.open_keyed(&data_key)?;
         let mut user = self
             .store
             .users_named(user_name)?
@@ -434,6 +585,15 @@ impl AppService {
     /// hands over whole (an import of many files), whose writes are still audited as the user's.
     pub fn store_for(&mut self, action: Action) -> Result<&mut Store, AppError> {
         self.authorize(action)?;
+        Ok(&mut self.store)
+    }
+
+    /// The store, to enroll the workstation with a server: an administrator's action, or
+    /// anyone's on a workstation not set up yet (its database holds nothing of a patient).
+    pub fn store_to_enroll(&mut self) -> Result<&mut Store, AppError> {
+        if !self.needs_setup()? {
+            self.authorize(Action::ChangeSettings)?;
+        }
         Ok(&mut self.store)
     }
 
@@ -648,19 +808,16 @@ impl AppService {
         Ok(())
     }
 
-    /// Wrong passwords in a row on this workstation, and when the last was typed.
+    /// Wrong passwords in a row on this workstation, and when the last was typed (kept in the
+    /// key file, readable before the database is open).
     fn failures(&self) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
-        let count = self
-            .store
-            .setting(FAILURES_SETTING)?
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let at = self
-            .store
-            .setting(FAILED_AT_SETTING)?
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        let keyring = Keyring::load(&self.data_dir)?;
+        let at = keyring
+            .last_failed_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        Ok((count, at))
+        Ok((keyring.failed_sign_ins, at))
     }
 
     fn refuse_if_throttled(&self) -> Result<(), AppError> {
@@ -677,18 +834,31 @@ impl AppService {
     }
 
     fn login_failed(&mut self, user_id: Option<UserId>) -> Result<(), StoreError> {
-        let (count, _) = self.failures()?;
-        self.store
-            .set_setting(FAILURES_SETTING, &(count + 1).to_string())?;
-        self.store
-            .set_setting(FAILED_AT_SETTING, &self.clock.now().to_rfc3339())?;
-        self.store
-            .record_audit(AuditEvent::new(AuditAction::LoginFailed, user_id))?;
+        let mut keyring = Keyring::load(&self.data_dir)?;
+        keyring.failed_sign_ins += 1;
+        keyring.last_failed_at = Some(self.clock.now().to_rfc3339());
+        if !self.opened {
+            // Written into the audit trail when the database is next opened.
+            keyring
+                .unrecorded_failures
+                .push(user_id.map(|id| id.to_string()));
+        }
+        keyring.save(&self.data_dir)?;
+        if self.opened {
+            self.store
+                .record_audit(AuditEvent::new(AuditAction::LoginFailed, user_id))?;
+        }
         Ok(())
     }
 
     fn clear_failures(&mut self) -> Result<(), StoreError> {
-        self.store.set_setting(FAILURES_SETTING, "0")
+        let mut keyring = Keyring::load(&self.data_dir)?;
+        if keyring.failed_sign_ins == 0 {
+            return Ok(());
+        }
+        keyring.failed_sign_ins = 0;
+        keyring.last_failed_at = None;
+        keyring.save(&self.data_dir)
     }
 }
 
@@ -718,11 +888,19 @@ fn keep_author(
     }
 }
 
+impl Drop for AppService {
+    fn drop(&mut self) {
+        self.save_status_quietly();
+    }
+}
+
 fn open_user_slot(user: &UserAccount, password: &str) -> Result<DataKey, KeyError> {
-    KeySlot::from_text(&user.key_slot)?.open(
-        password.as_bytes(),
-        &user_slot_owner(&user.user_id.to_string()),
-    )
+    open_slot(user.user_id, &user.key_slot, password)
+}
+
+/// Opens a user's key slot (its text) with their password.
+fn open_slot(user_id: UserId, slot: &str, password: &str) -> Result<DataKey, KeyError> {
+    KeySlot::from_text(slot)?.open(password.as_bytes(), &user_slot_owner(&user_id.to_string()))
 }
 
 fn check_new_password(password: &str, confirm: &str, names: &[&str]) -> Result<(), AppError> {

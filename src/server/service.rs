@@ -8,7 +8,7 @@
 use super::enrollment::{normalize_code, random_token, secret_hash};
 use super::store::{BlobState, BlobUpload, Device, NewDevice, ServerStore, StoreError};
 use super::uploads::UploadSlots;
-use crate::model::ChangeRecord;
+use crate::model::{ChangeRecord, EntityKind};
 use crate::sync::wire::{
     self, Ack, BLOB_CHUNK_BYTES, BlobHash, DEFAULT_PAGE_SIZE, MAX_BLOB_BYTES,
     MAX_FIELDS_JSON_BYTES, MAX_MISSING_QUERY, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_PUSH_CHANGES, pb,
@@ -336,7 +336,19 @@ impl pb::sync_server::Sync for SyncService {
         let pb::PullRequest {
             after_seq,
             page_size,
+            only_entity,
         } = request.into_inner();
+        // A new workstation asks for its clinic's users alone, before anyone can sign in there.
+        let only_users = match only_entity.as_str() {
+            "" => false,
+            "user" => true,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "a pull may ask for \"user\" changes alone, not {other:?}"
+                )));
+            }
+        };
+        let clinic_id = device.clinic_id;
         let page_size = match page_size {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
@@ -360,7 +372,18 @@ impl pb::sync_server::Sync for SyncService {
                 let from = cursor;
                 let page_store = Arc::clone(&store);
                 let page = blocking(move || {
-                    page_store.changes_between(from, up_to, page_size, MAX_PAGE_BYTES)
+                    if only_users {
+                        page_store.clinic_changes_between(
+                            EntityKind::User,
+                            clinic_id,
+                            from,
+                            up_to,
+                            page_size,
+                            MAX_PAGE_BYTES,
+                        )
+                    } else {
+                        page_store.changes_between(from, up_to, page_size, MAX_PAGE_BYTES)
+                    }
                 })
                 .await;
                 let page = match page {

@@ -14,7 +14,7 @@ use super::store::{
     BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange, ServerStore,
     StoreError, quarantine_reason,
 };
-use crate::model::{AuditEntry, ChangeRecord, ClinicId};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -311,6 +311,36 @@ fn device_from_parts(
 
 const CHANGE_COLUMNS: &str =
     "change_id, entity, entity_id, fields_json, hlc, clinic_id, supersedes_json";
+
+/// Steps through rows of `server_seq, CHANGE_COLUMNS` one at a time, so a page never holds more
+/// than it sends: at most `max_bytes` of change text (but always at least one change).
+fn read_page(
+    mut rows: rusqlite::Rows<'_>,
+    max_bytes: usize,
+) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
+    let context = "reading changes";
+    let mut page = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().map_err(StoreError::database(context))? {
+        let seq = seq_from_sql(row.get(0).map_err(StoreError::database(context))?);
+        let size = row
+            .get_ref(4)
+            .and_then(|v| Ok(v.as_str()?.len()))
+            .map_err(StoreError::database(context))?;
+        if !page.is_empty() && bytes.saturating_add(size) > max_bytes {
+            break;
+        }
+        let change = change_from_row(row, 1)
+            .map_err(StoreError::database(context))?
+            .map_err(|reason| StoreError::Corrupt {
+                what: format!("change number {seq}"),
+                reason,
+            })?;
+        bytes = bytes.saturating_add(size);
+        page.push((seq, change));
+    }
+    Ok(page)
+}
 
 /// Reads a change back from the columns of [`CHANGE_COLUMNS`], starting at column `first`.
 fn change_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<ChangeRecord, String>> {
@@ -857,7 +887,6 @@ impl ServerStore for SqliteServerStore {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
-        let context = "reading changes";
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
@@ -865,36 +894,45 @@ impl ServerStore for SqliteServerStore {
                      WHERE server_seq > ?1 AND server_seq <= ?2
                      ORDER BY server_seq LIMIT ?3"
                 ))
-                .map_err(StoreError::database(context))?;
-            let mut rows = stmt
+                .map_err(StoreError::database("reading changes"))?;
+            let rows = stmt
                 .query(params![
                     seq_to_sql(after_seq),
                     seq_to_sql(up_to_seq),
                     i64::try_from(max_count.max(1)).unwrap_or(i64::MAX)
                 ])
-                .map_err(StoreError::database(context))?;
-            let mut page = Vec::new();
-            let mut bytes = 0usize;
-            // Rows are stepped one at a time, so a page never holds more than it sends.
-            while let Some(row) = rows.next().map_err(StoreError::database(context))? {
-                let seq = seq_from_sql(row.get(0).map_err(StoreError::database(context))?);
-                let size = row
-                    .get_ref(4)
-                    .and_then(|v| Ok(v.as_str()?.len()))
-                    .map_err(StoreError::database(context))?;
-                if !page.is_empty() && bytes.saturating_add(size) > max_bytes {
-                    break;
-                }
-                let change = change_from_row(row, 1)
-                    .map_err(StoreError::database(context))?
-                    .map_err(|reason| StoreError::Corrupt {
-                        what: format!("change number {seq}"),
-                        reason,
-                    })?;
-                bytes = bytes.saturating_add(size);
-                page.push((seq, change));
-            }
-            Ok(page)
+                .map_err(StoreError::database("reading changes"))?;
+            read_page(rows, max_bytes)
+        })
+    }
+
+    fn clinic_changes_between(
+        &self,
+        entity: EntityKind,
+        clinic_id: ClinicId,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
+                     WHERE server_seq > ?1 AND server_seq <= ?2 AND entity = ?4 AND clinic_id = ?5
+                     ORDER BY server_seq LIMIT ?3"
+                ))
+                .map_err(StoreError::database("reading changes"))?;
+            let rows = stmt
+                .query(params![
+                    seq_to_sql(after_seq),
+                    seq_to_sql(up_to_seq),
+                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
+                    entity.as_str(),
+                    clinic_id.to_string(),
+                ])
+                .map_err(StoreError::database("reading changes"))?;
+            read_page(rows, max_bytes)
         })
     }
 

@@ -6,7 +6,7 @@
 //! service calls them on tokio's blocking pool. Secrets never reach a store: it keeps and compares
 //! only SHA-256 hashes of enrollment codes and device tokens.
 
-use crate::model::{AuditEntry, ChangeRecord, ClinicId};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
 use crate::sync::wire::{Ack, BlobHash};
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -182,6 +182,17 @@ pub trait ServerStore: Send + Sync {
     /// no more once `max_bytes` of change text are gathered (but always at least one).
     fn changes_between(
         &self,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError>;
+
+    /// [`ServerStore::changes_between`], of one kind of record of one clinic only.
+    fn clinic_changes_between(
+        &self,
+        entity: EntityKind,
+        clinic_id: ClinicId,
         after_seq: u64,
         up_to_seq: u64,
         max_count: usize,

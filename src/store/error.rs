@@ -80,6 +80,20 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
+    /// The database is encrypted and the key given is not its key (or none was given).
+    #[error("the database {path} cannot be opened with this key")]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Encrypting the database failed at a step; the file is as it was before.
+    #[error("the database could not be encrypted ({step}): {detail}")]
+    Encrypting {
+        /// Which step.
+        step: &'static str,
+        /// Why.
+        detail: String,
+    },
 }
 
 impl StoreError {

@@ -9,9 +9,11 @@
 mod audit;
 mod batch;
 mod encounters;
+mod encryption;
 mod error;
 mod icd10;
 mod imaging;
+mod keyring;
 mod patients;
 mod schema;
 mod sync;
@@ -21,13 +23,16 @@ mod write;
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
 pub use batch::Batch;
 pub use encounters::MedicineSuggestion;
+pub use encryption::{EncryptStep, FileState, encrypt_in_place, file_state};
 pub use error::StoreError;
 pub use icd10::Icd10Code;
 pub use imaging::{SeriesGroup, StudyGroup, group_studies, read_blob_in};
+pub use keyring::{KEYRING_FILE, Keyring, KeyringUser};
 pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_sort};
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 
+use crate::keys::DataKey;
 use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -63,10 +68,42 @@ pub struct StoreStatus {
     pub database_path: PathBuf,
 }
 
+/// How to open a store's file again (another thread's connection): the path and, for an
+/// encrypted file, its key.
+#[derive(Clone, Debug)]
+pub struct StoreOpener {
+    path: PathBuf,
+    key: Option<DataKey>,
+}
+
+impl StoreOpener {
+    /// A new connection, as the store that made this opener has.
+    pub fn open(&self) -> Result<Store, StoreError> {
+        Store::open_with(&self.path, self.key.as_ref())
+    }
+
+    /// A read-only connection for another thread.
+    pub fn open_reader(&self) -> Result<ReadOnlyStore, StoreError> {
+        let conn = open_connection(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            self.key.as_ref(),
+        )?;
+        Ok(ReadOnlyStore { conn })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// An open store. Writes take `&mut self`; each user action is one transaction.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The data key of an encrypted file (kept for the store's other connections).
+    key: Option<DataKey>,
     workstation: Workstation,
     clock: HybridClock,
     /// The signed-in user whose writes the audit trail names.
@@ -83,9 +120,31 @@ impl Store {
         Self::open(&data_dir.join(DATABASE_FILE))
     }
 
-    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the plain database file at `path` and brings its schema up to
+    /// date. A workstation's records are opened with [`Store::open_keyed`]; a plain file serves
+    /// tests of the store alone and files from before encryption.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = open_connection(path, OpenFlags::default())?;
+        Self::open_with(path, None)
+    }
+
+    /// Opens (creating if needed) the database file at `path` encrypted with `key`. A plain file
+    /// found there is encrypted in place first.
+    pub fn open_keyed(path: &Path, key: &DataKey) -> Result<Self, StoreError> {
+        if file_state(path)? == FileState::Plain {
+            tracing::info!("encrypting the database in place");
+            encrypt_in_place(path, key, |_| Ok(()))?;
+        }
+        Self::open_with(path, Some(key))
+    }
+
+    /// An empty store in memory, holding nothing: what the app service reads before a sign-in
+    /// opens the workstation's encrypted file.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::open_with(Path::new(":memory:"), None)
+    }
+
+    fn open_with(path: &Path, key: Option<&DataKey>) -> Result<Self, StoreError> {
+        let mut conn = open_connection(path, OpenFlags::default(), key)?;
         migrate_to(&mut conn, SCHEMA_VERSION)?;
         let workstation = load_or_create_workstation(&mut conn)?;
         let last: Option<HlcStamp> = meta_get(&conn, "hlc_last")?.and_then(|s| s.parse().ok());
@@ -93,6 +152,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_owned(),
+            key: key.cloned(),
             workstation,
             clock,
             actor: None,
@@ -110,14 +170,18 @@ impl Store {
         self.actor
     }
 
-    /// A second, read-only connection to the same file, for work on another thread (the patient
-    /// list's sort order, benchmarks). WAL lets it read while this one writes.
-    pub fn open_reader(path: &Path) -> Result<ReadOnlyStore, StoreError> {
-        let conn = open_connection(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        Ok(ReadOnlyStore { conn })
+    /// How to open this file again on another thread (with its key, if encrypted). WAL lets
+    /// other connections read while this one writes.
+    pub fn opener(&self) -> StoreOpener {
+        StoreOpener {
+            path: self.path.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// Whether the file is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
     }
 
     /// The database file.
@@ -201,11 +265,18 @@ pub struct ReadOnlyStore {
     conn: Connection,
 }
 
-fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+fn open_connection(
+    path: &Path,
+    flags: OpenFlags,
+    key: Option<&DataKey>,
+) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
         path: path.to_owned(),
         source,
     })?;
+    if let Some(key) = key {
+        encryption::apply_key(&conn, path, key)?;
+    }
     // WAL lets the list's reader run beside the writer; NORMAL sync in WAL mode is durable across
     // a crash of the app (a power cut may lose the last transaction, never corrupt the file).
     conn.execute_batch(
@@ -213,6 +284,7 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreErr
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16000;",
     )
     .map_err(|source| StoreError::Open {

@@ -631,6 +631,23 @@ impl Store {
         changes: &[(u64, ChangeRecord)],
         cursor: u64,
     ) -> Result<ApplyReport, StoreError> {
+        self.apply_remote(changes, Some(cursor))
+    }
+
+    /// Applies changes pulled out of order (a clinic's users, fetched before the first full
+    /// pull), leaving the cursor where it is: the full pull brings them again, as known.
+    pub fn apply_remote_out_of_order(
+        &mut self,
+        changes: &[(u64, ChangeRecord)],
+    ) -> Result<ApplyReport, StoreError> {
+        self.apply_remote(changes, None)
+    }
+
+    fn apply_remote(
+        &mut self,
+        changes: &[(u64, ChangeRecord)],
+        cursor: Option<u64>,
+    ) -> Result<ApplyReport, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -737,10 +754,16 @@ impl Store {
                 }
             }
         }
-        meta_set(&tx, "sync.cursor", &cursor.to_string())?;
+        if let Some(cursor) = cursor {
+            meta_set(&tx, "sync.cursor", &cursor.to_string())?;
+        }
         meta_set(&tx, "hlc_last", &self.clock.last_stamp().to_string())?;
         tx.commit()
             .map_err(StoreError::sqlite("applying pulled changes"))?;
+        if changes.iter().any(|(_, c)| c.entity == EntityKind::User) {
+            // A user added, changed or disabled elsewhere: the key file follows.
+            self.write_keyring()?;
+        }
         Ok(report)
     }
 

@@ -129,7 +129,8 @@ impl Store {
                 )?;
             }
         }
-        writer.commit()
+        writer.commit()?;
+        self.write_keyring()
     }
 
     fn query_users(

@@ -542,9 +542,25 @@ impl SyncClient {
     /// Starts pulling the changes after `after_seq`, `page_size` per page (0: the server's
     /// choice). Read the items with [`PullStream::next`].
     pub async fn pull(&self, after_seq: u64, page_size: u32) -> Result<PullStream, SyncError> {
+        self.pull_of(after_seq, page_size, String::new()).await
+    }
+
+    /// A pull of the changes to this clinic's users alone (what a new workstation needs before
+    /// anyone can sign in there).
+    pub async fn pull_users(&self, page_size: u32) -> Result<PullStream, SyncError> {
+        self.pull_of(0, page_size, "user".to_owned()).await
+    }
+
+    async fn pull_of(
+        &self,
+        after_seq: u64,
+        page_size: u32,
+        only_entity: String,
+    ) -> Result<PullStream, SyncError> {
         let request = self.request(pb::PullRequest {
             after_seq,
             page_size,
+            only_entity,
         });
         let mut client = self.sync.clone();
         let stream = self.unary(client.pull(request)).await?;

@@ -156,7 +156,27 @@ pub async fn enroll(
         store.set_sync_setting(keys::CA_CERTIFICATE, &String::from_utf8_lossy(&pem))?;
     }
     tracing::info!(device_id = %enrolled.device_id, "workstation enrolled");
+    // The clinic's users come first, so that one of them can sign in here (a new
+    // workstation's database is encrypted with the clinic's key when they do).
+    let client = SyncClient::connect(client_config(store)?).await?;
+    pull_clinic_users(store, &client).await?;
     Ok(enrolled.clinic_name)
+}
+
+/// Fetches the records of the clinic's users alone (names, roles and key slots: nothing of a
+/// patient), leaving the pull cursor where it is. Returns how many changes were new here.
+pub async fn pull_clinic_users(
+    store: &mut Store,
+    client: &SyncClient,
+) -> Result<usize, EngineError> {
+    let mut stream = client.pull_users(PULL_PAGE).await?;
+    let mut applied = 0;
+    while let Some(item) = stream.next().await? {
+        if let PullItem::Page(changes) = item {
+            applied += store.apply_remote_out_of_order(&changes)?.applied;
+        }
+    }
+    Ok(applied)
 }
 
 /// One round: push everything pending, then pull everything new.

@@ -72,7 +72,7 @@ impl ImportDialog {
         let (message_tx, messages) = channel();
         let (go, go_rx) = channel::<bool>();
         let cancel = Arc::new(AtomicBool::new(false));
-        let db_path = store.path().to_owned();
+        let opener = store.opener();
         // The import writes as the signed-in user: its records are in the audit trail as theirs.
         let actor = store.actor();
         let job_cancel = cancel.clone();
@@ -82,7 +82,7 @@ impl ImportDialog {
             .spawn(move || {
                 let target = (patient_id, encounter_id);
                 run_job(
-                    &db_path,
+                    &opener,
                     actor,
                     target,
                     &paths,
@@ -329,7 +329,7 @@ impl ImportDialog {
 
 #[allow(clippy::too_many_arguments)]
 fn run_job(
-    db_path: &std::path::Path,
+    opener: &crate::store::StoreOpener,
     actor: Option<crate::model::UserId>,
     (patient_id, encounter_id): (PatientId, Option<EncounterId>),
     paths: &[PathBuf],
@@ -342,7 +342,7 @@ fn run_job(
         let _ = messages.send(message);
         wake.request_repaint();
     };
-    let mut store = match Store::open(db_path) {
+    let mut store = match opener.open() {
         Ok(mut store) => {
             store.set_actor(actor);
             store

@@ -161,6 +161,8 @@ pub struct OutpostApp {
     /// Setting up, signing in, unlocking or choosing a new password: shown instead of
     /// everything else.
     gate: auth::Gate,
+    /// The store generation the workers were started for (`None` before the first sign-in).
+    store_attached: Option<u64>,
     list: PatientList,
     screen: ActiveScreen,
     status: Option<StoreStatus>,
@@ -189,14 +191,9 @@ impl OutpostApp {
     /// signed in, then the patient list. Starts loading the ICD-10 list in the background if the
     /// store does not have it yet.
     pub fn new(service: AppService) -> Self {
-        let store = service.store();
-        let icd10 = match store.search_icd10("A00", 1) {
-            Ok(found) if !found.is_empty() => Icd10State::Ready,
-            _ => spawn_icd10_load(store),
-        };
-        let sync = SyncPanel::new(store);
         let gate = auth::Gate::for_service(&service);
         let mut app = Self {
+            sync: SyncPanel::new(service.store()),
             service,
             signer: Signer {
                 user_id: None,
@@ -204,6 +201,7 @@ impl OutpostApp {
                 role: None,
             },
             gate,
+            store_attached: None,
             list: PatientList::new(),
             screen: ActiveScreen::List,
             status: None,
@@ -211,26 +209,49 @@ impl OutpostApp {
             status_stale: false,
             patient_count: 0,
             message: None,
-            icd10,
+            icd10: Icd10State::Failed("the database is not open yet".to_owned()),
             leave: None,
             close_confirmed: false,
-            sync,
             ctx: None,
             picker: None,
             import: None,
         };
+        app.refresh_signer();
+        app.attach_store();
+        app
+    }
+
+    /// Starts what works on the store with connections of its own (the sync thread, the
+    /// ICD-10 load, the counts) once the store is the workstation's database and someone is
+    /// signed in — and again whenever the service replaces its connection. Before that the
+    /// database may be closed, or about to be encrypted in place.
+    fn attach_store(&mut self) {
+        let generation = self.service.store_generation();
+        if !self.gate.is_open()
+            || !self.service.is_open()
+            || self.store_attached == Some(generation)
+        {
+            return;
+        }
+        self.store_attached = Some(generation);
+        let store = self.service.store();
+        self.icd10 = match store.search_icd10("A00", 1) {
+            Ok(found) if !found.is_empty() => Icd10State::Ready,
+            _ => spawn_icd10_load(store),
+        };
+        // A new panel: the old one's sync thread ends with its channel.
+        self.sync = SyncPanel::new(store);
         // One count up front decides whether the counts and the list's order are computed here
         // or on worker threads.
-        app.refresh_signer();
-        match app.service.store().patient_count() {
-            Ok(count) => app.patient_count = count,
-            Err(error) => app.set_message(
+        match self.service.store().patient_count() {
+            Ok(count) => self.patient_count = count,
+            Err(error) => self.set_message(
                 format!("Cannot count the patients: {}", store_error_text(&error)),
                 true,
             ),
         }
-        app.refresh_status();
-        app
+        self.list.invalidate();
+        self.refresh_status();
     }
 
     /// True once the patient list has its order and can show rows.
@@ -270,8 +291,11 @@ impl OutpostApp {
         if self.ctx.is_none() {
             self.ctx = Some(ui.ctx().clone());
         }
-        self.sync
-            .ensure_worker(ui.ctx(), self.service.store().path());
+        self.attach_store();
+        if self.store_attached.is_some() {
+            self.sync
+                .ensure_worker(ui.ctx(), &self.service.store().opener());
+        }
         self.poll_icd10(ui);
         self.poll_status(ui);
         self.poll_sync();
@@ -337,6 +361,7 @@ impl OutpostApp {
                 self.list.invalidate();
                 self.list.focus_search();
                 self.message = None;
+                self.attach_store();
                 self.refresh_status();
             }
             auth::GateDone::Unlocked | auth::GateDone::PasswordDone => self.refresh_signer(),
@@ -1123,11 +1148,11 @@ impl OutpostApp {
             StatusRefresh::Running { again, .. } => *again = true,
             StatusRefresh::Idle => {
                 let (sender, receiver) = std::sync::mpsc::channel();
-                let path = self.service.store().path().to_owned();
+                let opener = self.service.store().opener();
                 let spawned = std::thread::Builder::new()
                     .name("store-status".to_owned())
                     .spawn(move || {
-                        let result = Store::open(&path).and_then(|store| store.status());
+                        let result = opener.open().and_then(|store| store.status());
                         // The window may have closed meanwhile: then nobody listens.
                         let _ = sender.send(result);
                     });
@@ -1222,11 +1247,11 @@ impl eframe::App for OutpostApp {
 /// Loads the ICD-10 list on the "icd10-load" thread with its own connection.
 fn spawn_icd10_load(store: &Store) -> Icd10State {
     let (sender, receiver) = std::sync::mpsc::channel();
-    let path = store.path().to_owned();
+    let opener = store.opener();
     let spawned = std::thread::Builder::new()
         .name("icd10-load".to_owned())
         .spawn(move || {
-            let result = Store::open(&path).and_then(|mut store| store.ensure_icd10());
+            let result = opener.open().and_then(|mut store| store.ensure_icd10());
             // The window may have closed meanwhile: then nobody listens.
             let _ = sender.send(result);
         });

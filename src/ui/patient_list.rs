@@ -605,13 +605,14 @@ fn spawn_order(
     ctx: egui::Context,
 ) -> Option<Receiver<Result<Vec<i64>, StoreError>>> {
     let (sender, receiver) = std::sync::mpsc::channel();
-    let path = store.path().to_owned();
+    let opener = store.opener();
     let spawned = std::thread::Builder::new()
         .name("patient-order".to_owned())
         .spawn(move || {
             let started = std::time::Instant::now();
-            let result =
-                Store::open_reader(&path).and_then(|reader| reader.patient_order(sort, descending));
+            let result = opener
+                .open_reader()
+                .and_then(|reader| reader.patient_order(sort, descending));
             if let Ok(ids) = &result {
                 tracing::debug!(
                     patients = ids.len(),

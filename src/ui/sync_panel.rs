@@ -12,12 +12,13 @@
 //! conflicts and held changes, and the dialog that connects the workstation to a server.
 
 use super::widgets::{ERROR_TEXT, OK_TEXT, format_count, store_error_text, text_field_row};
+use crate::store::StoreOpener;
 use crate::store::{HeldChange, Store};
 use crate::sync::client::{ClientConfig, SyncClient};
 use crate::sync::engine::{self, EngineError, SyncProgress, SyncReport};
 use chrono::{DateTime, Local, Utc};
 use egui::{RichText, Ui};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -92,8 +93,8 @@ struct SyncWorker {
 }
 
 impl SyncWorker {
-    /// Starts the "sync" thread on the store file at `path`.
-    fn spawn(path: PathBuf, ctx: egui::Context) -> std::io::Result<Self> {
+    /// Starts the "sync" thread with its own connection to the store.
+    fn spawn(opener: StoreOpener, ctx: egui::Context) -> std::io::Result<Self> {
         let (request_sender, request_receiver) = std::sync::mpsc::channel();
         let (event_sender, event_receiver) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -103,7 +104,7 @@ impl SyncWorker {
                     sender: event_sender,
                     ctx,
                 };
-                worker_main(&path, &request_receiver, &events);
+                worker_main(&opener, &request_receiver, &events);
             })?;
         Ok(Self {
             requests: request_sender,
@@ -139,7 +140,7 @@ impl EventSender {
 }
 
 /// The sync thread: waits for requests or the next round, runs rounds, answers.
-fn worker_main(path: &Path, requests: &Receiver<SyncRequest>, events: &EventSender) {
+fn worker_main(opener: &StoreOpener, requests: &Receiver<SyncRequest>, events: &EventSender) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -153,7 +154,7 @@ fn worker_main(path: &Path, requests: &Receiver<SyncRequest>, events: &EventSend
             return;
         }
     };
-    let mut store = match Store::open(path) {
+    let mut store = match opener.open() {
         Ok(store) => store,
         Err(error) => {
             tracing::warn!(%error, "the sync thread cannot open the store");
@@ -415,12 +416,12 @@ impl SyncPanel {
         matches!(self.round, RoundState::Running(_))
     }
 
-    /// Starts the sync thread on `path` if it is not running yet.
-    pub fn ensure_worker(&mut self, ctx: &egui::Context, path: &Path) {
+    /// Starts the sync thread with its own connection if it is not running yet.
+    pub fn ensure_worker(&mut self, ctx: &egui::Context, opener: &StoreOpener) {
         if self.worker.is_some() || self.worker_error.is_some() {
             return;
         }
-        match SyncWorker::spawn(path.to_owned(), ctx.clone()) {
+        match SyncWorker::spawn(opener.clone(), ctx.clone()) {
             Ok(worker) => self.worker = Some(worker),
             Err(error) => {
                 tracing::warn!(%error, "cannot start the sync thread");

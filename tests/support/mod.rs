@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use outpost::app::{AppService, Command, FirstAdministrator};
-use outpost::keys::KdfParams;
+use outpost::keys::{DataKey, KdfParams};
 use outpost::model::{Role, Roles};
 use outpost::store::Store;
 
@@ -46,4 +46,16 @@ pub fn add_user(service: &mut AppService, user_name: &str, full_name: &str, role
         .change_password("temporary password 1", PASSWORD, PASSWORD)
         .unwrap();
     service.sign_in(&admin, PASSWORD).unwrap();
+}
+
+/// A raw connection to an encrypted workstation database, keyed as the store keys its own (for
+/// tests that reach past the store, as an attacker with the key would).
+pub fn keyed_connection(path: &std::path::Path, key: &DataKey) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";",
+        key.sqlcipher_hex().as_str()
+    ))
+    .unwrap();
+    conn
 }

@@ -1,0 +1,209 @@
+//! The database encrypted at rest with SQLCipher, keyed by the clinic's data key.
+//!
+//! Every connection to an encrypted file gives the raw key first (`PRAGMA key = "x'…'"`, no
+//! second key derivation: the data key is already random). SQLCipher encrypts every page of the
+//! file and of its WAL; temporary tables stay in memory (`temp_store = MEMORY`), so nothing of a
+//! patient reaches the disk in clear.
+//!
+//! A file written before encryption existed is encrypted in place by [`encrypt_in_place`]:
+//! `sqlcipher_export` writes an encrypted copy beside it, which is flushed and renamed over the
+//! original. A power cut at any moment leaves either the old file or the new one, both whole.
+
+use super::StoreError;
+use crate::keys::DataKey;
+use rusqlite::Connection;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The first bytes of every unencrypted SQLite file.
+const PLAIN_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// What a database file on disk is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// No file yet (or an empty one).
+    Missing,
+    /// A plain SQLite file, readable by anyone.
+    Plain,
+    /// Anything else: an encrypted file (or not a database at all).
+    Encrypted,
+}
+
+/// Tells a plain SQLite file from an encrypted one by its first 16 bytes.
+pub fn file_state(path: &Path) -> Result<FileState, StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(match read {
+        0 => FileState::Missing,
+        16 if &header == PLAIN_HEADER => FileState::Plain,
+        _ => FileState::Encrypted,
+    })
+}
+
+/// The statement that keys a connection: first on every connection to an encrypted file.
+fn key_pragma(schema: &str, key: &DataKey) -> Zeroizing<String> {
+    Zeroizing::new(format!(
+        "PRAGMA {schema}.key = \"x'{}'\";",
+        key.sqlcipher_hex().as_str()
+    ))
+}
+
+/// Keys `conn` with `key` and checks the key opens the file.
+pub(super) fn apply_key(conn: &Connection, path: &Path, key: &DataKey) -> Result<(), StoreError> {
+    conn.execute_batch(&key_pragma("main", key))
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    // SQLCipher reads the first page only when something asks: a wrong key fails here.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(drop)
+    .map_err(|_| StoreError::WrongKey {
+        path: path.to_owned(),
+    })
+}
+
+/// The steps of [`encrypt_in_place`], in order, for progress and for tests that stop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncryptStep {
+    /// Every change in the WAL written into the file.
+    Checkpointed,
+    /// The encrypted copy written beside the file.
+    Copied,
+    /// The copy flushed to the disk.
+    Flushed,
+    /// The plain file's emptied WAL removed.
+    WalRemoved,
+    /// The copy renamed over the plain file.
+    Replaced,
+}
+
+impl EncryptStep {
+    /// Every step, in order.
+    pub const ALL: [EncryptStep; 5] = [
+        Self::Checkpointed,
+        Self::Copied,
+        Self::Flushed,
+        Self::WalRemoved,
+        Self::Replaced,
+    ];
+
+    /// The step in words, for a progress line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Checkpointed => "saving pending writes",
+            Self::Copied => "writing the encrypted copy",
+            Self::Flushed => "flushing it to the disk",
+            Self::WalRemoved => "removing the old journal",
+            Self::Replaced => "putting the encrypted copy in place",
+        }
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Encrypts the plain database at `path` with `key`, in place. `after_step` is called after each
+/// step (a progress line; a test returns an error there to stop the work as a power cut would).
+/// A copy left half-written by an earlier, interrupted run is discarded first.
+pub fn encrypt_in_place(
+    path: &Path,
+    key: &DataKey,
+    mut after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let fail = |step: &'static str| {
+        move |e: rusqlite::Error| StoreError::Encrypting {
+            step,
+            detail: e.to_string(),
+        }
+    };
+    let io = |step: &'static str| {
+        move |e: std::io::Error| StoreError::Encrypting {
+            step,
+            detail: e.to_string(),
+        }
+    };
+    let copy = sidecar(path, ".encrypting");
+    match std::fs::remove_file(&copy) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("discarding an earlier copy")(e)),
+    }
+    {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(fail("saving pending writes"))?;
+        after_step(EncryptStep::Checkpointed)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(fail("reading the schema version"))?;
+        let copy_text = copy.to_str().ok_or(StoreError::Encrypting {
+            step: "naming the copy",
+            detail: "the folder's path is not valid text".into(),
+        })?;
+        conn.execute("ATTACH DATABASE ?1 AS encrypted KEY ''", [copy_text])
+            .map_err(fail("creating the encrypted copy"))?;
+        conn.execute_batch(&key_pragma("encrypted", key))
+            .map_err(fail("keying the encrypted copy"))?;
+        conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
+            .map_err(fail("writing the encrypted copy"))?;
+        // sqlcipher_export copies the schema and rows, not the schema version.
+        conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version};"))
+            .map_err(fail("writing the encrypted copy"))?;
+        conn.execute_batch("DETACH DATABASE encrypted;")
+            .map_err(fail("closing the encrypted copy"))?;
+    }
+    after_step(EncryptStep::Copied)?;
+    std::fs::File::open(&copy)
+        .and_then(|file| file.sync_all())
+        .map_err(io("flushing the encrypted copy"))?;
+    after_step(EncryptStep::Flushed)?;
+    // The WAL was emptied by the checkpoint: without it the plain file is whole by itself, and
+    // a plain WAL must not sit beside the encrypted file.
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(sidecar(path, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing the old journal")(e)),
+        }
+    }
+    after_step(EncryptStep::WalRemoved)?;
+    std::fs::rename(&copy, path).map_err(io("putting the encrypted copy in place"))?;
+    if let Some(dir) = path.parent() {
+        // The rename is durable once the folder is flushed.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    after_step(EncryptStep::Replaced)?;
+    Ok(())
+}
