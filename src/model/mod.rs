@@ -16,6 +16,7 @@ mod clinical;
 mod encounter;
 mod hlc;
 mod ids;
+pub mod merge;
 mod patient;
 mod user;
 mod validation;

@@ -1,6 +1,6 @@
 //! Patients: registration, edits, allergies, problems, search and the ordered patient list.
 
-use super::write::{Fields, Writer};
+use super::write::Fields;
 use super::{ReadOnlyStore, Store, StoreError, time_from_text};
 use crate::model::{
     Allergy, AllergySeverity, AllergyStatus, ClinicId, DateOfBirth, EntityKind, NextOfKin, Patient,
@@ -697,30 +697,6 @@ impl Store {
     /// The clinic this workstation writes for.
     pub fn clinic_id(&self) -> ClinicId {
         self.workstation.clinic_id
-    }
-
-    pub(crate) fn writer(&mut self) -> Result<Writer<'_, '_>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(StoreError::sqlite("starting a transaction"))?;
-        // The workstation's clock, corrected by what the server's clock said at the last sync, so
-        // a computer whose date is wrong still stamps and dates its writes sensibly.
-        let offset = super::meta_get(&tx, "clock_offset_millis")?
-            .and_then(|o| o.parse::<i64>().ok())
-            .unwrap_or(0);
-        let millis = Utc::now().timestamp_millis().saturating_add(offset);
-        Ok(Writer::new(
-            tx,
-            &mut self.clock,
-            self.workstation.clinic_id,
-            // Stored times have millisecond precision; use the same in memory.
-            DateTime::from_timestamp_millis(millis).unwrap_or_default(),
-            super::write::Actor {
-                user_id: self.actor,
-                node_id: self.workstation.node_id.clone(),
-            },
-        ))
     }
 
     /// Records how far the server's clock is from this computer's (`server - local`, in

@@ -2,7 +2,7 @@
 //! what the server said about each, and the merge of changes pulled from other clinics.
 //!
 //! Every change this workstation knows — written here or pulled — is kept in `change_log`. The
-//! value of a field is a pure function of those changes ([`merge_field`]), so every replica that
+//! value of a field is a pure function of those changes (`model::merge`), so every replica that
 //! has seen the same changes shows the same record, whatever order they arrived in:
 //! - a change *supersedes* the values its writer saw; the changes no other change supersedes are
 //!   the field's *heads*;
@@ -13,8 +13,9 @@
 //! - a signed visit is immutable: a change to its clinical fields stamped after the signing is
 //!   not applied, and becomes a conflict that offers an amendment instead.
 
-use super::write::{Fields, sql_value, table_of};
+use super::write::{Fields, insert_row, sql_value, table_of, update_row};
 use super::{Store, StoreError, meta_get, meta_set, time_text};
+use crate::model::merge::{EntityWrite, merge_entity};
 use crate::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId};
 use chrono::Utc;
 use rusqlite::types::Value as SqlValue;
@@ -103,131 +104,6 @@ pub struct ApplyReport {
     pub unapplied: usize,
 }
 
-/// One change as the merge sees it.
-#[derive(Clone, Debug)]
-struct Candidate {
-    hlc: HlcStamp,
-    value: Value,
-    clinic: String,
-    supersedes: Vec<HlcStamp>,
-}
-
-/// The outcome of merging one field.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct FieldMerge {
-    /// The value shown and its stamp.
-    pub winner: (HlcStamp, Value),
-    /// All heads (including the winner).
-    pub heads: Vec<HlcStamp>,
-    /// Heads that lost with a different value: (stamp, value, clinic).
-    pub losers: Vec<(HlcStamp, Value, String)>,
-}
-
-/// Merges the writes of one field: the heads are the writes no other write supersedes; the head
-/// with the highest stamp wins; heads with other values are conflicts. `None` when nothing writes
-/// the field. The order of `candidates` does not matter.
-fn merge_field(candidates: &[Candidate]) -> Option<FieldMerge> {
-    let superseded: BTreeSet<&HlcStamp> = candidates
-        .iter()
-        .flat_map(|c| c.supersedes.iter())
-        .collect();
-    let mut heads: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| !superseded.contains(&c.hlc))
-        .collect();
-    heads.sort_by(|a, b| b.hlc.cmp(&a.hlc));
-    heads.dedup_by(|a, b| a.hlc == b.hlc);
-    let winner = heads.first()?;
-    Some(FieldMerge {
-        winner: (winner.hlc.clone(), winner.value.clone()),
-        heads: heads.iter().map(|c| c.hlc.clone()).collect(),
-        losers: heads
-            .iter()
-            .skip(1)
-            .filter(|c| c.value != winner.value)
-            .map(|c| (c.hlc.clone(), c.value.clone(), c.clinic.clone()))
-            .collect(),
-    })
-}
-
-/// Fields of a visit that may still change after it is signed.
-const AFTER_SIGNING: &[&str] = &[
-    "status",
-    "signed_by",
-    "signed_at",
-    "voided_by",
-    "voided_at",
-    "void_reason",
-];
-
-/// The merged state of one entity.
-struct EntityMerge {
-    /// When a visit was signed (its earliest signing).
-    signing_stamp: Option<HlcStamp>,
-    fields: BTreeMap<String, FieldMerge>,
-    /// Changes to a signed visit made after the signing: (field, stamp, value, clinic).
-    after_signing: Vec<(String, HlcStamp, Value, String)>,
-}
-
-fn merge_entity(kind: EntityKind, changes: &[(HlcStamp, Fields, String, Fields)]) -> EntityMerge {
-    let mut by_field: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-    for (hlc, fields, clinic, supersedes) in changes {
-        for (field, value) in fields {
-            let replaced = supersedes
-                .get(field)
-                .and_then(Value::as_array)
-                .map(|stamps| {
-                    stamps
-                        .iter()
-                        .filter_map(|s| s.as_str()?.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            by_field.entry(field.clone()).or_default().push(Candidate {
-                hlc: hlc.clone(),
-                value: value.clone(),
-                clinic: clinic.clone(),
-                supersedes: replaced,
-            });
-        }
-    }
-    let mut after_signing = Vec::new();
-    let mut signing_stamp = None;
-    if kind == EntityKind::Encounter {
-        // The earliest signing fixes the visit; later clinical changes do not apply.
-        let signed_at = by_field.get("status").and_then(|writes| {
-            writes
-                .iter()
-                .filter(|c| c.value.as_str() == Some("signed"))
-                .map(|c| c.hlc.clone())
-                .min()
-        });
-        signing_stamp = signed_at.clone();
-        if let Some(signing) = signed_at {
-            for (field, writes) in by_field.iter_mut() {
-                if AFTER_SIGNING.contains(&field.as_str()) {
-                    continue;
-                }
-                let (late, early): (Vec<Candidate>, Vec<Candidate>) =
-                    writes.drain(..).partition(|c| c.hlc > signing);
-                *writes = early;
-                after_signing.extend(
-                    late.into_iter()
-                        .map(|c| (field.clone(), c.hlc, c.value, c.clinic)),
-                );
-            }
-        }
-    }
-    EntityMerge {
-        signing_stamp,
-        fields: by_field
-            .iter()
-            .filter_map(|(field, writes)| Some((field.clone(), merge_field(writes)?)))
-            .collect(),
-        after_signing,
-    }
-}
-
 fn parse_object(text: &str) -> Fields {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => map,
@@ -270,12 +146,12 @@ fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRec
     })())
 }
 
-/// Every change that counts towards an entity's value: (stamp, fields, clinic, supersedes).
+/// Every change that counts towards an entity's value.
 fn entity_changes(
     conn: &rusqlite::Connection,
     kind: EntityKind,
     entity_id: &str,
-) -> Result<Vec<(HlcStamp, Fields, String, Fields)>, StoreError> {
+) -> Result<Vec<EntityWrite>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT hlc, fields, clinic_id, supersedes FROM change_log
@@ -291,12 +167,12 @@ fn entity_changes(
     Ok(rows
         .into_iter()
         .filter_map(|(hlc, fields, clinic, supersedes)| {
-            Some((
-                hlc.parse().ok()?,
-                parse_object(&fields),
+            Some(EntityWrite {
+                hlc: hlc.parse().ok()?,
+                fields: parse_object(&fields),
                 clinic,
-                parse_object(&supersedes),
-            ))
+                supersedes: parse_object(&supersedes),
+            })
         })
         .collect())
 }
@@ -366,45 +242,9 @@ fn refold_entity(
         columns.extend(super::patients::patient_derived(&patient));
     }
     if exists {
-        if !columns.is_empty() {
-            let sets: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _))| format!("{name} = ?{}", i + 1))
-                .collect();
-            let mut values: Vec<SqlValue> = columns.iter().map(|(_, v)| v.clone()).collect();
-            values.push(SqlValue::Text(entity_id.to_owned()));
-            exec(
-                tx,
-                &format!(
-                    "UPDATE {table} SET {} WHERE {id_column} = ?{}",
-                    sets.join(", "),
-                    values.len()
-                ),
-                rusqlite::params_from_iter(values),
-            )
-            .map_err(StoreError::sqlite("applying merged changes"))?;
-        }
+        update_row(tx, kind, entity_id, &columns)?;
     } else if !columns.is_empty() {
-        let mut names: Vec<&str> = vec![id_column];
-        let mut values: Vec<SqlValue> = vec![SqlValue::Text(entity_id.to_owned())];
-        for (name, value) in &columns {
-            names.push(name);
-            values.push(value.clone());
-        }
-        names.extend(["created_at", "updated_at"]);
-        values.extend([SqlValue::Text(now.clone()), SqlValue::Text(now)]);
-        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        exec(
-            tx,
-            &format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                names.join(", "),
-                placeholders.join(", ")
-            ),
-            rusqlite::params_from_iter(values),
-        )
-        .map_err(StoreError::sqlite("applying merged changes"))?;
+        insert_row(tx, kind, entity_id, &columns, &now)?;
     }
     if kind == EntityKind::Encounter {
         let started_at = text_of("started_at");

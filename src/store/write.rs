@@ -2,7 +2,7 @@
 //! updates its row and appends the change record (only the fields that changed, stamped by the
 //! hybrid logical clock) to the outbox, all inside the caller's transaction.
 
-use super::{StoreError, meta_set, time_text};
+use super::{Store, StoreError, meta_get, meta_set, time_text};
 use crate::model::{
     AuditAction, AuditEvent, ChangeId, ClinicId, EntityKind, HybridClock, NodeId, PatientId, UserId,
 };
@@ -11,6 +11,34 @@ use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 use uuid::Uuid;
+
+impl Store {
+    /// Starts a write: an immediate transaction with the workstation's clock (corrected by the
+    /// server's), its clinic and the signed-in user as the actor.
+    pub(crate) fn writer(&mut self) -> Result<Writer<'_, '_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("starting a transaction"))?;
+        // The workstation's clock, corrected by what the server's clock said at the last sync, so
+        // a computer whose date is wrong still stamps and dates its writes sensibly.
+        let offset = meta_get(&tx, "clock_offset_millis")?
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0);
+        let millis = Utc::now().timestamp_millis().saturating_add(offset);
+        Ok(Writer::new(
+            tx,
+            &mut self.clock,
+            self.workstation.clinic_id,
+            // Stored times have millisecond precision; use the same in memory.
+            DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+            Actor {
+                user_id: self.actor,
+                node_id: self.workstation.node_id.clone(),
+            },
+        ))
+    }
+}
 
 /// Column name → value, as stored and as carried in change records.
 pub(crate) type Fields = serde_json::Map<String, Value>;
@@ -43,6 +71,71 @@ pub(crate) fn sql_value(value: &Value) -> SqlValue {
 }
 
 /// True for the values a new row holds when a field is not given.
+/// Inserts a row of `kind`: its id, `columns`, and `now` as its creation and update time. The
+/// one place a synced record's row is inserted (by the writer, and by the merge of pulled
+/// changes).
+pub(crate) fn insert_row(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+    columns: &[(&str, SqlValue)],
+    now: &str,
+) -> Result<(), StoreError> {
+    let (table, id_column) = table_of(kind);
+    let mut names = vec![id_column];
+    let mut values = vec![SqlValue::Text(entity_id.to_owned())];
+    for (column, value) in columns {
+        names.push(column);
+        values.push(value.clone());
+    }
+    names.extend(["created_at", "updated_at"]);
+    values.extend([
+        SqlValue::Text(now.to_owned()),
+        SqlValue::Text(now.to_owned()),
+    ]);
+    let placeholders = (1..=values.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({placeholders})",
+        names.join(", ")
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
+        .map(drop)
+        .map_err(StoreError::sqlite("saving a record"))
+}
+
+/// Sets `columns` of the row of `kind` with `entity_id`; returns how many rows it touched (0: no
+/// such row). The one place a synced record's row is updated.
+pub(crate) fn update_row(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+    columns: &[(&str, SqlValue)],
+) -> Result<usize, StoreError> {
+    if columns.is_empty() {
+        return Ok(0);
+    }
+    let (table, id_column) = table_of(kind);
+    let mut sets = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in columns {
+        values.push(value.clone());
+        sets.push(format!("{column} = ?{}", values.len()));
+    }
+    values.push(SqlValue::Text(entity_id.to_owned()));
+    let sql = format!(
+        "UPDATE {table} SET {} WHERE {id_column} = ?{}",
+        sets.join(", "),
+        values.len()
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
+        .map_err(StoreError::sqlite("saving changes"))
+}
+
 fn is_default(value: &Value) -> bool {
     match value {
         Value::Null => true,
@@ -121,32 +214,22 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         fields: Fields,
         derived: &[(&'static str, SqlValue)],
     ) -> Result<(), StoreError> {
-        let (table, id_column) = table_of(kind);
-        let now = time_text(self.now);
-        let mut columns = vec![id_column];
-        let mut values = vec![SqlValue::Text(entity_id.hyphenated().to_string())];
-        for (column, value) in &fields {
-            columns.push(column.as_str());
-            values.push(sql_value(value));
-        }
-        for (column, value) in derived {
-            columns.push(column);
-            values.push(value.clone());
-        }
-        columns.extend(["created_at", "updated_at"]);
-        values.extend([SqlValue::Text(now.clone()), SqlValue::Text(now)]);
-        let placeholders = (1..=values.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({placeholders})",
-            columns.join(", ")
-        );
-        self.tx
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
-            .map_err(StoreError::sqlite("saving a new record"))?;
+        let columns: Vec<(&str, SqlValue)> = fields
+            .iter()
+            .map(|(column, value)| (column.as_str(), sql_value(value)))
+            .chain(
+                derived
+                    .iter()
+                    .map(|(column, value)| (*column, value.clone())),
+            )
+            .collect();
+        insert_row(
+            &self.tx,
+            kind,
+            &entity_id.hyphenated().to_string(),
+            &columns,
+            &time_text(self.now),
+        )?;
         // A new record's empty fields are the defaults every replica starts from: leave them out
         // of the change record.
         let fields: Fields = fields
@@ -179,32 +262,17 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         if changed.is_empty() {
             return Ok(false);
         }
-        let (table, id_column) = table_of(kind);
-        let mut sets = Vec::new();
-        let mut values = Vec::new();
-        for (column, value) in changed
+        let now = time_text(self.now);
+        let columns: Vec<(&str, SqlValue)> = changed
             .iter()
             .map(|(c, v)| (c.as_str(), sql_value(v)))
             .chain(derived.iter().map(|(c, v)| (*c, v.clone())))
-            .chain([("updated_at", SqlValue::Text(time_text(self.now)))])
-        {
-            values.push(value);
-            sets.push(format!("{column} = ?{}", values.len()));
-        }
-        values.push(SqlValue::Text(entity_id.hyphenated().to_string()));
-        let sql = format!(
-            "UPDATE {table} SET {} WHERE {id_column} = ?{}",
-            sets.join(", "),
-            values.len()
-        );
-        let rows = self
-            .tx
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
-            .map_err(StoreError::sqlite("saving changes"))?;
-        if rows == 0 {
+            .chain([("updated_at", SqlValue::Text(now))])
+            .collect();
+        let entity = entity_id.hyphenated().to_string();
+        if update_row(&self.tx, kind, &entity, &columns)? == 0 {
             return Err(StoreError::NotFound {
-                what: table,
+                what: table_of(kind).0,
                 id: entity_id.to_string(),
             });
         }
