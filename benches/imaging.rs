@@ -241,7 +241,7 @@ fn main() {
         .take(300)
         .map(|a| a.blob.clone())
         .collect();
-    let mut worker = DecodeWorker::start(store.blob_dir(), 256 << 20, || {});
+    let mut worker = DecodeWorker::start(store.blob_files(), 256 << 20, || {});
     let started = Instant::now();
     for blob in &series {
         worker.request(DecodeRequest {

@@ -174,26 +174,28 @@ async fn main() {
         target: "≤ 100 ms",
     });
 
-    // Blobs: 64 MiB up and down.
-    let blob = dir.path().join("scan.bin");
+    // Blobs: 64 MiB up and down, from and into blob folders sealed as a workstation's are.
+    let key = outpost::keys::DataKey::generate().unwrap().blob_key();
+    let sealed =
+        |name: &str| outpost::store::BlobFiles::new(dir.path().join(name), Some(key.clone()));
+    let (hill_blobs, river_blobs) = (sealed("hill-blobs"), sealed("river-blobs"));
     let mut rng = fastrand::Rng::with_seed(5);
     let bytes: Vec<u8> = (0..64 * 1024 * 1024).map(|_| rng.u8(..)).collect();
-    std::fs::write(&blob, &bytes).unwrap();
     let hash = BlobHash::of_bytes(&bytes);
+    hill_blobs.write(&hash, &bytes).unwrap();
     let t = Instant::now();
     hill_client
-        .upload_blob(&hash, &blob, |_, _| {})
+        .upload_blob(&hash, hill_blobs.open(&hash).unwrap().unwrap(), |_, _| {})
         .await
         .unwrap();
     let up = t.elapsed().as_secs_f64();
-    let back = dir.path().join("scan.copy");
     let t = Instant::now();
     river_client
-        .download_blob(&hash, &back, |_, _| {})
+        .download_blob(&hash, &river_blobs, |_, _| {})
         .await
         .unwrap();
     let down = t.elapsed().as_secs_f64();
-    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+    assert_eq!(river_blobs.read(&hash).unwrap().unwrap(), bytes);
     let mb = bytes.len() as f64 / 1e6;
     rows.push(Row {
         name: "blob of 64 MiB: upload / download".into(),

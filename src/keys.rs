@@ -65,11 +65,93 @@ impl DataKey {
         }
         text
     }
+
+    /// The key that seals image files (blobs), derived from the data key with HKDF-SHA256 so the
+    /// database's cipher and the files' never share a key.
+    pub fn blob_key(&self) -> BlobKey {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let derived = hkdf::Hkdf::<sha2::Sha256>::new(None, self.0.as_ref())
+            .expand(b"outpost blob files v1", out.as_mut());
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        debug_assert!(derived.is_ok());
+        BlobKey(out)
+    }
 }
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(…)")
+    }
+}
+
+/// The key of the image files, derived from the data key ([`DataKey::blob_key`]). A file is
+/// sealed in chunks ([`BLOB_CHUNK`] bytes of plain text each) so a reader can open any part of it
+/// without the rest: chunk *i* has the nonce `prefix ‖ i` (the top bit of *i* set on the last
+/// chunk, so a cut file is noticed), and the file's header and name as associated data (a
+/// chunk moved to another place or file opens nothing).
+#[derive(Clone)]
+pub struct BlobKey(Zeroizing<[u8; 32]>);
+
+/// Plain bytes per sealed chunk of an image file.
+pub const BLOB_CHUNK: usize = 64 * 1024;
+/// What sealing adds to each chunk (the Poly1305 tag).
+pub const BLOB_CHUNK_TAG: usize = 16;
+
+impl BlobKey {
+    fn nonce(prefix: &[u8; 16], index: u64, last: bool) -> Result<XNonce, KeyError> {
+        if index >> 63 != 0 {
+            return Err(KeyError::BadSlot(
+                "a file of more chunks than can be numbered",
+            ));
+        }
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(prefix);
+        let counter = if last { index | 1 << 63 } else { index };
+        nonce[16..].copy_from_slice(&counter.to_be_bytes());
+        Ok(*XNonce::from_slice(&nonce))
+    }
+
+    /// Seals chunk `index` of a file (`last` for its final chunk).
+    pub fn seal_chunk(
+        &self,
+        prefix: &[u8; 16],
+        index: u64,
+        last: bool,
+        aad: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(self.0.as_ref()));
+        cipher
+            .encrypt(
+                &Self::nonce(prefix, index, last)?,
+                Payload { msg: plain, aad },
+            )
+            .map_err(|_| KeyError::BadSlot("sealing failed"))
+    }
+
+    /// Opens chunk `index`; [`KeyError::WrongSecret`] if it is not that chunk of that file under
+    /// this key (changed, moved, cut, or another clinic's).
+    pub fn open_chunk(
+        &self,
+        prefix: &[u8; 16],
+        index: u64,
+        last: bool,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(self.0.as_ref()));
+        cipher
+            .decrypt(
+                &Self::nonce(prefix, index, last)?,
+                Payload { msg: sealed, aad },
+            )
+            .map_err(|_| KeyError::WrongSecret)
+    }
+}
+
+impl std::fmt::Debug for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobKey(…)")
     }
 }
 
@@ -307,6 +389,38 @@ mod tests {
             Err(KeyError::WrongSecret)
         ));
         assert!(!text.contains("copper"));
+    }
+
+    #[test]
+    fn a_sealed_chunk_opens_only_in_its_place_of_its_file() {
+        let key = DataKey::generate().unwrap().blob_key();
+        let prefix = [7u8; 16];
+        let sealed = key
+            .seal_chunk(&prefix, 3, false, b"file a", b"pixels")
+            .unwrap();
+        assert_eq!(sealed.len(), 6 + BLOB_CHUNK_TAG);
+        assert_eq!(
+            key.open_chunk(&prefix, 3, false, b"file a", &sealed)
+                .unwrap(),
+            b"pixels"
+        );
+        for (index, last, aad) in [
+            (4, false, &b"file a"[..]),
+            (3, true, b"file a"),
+            (3, false, b"file b"),
+        ] {
+            assert!(matches!(
+                key.open_chunk(&prefix, index, last, aad, &sealed),
+                Err(KeyError::WrongSecret)
+            ));
+        }
+        let other = DataKey::generate().unwrap().blob_key();
+        assert!(
+            other
+                .open_chunk(&prefix, 3, false, b"file a", &sealed)
+                .is_err()
+        );
+        assert!(key.seal_chunk(&prefix, 1 << 63, false, b"", b"").is_err());
     }
 
     #[test]

@@ -93,6 +93,14 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Write a backup of this workstation (records, key file, images; encrypted as they are
+    /// here) into a new folder, by default under `backups` in the data folder (for an
+    /// administrator). The backup is a data folder of its own: open it with --data-dir.
+    Backup {
+        /// The new folder to write.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -648,6 +656,17 @@ fn try_main() -> Result<()> {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let service = signed_in(service, &cli)?;
             audit_command(&service, action)
+        }
+        Some(Command::Backup { to }) => {
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let report = service.backup(to.as_deref())?;
+            print_lines(&[
+                format!("backup: {}", report.folder.display()),
+                format!("images: {}", report.images),
+                format!("encrypted: {}", if report.encrypted { "yes" } else { "no" }),
+            ]);
+            Ok(())
         }
         None => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

@@ -3,11 +3,13 @@
 //! the raw generated clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use outpost::keys::DataKey;
 use outpost::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, NodeId};
 use outpost::server::{
     NewClinic, ServerConfig, ServerError, ServerStore, SqliteServerStore, TlsIdentity, add_clinic,
     serve,
 };
+use outpost::store::{BlobFiles, BlobReader};
 use outpost::sync::client::{
     Ack, BlobHash, ClientConfig, PullItem, RefusalKind, SyncClient, SyncError,
 };
@@ -649,7 +651,11 @@ async fn a_cut_upload_resumes_from_the_stored_offset_and_downloads_round_trip() 
     std::fs::write(&source, &data).unwrap();
     let mut progress = Vec::new();
     client
-        .upload_blob(&hash, &source, |done, of| progress.push((done, of)))
+        .upload_blob(
+            &hash,
+            BlobReader::plain_file(&source).unwrap(),
+            |done, of| progress.push((done, of)),
+        )
         .await
         .unwrap();
     assert_eq!(progress[0], ((4 * mib) as u64, total), "{progress:?}");
@@ -668,19 +674,26 @@ async fn a_cut_upload_resumes_from_the_stored_offset_and_downloads_round_trip() 
             .is_empty()
     );
 
-    // Download, resuming from a partial file of a cut download.
-    let dest = server.dir.path().join("down").join("image.dcm");
-    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    std::fs::write(dest.with_file_name("image.dcm.partial"), &data[..mib + 100]).unwrap();
+    // Download into a sealed blob folder, resuming after the whole chunks a cut download sealed.
+    let key = DataKey::generate().unwrap().blob_key();
+    let files = BlobFiles::new(server.dir.path().join("down"), Some(key));
+    let mut cut = files.download(&hash).unwrap();
+    cut.append(total, &data[..mib + 100]).unwrap();
+    drop(cut);
     let mut progress = Vec::new();
     let size = client
-        .download_blob(&hash, &dest, |done, of| progress.push((done, of)))
+        .download_blob(&hash, &files, |done, of| progress.push((done, of)))
         .await
         .unwrap();
     assert_eq!(size, total);
-    assert!(progress[0].0 > (mib + 100) as u64, "{progress:?}");
-    assert_eq!(std::fs::read(&dest).unwrap(), data);
-    assert!(!dest.with_file_name("image.dcm.partial").exists());
+    assert!(progress[0].0 > mib as u64, "{progress:?}");
+    assert_eq!(files.read(&hash).unwrap().unwrap(), data);
+    let on_disk = std::fs::read(files.path(&hash)).unwrap();
+    assert!(!on_disk.windows(32).any(|w| w == &data[..32]));
+    let leftovers = std::fs::read_dir(files.path(&hash).parent().unwrap())
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 1, "the partial file was moved into place");
 }
 
 #[tokio::test]
@@ -693,7 +706,13 @@ async fn a_blob_with_the_wrong_hash_is_refused_and_never_visible() {
     let source = server.dir.path().join("photo.jpg");
     std::fs::write(&source, &data).unwrap();
 
-    let upload = client.upload_blob(&claimed, &source, |_, _| {}).await;
+    let upload = client
+        .upload_blob(
+            &claimed,
+            BlobReader::plain_file(&source).unwrap(),
+            |_, _| {},
+        )
+        .await;
     assert!(
         matches!(
             upload,
@@ -712,9 +731,8 @@ async fn a_blob_with_the_wrong_hash_is_refused_and_never_visible() {
         vec![claimed.clone()]
     );
     assert_eq!(client.blob_status(&claimed).await.unwrap().stored_offset, 0);
-    let download = client
-        .download_blob(&claimed, &server.dir.path().join("nope"), |_, _| {})
-        .await;
+    let files = BlobFiles::new(server.dir.path().join("here"), None);
+    let download = client.download_blob(&claimed, &files, |_, _| {}).await;
     assert!(
         matches!(download, Err(SyncError::NotFound { .. })),
         "{download:?}"
@@ -739,18 +757,21 @@ async fn a_blob_with_the_wrong_hash_is_refused_and_never_visible() {
     std::fs::write(&empty, b"").unwrap();
     let empty_hash = BlobHash::of_bytes(b"");
     client
-        .upload_blob(&empty_hash, &empty, |_, _| {})
+        .upload_blob(
+            &empty_hash,
+            BlobReader::plain_file(&empty).unwrap(),
+            |_, _| {},
+        )
         .await
         .unwrap();
-    let dest = server.dir.path().join("empty.copy");
     assert_eq!(
         client
-            .download_blob(&empty_hash, &dest, |_, _| {})
+            .download_blob(&empty_hash, &files, |_, _| {})
             .await
             .unwrap(),
         0
     );
-    assert_eq!(std::fs::read(&dest).unwrap(), b"");
+    assert_eq!(files.read(&empty_hash).unwrap().unwrap(), b"");
 }
 
 #[tokio::test]

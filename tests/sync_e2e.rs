@@ -462,11 +462,11 @@ async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
         assert!(!status.complete);
 
         // The workstation resumes from the server's offset: nothing before it is sent again.
-        let path = dir.path().join(format!("blob{round}"));
-        std::fs::write(&path, &data).unwrap();
+        let files = outpost::store::BlobFiles::new(dir.path().join(format!("blobs{round}")), None);
+        files.write(&hash, &data).unwrap();
         let mut first_progress = None;
         client
-            .upload_blob(&hash, &path, |done, _| {
+            .upload_blob(&hash, files.open(&hash).unwrap().unwrap(), |done, _| {
                 first_progress.get_or_insert(done);
             })
             .await
@@ -479,9 +479,9 @@ async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
             );
         }
         assert!(client.blob_status(&hash).await.unwrap().complete);
-        let back = dir.path().join(format!("back{round}"));
+        let back = outpost::store::BlobFiles::new(dir.path().join(format!("back{round}")), None);
         client.download_blob(&hash, &back, |_, _| {}).await.unwrap();
-        assert_eq!(std::fs::read(&back).unwrap(), data);
+        assert_eq!(back.read(&hash).unwrap().unwrap(), data);
     }
 }
 

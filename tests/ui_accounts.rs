@@ -378,3 +378,33 @@ fn an_administrator_sees_who_has_opened_a_record() {
     // Sign-ins are not about the patient: they are not listed here.
     assert!(harness.query_by_label("Signed in").is_none());
 }
+
+#[test]
+fn a_workstation_from_before_encryption_is_encrypted_at_the_first_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = support::plain_workstation(dir.path());
+    let service = AppService::open_dir(dir.path()).unwrap();
+    let mut harness = harness(OutpostApp::new(service));
+    harness.run();
+    type_into(&mut harness, "User name", "achieng");
+    type_into(&mut harness, "Password", PASSWORD);
+    harness
+        .get_by_role_and_label(Role::Button, "Sign in")
+        .click_accesskit();
+    // The frame that takes the click starts the "encrypt" thread; the next shows its progress.
+    harness.step();
+    assert!(harness.state().service().user().is_none());
+    assert!(!harness.state().service().is_open());
+    harness.state_mut().wait_for_encryption();
+    harness.run();
+    harness.get_by_label("Patients");
+    harness.get_by_label_contains("Kiprotich");
+    assert_eq!(
+        harness.state().service().user().unwrap().user_name,
+        "achieng"
+    );
+    assert_eq!(
+        outpost::store::file_state(&path).unwrap(),
+        outpost::store::FileState::Encrypted
+    );
+}

@@ -52,6 +52,9 @@ pub enum AppError {
     /// An administrator cannot take away the last administrator (themselves included).
     #[error("The clinic needs at least one administrator who can sign in.")]
     LastAdministrator,
+    /// The workstation's files are being encrypted; signing in waits for it.
+    #[error("The records are being encrypted; wait for it to finish.")]
+    Encrypting,
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),

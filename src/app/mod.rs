@@ -21,6 +21,7 @@ mod status;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Outcome};
 pub use error::{AppError, LoginError};
+
 pub use status::{STATUS_FILE, StatusReport};
 
 use crate::keys::{
@@ -30,7 +31,7 @@ use crate::model::{
     Action, AuditAction, AuditEvent, PatientId, Role, Roles, Signer, UserAccount, UserId,
     password_strength,
 };
-use crate::store::{Keyring, Store, StoreError};
+use crate::store::{BackupReport, Keyring, MigrationProgress, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +81,42 @@ impl Session {
     }
 }
 
+/// How [`AppService::begin_sign_in`] began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInStart {
+    /// The user is signed in.
+    SignedIn,
+    /// The password is right; the workstation's plain files are being encrypted first.
+    Encrypting,
+}
+
+/// How the encryption of a plain workstation goes ([`AppService::poll_encryption`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EncryptionState {
+    /// Still running; the latest step, if one was reported.
+    Running(Option<MigrationProgress>),
+    /// Done, and the user is signed in.
+    SignedIn,
+}
+
+/// The encryption of a plain workstation at sign-in, on the service's "encrypt" thread.
+struct Encryption {
+    progress: std::sync::mpsc::Receiver<MigrationProgress>,
+    finished: std::sync::mpsc::Receiver<Result<(), StoreError>>,
+    last: Option<MigrationProgress>,
+    /// The thread's result, once received.
+    result: Option<Result<(), StoreError>>,
+    user_id: UserId,
+    data_key: DataKey,
+}
+
+fn thread_stopped() -> StoreError {
+    StoreError::Encrypting {
+        step: "encrypting",
+        detail: "the encrypt thread stopped".into(),
+    }
+}
+
 /// What the first administrator types on the setup screen.
 #[derive(Clone, Debug)]
 pub struct FirstAdministrator {
@@ -114,6 +151,8 @@ pub struct AppService {
     last_activity: DateTime<Utc>,
     /// The idle time before the screen locks, as last read from the settings.
     auto_lock_minutes: u32,
+    /// A plain workstation being encrypted at sign-in.
+    encryption: Option<Encryption>,
 }
 
 impl AppService {
@@ -168,6 +207,7 @@ impl AppService {
             clock,
             kdf: KdfParams::INTERACTIVE,
             last_activity,
+            encryption: None,
         }
     }
 
@@ -355,6 +395,135 @@ impl AppService {
     /// After [`FREE_LOGIN_FAILURES`] wrong passwords in a row each try waits longer (up to five
     /// minutes). Every try is in the audit trail.
     pub fn sign_in(&mut self, user_name: &str, password: &str) -> Result<(), AppError> {
+        let (user_id, data_key) = self.check_password(user_name, password)?;
+        self.finish_sign_in(user_id, data_key)
+    }
+
+    /// [`AppService::sign_in`] for the window: when the workstation's files are still plain
+    /// (from before encryption), their encryption runs on the service's "encrypt" thread and
+    /// this returns [`SignInStart::Encrypting`] at once; [`AppService::poll_encryption`] tells
+    /// the progress and finishes the sign-in. `wake` is called whenever there is news.
+    pub fn begin_sign_in(
+        &mut self,
+        user_name: &str,
+        password: &str,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Result<SignInStart, AppError> {
+        if self.encryption.is_some() {
+            return Err(AppError::Encrypting);
+        }
+        let (user_id, data_key) = self.check_password(user_name, password)?;
+        let path = self.data_dir.join(crate::store::DATABASE_FILE);
+        if !(self.opened && !self.store.is_encrypted() && Store::needs_migration(&path)?) {
+            self.finish_sign_in(user_id, data_key)?;
+            return Ok(SignInStart::SignedIn);
+        }
+        // The plain connection must be closed before its file is replaced.
+        self.store = Store::open_in_memory()?;
+        self.opened = false;
+        let (progress_tx, progress) = std::sync::mpsc::channel();
+        let (finished_tx, finished) = std::sync::mpsc::channel();
+        let key = data_key.clone();
+        let wake = Arc::new(wake);
+        let wake_done = wake.clone();
+        let spawned = std::thread::Builder::new()
+            .name("encrypt".to_owned())
+            .spawn(move || {
+                let result = Store::open_keyed_with_progress(&path, &key, |step| {
+                    let _ = progress_tx.send(step);
+                    wake();
+                })
+                .map(drop);
+                let _ = finished_tx.send(result);
+                wake_done();
+            });
+        if let Err(error) = spawned {
+            return Err(StoreError::Io {
+                path: self.data_dir.clone(),
+                source: error,
+            }
+            .into());
+        }
+        self.encryption = Some(Encryption {
+            progress,
+            finished,
+            last: None,
+            result: None,
+            user_id,
+            data_key,
+        });
+        Ok(SignInStart::Encrypting)
+    }
+
+    /// How the encryption started by [`AppService::begin_sign_in`] goes: `None` when none is
+    /// running; the latest progress while it runs; [`EncryptionState::SignedIn`] once it is done
+    /// and the user is signed in. An error ends it (every file is whole, plain or encrypted, and
+    /// the next sign-in goes on where it stopped).
+    pub fn poll_encryption(&mut self) -> Option<Result<EncryptionState, AppError>> {
+        let encryption = self.encryption.as_mut()?;
+        while let Ok(step) = encryption.progress.try_recv() {
+            encryption.last = Some(step);
+        }
+        if encryption.result.is_none() {
+            match encryption.finished.try_recv() {
+                Ok(result) => encryption.result = Some(result),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    return Some(Ok(EncryptionState::Running(encryption.last)));
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    encryption.result = Some(Err(thread_stopped()));
+                }
+            }
+        }
+        let result = encryption.result.take().unwrap_or(Ok(()));
+        Some(self.end_encryption(result))
+    }
+
+    /// Blocks until the encryption started by [`AppService::begin_sign_in`] has ended (the next
+    /// [`AppService::poll_encryption`] then finishes the sign-in): for the command line and for
+    /// tests, which wait for the event rather than for time.
+    pub fn wait_for_encryption(&mut self) {
+        if let Some(encryption) = self.encryption.as_mut()
+            && encryption.result.is_none()
+        {
+            encryption.result = Some(
+                encryption
+                    .finished
+                    .recv()
+                    .unwrap_or_else(|_| Err(thread_stopped())),
+            );
+        }
+    }
+
+    fn end_encryption(
+        &mut self,
+        result: Result<(), StoreError>,
+    ) -> Result<EncryptionState, AppError> {
+        let Some(encryption) = self.encryption.take() else {
+            return Err(AppError::NotSignedIn);
+        };
+        if let Err(error) = result {
+            // Back to the file as it is now, plain or encrypted, for the next try.
+            let path = self.data_dir.join(crate::store::DATABASE_FILE);
+            if !Store::needs_migration(&path)? {
+                self.opened = false;
+            } else {
+                self.store = Store::open(&path)?;
+                self.opened = true;
+            }
+            return Err(error.into());
+        }
+        self.finish_sign_in(encryption.user_id, encryption.data_key)?;
+        Ok(EncryptionState::SignedIn)
+    }
+
+    /// The user whose password opens their key slot, and the data key it holds; refuses (and
+    /// counts) a wrong password.
+    fn check_password(
+        &mut self,
+        user_name: &str,
+        password: &str,
+    ) -> Result<(UserId, DataKey), AppError> {
         self.refuse_if_throttled()?;
         // Who may try: the open database's users, or the key file's before it is open.
         let candidates: Vec<(UserId, String)> = if self.opened {
@@ -393,6 +562,12 @@ impl AppService {
             self.login_failed(user_id)?;
             return Err(LoginError::WrongPassword.into());
         };
+        Ok((user_id, data_key))
+    }
+
+    /// Opens the database with the data key a password opened and starts the user's session,
+    /// unless they are disabled.
+    fn finish_sign_in(&mut self, user_id: UserId, data_key: DataKey) -> Result<(), AppError> {
         self.open_keyed(&data_key)?;
         let user = self.store.user(user_id)?;
         if user.disabled {
@@ -595,6 +770,24 @@ impl AppService {
             self.authorize(Action::ChangeSettings)?;
         }
         Ok(&mut self.store)
+    }
+
+    /// Writes a backup of the workstation (its records, key file and images, encrypted as they
+    /// are here) into `dest`, or into a new folder under `backups` in the data folder. An
+    /// administrator's action, in the audit trail as an export.
+    pub fn backup(&mut self, dest: Option<&Path>) -> Result<BackupReport, AppError> {
+        let user_id = self.authorize(Action::Backup)?.user.user_id;
+        let folder = match dest {
+            Some(dest) => dest.to_owned(),
+            None => self
+                .data_dir
+                .join("backups")
+                .join(self.clock.now().format("%Y-%m-%d-%H%M%S").to_string()),
+        };
+        let report = self.store.backup_to(&folder)?;
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::Export, Some(user_id)))?;
+        Ok(report)
     }
 
     /// Opens a patient's record for reading: needs permission to find patients, and is in the

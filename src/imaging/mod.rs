@@ -27,7 +27,7 @@ pub use import::{
 };
 pub use photo::{PhotoFormat, decode_photo, photo_size, sniff};
 pub use worker::{
-    BlobReader, DecodeRequest, DecodeWorker, DecodedImage, FrameCache, ImageSource, NOT_HERE,
+    BlobSource, DecodeRequest, DecodeWorker, DecodedImage, FrameCache, ImageSource, NOT_HERE,
 };
 
 /// Why an image file could not be read or shown. Messages name what is wrong, never a patient.

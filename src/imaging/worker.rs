@@ -8,7 +8,6 @@ use super::frame::Frame;
 use super::{DicomFile, DicomInfo, TagRow, decode_photo};
 use crate::model::{AttachmentKind, BlobHash};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -119,21 +118,24 @@ pub struct DecodeWorker {
 }
 
 /// How the worker reads a blob's bytes: `Ok(None)` when this workstation does not hold it.
-pub type BlobReader = Box<dyn Fn(&BlobHash) -> Result<Option<Vec<u8>>, String> + Send>;
+pub type BlobSource = Box<dyn Fn(&BlobHash) -> Result<Option<Vec<u8>>, String> + Send>;
 
 impl DecodeWorker {
-    /// Starts the thread reading blobs from `blob_dir`, with a frame cache of `cache_bytes`;
-    /// `wake` is called after each answer (the UI asks for a repaint).
-    pub fn start(blob_dir: PathBuf, cache_bytes: usize, wake: impl Fn() + Send + 'static) -> Self {
-        let reader: BlobReader = Box::new(move |blob| {
-            crate::store::read_blob_in(&blob_dir, blob).map_err(|e| e.to_string())
-        });
+    /// Starts the thread reading (and, when sealed, decrypting) blobs from `files`, with a
+    /// frame cache of `cache_bytes`; `wake` is called after each answer (the UI asks for a
+    /// repaint). Decrypted bytes stay in memory: nothing is written to a temporary file.
+    pub fn start(
+        files: crate::store::BlobFiles,
+        cache_bytes: usize,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        let reader: BlobSource = Box::new(move |blob| files.read(blob).map_err(|e| e.to_string()));
         Self::start_with(reader, cache_bytes, wake)
     }
 
     /// Starts the thread with any blob reader.
     pub fn start_with(
-        reader: BlobReader,
+        reader: BlobSource,
         cache_bytes: usize,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
@@ -203,7 +205,7 @@ impl DecodeWorker {
 type OpenFile = (BlobHash, Arc<DicomFile>, Arc<DicomInfo>, Arc<Vec<TagRow>>);
 
 fn run(
-    reader: BlobReader,
+    reader: BlobSource,
     requests: Receiver<DecodeRequest>,
     answers: Sender<DecodedImage>,
     cache: Arc<Mutex<FrameCache>>,
@@ -227,7 +229,7 @@ fn run(
 }
 
 fn decode_one(
-    reader: &BlobReader,
+    reader: &BlobSource,
     request: &DecodeRequest,
     open: &mut Option<OpenFile>,
     cache: &Mutex<FrameCache>,

@@ -195,11 +195,13 @@ pub enum Action {
     ReadAudit,
     /// Send and receive the clinic's changes now.
     SyncNow,
+    /// Write a backup of the workstation's records and images (encrypted as they are).
+    Backup,
 }
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Self::FindPatients,
         Self::EditDemographics,
         Self::ReadClinical,
@@ -213,6 +215,7 @@ impl Action {
         Self::ChangeSettings,
         Self::ReadAudit,
         Self::SyncNow,
+        Self::Backup,
     ];
 
     /// What the action is, in words for a refusal ("You may not sign a visit").
@@ -231,6 +234,7 @@ impl Action {
             Self::ChangeSettings => "change settings and the server connection",
             Self::ReadAudit => "read the audit trail",
             Self::SyncNow => "sync with the server",
+            Self::Backup => "back up the workstation",
         }
     }
 }
@@ -259,7 +263,7 @@ fn role_allows(role: Role, action: Action) -> bool {
         ),
         Role::Administrator => matches!(
             action,
-            FindPatients | ManageUsers | ChangeSettings | ReadAudit | SyncNow
+            FindPatients | ManageUsers | ChangeSettings | ReadAudit | SyncNow | Backup
         ),
     }
 }

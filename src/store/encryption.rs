@@ -88,6 +88,46 @@ pub(super) fn apply_key(conn: &Connection, path: &Path, key: &DataKey) -> Result
     })
 }
 
+/// Writes an encrypted copy of the database open on `conn` (plain or encrypted) to the new file
+/// `dest`, keyed with `key`, schema version included. The copy is not flushed yet.
+pub(super) fn export_encrypted(
+    conn: &Connection,
+    dest: &Path,
+    key: &DataKey,
+) -> Result<(), StoreError> {
+    let fail = |step: &'static str| {
+        move |e: rusqlite::Error| StoreError::Encrypting {
+            step,
+            detail: e.to_string(),
+        }
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(fail("reading the schema version"))?;
+    let dest_text = dest.to_str().ok_or(StoreError::Encrypting {
+        step: "naming the copy",
+        detail: "the folder's path is not valid text".into(),
+    })?;
+    conn.execute("ATTACH DATABASE ?1 AS encrypted KEY ''", [dest_text])
+        .map_err(fail("creating the encrypted copy"))?;
+    let exported = conn
+        .execute_batch(&key_pragma("encrypted", key))
+        .map_err(fail("keying the encrypted copy"))
+        .and_then(|()| {
+            conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
+                .map_err(fail("writing the encrypted copy"))
+        })
+        .and_then(|()| {
+            // sqlcipher_export copies the schema and rows, not the schema version.
+            conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version};"))
+                .map_err(fail("writing the encrypted copy"))
+        });
+    let detached = conn
+        .execute_batch("DETACH DATABASE encrypted;")
+        .map_err(fail("closing the encrypted copy"));
+    exported.and(detached)
+}
+
 /// The steps of [`encrypt_in_place`], in order, for progress and for tests that stop it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncryptStep {
@@ -121,6 +161,44 @@ impl EncryptStep {
             Self::Flushed => "flushing it to the disk",
             Self::WalRemoved => "removing the old journal",
             Self::Replaced => "putting the encrypted copy in place",
+        }
+    }
+}
+
+/// How far the move of a plain workstation to encryption has come, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationProgress {
+    /// A step of the database's encryption done.
+    Database(EncryptStep),
+    /// Image files looked at (and sealed where plain), of all in the blob folder.
+    Images {
+        /// Files done.
+        done: usize,
+        /// Files in all.
+        of: usize,
+    },
+}
+
+impl MigrationProgress {
+    /// The progress as a fraction for a bar: the database's steps are the first half.
+    pub fn fraction(self) -> f32 {
+        match self {
+            Self::Database(step) => {
+                let index = EncryptStep::ALL
+                    .iter()
+                    .position(|s| *s == step)
+                    .unwrap_or(0);
+                0.5 * (index + 1) as f32 / EncryptStep::ALL.len() as f32
+            }
+            Self::Images { done, of } => 0.5 + 0.5 * done as f32 / of.max(1) as f32,
+        }
+    }
+
+    /// The progress in words.
+    pub fn label(self) -> String {
+        match self {
+            Self::Database(step) => format!("Encrypting the records: {}", step.label()),
+            Self::Images { done, of } => format!("Encrypting the image files: {done} of {of}"),
         }
     }
 }
@@ -165,24 +243,7 @@ pub fn encrypt_in_place(
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(fail("saving pending writes"))?;
         after_step(EncryptStep::Checkpointed)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(fail("reading the schema version"))?;
-        let copy_text = copy.to_str().ok_or(StoreError::Encrypting {
-            step: "naming the copy",
-            detail: "the folder's path is not valid text".into(),
-        })?;
-        conn.execute("ATTACH DATABASE ?1 AS encrypted KEY ''", [copy_text])
-            .map_err(fail("creating the encrypted copy"))?;
-        conn.execute_batch(&key_pragma("encrypted", key))
-            .map_err(fail("keying the encrypted copy"))?;
-        conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
-            .map_err(fail("writing the encrypted copy"))?;
-        // sqlcipher_export copies the schema and rows, not the schema version.
-        conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version};"))
-            .map_err(fail("writing the encrypted copy"))?;
-        conn.execute_batch("DETACH DATABASE encrypted;")
-            .map_err(fail("closing the encrypted copy"))?;
+        export_encrypted(&conn, &copy, key)?;
     }
     after_step(EncryptStep::Copied)?;
     std::fs::File::open(&copy)

@@ -1,17 +1,18 @@
 //! Attachments (imported image files) and the blob folder that holds their bytes.
 //!
-//! Blobs are immutable files named by their SHA-256 under `blobs/ab/abcdef…` beside the database.
-//! A blob is written to a temporary name, flushed and renamed before its metadata row commits, so
-//! a crash leaves at worst an unreferenced file, never a row pointing at nothing. Reading checks
-//! the hash again, so a damaged file is reported rather than shown.
+//! Blobs are immutable files named by their SHA-256 under `blobs/ab/abcdef…` beside the database,
+//! sealed with the clinic's key when the store is encrypted (`blobfile`). A blob is written to a
+//! temporary name, flushed and renamed before its metadata row commits, so a crash leaves at worst
+//! an unreferenced file, never a row pointing at nothing. Reading checks the hash again, so a
+//! damaged file is reported rather than shown.
 
+use super::blobfile::BlobFiles;
 use super::write::Fields;
 use super::{Store, StoreError, time_from_text, time_text};
 use crate::model::{Attachment, AttachmentId, BlobHash, EntityKind, PatientId};
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One study of a patient: attachments grouped by Study Instance UID, series by Series UID.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,11 +49,6 @@ impl SeriesGroup {
     pub fn frame_count(&self) -> i64 {
         self.instances.iter().map(|a| a.frames.max(1)).sum()
     }
-}
-
-fn blob_path(root: &Path, blob: &BlobHash) -> PathBuf {
-    let name = blob.as_str();
-    root.join(name.get(..2).unwrap_or("00")).join(name)
 }
 
 pub(crate) fn attachment_fields(a: &Attachment) -> Fields {
@@ -165,9 +161,15 @@ impl Store {
             .map_or_else(|| PathBuf::from("blobs"), |dir| dir.join("blobs"))
     }
 
+    /// The blob folder's files, sealed with the clinic's key when the store is encrypted: what
+    /// another thread (the viewer's decoder, the sync worker) reads and writes blobs through.
+    pub fn blob_files(&self) -> BlobFiles {
+        BlobFiles::new(self.blob_dir(), self.key.as_ref().map(|k| k.blob_key()))
+    }
+
     /// Where a blob's file is (or will be) in the blob folder.
     pub fn blob_path(&self, blob: &BlobHash) -> PathBuf {
-        blob_path(&self.blob_dir(), blob)
+        self.blob_files().path(blob)
     }
 
     /// Asks the next sync to download a blob this workstation does not hold (a user opened an
@@ -233,32 +235,13 @@ impl Store {
 
     /// True when this workstation holds the blob's bytes.
     pub fn has_blob(&self, blob: &BlobHash) -> bool {
-        blob_path(&self.blob_dir(), blob).is_file()
+        self.blob_files().contains(blob)
     }
 
     /// Stores `bytes` as the blob named `blob` (their SHA-256), if it is not there yet. The file
     /// is complete and flushed before this returns, so a row may then name it.
     pub fn put_blob(&self, blob: &BlobHash, bytes: &[u8]) -> Result<(), StoreError> {
-        if BlobHash::of_bytes(bytes) != *blob {
-            return Err(StoreError::InvalidSetting(
-                "the blob's bytes do not match its name".to_owned(),
-            ));
-        }
-        let path = blob_path(&self.blob_dir(), blob);
-        if !path.is_file() {
-            let io = |source| StoreError::Io {
-                path: path.clone(),
-                source,
-            };
-            let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(io)?;
-            let temp = dir.join(format!(".{}.part", blob.as_str()));
-            let mut file = std::fs::File::create(&temp).map_err(io)?;
-            file.write_all(bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            drop(file);
-            std::fs::rename(&temp, &path).map_err(io)?;
-        }
+        self.blob_files().write(blob, bytes)?;
         self.conn
             .execute(
                 "INSERT INTO blob (sha256, byte_size, stored_at) VALUES (?1, ?2, ?3)
@@ -276,7 +259,7 @@ impl Store {
     /// The bytes of a blob, checked against its name; `None` when this workstation does not hold
     /// it (it was imported elsewhere and has not been downloaded yet).
     pub fn read_blob(&self, blob: &BlobHash) -> Result<Option<Vec<u8>>, StoreError> {
-        read_blob_in(&self.blob_dir(), blob)
+        self.blob_files().read(blob)
     }
 
     /// Records that the server holds a blob, so sync does not offer it again.
@@ -464,23 +447,6 @@ impl Store {
         });
         Ok(studies)
     }
-}
-
-/// Reads a blob from a blob folder, checking its hash (also used by the decode worker, which has
-/// no store of its own).
-pub fn read_blob_in(root: &Path, blob: &BlobHash) -> Result<Option<Vec<u8>>, StoreError> {
-    let path = blob_path(root, blob);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StoreError::Io { path, source }),
-    };
-    if BlobHash::of_bytes(&bytes) != *blob {
-        return Err(StoreError::Corrupt {
-            what: "an image file in the blob folder (its contents do not match its name)",
-        });
-    }
-    Ok(Some(bytes))
 }
 
 /// Groups attachments into studies and series, keeping their order.

@@ -7,7 +7,9 @@
 //! data, so the two commit together or not at all.
 
 mod audit;
+mod backup;
 mod batch;
+mod blobfile;
 mod encounters;
 mod encryption;
 mod error;
@@ -21,12 +23,14 @@ mod users;
 mod write;
 
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
+pub use backup::BackupReport;
 pub use batch::Batch;
+pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
 pub use encounters::MedicineSuggestion;
-pub use encryption::{EncryptStep, FileState, encrypt_in_place, file_state};
+pub use encryption::{EncryptStep, FileState, MigrationProgress, encrypt_in_place, file_state};
 pub use error::StoreError;
 pub use icd10::Icd10Code;
-pub use imaging::{SeriesGroup, StudyGroup, group_studies, read_blob_in};
+pub use imaging::{SeriesGroup, StudyGroup, group_studies};
 pub use keyring::{KEYRING_FILE, Keyring, KeyringUser};
 pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_sort};
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
@@ -40,6 +44,9 @@ use std::path::{Path, PathBuf};
 
 /// The file name of the database inside a data directory.
 pub const DATABASE_FILE: &str = "outpost.sqlite3";
+
+/// Set once every image file of an encrypted store is sealed.
+const BLOBS_SEALED: &str = "blobs_sealed";
 
 /// Who this workstation is: its node id for the clock, the clinic it writes for, and the prefix of
 /// the patient numbers it hands out.
@@ -130,11 +137,40 @@ impl Store {
     /// Opens (creating if needed) the database file at `path` encrypted with `key`. A plain file
     /// found there is encrypted in place first.
     pub fn open_keyed(path: &Path, key: &DataKey) -> Result<Self, StoreError> {
+        Self::open_keyed_with_progress(path, key, |_| {})
+    }
+
+    /// Whether opening the file at `path` with a key has work to do first: the database is still
+    /// plain (and so are its image files).
+    pub fn needs_migration(path: &Path) -> Result<bool, StoreError> {
+        Ok(file_state(path)? == FileState::Plain)
+    }
+
+    /// [`Store::open_keyed`], telling `progress` how the move to encryption goes: the database
+    /// encrypted in place, then each plain image file sealed. Each step is safe to interrupt
+    /// (a power cut leaves every file whole, plain or encrypted), and the next open goes on
+    /// where it stopped.
+    pub fn open_keyed_with_progress(
+        path: &Path,
+        key: &DataKey,
+        mut progress: impl FnMut(MigrationProgress),
+    ) -> Result<Self, StoreError> {
         if file_state(path)? == FileState::Plain {
             tracing::info!("encrypting the database in place");
-            encrypt_in_place(path, key, |_| Ok(()))?;
+            encrypt_in_place(path, key, |step| {
+                progress(MigrationProgress::Database(step));
+                Ok(())
+            })?;
         }
-        Self::open_with(path, Some(key))
+        let store = Self::open_with(path, Some(key))?;
+        if meta_get(&store.conn, BLOBS_SEALED)?.is_none() {
+            let sealed = store
+                .blob_files()
+                .seal_all(|done, of| progress(MigrationProgress::Images { done, of }))?;
+            tracing::info!(sealed, "image files sealed");
+            meta_set(&store.conn, BLOBS_SEALED, "1")?;
+        }
+        Ok(store)
     }
 
     /// An empty store in memory, holding nothing: what the app service reads before a sign-in

@@ -14,12 +14,12 @@ use super::wire::{
     WireError, pb,
 };
 use crate::model::{ChangeRecord, ClinicId};
+use crate::store::{BlobFiles, BlobReader, StoreError};
 use prost::Message as _;
-use sha2::{Digest, Sha256};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::io::{Read as _, Seek as _};
+use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -139,6 +139,9 @@ pub enum SyncError {
         /// What is wrong.
         reason: String,
     },
+    /// The image files on this computer could not be read or written.
+    #[error("The image files on this computer: {0}")]
+    LocalFiles(#[from] StoreError),
     /// A local file could not be read or written.
     #[error("Could not read or write {}: {source}", path.display())]
     File {
@@ -159,13 +162,6 @@ impl SyncError {
     fn bad(reason: impl Into<String>) -> Self {
         Self::BadResponse {
             reason: reason.into(),
-        }
-    }
-
-    fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| Self::File {
-            path: path.to_path_buf(),
-            source,
         }
     }
 }
@@ -604,23 +600,17 @@ impl SyncClient {
         })
     }
 
-    /// Uploads the file at `source` as blob `sha256`, resuming from what the server already
-    /// holds, in chunks of [`BLOB_CHUNK_BYTES`]. `on_progress(bytes_held, total)` is called as
-    /// chunks go out. The server checks the hash before the blob becomes visible.
+    /// Uploads `source` (a blob's plain bytes, read and decrypted as they go) as blob `sha256`,
+    /// resuming from what the server already holds, in chunks of [`BLOB_CHUNK_BYTES`].
+    /// `on_progress(bytes_held, total)` is called as chunks go out. The server checks the hash
+    /// before the blob becomes visible.
     pub async fn upload_blob(
         &self,
         sha256: &BlobHash,
-        source: &Path,
+        mut source: BlobReader,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<(), SyncError> {
-        let mut file = tokio::fs::File::open(source)
-            .await
-            .map_err(SyncError::file(source))?;
-        let total = file
-            .metadata()
-            .await
-            .map_err(SyncError::file(source))?
-            .len();
+        let total = source.len();
         if total > MAX_BLOB_BYTES {
             return Err(SyncError::Refused {
                 kind: RefusalKind::TooLarge,
@@ -643,7 +633,7 @@ impl SyncClient {
                 0
             };
             let result = self
-                .upload_from(sha256, &mut file, source, start, total, &mut on_progress)
+                .upload_from(sha256, &mut source, start, total, &mut on_progress)
                 .await;
             match result {
                 Err(SyncError::Refused {
@@ -658,15 +648,18 @@ impl SyncClient {
     async fn upload_from(
         &self,
         sha256: &BlobHash,
-        file: &mut tokio::fs::File,
-        source: &Path,
+        source: &mut BlobReader,
         start: u64,
         total: u64,
         on_progress: &mut impl FnMut(u64, u64),
     ) -> Result<(), SyncError> {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(SyncError::file(source))?;
+        let local = |source: std::io::Error| SyncError::File {
+            path: PathBuf::from(format!("blob {sha256}")),
+            source,
+        };
+        source
+            .seek(std::io::SeekFrom::Start(start))
+            .map_err(local)?;
         on_progress(start, total);
         let (tx, rx) = mpsc::channel(2);
         let mut client = self.blobs.clone();
@@ -677,9 +670,8 @@ impl SyncClient {
                 let len = usize::try_from((total - offset).min(BLOB_CHUNK_BYTES as u64))
                     .unwrap_or(BLOB_CHUNK_BYTES);
                 let mut data = vec![0u8; len];
-                file.read_exact(&mut data)
-                    .await
-                    .map_err(SyncError::file(source))?;
+                // A chunk is read (and decrypted) from the local disk between two sends.
+                source.read_exact(&mut data).map_err(local)?;
                 let chunk = pb::BlobChunk {
                     sha256: sha256.to_string(),
                     offset,
@@ -709,37 +701,23 @@ impl SyncClient {
         Ok(())
     }
 
-    /// Downloads blob `sha256` to `dest`, resuming from `dest` + `.partial` if an earlier
-    /// download was cut. The bytes are checked against the name before the file is moved into
-    /// place. `on_progress(bytes_held, total)` is called as chunks arrive. Returns the size.
+    /// Downloads blob `sha256` into `files`, resuming after what an earlier, cut download held.
+    /// The bytes are checked against the name before the file is moved into place (sealed, when
+    /// the folder seals). `on_progress(bytes_held, total)` is called as chunks arrive. Returns
+    /// the size.
     pub async fn download_blob(
         &self,
         sha256: &BlobHash,
-        dest: &Path,
+        files: &BlobFiles,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<u64, SyncError> {
-        let partial = partial_path(dest)?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(SyncError::file(dir))?;
-        }
-        let mut file = tokio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&partial)
-            .await
-            .map_err(SyncError::file(&partial))?;
-        let (mut held, mut hasher) = hash_prefix(&mut file, &partial).await?;
-
+        let mut download = files.download(sha256)?;
         let mut tries = 0;
         let mut stream = loop {
             tries += 1;
             let request = self.request(pb::DownloadBlobRequest {
                 sha256: sha256.to_string(),
-                offset: held,
+                offset: download.held(),
             });
             let mut client = self.blobs.clone();
             match self.unary(client.download_blob(request)).await {
@@ -747,14 +725,7 @@ impl SyncClient {
                 Err(SyncError::Refused {
                     kind: RefusalKind::TooLarge,
                     ..
-                }) if held > 0 && tries < 2 => {
-                    file.set_len(0).await.map_err(SyncError::file(&partial))?;
-                    file.seek(std::io::SeekFrom::Start(0))
-                        .await
-                        .map_err(SyncError::file(&partial))?;
-                    held = 0;
-                    hasher = Sha256::new();
-                }
+                }) if download.held() > 0 && tries < 2 => download.restart()?,
                 other => break other?,
             }
         };
@@ -766,6 +737,7 @@ impl SyncClient {
                 Err(_) => return Err(self.timed_out()),
             };
             let Some(chunk) = message else { break };
+            let held = download.held();
             if chunk.sha256 != sha256.as_str() || chunk.offset != held {
                 return Err(SyncError::bad(format!(
                     "a chunk of blob {sha256} arrived out of place"
@@ -782,72 +754,27 @@ impl SyncClient {
                     "the server sent more bytes than the blob has",
                 ));
             }
-            file.write_all(&chunk.data)
-                .await
-                .map_err(SyncError::file(&partial))?;
-            hasher.update(&chunk.data);
-            held = end;
-            on_progress(held, chunk.total_size);
-            if held == chunk.total_size {
+            download.append(chunk.total_size, &chunk.data)?;
+            on_progress(end, chunk.total_size);
+            if end == chunk.total_size {
                 break;
             }
         }
-        let Some(total) = total.filter(|t| *t == held) else {
+        let held = download.held();
+        if total != Some(held) {
             // What arrived stays in the partial file for the next try.
             return Err(SyncError::Unreachable {
                 detail: format!("the download of blob {sha256} stopped after {held} bytes"),
             });
-        };
-        file.flush().await.map_err(SyncError::file(&partial))?;
-        let actual = BlobHash::from_digest(&hasher.finalize());
-        if &actual != sha256 {
-            drop(file);
-            tokio::fs::remove_file(&partial)
-                .await
-                .map_err(SyncError::file(&partial))?;
-            return Err(SyncError::bad(format!(
-                "the bytes of blob {sha256} do not match its name; the download was discarded"
-            )));
         }
-        file.sync_all().await.map_err(SyncError::file(&partial))?;
-        drop(file);
-        tokio::fs::rename(&partial, dest)
-            .await
-            .map_err(SyncError::file(dest))?;
-        Ok(total)
+        match download.finish() {
+            Ok(size) => Ok(size),
+            Err(StoreError::Corrupt { .. }) => Err(SyncError::bad(format!(
+                "the bytes of blob {sha256} do not match its name; the download was discarded"
+            ))),
+            Err(other) => Err(other.into()),
+        }
     }
-}
-
-/// Where a download in progress is kept: next to the destination, with `.partial` added.
-fn partial_path(dest: &Path) -> Result<PathBuf, SyncError> {
-    let Some(name) = dest.file_name() else {
-        return Err(SyncError::File {
-            path: dest.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        });
-    };
-    let mut name = name.to_os_string();
-    name.push(".partial");
-    Ok(dest.with_file_name(name))
-}
-
-/// Hashes the bytes already in a partial download and leaves the file positioned after them.
-async fn hash_prefix(file: &mut tokio::fs::File, path: &Path) -> Result<(u64, Sha256), SyncError> {
-    let mut hasher = Sha256::new();
-    let mut held = 0u64;
-    let mut buffer = vec![0u8; BLOB_CHUNK_BYTES];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .await
-            .map_err(SyncError::file(path))?;
-        let Some(read) = buffer.get(..n).filter(|r| !r.is_empty()) else {
-            break;
-        };
-        hasher.update(read);
-        held += n as u64;
-    }
-    Ok((held, hasher))
 }
 
 /// The pull in progress: pages of changes, then a checkpoint.

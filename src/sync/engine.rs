@@ -327,11 +327,10 @@ async fn sync_blobs(
         }
         for blob in &local {
             if missing.contains(blob) {
-                let path = store.blob_path(blob);
-                if !path.is_file() {
+                let Some(source) = store.blob_files().open(blob)? else {
                     continue;
-                }
-                client.upload_blob(blob, &path, |_, _| {}).await?;
+                };
+                client.upload_blob(blob, source, |_, _| {}).await?;
                 report.blobs_uploaded += 1;
                 progress(SyncProgress::Blobs {
                     done: report.blobs_uploaded + report.blobs_downloaded,
@@ -342,8 +341,10 @@ async fn sync_blobs(
     }
     let today = chrono::Local::now().date_naive();
     for blob in store.blobs_to_download(today)? {
-        let path = store.blob_path(&blob);
-        match client.download_blob(&blob, &path, |_, _| {}).await {
+        match client
+            .download_blob(&blob, &store.blob_files(), |_, _| {})
+            .await
+        {
             Ok(size) => {
                 store.record_downloaded_blob(&blob, size)?;
                 report.blobs_downloaded += 1;

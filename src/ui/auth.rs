@@ -5,7 +5,7 @@
 //! work (set up, sign in, unlock, change the password); nothing here touches the store.
 
 use super::widgets::{ERROR_TEXT, app_error_text};
-use crate::app::{AppError, AppService, FirstAdministrator};
+use crate::app::{AppError, AppService, EncryptionState, FirstAdministrator, SignInStart};
 use crate::model::{MIN_PASSWORD_CHARS, PasswordStrength, password_strength};
 use egui::{Align, Layout, RichText, TextEdit, Ui};
 use zeroize::Zeroizing;
@@ -277,6 +277,8 @@ pub(super) struct SignInForm {
     new_password: Zeroizing<String>,
     confirm: Zeroizing<String>,
     error: Option<String>,
+    /// The workstation's plain files are being encrypted before the sign-in ends.
+    encrypting: bool,
 }
 
 impl SignInForm {
@@ -299,6 +301,9 @@ impl SignInForm {
     }
 
     fn user_password_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
+        if self.encrypting {
+            return self.encrypting_ui(ui, service);
+        }
         let user = field(ui, "User name", &mut self.user_name, false);
         if self.user_name.is_empty() && !user.has_focus() && self.error.is_none() {
             user.request_focus();
@@ -308,8 +313,15 @@ impl SignInForm {
         let mut signed_in = false;
         ui.horizontal(|ui| {
             if ui.button("Sign in").clicked() || enter_pressed(ui, &password) {
-                match service.sign_in(&self.user_name, &self.password) {
-                    Ok(()) => signed_in = true,
+                let ctx = ui.ctx().clone();
+                let wake = move || ctx.request_repaint();
+                match service.begin_sign_in(&self.user_name, &self.password, wake) {
+                    Ok(SignInStart::SignedIn) => signed_in = true,
+                    Ok(SignInStart::Encrypting) => {
+                        self.password = Zeroizing::new(String::new());
+                        self.error = None;
+                        self.encrypting = true;
+                    }
                     Err(error) => {
                         self.password = Zeroizing::new(String::new());
                         self.error = Some(app_error_text(&error));
@@ -322,6 +334,41 @@ impl SignInForm {
             }
         });
         signed_in
+    }
+
+    /// The progress of the encryption of a workstation from before encryption, at its first
+    /// sign-in. True once it is done and the user is signed in.
+    fn encrypting_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
+        ui.label(RichText::new("Encrypting this workstation's records").heading());
+        ui.label(
+            "The records and images on this computer are being encrypted, once. Leave the \
+             program open until this finishes; if it is stopped, nothing is lost and the next \
+             sign-in goes on.",
+        );
+        ui.add_space(8.0);
+        match service.poll_encryption() {
+            Some(Ok(EncryptionState::Running(step))) => {
+                let (fraction, label) = step.map_or((0.0, "Starting…".to_owned()), |step| {
+                    (step.fraction(), step.label())
+                });
+                ui.add(egui::ProgressBar::new(fraction).show_percentage());
+                ui.label(label);
+                false
+            }
+            Some(Ok(EncryptionState::SignedIn)) => {
+                self.encrypting = false;
+                true
+            }
+            Some(Err(error)) => {
+                self.encrypting = false;
+                self.error = Some(app_error_text(&error));
+                false
+            }
+            None => {
+                self.encrypting = false;
+                false
+            }
+        }
     }
 
     fn recovery_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {

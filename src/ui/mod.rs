@@ -275,6 +275,12 @@ impl OutpostApp {
         &self.service
     }
 
+    /// Blocks until the encryption of a plain workstation started at sign-in has ended; the next
+    /// frame shows the outcome (tests wait for the event this way, not for time).
+    pub fn wait_for_encryption(&mut self) {
+        self.service.wait_for_encryption();
+    }
+
     /// The signed-in user as records will name them.
     fn refresh_signer(&mut self) {
         if let Some(user) = self.service.user() {

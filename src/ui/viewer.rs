@@ -190,7 +190,7 @@ impl ImageViewer {
         study_uid: Option<&str>,
     ) -> Self {
         let wake_ctx = ctx.clone();
-        let worker = DecodeWorker::start(store.blob_dir(), FRAME_CACHE_BYTES, move || {
+        let worker = DecodeWorker::start(store.blob_files(), FRAME_CACHE_BYTES, move || {
             wake_ctx.request_repaint();
         });
         let (studies, load_error) = match store.studies(patient_id) {

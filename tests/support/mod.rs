@@ -59,3 +59,53 @@ pub fn keyed_connection(path: &std::path::Path, key: &DataKey) -> rusqlite::Conn
     .unwrap();
     conn
 }
+
+/// A plain workstation (from before encryption) with a user, two patients and an image.
+pub fn plain_workstation(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, outpost::model::BlobHash, Vec<u8>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(outpost::store::DATABASE_FILE);
+    let mut store = Store::open(&path).unwrap();
+    let user_id = outpost::model::UserId::new();
+    let key = DataKey::generate().unwrap();
+    let slot = outpost::keys::KeySlot::seal(
+        &key,
+        PASSWORD.as_bytes(),
+        &outpost::keys::user_slot_owner(&user_id.to_string()),
+        KdfParams::TEST_ONLY,
+    )
+    .unwrap();
+    store
+        .save_user(&outpost::model::UserAccount {
+            user_id,
+            user_name: "achieng".to_owned(),
+            full_name: "Dr Achieng".to_owned(),
+            roles: Roles::of(&[Role::Administrator, Role::Clinician]),
+            disabled: false,
+            must_change_password: false,
+            key_slot: slot.to_text(),
+        })
+        .unwrap();
+    for (family, given) in [("Kiprotich", "Daniel"), ("Chebet", "Mercy")] {
+        let clinic = store.clinic_id();
+        store
+            .register_patient(outpost::model::Patient {
+                family_name: family.to_owned(),
+                given_name: given.to_owned(),
+                sex: outpost::model::Sex::Female,
+                ..outpost::model::Patient::blank(clinic)
+            })
+            .unwrap();
+    }
+    let image: Vec<u8> = b"Kiprotich^Daniel pixel data "
+        .iter()
+        .copied()
+        .cycle()
+        .take(200_000)
+        .collect();
+    let blob = outpost::model::BlobHash::of_bytes(&image);
+    store.put_blob(&blob, &image).unwrap();
+    drop(store);
+    (path, blob, image)
+}

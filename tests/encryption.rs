@@ -1,0 +1,387 @@
+//! Encryption at rest, tried as someone holding the disk would: every file of a demo's data
+//! folder (with images, a backup, and the WAL of a running workstation) searched for the
+//! patients' names; the sqlite3 shell on the database; the recovery key and backups; and the
+//! move of a plain workstation to encryption stopped after every step, as a power cut would.
+
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use outpost::app::{AppService, EncryptionState, SignInStart};
+use outpost::keys::DataKey;
+use outpost::model::{BlobHash, Patient, Sex};
+use outpost::store::{
+    BlobFiles, DATABASE_FILE, EncryptStep, FileState, MigrationProgress, PatientSort, Store,
+    StoreError, encrypt_in_place, file_state,
+};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+
+fn run(args: &[&str]) -> Output {
+    let output = Command::new(OUTPOST).args(args).output().unwrap();
+    eprintln!(
+        "$ outpost {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every file under `dir`, with its bytes.
+fn every_file(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            files.push((path, bytes));
+        }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_file_of_a_demo_with_images_and_a_backup_holds_a_patients_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data_arg = data.to_str().unwrap();
+    let password = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{text}\n")).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let clinician = password("clinician.txt", "demo-clinician-passphrase");
+    let admin = password("admin.txt", "demo-admin-passphrase");
+
+    let made = run(&["demo", "--patients", "300", "--data-dir", data_arg]);
+    assert!(made.status.success());
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dicom");
+    let imported = run(&[
+        "import",
+        "--data-dir",
+        data_arg,
+        "--user",
+        "amina",
+        "--password-file",
+        &clinician,
+        "--patient",
+        "OUT-000001",
+        samples,
+    ]);
+    assert!(imported.status.success());
+    let backup = run(&[
+        "backup",
+        "--data-dir",
+        data_arg,
+        "--user",
+        "admin",
+        "--password-file",
+        &admin,
+    ]);
+    assert!(backup.status.success());
+    let backup_dir = String::from_utf8_lossy(&backup.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("backup: ").map(PathBuf::from))
+        .unwrap();
+    assert!(backup_dir.starts_with(&data), "{backup_dir:?}");
+
+    // Signed in and writing, so the WAL holds fresh pages while the files are searched.
+    let mut service = AppService::open_dir(&data).unwrap();
+    service
+        .sign_in("amina", "demo-clinician-passphrase")
+        .unwrap();
+    let store = service.store();
+    let order = store.patient_order(PatientSort::Name, false).unwrap();
+    let rows = store.patient_rows(&order).unwrap();
+    assert_eq!(rows.len(), 300);
+    let mut names: Vec<String> = Vec::new();
+    for row in &rows {
+        let patient = store.patient(row.patient_id).unwrap();
+        for name in [
+            &patient.family_name,
+            &patient.given_name,
+            &patient.other_script_name,
+        ] {
+            // Shorter byte strings turn up by chance in megabytes of ciphertext.
+            if name.len() >= 6 && !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    // The names written inside the imported DICOM files.
+    let first = rows.iter().find(|r| r.number == "OUT-000001").unwrap();
+    let attachments = store.attachments(first.patient_id, false).unwrap();
+    assert!(!attachments.is_empty());
+    for attachment in &attachments {
+        let name = attachment.source_patient_name.trim().to_owned();
+        if name.len() >= 6 && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    assert!(names.len() > 200, "{} names", names.len());
+    let registered = Patient {
+        family_name: "Wanjiru-Kamau".to_owned(),
+        given_name: "Esther Nyambura".to_owned(),
+        sex: Sex::Female,
+        ..Patient::blank(store.clinic_id())
+    };
+    service
+        .execute(outpost::app::Command::RegisterPatient(registered))
+        .unwrap();
+    names.extend(["Wanjiru-Kamau".to_owned(), "Esther Nyambura".to_owned()]);
+    assert!(data.join(format!("{DATABASE_FILE}-wal")).is_file());
+
+    let files = every_file(&data);
+    let blob_files = files
+        .iter()
+        .filter(|(path, _)| path.components().any(|c| c.as_os_str() == "blobs"))
+        .count();
+    assert!(
+        blob_files >= 2 * attachments.len(),
+        "{blob_files} image files"
+    );
+    let total: usize = files.iter().map(|(_, bytes)| bytes.len()).sum();
+    assert!(total > 1_000_000, "{total} bytes");
+    for (path, bytes) in &files {
+        for name in &names {
+            assert!(
+                !contains(bytes, name.as_bytes()),
+                "{} holds a patient's name",
+                path.display()
+            );
+        }
+    }
+    drop(service);
+
+    // The backup is a data folder of its own: the clinician's password opens it.
+    let mut restored = AppService::open_dir(&backup_dir).unwrap();
+    restored
+        .sign_in("amina", "demo-clinician-passphrase")
+        .unwrap();
+    let store = restored.store();
+    assert_eq!(
+        store.patient_order(PatientSort::Name, false).unwrap().len(),
+        300
+    );
+    for attachment in store.attachments(first.patient_id, false).unwrap() {
+        let bytes = store.read_blob(&attachment.blob).unwrap().unwrap();
+        assert_eq!(BlobHash::of_bytes(&bytes), attachment.blob);
+    }
+}
+
+#[test]
+fn the_sqlite3_shell_cannot_read_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let mut service = support::signed_in(Store::open(&path).unwrap());
+    let clinic = service.store().clinic_id();
+    service
+        .execute(outpost::app::Command::RegisterPatient(Patient {
+            family_name: "Otieno".to_owned(),
+            given_name: "Brian".to_owned(),
+            sex: Sex::Male,
+            ..Patient::blank(clinic)
+        }))
+        .unwrap();
+    drop(service);
+    assert_eq!(file_state(&path).unwrap(), FileState::Encrypted);
+    // The sqlite3 shell (installed by .ci/run), or the same library through Python's module.
+    let shell = Command::new("sqlite3")
+        .arg(&path)
+        .arg("SELECT count(*) FROM patient;")
+        .output();
+    let output = match shell {
+        Ok(output) => output,
+        Err(_) => Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM patient').fetchone())",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap(),
+    };
+    let said = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(!output.status.success(), "{output:?}");
+    assert!(said.contains("not a database"), "{said}");
+}
+
+/// Copies a folder as it is at this instant (what a power cut would leave).
+fn snapshot(from: &Path, to: &Path) {
+    for (path, bytes) in every_file(from) {
+        let target = to.join(path.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+}
+
+fn patients_in(store: &Store) -> usize {
+    store.patient_order(PatientSort::Name, false).unwrap().len()
+}
+
+#[test]
+fn a_power_cut_after_any_step_of_the_move_to_encryption_leaves_a_usable_workstation() {
+    let key = DataKey::generate().unwrap();
+    for stop in EncryptStep::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let (path, blob, image) = support::plain_workstation(&live);
+        let cut = dir.path().join("cut");
+        let stopped = encrypt_in_place(&path, &key, |step| {
+            if step == stop {
+                snapshot(&live, &cut);
+                return Err(StoreError::Encrypting {
+                    step: "the test's power cut",
+                    detail: format!("{step:?}"),
+                });
+            }
+            Ok(())
+        });
+        assert!(stopped.is_err());
+        let cut_db = cut.join(DATABASE_FILE);
+        // Before the rename the plain file is whole and still opens as it is; after it, the
+        // encrypted one opens with the key.
+        match file_state(&cut_db).unwrap() {
+            FileState::Plain => {
+                assert!(stop != EncryptStep::Replaced);
+                assert_eq!(patients_in(&Store::open(&cut_db).unwrap()), 2, "{stop:?}");
+            }
+            FileState::Encrypted => assert_eq!(stop, EncryptStep::Replaced),
+            FileState::Missing => panic!("no database after {stop:?}"),
+        }
+        // The next open goes on, whatever the step.
+        let store = Store::open_keyed(&cut_db, &key).unwrap();
+        assert_eq!(patients_in(&store), 2, "{stop:?}");
+        assert_eq!(store.read_blob(&blob).unwrap().unwrap(), image);
+        assert!(!cut.join(format!("{DATABASE_FILE}.encrypting")).exists());
+        let sealed = std::fs::read(store.blob_path(&blob)).unwrap();
+        assert!(!contains(&sealed, b"Kiprotich"), "{stop:?}");
+    }
+}
+
+#[test]
+fn a_power_cut_while_the_images_are_sealed_leaves_each_one_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let (path, blob, image) = support::plain_workstation(&live);
+    // A second image, so the cut falls between two.
+    let other: Vec<u8> = (0..150_000u32).map(|i| (i % 7) as u8).collect();
+    let other_blob = BlobHash::of_bytes(&other);
+    Store::open(&path)
+        .unwrap()
+        .put_blob(&other_blob, &other)
+        .unwrap();
+    let key = DataKey::generate().unwrap();
+    let cut = dir.path().join("cut");
+    let mut seen = Vec::new();
+    let store = Store::open_keyed_with_progress(&path, &key, |progress| {
+        if progress == (MigrationProgress::Images { done: 1, of: 2 }) {
+            snapshot(&live, &cut);
+        }
+        seen.push(progress);
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        EncryptStep::ALL
+            .iter()
+            .map(|s| MigrationProgress::Database(*s))
+            .chain([
+                MigrationProgress::Images { done: 1, of: 2 },
+                MigrationProgress::Images { done: 2, of: 2 }
+            ])
+            .collect::<Vec<_>>()
+    );
+    assert!(seen.windows(2).all(|w| w[0].fraction() < w[1].fraction()));
+    drop(store);
+    // The cut folder: the database encrypted, one image sealed and one plain. Both read, and the
+    // next open seals the other.
+    let cut_db = cut.join(DATABASE_FILE);
+    let files = BlobFiles::new(cut.join("blobs"), Some(key.blob_key()));
+    let plain_now = [&blob, &other_blob]
+        .iter()
+        .filter(|b| {
+            !std::fs::read(files.path(b))
+                .unwrap()
+                .starts_with(b"OPSEAL1")
+        })
+        .count();
+    assert_eq!(plain_now, 1);
+    let store = Store::open_keyed(&cut_db, &key).unwrap();
+    assert_eq!(store.read_blob(&blob).unwrap().unwrap(), image);
+    assert_eq!(store.read_blob(&other_blob).unwrap().unwrap(), other);
+    for b in [&blob, &other_blob] {
+        assert!(
+            std::fs::read(files.path(b))
+                .unwrap()
+                .starts_with(b"OPSEAL1")
+        );
+    }
+}
+
+#[test]
+fn a_plain_workstation_is_encrypted_at_its_first_sign_in_on_the_encrypt_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, blob, image) = support::plain_workstation(dir.path());
+    let mut service = AppService::open_dir(dir.path()).unwrap();
+    assert!(service.is_open());
+    let (woken_tx, woken) = std::sync::mpsc::channel();
+    let started = service
+        .begin_sign_in("achieng", support::PASSWORD, move || {
+            let _ = woken_tx.send(());
+        })
+        .unwrap();
+    assert_eq!(started, SignInStart::Encrypting);
+    // Nothing of a patient is open while the files are encrypted.
+    assert!(!service.is_open());
+    assert!(service.user().is_none());
+    woken.recv().unwrap();
+    service.wait_for_encryption();
+    assert_eq!(
+        service.poll_encryption().unwrap().unwrap(),
+        EncryptionState::SignedIn
+    );
+    assert!(service.poll_encryption().is_none());
+    assert_eq!(service.user().unwrap().user_name, "achieng");
+    assert_eq!(file_state(&path).unwrap(), FileState::Encrypted);
+    assert_eq!(patients_in(service.store()), 2);
+    assert_eq!(service.store().read_blob(&blob).unwrap().unwrap(), image);
+    drop(service);
+
+    // From then on a sign-in opens the encrypted file at once.
+    let mut service = AppService::open_dir(dir.path()).unwrap();
+    assert!(!service.is_open());
+    assert_eq!(
+        service
+            .begin_sign_in("achieng", support::PASSWORD, || {})
+            .unwrap(),
+        SignInStart::SignedIn
+    );
+}
+
+#[test]
+fn a_wrong_password_starts_no_encryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = support::plain_workstation(dir.path());
+    let mut service = AppService::open_dir(dir.path()).unwrap();
+    assert!(
+        service
+            .begin_sign_in("achieng", "not the password at all", || {})
+            .is_err()
+    );
+    assert!(service.poll_encryption().is_none());
+    assert_eq!(file_state(&path).unwrap(), FileState::Plain);
+    assert!(service.is_open());
+}
