@@ -167,12 +167,14 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// What a sign-in costs on a clinic workstation: 64 MiB and 3 passes take about 0.3 s on
-    /// the 2-core development machine (README, Speed), inside the 0.2–0.5 s aimed at: slow
-    /// enough that guessing is expensive, quick enough that signing in is not.
+    /// What a sign-in costs on a clinic workstation: 64 MiB and 8 passes, measured by
+    /// `cargo bench --bench workstation` on the 2-core development machine (README, Speed) in
+    /// the middle of the 0.2–0.5 s aimed at: slow enough that guessing is expensive, quick
+    /// enough that signing in is not (3 passes took 0.15 s there, 6 took 0.21 s). Slots sealed
+    /// with fewer passes still open, and take these at the next password change.
     pub const INTERACTIVE: KdfParams = KdfParams {
         m_kib: 64 * 1024,
-        t: 3,
+        t: 8,
         p: 1,
     };
 

@@ -510,7 +510,7 @@ fn users_command(service: &mut AppService, action: UsersAction) -> Result<()> {
     }
 }
 
-fn audit_command(service: &AppService, action: AuditAction) -> Result<()> {
+fn audit_command(service: &mut AppService, action: AuditAction) -> Result<()> {
     service.authorize(Action::ReadAudit)?;
     match action {
         AuditAction::Verify => match service.store().verify_audit()? {
@@ -524,7 +524,7 @@ fn audit_command(service: &AppService, action: AuditAction) -> Result<()> {
             Err(broken) => bail!("the audit trail is broken: {broken}"),
         },
         AuditAction::Export { output } => {
-            let entries = service.store().audit_chains()?;
+            let entries = service.export_audit()?;
             let write = |out: &mut dyn std::io::Write| -> Result<()> {
                 outpost::store::write_audit_csv(&entries, out)?;
                 Ok(())
@@ -654,8 +654,8 @@ fn try_main() -> Result<()> {
         }
         Some(Command::Audit { action }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
-            let service = signed_in(service, &cli)?;
-            audit_command(&service, action)
+            let mut service = signed_in(service, &cli)?;
+            audit_command(&mut service, action)
         }
         Some(Command::Backup { to }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

@@ -16,7 +16,7 @@ use outpost::model::{
     AuditAction, BlobHash, Diagnosis, Encounter, EntityKind, HybridClock, NodeId, Patient, Problem,
     ProblemId, ProblemStatus, Role, Roles, Sex, UserId,
 };
-use outpost::store::{AuditFilter, Conflict, ConflictKind, Store};
+use outpost::store::{AuditFilter, Conflict, ConflictKind, Store, StoreError};
 use std::sync::Arc;
 use support::PASSWORD;
 
@@ -692,4 +692,61 @@ fn entries_are_never_changed_in_place() {
     assert!(refused.unwrap_err().to_string().contains("never changed"));
     let refused = conn.execute("DELETE FROM audit_log", []);
     assert!(refused.unwrap_err().to_string().contains("never deleted"));
+}
+
+#[test]
+fn backups_and_audit_exports_are_an_administrators_and_each_is_in_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut service, _clock) = service_in(&dir);
+    let fx = fixture(&mut service);
+    support::add_user(&mut service, "amina", "Dr Amina", &[Role::Clinician]);
+    let exports = |service: &AppService| {
+        service
+            .store()
+            .audit_entries(&AuditFilter {
+                action: Some(AuditAction::Export),
+                ..AuditFilter::default()
+            })
+            .unwrap()
+            .len()
+    };
+
+    service.sign_in("amina", PASSWORD).unwrap();
+    assert!(matches!(
+        service.backup(None),
+        Err(AppError::Forbidden(Action::Backup))
+    ));
+    assert!(matches!(
+        service.export_audit(),
+        Err(AppError::Forbidden(Action::ReadAudit))
+    ));
+    assert_eq!(exports(&service), 0);
+
+    service.sign_in("achieng", PASSWORD).unwrap();
+    let report = service.backup(None).unwrap();
+    assert!(report.encrypted);
+    assert!(report.folder.starts_with(dir.path().join("backups")));
+    assert_eq!(exports(&service), 1);
+    let entries = service.export_audit().unwrap();
+    assert!(entries.len() > 5);
+    assert_eq!(exports(&service), 2);
+    // A second backup into the same folder is refused; the first is left as it was.
+    assert!(matches!(
+        service.backup(Some(&report.folder)),
+        Err(AppError::Store(StoreError::InvalidSetting(_)))
+    ));
+
+    // The backup opens with the same password and holds the same records.
+    let mut restored = AppService::open_dir(&report.folder)
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
+    restored.sign_in("achieng", PASSWORD).unwrap();
+    assert_eq!(
+        restored.store().patient(fx.patient.patient_id).unwrap(),
+        service.store().patient(fx.patient.patient_id).unwrap()
+    );
+    assert_eq!(
+        restored.store().encounter(fx.signed.encounter_id).unwrap(),
+        service.store().encounter(fx.signed.encounter_id).unwrap()
+    );
 }

@@ -21,14 +21,7 @@ use std::process::{Command, Output};
 const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
 
 fn run(args: &[&str]) -> Output {
-    let output = Command::new(OUTPOST).args(args).output().unwrap();
-    eprintln!(
-        "$ outpost {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    support::run(OUTPOST, args)
 }
 
 /// Every file under `dir`, with its bytes.
@@ -239,16 +232,21 @@ fn a_power_cut_after_any_step_of_the_move_to_encryption_leaves_a_usable_workstat
         let live = dir.path().join("live");
         let (path, blob, image) = support::plain_workstation(&live);
         let cut = dir.path().join("cut");
-        let stopped = encrypt_in_place(&path, &key, |step| {
-            if step == stop {
-                snapshot(&live, &cut);
-                return Err(StoreError::Encrypting {
-                    step: "the test's power cut",
-                    detail: format!("{step:?}"),
-                });
-            }
-            Ok(())
-        });
+        let stopped = encrypt_in_place(
+            &path,
+            &key,
+            |step| {
+                if step == stop {
+                    snapshot(&live, &cut);
+                    return Err(StoreError::Encrypting {
+                        step: "the test's power cut",
+                        detail: format!("{step:?}"),
+                    });
+                }
+                Ok(())
+            },
+            |written, of| assert!(written <= of),
+        );
         assert!(stopped.is_err());
         let cut_db = cut.join(DATABASE_FILE);
         // Before the rename the plain file is whole and still opens as it is; after it, the
@@ -285,14 +283,25 @@ fn a_power_cut_while_the_images_are_sealed_leaves_each_one_whole() {
         .unwrap();
     let key = DataKey::generate().unwrap();
     let cut = dir.path().join("cut");
-    let mut seen = Vec::new();
-    let store = Store::open_keyed_with_progress(&path, &key, |progress| {
+    let reported = std::sync::Mutex::new(Vec::new());
+    let store = Store::open_keyed_with_progress(&path, &key, &|progress| {
         if progress == (MigrationProgress::Images { done: 1, of: 2 }) {
             snapshot(&live, &cut);
         }
-        seen.push(progress);
+        reported.lock().unwrap().push(progress);
     })
     .unwrap();
+    let reported = reported.into_inner().unwrap();
+    // The copy's size, reported while it is written (as often as the copy takes time), grows.
+    assert!(
+        reported
+            .windows(2)
+            .all(|w| w[0].fraction() <= w[1].fraction())
+    );
+    let seen: Vec<MigrationProgress> = reported
+        .into_iter()
+        .filter(|p| !matches!(p, MigrationProgress::Copying { .. }))
+        .collect();
     assert_eq!(
         seen,
         EncryptStep::ALL

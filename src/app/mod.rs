@@ -429,11 +429,11 @@ impl AppService {
         let spawned = std::thread::Builder::new()
             .name("encrypt".to_owned())
             .spawn(move || {
-                let result = Store::open_keyed_with_progress(&path, &key, |step| {
+                let report = |step| {
                     let _ = progress_tx.send(step);
                     wake();
-                })
-                .map(drop);
+                };
+                let result = Store::open_keyed_with_progress(&path, &key, &report).map(drop);
                 let _ = finished_tx.send(result);
                 wake_done();
             });
@@ -788,6 +788,16 @@ impl AppService {
         self.store
             .record_audit(AuditEvent::new(AuditAction::Export, Some(user_id)))?;
         Ok(report)
+    }
+
+    /// The whole audit trail, every workstation's chain in order, for an export: an
+    /// administrator's action, itself in the trail as an export.
+    pub fn export_audit(&mut self) -> Result<Vec<crate::model::AuditEntry>, AppError> {
+        let user_id = self.authorize(Action::ReadAudit)?.user.user_id;
+        let entries = self.store.audit_chains()?;
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::Export, Some(user_id)))?;
+        Ok(entries)
     }
 
     /// Opens a patient's record for reading: needs permission to find patients, and is in the

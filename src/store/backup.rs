@@ -9,7 +9,6 @@
 
 use super::blobfile::BlobFiles;
 use super::{DATABASE_FILE, KEYRING_FILE, Store, StoreError};
-use crate::model::BlobHash;
 use std::path::{Path, PathBuf};
 
 /// What a backup wrote.
@@ -72,7 +71,7 @@ impl Store {
         let source = self.blob_files();
         let target = BlobFiles::new(dest.join("blobs"), self.key.as_ref().map(|k| k.blob_key()));
         let mut images = 0;
-        for blob in self.held_blobs()? {
+        for blob in self.blobs_where("1 = 1 ORDER BY sha256", "listing image files")? {
             if let Some(bytes) = source.read(&blob)? {
                 target.write(&blob, &bytes)?;
                 images += 1;
@@ -86,18 +85,5 @@ impl Store {
             images,
             encrypted: self.key.is_some(),
         })
-    }
-
-    /// The blobs this workstation holds, by the store's own list.
-    fn held_blobs(&self) -> Result<Vec<BlobHash>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT sha256 FROM blob ORDER BY sha256")
-            .map_err(StoreError::sqlite("listing image files"))?;
-        let names: Vec<String> = stmt
-            .query_map([], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(StoreError::sqlite("listing image files"))?;
-        Ok(names.into_iter().filter_map(|n| n.parse().ok()).collect())
     }
 }

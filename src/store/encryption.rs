@@ -153,6 +153,12 @@ impl EncryptStep {
         Self::Replaced,
     ];
 
+    /// The step that follows this one.
+    pub fn next(self) -> Option<Self> {
+        let index = Self::ALL.iter().position(|s| *s == self)?;
+        Self::ALL.get(index + 1).copied()
+    }
+
     /// The step in words, for a progress line.
     pub fn label(self) -> &'static str {
         match self {
@@ -170,6 +176,14 @@ impl EncryptStep {
 pub enum MigrationProgress {
     /// A step of the database's encryption done.
     Database(EncryptStep),
+    /// The encrypted copy of the database being written: bytes so far, of about as many as the
+    /// plain file has.
+    Copying {
+        /// Bytes written.
+        written: u64,
+        /// The plain file's size.
+        of: u64,
+    },
     /// Image files looked at (and sealed where plain), of all in the blob folder.
     Images {
         /// Files done.
@@ -180,26 +194,46 @@ pub enum MigrationProgress {
 }
 
 impl MigrationProgress {
-    /// The progress as a fraction for a bar: the database's steps are the first half.
+    /// The progress as a fraction for a bar: the database is the first half (most of it the
+    /// copy), the image files the second.
     pub fn fraction(self) -> f32 {
         match self {
-            Self::Database(step) => {
-                let index = EncryptStep::ALL
-                    .iter()
-                    .position(|s| *s == step)
-                    .unwrap_or(0);
-                0.5 * (index + 1) as f32 / EncryptStep::ALL.len() as f32
+            Self::Database(step) => match step {
+                EncryptStep::Checkpointed => 0.05,
+                EncryptStep::Copied => 0.45,
+                EncryptStep::Flushed => 0.47,
+                EncryptStep::WalRemoved => 0.48,
+                EncryptStep::Replaced => 0.5,
+            },
+            Self::Copying { written, of } => {
+                0.05 + 0.4 * (written as f32 / of.max(1) as f32).min(1.0)
             }
             Self::Images { done, of } => 0.5 + 0.5 * done as f32 / of.max(1) as f32,
         }
     }
 
-    /// The progress in words.
+    /// What is being done now, in words (the step after the one reported).
     pub fn label(self) -> String {
         match self {
-            Self::Database(step) => format!("Encrypting the records: {}", step.label()),
+            Self::Database(step) => match step.next() {
+                Some(next) => format!("Encrypting the records: {}", next.label()),
+                None => "Encrypting the image files".to_owned(),
+            },
+            Self::Copying { written, of } => format!(
+                "Encrypting the records: writing the encrypted copy ({} of {} MB)",
+                written / 1_000_000,
+                of / 1_000_000
+            ),
             Self::Images { done, of } => format!("Encrypting the image files: {done} of {of}"),
         }
+    }
+
+    /// What the window says before the first step is reported.
+    pub fn starting_label() -> String {
+        format!(
+            "Encrypting the records: {}",
+            EncryptStep::Checkpointed.label()
+        )
     }
 }
 
@@ -210,12 +244,15 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Encrypts the plain database at `path` with `key`, in place. `after_step` is called after each
-/// step (a progress line; a test returns an error there to stop the work as a power cut would).
+/// step (a progress line; a test returns an error there to stop the work as a power cut would);
+/// `copying(written, of)` four times a second while the encrypted copy is written, with its size
+/// so far and the plain file's (the longest step, which SQLite cannot report on itself).
 /// A copy left half-written by an earlier, interrupted run is discarded first.
 pub fn encrypt_in_place(
     path: &Path,
     key: &DataKey,
     mut after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
+    copying: impl Fn(u64, u64) + Sync,
 ) -> Result<(), StoreError> {
     let fail = |step: &'static str| {
         move |e: rusqlite::Error| StoreError::Encrypting {
@@ -243,7 +280,25 @@ pub fn encrypt_in_place(
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(fail("saving pending writes"))?;
         after_step(EncryptStep::Checkpointed)?;
-        export_encrypted(&conn, &copy, key)?;
+        let plain_size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let (finished, ended) = std::sync::mpsc::channel::<()>();
+        let copy_path = &copy;
+        let copying = &copying;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                // Until the export ends (its sender dropped), the copy's size every 250 ms.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    ended.recv_timeout(std::time::Duration::from_millis(250))
+                {
+                    if let Ok(meta) = std::fs::metadata(copy_path) {
+                        copying(meta.len().min(plain_size), plain_size);
+                    }
+                }
+            });
+            let exported = export_encrypted(&conn, &copy, key);
+            drop(finished);
+            exported
+        })?;
     }
     after_step(EncryptStep::Copied)?;
     std::fs::File::open(&copy)

@@ -275,14 +275,23 @@ impl Store {
 
     /// Blobs held here that the server has not confirmed yet.
     pub fn blobs_to_upload(&self) -> Result<Vec<BlobHash>, StoreError> {
+        self.blobs_where("uploaded = 0 ORDER BY stored_at", "listing blobs to upload")
+    }
+
+    /// The blobs of the store's list that match `condition` (a fixed SQL text).
+    pub(super) fn blobs_where(
+        &self,
+        condition: &'static str,
+        context: &'static str,
+    ) -> Result<Vec<BlobHash>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT sha256 FROM blob WHERE uploaded = 0 ORDER BY stored_at")
-            .map_err(StoreError::sqlite("listing blobs to upload"))?;
+            .prepare_cached(&format!("SELECT sha256 FROM blob WHERE {condition}"))
+            .map_err(StoreError::sqlite(context))?;
         let names: Vec<String> = stmt
             .query_map([], |row| row.get(0))
             .and_then(Iterator::collect)
-            .map_err(StoreError::sqlite("listing blobs to upload"))?;
+            .map_err(StoreError::sqlite(context))?;
         Ok(names.into_iter().filter_map(|n| n.parse().ok()).collect())
     }
 

@@ -137,7 +137,7 @@ impl Store {
     /// Opens (creating if needed) the database file at `path` encrypted with `key`. A plain file
     /// found there is encrypted in place first.
     pub fn open_keyed(path: &Path, key: &DataKey) -> Result<Self, StoreError> {
-        Self::open_keyed_with_progress(path, key, |_| {})
+        Self::open_keyed_with_progress(path, key, &|_| {})
     }
 
     /// Whether opening the file at `path` with a key has work to do first: the database is still
@@ -153,14 +153,19 @@ impl Store {
     pub fn open_keyed_with_progress(
         path: &Path,
         key: &DataKey,
-        mut progress: impl FnMut(MigrationProgress),
+        progress: &(dyn Fn(MigrationProgress) + Sync),
     ) -> Result<Self, StoreError> {
         if file_state(path)? == FileState::Plain {
             tracing::info!("encrypting the database in place");
-            encrypt_in_place(path, key, |step| {
-                progress(MigrationProgress::Database(step));
-                Ok(())
-            })?;
+            encrypt_in_place(
+                path,
+                key,
+                |step| {
+                    progress(MigrationProgress::Database(step));
+                    Ok(())
+                },
+                |written, of| progress(MigrationProgress::Copying { written, of }),
+            )?;
         }
         let store = Self::open_with(path, Some(key))?;
         if meta_get(&store.conn, BLOBS_SEALED)?.is_none() {

@@ -13,9 +13,11 @@
 //! - a signed visit is immutable: a change to its clinical fields stamped after the signing is
 //!   not applied, and becomes a conflict that offers an amendment instead.
 
-use super::write::{Fields, insert_row, sql_value, table_of, update_row};
+use super::write::{
+    Fields, entity_changes, insert_row, parse_object, sql_value, table_of, update_row,
+};
 use super::{Store, StoreError, meta_get, meta_set, time_text};
-use crate::model::merge::{EntityWrite, merge_entity};
+use crate::model::merge::merge_entity;
 use crate::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId};
 use chrono::Utc;
 use rusqlite::types::Value as SqlValue;
@@ -104,13 +106,6 @@ pub struct ApplyReport {
     pub unapplied: usize,
 }
 
-fn parse_object(text: &str) -> Fields {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => map,
-        _ => Fields::new(),
-    }
-}
-
 fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRecord>> {
     let change_id: String = row.get(0)?;
     let entity: String = row.get(1)?;
@@ -144,54 +139,6 @@ fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ChangeRec
             supersedes,
         })
     })())
-}
-
-/// Every change that counts towards an entity's value.
-fn entity_changes(
-    conn: &rusqlite::Connection,
-    kind: EntityKind,
-    entity_id: &str,
-) -> Result<Vec<EntityWrite>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT hlc, fields, clinic_id, supersedes FROM change_log
-             WHERE entity = ?1 AND entity_id = ?2 AND push_state NOT IN ('refused', 'invalid')",
-        )
-        .map_err(StoreError::sqlite("merging changes"))?;
-    let rows: Vec<(String, String, String, String)> = stmt
-        .query_map(params![kind.as_str(), entity_id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .and_then(Iterator::collect)
-        .map_err(StoreError::sqlite("merging changes"))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(hlc, fields, clinic, supersedes)| {
-            Some(EntityWrite {
-                hlc: hlc.parse().ok()?,
-                fields: parse_object(&fields),
-                clinic,
-                supersedes: parse_object(&supersedes),
-            })
-        })
-        .collect())
-}
-
-/// The stamps of the current values (the heads) of each of `fields` of an entity: what a new
-/// write of those fields supersedes.
-pub(super) fn current_heads(
-    conn: &rusqlite::Connection,
-    kind: EntityKind,
-    entity_id: &str,
-    fields: impl Iterator<Item = String>,
-) -> Result<BTreeMap<String, Vec<HlcStamp>>, StoreError> {
-    let merged = merge_entity(kind, &entity_changes(conn, kind, entity_id)?);
-    Ok(fields
-        .filter_map(|field| {
-            let heads = merged.fields.get(&field)?.heads.clone();
-            Some((field, heads))
-        })
-        .collect())
 }
 
 /// Re-merges one entity from every change known for it and writes the result: the row, the field

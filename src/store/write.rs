@@ -3,6 +3,8 @@
 //! hybrid logical clock) to the outbox, all inside the caller's transaction.
 
 use super::{Store, StoreError, meta_get, meta_set, time_text};
+use crate::model::HlcStamp;
+use crate::model::merge::{EntityWrite, merge_entity};
 use crate::model::{
     AuditAction, AuditEvent, ChangeId, ClinicId, EntityKind, HybridClock, NodeId, PatientId, UserId,
 };
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 impl Store {
@@ -363,8 +366,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         let entity_text = entity_id.hyphenated().to_string();
         // What this write replaces: the current values (heads) of each field it writes. A write
         // that saw every value of a field also settles any conflict on it.
-        let heads =
-            super::sync::current_heads(&self.tx, kind, &entity_text, fields.keys().cloned())?;
+        let heads = current_heads(&self.tx, kind, &entity_text, fields.keys().cloned())?;
         let mut supersedes = serde_json::Map::new();
         {
             let mut settle = self
@@ -418,4 +420,60 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             .commit()
             .map_err(StoreError::sqlite("committing the transaction"))
     }
+}
+
+/// A JSON object stored as text (a change's fields or supersedes); empty if it is not one.
+pub(super) fn parse_object(text: &str) -> Fields {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Fields::new(),
+    }
+}
+
+/// Every change in the log that counts towards an entity's value.
+pub(super) fn entity_changes(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+) -> Result<Vec<EntityWrite>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT hlc, fields, clinic_id, supersedes FROM change_log
+             WHERE entity = ?1 AND entity_id = ?2 AND push_state NOT IN ('refused', 'invalid')",
+        )
+        .map_err(StoreError::sqlite("merging changes"))?;
+    let rows: Vec<(String, String, String, String)> = stmt
+        .query_map(rusqlite::params![kind.as_str(), entity_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(StoreError::sqlite("merging changes"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hlc, fields, clinic, supersedes)| {
+            Some(EntityWrite {
+                hlc: hlc.parse().ok()?,
+                fields: parse_object(&fields),
+                clinic,
+                supersedes: parse_object(&supersedes),
+            })
+        })
+        .collect())
+}
+
+/// The stamps of the current values (the heads) of each of `fields` of an entity: what a new
+/// write of those fields supersedes.
+pub(super) fn current_heads(
+    conn: &rusqlite::Connection,
+    kind: EntityKind,
+    entity_id: &str,
+    fields: impl Iterator<Item = String>,
+) -> Result<BTreeMap<String, Vec<HlcStamp>>, StoreError> {
+    let merged = merge_entity(kind, &entity_changes(conn, kind, entity_id)?);
+    Ok(fields
+        .filter_map(|field| {
+            let heads = merged.fields.get(&field)?.heads.clone();
+            Some((field, heads))
+        })
+        .collect())
 }

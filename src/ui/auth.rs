@@ -295,15 +295,15 @@ impl SignInForm {
         if self.recovering {
             return self.recovery_ui(ui, service);
         }
+        if self.encrypting {
+            return self.encrypting_ui(ui, service);
+        }
         ui.label(RichText::new("Sign in").heading());
         ui.add_space(8.0);
         self.user_password_ui(ui, service)
     }
 
     fn user_password_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
-        if self.encrypting {
-            return self.encrypting_ui(ui, service);
-        }
         let user = field(ui, "User name", &mut self.user_name, false);
         if self.user_name.is_empty() && !user.has_focus() && self.error.is_none() {
             user.request_focus();
@@ -348,11 +348,15 @@ impl SignInForm {
         ui.add_space(8.0);
         match service.poll_encryption() {
             Some(Ok(EncryptionState::Running(step))) => {
-                let (fraction, label) = step.map_or((0.0, "Starting…".to_owned()), |step| {
-                    (step.fraction(), step.label())
-                });
+                let (fraction, label) = step.map_or(
+                    (0.0, crate::store::MigrationProgress::starting_label()),
+                    |step| (step.fraction(), step.label()),
+                );
                 ui.add(egui::ProgressBar::new(fraction).show_percentage());
-                ui.label(label);
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(label);
+                });
                 false
             }
             Some(Ok(EncryptionState::SignedIn)) => {

@@ -109,3 +109,18 @@ pub fn plain_workstation(
     drop(store);
     (path, blob, image)
 }
+
+/// Runs `program` with `args` to the end, echoing what it printed (shown when a test fails).
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ {program} {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
