@@ -66,6 +66,21 @@ impl DataKey {
         text
     }
 
+    /// A key written as [`DataKey::sqlcipher_hex`] gives it (64 hex digits); `None` for other
+    /// text.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks(2)) {
+            let digit = |c: u8| (c as char).to_digit(16);
+            *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
     /// The key that seals image files (blobs), derived from the data key with HKDF-SHA256 so the
     /// database's cipher and the files' never share a key.
     pub fn blob_key(&self) -> BlobKey {
@@ -299,6 +314,27 @@ impl KeySlot {
     }
 }
 
+/// The owner text a forward slot is bound to.
+pub fn forward_slot_owner() -> String {
+    "outpost forward slot v1".to_owned()
+}
+
+/// Seals `new` with `old` (a data key replaced by the clinic's): whoever opens `old` opens `new`.
+pub fn seal_forward(new: &DataKey, old: &DataKey) -> Result<KeySlot, KeyError> {
+    // The old key is 256 random bits: it needs no stretching.
+    KeySlot::seal(
+        new,
+        old.as_bytes(),
+        &forward_slot_owner(),
+        KdfParams::RECOVERY,
+    )
+}
+
+/// The key a forward slot gives to the holder of `old`.
+pub fn open_forward(slot: &str, old: &DataKey) -> Result<DataKey, KeyError> {
+    KeySlot::from_text(slot)?.open(old.as_bytes(), &forward_slot_owner())
+}
+
 /// The owner text a user's slot is bound to.
 pub fn user_slot_owner(user_id: &str) -> String {
     format!("outpost-slot-v1:user:{user_id}")
@@ -391,6 +427,20 @@ mod tests {
             Err(KeyError::WrongSecret)
         ));
         assert!(!text.contains("copper"));
+    }
+
+    #[test]
+    fn a_key_reads_back_from_its_hex_and_a_forward_slot_opens_only_with_the_old_key() {
+        let old = DataKey::generate().unwrap();
+        assert_eq!(DataKey::from_hex(&old.sqlcipher_hex()).unwrap(), old);
+        assert!(DataKey::from_hex("zz").is_none());
+        let new = DataKey::generate().unwrap();
+        let slot = seal_forward(&new, &old).unwrap().to_text();
+        assert_eq!(open_forward(&slot, &old).unwrap(), new);
+        assert!(matches!(
+            open_forward(&slot, &new),
+            Err(KeyError::WrongSecret)
+        ));
     }
 
     #[test]

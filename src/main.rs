@@ -93,6 +93,17 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Take the clinic's key in place of this workstation's own (a workstation set up before it
+    /// enrolled): one of the clinic's users proves it with their password (from
+    /// --clinic-password-file or the terminal). For an administrator of this workstation.
+    AdoptClinicKey {
+        /// The clinic's user whose password opens the clinic's key.
+        #[arg(long, value_name = "NAME")]
+        clinic_user: String,
+        /// A file whose first line is that user's password.
+        #[arg(long, value_name = "FILE")]
+        clinic_password_file: Option<PathBuf>,
+    },
     /// Write a backup of this workstation (records, key file, images; encrypted as they are
     /// here) into a new folder, by default under `backups` in the data folder (for an
     /// administrator). The backup is a data folder of its own: open it with --data-dir.
@@ -656,6 +667,25 @@ fn try_main() -> Result<()> {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
             audit_command(&mut service, action)
+        }
+        Some(Command::AdoptClinicKey {
+            clinic_user,
+            clinic_password_file,
+        }) => {
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let password = read_password(
+                clinic_password_file.as_ref(),
+                &format!("Password of {clinic_user}: "),
+            )?;
+            if service.adopt_clinic_key(&clinic_user, &password)? {
+                eprintln!(
+                    "This workstation's records and images are now encrypted with the clinic's key."
+                );
+            } else {
+                eprintln!("This workstation already uses the clinic's key.");
+            }
+            Ok(())
         }
         Some(Command::Backup { to }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

@@ -394,3 +394,100 @@ fn a_wrong_password_starts_no_encryption() {
     assert_eq!(file_state(&path).unwrap(), FileState::Plain);
     assert!(service.is_open());
 }
+
+#[test]
+fn a_power_cut_while_a_workstation_takes_its_clinics_key_is_finished_by_the_next_sign_in() {
+    use outpost::keys::{KdfParams, KeySlot, seal_forward, user_slot_owner};
+    use outpost::model::{Action, Role, Roles, UserAccount, UserId};
+    use outpost::store::Keyring;
+    let clinic_key = DataKey::generate().unwrap();
+    for stop in EncryptStep::ALL {
+        for who in ["achieng", "wambui"] {
+            let dir = tempfile::tempdir().unwrap();
+            let live = dir.path().join("live");
+            // A workstation with its own key, a patient, an image, and a clinic user (whose slot
+            // holds the clinic's key) as enrollment brings them.
+            let mut service = support::signed_in(Store::open_dir(&live).unwrap());
+            let clinic = service.store().clinic_id();
+            let registered = match service
+                .execute(outpost::app::Command::RegisterPatient(Patient {
+                    family_name: "Nyaboke".into(),
+                    given_name: "Ruth".into(),
+                    sex: Sex::Female,
+                    ..Patient::blank(clinic)
+                }))
+                .unwrap()
+            {
+                outpost::app::Outcome::PatientRegistered(p) => p,
+                other => panic!("{other:?}"),
+            };
+            let image = b"an outpost photo ".repeat(10_000);
+            let blob = BlobHash::of_bytes(&image);
+            let store = service.store_for(Action::WriteClinical).unwrap();
+            store.put_blob(&blob, &image).unwrap();
+            let wambui = UserId::new();
+            store
+                .save_user(&UserAccount {
+                    user_id: wambui,
+                    user_name: "wambui".into(),
+                    full_name: "Dr Wambui".into(),
+                    roles: Roles::of(&[Role::Clinician]),
+                    disabled: false,
+                    must_change_password: false,
+                    key_slot: KeySlot::seal(
+                        &clinic_key,
+                        support::PASSWORD.as_bytes(),
+                        &user_slot_owner(&wambui.to_string()),
+                        KdfParams::TEST_ONLY,
+                    )
+                    .unwrap()
+                    .to_text(),
+                })
+                .unwrap();
+            let own_key = service.session().unwrap().data_key().clone();
+            drop(service);
+
+            // What taking the clinic's key does, cut after `stop`.
+            let mut keyring = Keyring::load(&live).unwrap();
+            keyring.forward_slot = Some(seal_forward(&clinic_key, &own_key).unwrap().to_text());
+            keyring.moving_from_slot = Some(seal_forward(&own_key, &clinic_key).unwrap().to_text());
+            keyring.save(&live).unwrap();
+            let cut = dir.path().join("cut");
+            let path = live.join(DATABASE_FILE);
+            let stopped = Store::rekey(&path, &own_key, &clinic_key, |step| {
+                if step == stop {
+                    snapshot(&live, &cut);
+                    return Err(StoreError::Encrypting {
+                        step: "the test's power cut",
+                        detail: format!("{step:?}"),
+                    });
+                }
+                Ok(())
+            });
+            assert!(stopped.is_err());
+
+            // Whoever signs in next, a local user or the clinic's, finishes the move.
+            let mut service = AppService::open_dir(&cut)
+                .unwrap()
+                .with_kdf(KdfParams::TEST_ONLY);
+            service.sign_in(who, support::PASSWORD).unwrap();
+            assert_eq!(service.session().unwrap().data_key(), &clinic_key);
+            assert!(service.store().is_keyed_with(&clinic_key), "{stop:?} {who}");
+            assert_eq!(
+                service.store().patient(registered.patient_id).unwrap(),
+                registered
+            );
+            assert_eq!(service.store().read_blob(&blob).unwrap().unwrap(), image);
+            let clinic_files = BlobFiles::new(cut.join("blobs"), Some(clinic_key.blob_key()));
+            assert_eq!(clinic_files.read(&blob).unwrap().unwrap(), image);
+            assert!(Keyring::load(&cut).unwrap().moving_from_slot.is_none());
+            drop(service);
+            let mut again = AppService::open_dir(&cut)
+                .unwrap()
+                .with_kdf(KdfParams::TEST_ONLY);
+            again.sign_in("achieng", support::PASSWORD).unwrap();
+            again.sign_out().unwrap();
+            again.sign_in("wambui", support::PASSWORD).unwrap();
+        }
+    }
+}

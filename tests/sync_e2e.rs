@@ -696,3 +696,121 @@ async fn the_audit_trail_reaches_the_server_which_refuses_a_rewritten_chain() {
     // Nothing of it was kept.
     assert_eq!(server.store.audit_entries().unwrap(), local);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstation_set_up_before_it_enrolled_takes_the_clinics_key_and_its_users_join() {
+    use outpost::app::{AppError, AppService, LoginError};
+    use outpost::keys::KdfParams;
+    use outpost::model::{Action, BlobHash, Role};
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let front = workstation(&server, &dir, "Hill Clinic").await;
+    let mut front = support::signed_in(front);
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+
+    // A workstation used on its own first: its own administrator, key, patient and image.
+    let outpost_dir = dir.path().join("outpost");
+    let mut own = AppService::open_dir(&outpost_dir)
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
+    own.set_up(outpost::app::FirstAdministrator {
+        full_name: "Bwire Otieno".into(),
+        user_name: "bwire".into(),
+        password: support::PASSWORD.into(),
+        confirm: support::PASSWORD.into(),
+        also_clinician: true,
+    })
+    .unwrap();
+    support::add_user(&mut own, "mercy", "Nurse Mercy", &[Role::Nurse]);
+    let registered = patient(own.store(), "Auma");
+    let registered = match own
+        .execute(outpost::app::Command::RegisterPatient(registered))
+        .unwrap()
+    {
+        outpost::app::Outcome::PatientRegistered(p) => p,
+        other => panic!("{other:?}"),
+    };
+    let image = b"pixels of a photo taken at the outpost".repeat(5_000);
+    let blob = BlobHash::of_bytes(&image);
+    own.store_for(Action::WriteClinical)
+        .unwrap()
+        .put_blob(&blob, &image)
+        .unwrap();
+    let own_key = own.session().unwrap().data_key().clone();
+    let clinic_key = front.session().unwrap().data_key().clone();
+    assert_ne!(own_key, clinic_key);
+
+    // It enrolls: the clinic's users arrive, but their key does not open its records yet.
+    let code = outpost::server::new_enrollment_code(
+        server.store.as_ref(),
+        front.store().clinic_id(),
+        Utc::now().timestamp_millis(),
+        None,
+    )
+    .unwrap();
+    engine::enroll(
+        own.store_to_enroll().unwrap(),
+        &server.url,
+        &code,
+        "Outpost room",
+        None,
+    )
+    .await
+    .unwrap();
+    own.sign_out().unwrap();
+    assert!(matches!(
+        own.sign_in("achieng", support::PASSWORD),
+        Err(AppError::Login(LoginError::WrongKey))
+    ));
+
+    // Its administrator takes the clinic's key, proved by a clinic user's password.
+    own.sign_in("bwire", support::PASSWORD).unwrap();
+    assert!(matches!(
+        own.adopt_clinic_key("achieng", "not the password"),
+        Err(AppError::Login(LoginError::WrongPassword))
+    ));
+    assert!(own.adopt_clinic_key("achieng", support::PASSWORD).unwrap());
+    assert_eq!(own.session().unwrap().data_key(), &clinic_key);
+    assert!(!own.adopt_clinic_key("achieng", support::PASSWORD).unwrap());
+    own.sign_out().unwrap();
+    drop(own);
+
+    // From now on the clinic's users open it, offline, with every record and image; its own
+    // users keep their passwords.
+    let mut own = AppService::open_dir(&outpost_dir)
+        .unwrap()
+        .with_kdf(KdfParams::TEST_ONLY);
+    own.sign_in("achieng", support::PASSWORD).unwrap();
+    assert_eq!(
+        own.store()
+            .patient(registered.patient_id)
+            .unwrap()
+            .given_name,
+        "Auma"
+    );
+    assert_eq!(own.store().read_blob(&blob).unwrap().unwrap(), image);
+    let sealed = std::fs::read(own.store().blob_path(&blob)).unwrap();
+    let clinic_files =
+        outpost::store::BlobFiles::new(own.store().blob_dir(), Some(clinic_key.blob_key()));
+    assert_eq!(clinic_files.read(&blob).unwrap().unwrap(), image);
+    assert!(!sealed.windows(20).any(|w| w == &image[..20]));
+    own.sign_out().unwrap();
+    own.sign_in("mercy", support::PASSWORD).unwrap();
+    assert_eq!(own.session().unwrap().data_key(), &clinic_key);
+    own.sign_out().unwrap();
+
+    // Mercy's slot now holds the clinic's key: after a sync she signs in at the front desk.
+    let mut store = own.into_store().unwrap();
+    sync(&mut store).await;
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+    front.sign_out().unwrap();
+    front.sign_in("mercy", support::PASSWORD).unwrap();
+    assert_eq!(
+        front
+            .store()
+            .patient(registered.patient_id)
+            .unwrap()
+            .given_name,
+        "Auma"
+    );
+}

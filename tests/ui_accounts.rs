@@ -408,3 +408,51 @@ fn a_workstation_from_before_encryption_is_encrypted_at_the_first_sign_in() {
         outpost::store::FileState::Encrypted
     );
 }
+
+#[test]
+fn an_administrator_takes_the_clinics_key_from_the_users_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    let mut service = support::signed_in(store);
+    // A clinic user as enrollment brings them: their slot holds the clinic's key.
+    let clinic_key = outpost::keys::DataKey::generate().unwrap();
+    let clinic_user = outpost::model::UserId::new();
+    let slot = outpost::keys::KeySlot::seal(
+        &clinic_key,
+        b"clinic pass phrase",
+        &outpost::keys::user_slot_owner(&clinic_user.to_string()),
+        KdfParams::TEST_ONLY,
+    )
+    .unwrap();
+    service
+        .store_for(outpost::model::Action::ManageUsers)
+        .unwrap()
+        .save_user(&outpost::model::UserAccount {
+            user_id: clinic_user,
+            user_name: "wambui".into(),
+            full_name: "Dr Wambui".into(),
+            roles: outpost::model::Roles::of(&[UserRole::Clinician]),
+            disabled: false,
+            must_change_password: false,
+            key_slot: slot.to_text(),
+        })
+        .unwrap();
+    let mut harness = harness(OutpostApp::new(service));
+    harness.run();
+    harness.state_mut().open(Screen::Users);
+    harness.run();
+    harness.get_by_label("The clinic's key").click_accesskit();
+    harness.run();
+    type_into(&mut harness, "Clinic user name", "wambui");
+    type_into(&mut harness, "Their password", "wrong pass phrase");
+    press(&mut harness, "Take the clinic's key");
+    harness.get_by_label("The user name or password is not right.");
+    type_into(&mut harness, "Their password", "clinic pass phrase");
+    press(&mut harness, "Take the clinic's key");
+    harness.get_by_label_contains("now encrypted with the clinic's key");
+    assert_eq!(
+        harness.state().service().session().unwrap().data_key(),
+        &clinic_key
+    );
+    assert!(harness.state().store().is_keyed_with(&clinic_key));
+}

@@ -97,6 +97,14 @@ pub enum Command {
     },
     /// Set how long the window waits, untouched, before it locks itself.
     SetAutoLockMinutes(u32),
+    /// Take the clinic's key in place of this workstation's own (see
+    /// [`crate::app::AppService::adopt_clinic_key`]).
+    AdoptClinicKey {
+        /// One of the clinic's users.
+        user_name: String,
+        /// Their password.
+        password: String,
+    },
 }
 
 /// What a command did.
@@ -130,6 +138,8 @@ pub enum Outcome {
     UserChanged,
     /// The setting was saved.
     SettingSaved,
+    /// The workstation took the clinic's key (false: it had it already).
+    ClinicKeyAdopted(bool),
 }
 
 impl Command {
@@ -165,7 +175,7 @@ impl Command {
             | Self::SetUserRoles { .. }
             | Self::SetUserDisabled { .. }
             | Self::ResetPassword { .. } => Action::ManageUsers,
-            Self::SetAutoLockMinutes(_) => Action::ChangeSettings,
+            Self::SetAutoLockMinutes(_) | Self::AdoptClinicKey { .. } => Action::ChangeSettings,
         }
     }
 }

@@ -20,6 +20,13 @@ pub enum LoginError {
         /// Seconds until the next try is accepted.
         wait_seconds: i64,
     },
+    /// The password is right, but the key it opens does not open this workstation's records:
+    /// the workstation has a key of its own, and has not taken its clinic's yet.
+    #[error(
+        "This workstation's records are not encrypted with the clinic's key yet: an administrator \
+         of this workstation must sign in and take the clinic's key first."
+    )]
+    WrongKey,
     /// The recovery key typed does not open this clinic's data.
     #[error("That recovery key is not this clinic's.")]
     WrongRecoveryKey,

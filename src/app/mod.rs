@@ -25,7 +25,8 @@ pub use error::{AppError, LoginError};
 pub use status::{STATUS_FILE, StatusReport};
 
 use crate::keys::{
-    DataKey, KdfParams, KeyError, KeySlot, RecoveryKey, recovery_slot_owner, user_slot_owner,
+    DataKey, KdfParams, KeyError, KeySlot, RecoveryKey, open_forward, recovery_slot_owner,
+    seal_forward, user_slot_owner,
 };
 use crate::model::{
     Action, AuditAction, AuditEvent, PatientId, Role, Roles, Signer, UserAccount, UserId,
@@ -298,10 +299,14 @@ impl AppService {
     /// Makes the open store the workstation's database encrypted with `key`: opens it if it is
     /// closed, and encrypts a plain one in place.
     fn open_keyed(&mut self, key: &DataKey) -> Result<(), AppError> {
-        if self.opened && self.store.is_encrypted() {
-            return Ok(());
-        }
         let path = self.data_dir.join(crate::store::DATABASE_FILE);
+        if self.opened && self.store.is_encrypted() {
+            // Open already: the key must be the one it is open with.
+            if self.store.is_keyed_with(key) {
+                return Ok(());
+            }
+            return Err(StoreError::WrongKey { path }.into());
+        }
         let actor = self.store.actor();
         // The old connection must be closed before its file is replaced.
         self.store = Store::open_in_memory()?;
@@ -328,6 +333,110 @@ impl AppService {
             keyring.save(&self.data_dir)?;
         }
         Ok(())
+    }
+
+    /// The key that opens the workstation now for one a slot gave: the clinic's key, through
+    /// the forward slot, for the key this workstation had before it took its clinic's.
+    fn forwarded(&self, key: DataKey) -> Result<DataKey, StoreError> {
+        let keyring = Keyring::load(&self.data_dir)?;
+        Ok(keyring
+            .forward_slot
+            .and_then(|slot| open_forward(&slot, &key).ok())
+            .unwrap_or(key))
+    }
+
+    /// Opens the workstation's database with the key a slot gave (through the forward slot if
+    /// it is the workstation's old key), and finishes a move to the clinic's key that a power
+    /// cut left half done. Returns the key that opened it.
+    fn open_workstation(&mut self, key: &DataKey) -> Result<DataKey, AppError> {
+        let key = self.forwarded(key.clone())?;
+        match self.open_keyed(&key) {
+            Ok(()) => {
+                // A move to this key cut after its rename is done now (opening sealed the
+                // images again): the old key need not be kept any longer.
+                let mut keyring = Keyring::load(&self.data_dir)?;
+                if keyring
+                    .moving_from_slot
+                    .as_ref()
+                    .is_some_and(|slot| open_forward(slot, &key).is_ok())
+                {
+                    keyring.moving_from_slot = None;
+                    keyring.save(&self.data_dir)?;
+                }
+                Ok(key)
+            }
+            Err(AppError::Store(StoreError::WrongKey { .. })) => {
+                let keyring = Keyring::load(&self.data_dir)?;
+                let Some(old) = keyring
+                    .moving_from_slot
+                    .and_then(|slot| open_forward(&slot, &key).ok())
+                else {
+                    return Err(LoginError::WrongKey.into());
+                };
+                self.move_to_key(&old, &key)?;
+                Ok(key)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Re-encrypts the workstation from `old` to `new` (its database in place, then its image
+    /// files) and opens it with `new`.
+    fn move_to_key(&mut self, old: &DataKey, new: &DataKey) -> Result<(), AppError> {
+        let path = self.data_dir.join(crate::store::DATABASE_FILE);
+        let actor = self.store.actor();
+        // The old connection must be closed before its file is replaced.
+        self.store = Store::open_in_memory()?;
+        self.opened = false;
+        Store::rekey(&path, old, new, |_| Ok(()))?;
+        self.open_keyed(new)?;
+        self.store.set_actor(actor);
+        let mut keyring = Keyring::load(&self.data_dir)?;
+        keyring.moving_from_slot = None;
+        keyring.save(&self.data_dir)?;
+        Ok(())
+    }
+
+    /// Makes this workstation's key its clinic's: a workstation set up before it enrolled has
+    /// a key of its own, and the clinic's users, who arrived with the enrollment, cannot open
+    /// it. `user_name` is one of the clinic's users, whose password opens the clinic's key.
+    /// The database and the image files are encrypted again with that key, safely at every
+    /// step; this workstation's own users keep their passwords (their slots open the clinic's
+    /// key through a forward slot, and are sealed again with it at their next sign-in, from
+    /// which they sign in at the clinic's other workstations too). An administrator's action.
+    /// Returns false when the keys were the same already.
+    pub fn adopt_clinic_key(&mut self, user_name: &str, password: &str) -> Result<bool, AppError> {
+        let session = self.authorize(Action::ChangeSettings)?;
+        let own = session.data_key.clone();
+        let admin = session.user.user_id;
+        self.refuse_if_throttled()?;
+        let mut clinic_key = None;
+        let candidates = self.store.users_named(user_name)?;
+        for user in &candidates {
+            if let Ok(key) = open_user_slot(user, password) {
+                clinic_key = Some(key);
+                break;
+            }
+        }
+        let Some(clinic_key) = clinic_key else {
+            self.login_failed(candidates.first().map(|u| u.user_id))?;
+            return Err(LoginError::WrongPassword.into());
+        };
+        self.clear_failures()?;
+        if clinic_key == own {
+            return Ok(false);
+        }
+        let mut keyring = Keyring::load(&self.data_dir)?;
+        keyring.forward_slot = Some(seal_forward(&clinic_key, &own)?.to_text());
+        keyring.moving_from_slot = Some(seal_forward(&own, &clinic_key)?.to_text());
+        keyring.save(&self.data_dir)?;
+        self.move_to_key(&own, &clinic_key)?;
+        if let Some(session) = &mut self.session {
+            session.data_key = clinic_key;
+        }
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::SettingChanged, Some(admin)))?;
+        Ok(true)
     }
 
     /// Sets the workstation up: a new data key, the first administrator sealing it with their
@@ -396,7 +505,7 @@ impl AppService {
     /// minutes). Every try is in the audit trail.
     pub fn sign_in(&mut self, user_name: &str, password: &str) -> Result<(), AppError> {
         let (user_id, data_key) = self.check_password(user_name, password)?;
-        self.finish_sign_in(user_id, data_key)
+        self.finish_sign_in(user_id, data_key, Some(password))
     }
 
     /// [`AppService::sign_in`] for the window: when the workstation's files are still plain
@@ -415,7 +524,7 @@ impl AppService {
         let (user_id, data_key) = self.check_password(user_name, password)?;
         let path = self.data_dir.join(crate::store::DATABASE_FILE);
         if !(self.opened && !self.store.is_encrypted() && Store::needs_migration(&path)?) {
-            self.finish_sign_in(user_id, data_key)?;
+            self.finish_sign_in(user_id, data_key, Some(password))?;
             return Ok(SignInStart::SignedIn);
         }
         // The plain connection must be closed before its file is replaced.
@@ -513,7 +622,7 @@ impl AppService {
             }
             return Err(error.into());
         }
-        self.finish_sign_in(encryption.user_id, encryption.data_key)?;
+        self.finish_sign_in(encryption.user_id, encryption.data_key, None)?;
         Ok(EncryptionState::SignedIn)
     }
 
@@ -566,10 +675,26 @@ impl AppService {
     }
 
     /// Opens the database with the data key a password opened and starts the user's session,
-    /// unless they are disabled.
-    fn finish_sign_in(&mut self, user_id: UserId, data_key: DataKey) -> Result<(), AppError> {
-        self.open_keyed(&data_key)?;
-        let user = self.store.user(user_id)?;
+    /// unless they are disabled. A slot that still holds the workstation's key from before it
+    /// took its clinic's is sealed again with the clinic's (`password` is what opened it).
+    fn finish_sign_in(
+        &mut self,
+        user_id: UserId,
+        data_key: DataKey,
+        password: Option<&str>,
+    ) -> Result<(), AppError> {
+        let opened_with = self.open_workstation(&data_key)?;
+        let mut user = self.store.user(user_id)?;
+        if opened_with != data_key
+            && !user.disabled
+            && let Some(password) = password
+        {
+            user.key_slot = self.seal_for(&user, &opened_with, password)?;
+            self.store.set_actor(Some(user_id));
+            self.store.save_user(&user)?;
+            self.store.set_actor(None);
+        }
+        let data_key = opened_with;
         if user.disabled {
             self.login_failed(Some(user.user_id))?;
             return Err(LoginError::Disabled.into());
@@ -608,6 +733,7 @@ impl AppService {
         match open_user_slot(&user, password) {
             Ok(data_key) if !user.disabled => {
                 self.clear_failures()?;
+                let data_key = self.forwarded(data_key)?;
                 self.start_session(user, data_key)
             }
             Ok(_) => {
@@ -675,7 +801,7 @@ impl AppService {
         };
         let mut user = self.store.user(session.user.user_id)?;
         let data_key = match open_user_slot(&user, current) {
-            Ok(key) => key,
+            Ok(key) => self.forwarded(key)?,
             Err(KeyError::WrongSecret) => return Err(LoginError::WrongPassword.into()),
             Err(other) => return Err(other.into()),
         };
@@ -724,7 +850,7 @@ impl AppService {
             }
             Err(other) => return Err(other.into()),
         };
-        self.open_keyed(&data_key)?;
+        let data_key = self.open_workstation(&data_key)?;
         let mut user = self
             .store
             .users_named(user_name)?
@@ -951,6 +1077,10 @@ impl AppService {
                 self.auto_lock_minutes = minutes;
                 Outcome::SettingSaved
             }
+            Command::AdoptClinicKey {
+                user_name,
+                password,
+            } => Outcome::ClinicKeyAdopted(self.adopt_clinic_key(&user_name, &password)?),
         })
     }
 

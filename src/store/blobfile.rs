@@ -33,6 +33,9 @@ const SEALED_CHUNK: u64 = (BLOB_CHUNK + BLOB_CHUNK_TAG) as u64;
 pub struct BlobFiles {
     root: PathBuf,
     key: Option<BlobKey>,
+    /// While the workstation moves to its clinic's key: the key files not yet sealed again were
+    /// sealed with.
+    previous: Option<BlobKey>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -123,7 +126,18 @@ fn sync_folder(dir: &Path) {
 impl BlobFiles {
     /// The blob folder `root`, its files sealed with `key` (plain without one).
     pub fn new(root: PathBuf, key: Option<BlobKey>) -> Self {
-        Self { root, key }
+        Self {
+            root,
+            key,
+            previous: None,
+        }
+    }
+
+    /// These files, some of them still sealed with `previous` (read with it, and sealed again
+    /// with the current key by [`BlobFiles::seal_all`]).
+    pub fn with_previous(mut self, previous: Option<BlobKey>) -> Self {
+        self.previous = previous;
+        self
     }
 
     /// The folder.
@@ -217,14 +231,24 @@ impl BlobFiles {
                         what: "an image file sealed with a key this store was not opened with",
                     });
                 };
-                Inner::Sealed(Box::new(SealedReader {
+                let mut reader = SealedReader {
                     file,
                     key,
                     aad: header.aad(blob),
                     header,
                     position: 0,
                     chunk: None,
-                }))
+                };
+                // A file not sealed again yet after a change of key opens with the one before.
+                if reader.load(0).is_err()
+                    && let Some(previous) = self.previous.clone()
+                {
+                    let current = std::mem::replace(&mut reader.key, previous);
+                    if reader.load(0).is_err() {
+                        reader.key = current;
+                    }
+                }
+                Inner::Sealed(Box::new(reader))
             }
         };
         Ok(Some(BlobReader { inner }))
@@ -254,9 +278,9 @@ impl BlobFiles {
         Ok(Some(bytes))
     }
 
-    /// Seals every plain file of the folder in place (each written sealed beside it, flushed and
-    /// renamed over it: a power cut leaves the plain file or the sealed one). Returns how many.
-    /// Without a key there is nothing to do.
+    /// Seals every file of the folder that is plain, or sealed with the previous key, in place
+    /// (each written sealed beside it, flushed and renamed over it: a power cut leaves the old
+    /// file or the new one). Returns how many. Without a key there is nothing to do.
     /// `progress(done, of)` is called after each file looked at.
     pub fn seal_all(&self, mut progress: impl FnMut(usize, usize)) -> Result<usize, StoreError> {
         if self.key.is_none() {
@@ -309,14 +333,27 @@ impl BlobFiles {
         Ok(sealed)
     }
 
-    /// Seals one plain file in place; false when it is sealed already.
+    /// Seals one file in place, plain or sealed with the previous key; false when it is sealed
+    /// with the current key already.
     fn seal_one(&self, blob: &BlobHash, path: &Path) -> Result<bool, StoreError> {
         let mut file = File::open(path).map_err(io_error(path))?;
-        if read_header(&mut file).map_err(io_error(path))?.is_some() {
-            return Ok(false);
-        }
+        let sealed = read_header(&mut file).map_err(io_error(path))?;
         drop(file);
-        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        let bytes = match sealed {
+            None => std::fs::read(path).map_err(io_error(path))?,
+            Some(_) => {
+                let current = BlobFiles::new(self.root.clone(), self.key.clone());
+                if let Some(Inner::Sealed(mut reader)) = current.open(blob)?.map(|r| r.inner)
+                    && reader.load(0).is_ok()
+                {
+                    return Ok(false);
+                }
+                if self.previous.is_none() {
+                    return Ok(false);
+                }
+                self.read(blob)?.unwrap_or_default()
+            }
+        };
         if BlobHash::of_bytes(&bytes) != *blob {
             return Err(StoreError::Corrupt {
                 what: "an image file in the blob folder (its contents do not match its name)",
@@ -800,6 +837,23 @@ mod tests {
         assert!(!leftover.exists());
         assert_eq!(sealed.read(&blob).unwrap().unwrap(), data);
         assert_eq!(sealed.seal_all(|_, _| {}).unwrap(), 0);
+    }
+
+    #[test]
+    fn files_of_the_previous_key_are_read_then_sealed_again_with_the_new_one() {
+        let (_dir, old, _) = folders();
+        let data = bytes(2 * BLOB_CHUNK + 9);
+        let blob = BlobHash::of_bytes(&data);
+        old.write(&blob, &data).unwrap();
+        let new_key = DataKey::generate().unwrap().blob_key();
+        let moved = BlobFiles::new(old.root().to_owned(), Some(new_key.clone()))
+            .with_previous(old.key.clone());
+        assert_eq!(moved.read(&blob).unwrap().unwrap(), data);
+        assert_eq!(moved.seal_all(|_, _| {}).unwrap(), 1);
+        let only_new = BlobFiles::new(old.root().to_owned(), Some(new_key));
+        assert_eq!(only_new.read(&blob).unwrap().unwrap(), data);
+        assert!(old.read(&blob).is_err());
+        assert_eq!(moved.seal_all(|_, _| {}).unwrap(), 0);
     }
 
     #[test]

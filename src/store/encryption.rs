@@ -251,6 +251,30 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 pub fn encrypt_in_place(
     path: &Path,
     key: &DataKey,
+    after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
+    copying: impl Fn(u64, u64) + Sync,
+) -> Result<(), StoreError> {
+    move_to_key(path, None, key, after_step, copying)
+}
+
+/// Re-encrypts the database at `path` from `old` to `new`, in place, by the same steps as
+/// [`encrypt_in_place`]: a power cut at any moment leaves the file whole under one key or the
+/// other.
+pub fn rekey_in_place(
+    path: &Path,
+    old: &DataKey,
+    new: &DataKey,
+    after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    move_to_key(path, Some(old), new, after_step, |_, _| {})
+}
+
+/// Writes the database at `path` (plain, or encrypted with `from`) encrypted with `key` beside
+/// itself, flushes it, and renames it over the original.
+fn move_to_key(
+    path: &Path,
+    from: Option<&DataKey>,
+    key: &DataKey,
     mut after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
     copying: impl Fn(u64, u64) + Sync,
 ) -> Result<(), StoreError> {
@@ -277,6 +301,9 @@ pub fn encrypt_in_place(
             path: path.to_owned(),
             source,
         })?;
+        if let Some(from) = from {
+            apply_key(&conn, path, from)?;
+        }
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(fail("saving pending writes"))?;
         after_step(EncryptStep::Checkpointed)?;
@@ -305,8 +332,8 @@ pub fn encrypt_in_place(
         .and_then(|file| file.sync_all())
         .map_err(io("flushing the encrypted copy"))?;
     after_step(EncryptStep::Flushed)?;
-    // The WAL was emptied by the checkpoint: without it the plain file is whole by itself, and
-    // a plain WAL must not sit beside the encrypted file.
+    // The WAL was emptied by the checkpoint: without it the old file is whole by itself, and
+    // an old WAL must not sit beside the new file.
     for suffix in ["-wal", "-shm"] {
         match std::fs::remove_file(sidecar(path, suffix)) {
             Ok(()) => {}

@@ -165,6 +165,7 @@ impl Store {
     /// another thread (the viewer's decoder, the sync worker) reads and writes blobs through.
     pub fn blob_files(&self) -> BlobFiles {
         BlobFiles::new(self.blob_dir(), self.key.as_ref().map(|k| k.blob_key()))
+            .with_previous(self.previous_key.as_ref().map(|k| k.blob_key()))
     }
 
     /// Where a blob's file is (or will be) in the blob folder.

@@ -40,6 +40,16 @@ pub struct Keyring {
     /// When the last wrong password was typed (RFC 3339).
     #[serde(default)]
     pub last_failed_at: Option<String>,
+    /// After this workstation took its clinic's key in place of its own: the clinic's key sealed
+    /// with the workstation's old key. A slot (or the recovery key) that still opens the old key
+    /// opens the clinic's through it, and is sealed again with the clinic's key at its owner's
+    /// next sign-in.
+    #[serde(default)]
+    pub forward_slot: Option<String>,
+    /// While that move is under way: the old key sealed with the clinic's, so that a clinic user
+    /// who signs in first can finish it. Removed when the move is done.
+    #[serde(default)]
+    pub moving_from_slot: Option<String>,
     /// Wrong passwords typed while the database was closed (the user's id, when the name was
     /// known), waiting to be written into the audit trail when it opens.
     #[serde(default)]

@@ -47,6 +47,8 @@ pub const DATABASE_FILE: &str = "outpost.sqlite3";
 
 /// Set once every image file of an encrypted store is sealed.
 const BLOBS_SEALED: &str = "blobs_sealed";
+/// The workstation's key before it took its clinic's, until its image files are sealed again.
+const PREVIOUS_KEY: &str = "previous_data_key";
 
 /// Who this workstation is: its node id for the clock, the clinic it writes for, and the prefix of
 /// the patient numbers it hands out.
@@ -111,6 +113,9 @@ pub struct Store {
     path: PathBuf,
     /// The data key of an encrypted file (kept for the store's other connections).
     key: Option<DataKey>,
+    /// The key this workstation had before it took its clinic's, while image files sealed with
+    /// it remain.
+    previous_key: Option<DataKey>,
     workstation: Workstation,
     clock: HybridClock,
     /// The signed-in user whose writes the audit trail names.
@@ -167,15 +172,38 @@ impl Store {
                 |written, of| progress(MigrationProgress::Copying { written, of }),
             )?;
         }
-        let store = Self::open_with(path, Some(key))?;
-        if meta_get(&store.conn, BLOBS_SEALED)?.is_none() {
+        let mut store = Self::open_with(path, Some(key))?;
+        if meta_get(&store.conn, BLOBS_SEALED)?.is_none() || store.previous_key.is_some() {
             let sealed = store
                 .blob_files()
                 .seal_all(|done, of| progress(MigrationProgress::Images { done, of }))?;
             tracing::info!(sealed, "image files sealed");
             meta_set(&store.conn, BLOBS_SEALED, "1")?;
+            store
+                .conn
+                .execute("DELETE FROM meta WHERE key = ?1", [PREVIOUS_KEY])
+                .map_err(StoreError::sqlite("forgetting the previous key"))?;
+            store.previous_key = None;
         }
         Ok(store)
+    }
+
+    /// Moves the encrypted database at `path` from the key `old` to `new` in place (the
+    /// workstation takes its clinic's key): the file is exported under the new key, flushed and
+    /// renamed over the old one, as [`encrypt_in_place`] does. The old key is kept inside the
+    /// file until [`Store::open_keyed`] with the new one has sealed every image file again.
+    /// `after_step` may stop the work (tests); run again, it goes on.
+    pub fn rekey(
+        path: &Path,
+        old: &DataKey,
+        new: &DataKey,
+        after_step: impl FnMut(EncryptStep) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        {
+            let store = Self::open_with(path, Some(old))?;
+            meta_set(&store.conn, PREVIOUS_KEY, &old.sqlcipher_hex())?;
+        }
+        encryption::rekey_in_place(path, old, new, after_step)
     }
 
     /// An empty store in memory, holding nothing: what the app service reads before a sign-in
@@ -190,10 +218,15 @@ impl Store {
         let workstation = load_or_create_workstation(&mut conn)?;
         let last: Option<HlcStamp> = meta_get(&conn, "hlc_last")?.and_then(|s| s.parse().ok());
         let clock = HybridClock::resume(workstation.node_id.clone(), last.as_ref());
+        let previous_key = match key {
+            Some(_) => meta_get(&conn, PREVIOUS_KEY)?.and_then(|hex| DataKey::from_hex(&hex)),
+            None => None,
+        };
         Ok(Self {
             conn,
             path: path.to_owned(),
             key: key.cloned(),
+            previous_key,
             workstation,
             clock,
             actor: None,
@@ -223,6 +256,11 @@ impl Store {
     /// Whether the file is encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.key.is_some()
+    }
+
+    /// Whether the file is encrypted with `key`.
+    pub fn is_keyed_with(&self, key: &DataKey) -> bool {
+        self.key.as_ref() == Some(key)
     }
 
     /// The database file.

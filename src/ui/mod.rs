@@ -924,6 +924,20 @@ impl OutpostApp {
                 }
                 self.after_write();
             }
+            Outcome::ClinicKeyAdopted(changed) => {
+                if let ActiveScreen::Users(users) = &mut self.screen {
+                    users.changed(self.service.store());
+                }
+                self.set_message(
+                    if changed {
+                        "This workstation's records and images are now encrypted with the clinic's key."
+                    } else {
+                        "This workstation already uses the clinic's key."
+                    },
+                    false,
+                );
+                self.after_write();
+            }
         }
     }
 

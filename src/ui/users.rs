@@ -18,6 +18,9 @@ pub struct UsersScreen {
     /// The user about to be disabled (asked first).
     confirm_disable: Option<UserId>,
     auto_lock: String,
+    /// Taking the clinic's key: a clinic user's name and password.
+    clinic_user: String,
+    clinic_password: String,
     error: Option<String>,
     message: Option<String>,
 }
@@ -39,6 +42,8 @@ impl UsersScreen {
             reset: None,
             confirm_disable: None,
             auto_lock: auto_lock_minutes.to_string(),
+            clinic_user: String::new(),
+            clinic_password: String::new(),
             error: None,
             message: None,
         }
@@ -90,6 +95,8 @@ impl UsersScreen {
             self.new_user_ui(ui, cx);
             ui.add_space(12.0);
             self.settings_ui(ui, cx);
+            ui.add_space(8.0);
+            self.clinic_key_ui(ui, cx);
         });
     }
 
@@ -245,6 +252,36 @@ impl UsersScreen {
                 password: form.password.clone(),
             }));
         }
+    }
+
+    /// Taking the clinic's key: for a workstation used before it was connected to the clinic's
+    /// server, whose records are still under a key of its own.
+    fn clinic_key_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        egui::CollapsingHeader::new("The clinic's key").show(ui, |ui| {
+            ui.label(
+                "A workstation used before it was connected to the clinic's server encrypts its \
+                 records with a key of its own, which the clinic's users cannot open. One of the \
+                 clinic's users types their password here once; the records and images are then \
+                 encrypted again with the clinic's key. This workstation's users keep their \
+                 passwords.",
+            );
+            let name = ui.label("Clinic user name");
+            ui.add(TextEdit::singleline(&mut self.clinic_user).desired_width(220.0))
+                .labelled_by(name.id);
+            let password = ui.label("Their password");
+            ui.add(
+                TextEdit::singleline(&mut self.clinic_password)
+                    .password(true)
+                    .desired_width(220.0),
+            )
+            .labelled_by(password.id);
+            if ui.button("Take the clinic's key").clicked() {
+                cx.send(Command::change(AppCommand::AdoptClinicKey {
+                    user_name: self.clinic_user.trim().to_owned(),
+                    password: std::mem::take(&mut self.clinic_password),
+                }));
+            }
+        });
     }
 
     fn settings_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
