@@ -94,3 +94,30 @@ fn the_store_knows_no_window_and_no_network() {
     let hits = mentions("store", &["egui", "tonic", "crate::ui", "crate::app"]);
     assert!(hits.is_empty(), "{hits:#?}");
 }
+
+#[test]
+fn the_write_path_depends_on_no_other_store_module() {
+    let hits: Vec<String> = mentions(
+        "store",
+        &[
+            "super::patients",
+            "super::encounters",
+            "super::sync",
+            "super::batch",
+            "super::imaging",
+            "super::users",
+        ],
+    )
+    .into_iter()
+    .filter(|hit| hit.contains("store/write.rs"))
+    .collect();
+    assert!(hits.is_empty(), "{hits:#?}");
+}
+
+#[test]
+fn the_merge_is_written_once_in_the_model() {
+    let store_merges = mentions("store", &["fn merge_entity", "fn merge_field"]);
+    assert!(store_merges.is_empty(), "{store_merges:#?}");
+    let model_merges = mentions("model", &["fn merge_entity"]);
+    assert_eq!(model_merges.len(), 1, "{model_merges:#?}");
+}
