@@ -220,6 +220,25 @@ fn snapshot(from: &Path, to: &Path) {
     }
 }
 
+/// A step callback that, after `stop`, copies `live` to `cut` as a power cut would leave it and
+/// stops the work.
+fn power_cut_after<'a>(
+    stop: EncryptStep,
+    live: &'a Path,
+    cut: &'a Path,
+) -> impl FnMut(EncryptStep) -> Result<(), StoreError> + 'a {
+    move |step| {
+        if step == stop {
+            snapshot(live, cut);
+            return Err(StoreError::Encrypting {
+                step: "the test's power cut",
+                detail: format!("{step:?}"),
+            });
+        }
+        Ok(())
+    }
+}
+
 fn patients_in(store: &Store) -> usize {
     store.patient_order(PatientSort::Name, false).unwrap().len()
 }
@@ -235,16 +254,7 @@ fn a_power_cut_after_any_step_of_the_move_to_encryption_leaves_a_usable_workstat
         let stopped = encrypt_in_place(
             &path,
             &key,
-            |step| {
-                if step == stop {
-                    snapshot(&live, &cut);
-                    return Err(StoreError::Encrypting {
-                        step: "the test's power cut",
-                        detail: format!("{step:?}"),
-                    });
-                }
-                Ok(())
-            },
+            power_cut_after(stop, &live, &cut),
             |written, of| assert!(written <= of),
         );
         assert!(stopped.is_err());
@@ -454,16 +464,12 @@ fn a_power_cut_while_a_workstation_takes_its_clinics_key_is_finished_by_the_next
             keyring.save(&live).unwrap();
             let cut = dir.path().join("cut");
             let path = live.join(DATABASE_FILE);
-            let stopped = Store::rekey(&path, &own_key, &clinic_key, |step| {
-                if step == stop {
-                    snapshot(&live, &cut);
-                    return Err(StoreError::Encrypting {
-                        step: "the test's power cut",
-                        detail: format!("{step:?}"),
-                    });
-                }
-                Ok(())
-            });
+            let stopped = Store::rekey(
+                &path,
+                &own_key,
+                &clinic_key,
+                power_cut_after(stop, &live, &cut),
+            );
             assert!(stopped.is_err());
 
             // Whoever signs in next, a local user or the clinic's, finishes the move.

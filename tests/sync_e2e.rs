@@ -84,6 +84,17 @@ async fn sync(store: &mut Store) -> SyncReport {
     engine::sync_once(store, &client, |_| {}).await.unwrap()
 }
 
+/// An enrollment code for another workstation of `clinic`.
+fn another_code(server: &Server, clinic: outpost::model::ClinicId) -> String {
+    outpost::server::new_enrollment_code(
+        server.store.as_ref(),
+        clinic,
+        Utc::now().timestamp_millis(),
+        None,
+    )
+    .unwrap()
+}
+
 fn patient(store: &Store, given: &str) -> Patient {
     let mut p = Patient::blank(store.clinic_id());
     p.given_name = given.into();
@@ -591,13 +602,7 @@ async fn a_user_added_at_one_workstation_signs_in_at_another_offline_until_disab
     support::add_user(&mut front, "peter", "Nurse Peter", &[Role::Nurse]);
 
     // A second workstation of the same clinic, with no user of its own.
-    let code = outpost::server::new_enrollment_code(
-        server.store.as_ref(),
-        front.store().clinic_id(),
-        Utc::now().timestamp_millis(),
-        None,
-    )
-    .unwrap();
+    let code = another_code(&server, front.store().clinic_id());
     let mut back = Store::open_dir(&dir.path().join("hill-back")).unwrap();
     engine::enroll(&mut back, &server.url, &code, "Back room", None)
         .await
@@ -741,13 +746,7 @@ async fn a_workstation_set_up_before_it_enrolled_takes_the_clinics_key_and_its_u
     assert_ne!(own_key, clinic_key);
 
     // It enrolls: the clinic's users arrive, but their key does not open its records yet.
-    let code = outpost::server::new_enrollment_code(
-        server.store.as_ref(),
-        front.store().clinic_id(),
-        Utc::now().timestamp_millis(),
-        None,
-    )
-    .unwrap();
+    let code = another_code(&server, front.store().clinic_id());
     engine::enroll(
         own.store_to_enroll().unwrap(),
         &server.url,
