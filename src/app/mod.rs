@@ -296,6 +296,15 @@ impl AppService {
         self.opened
     }
 
+    /// Closes the workstation's database (its file is about to be replaced), leaving the empty
+    /// store in memory; returns the user its writes were naming.
+    fn close_store(&mut self) -> Result<Option<UserId>, StoreError> {
+        let actor = self.store.actor();
+        self.store = Store::open_in_memory()?;
+        self.opened = false;
+        Ok(actor)
+    }
+
     /// Makes the open store the workstation's database encrypted with `key`: opens it if it is
     /// closed, and encrypts a plain one in place.
     fn open_keyed(&mut self, key: &DataKey) -> Result<(), AppError> {
@@ -307,10 +316,7 @@ impl AppService {
             }
             return Err(StoreError::WrongKey { path }.into());
         }
-        let actor = self.store.actor();
-        // The old connection must be closed before its file is replaced.
-        self.store = Store::open_in_memory()?;
-        self.opened = false;
+        let actor = self.close_store()?;
         let mut store = Store::open_keyed(&path, key)?;
         store.set_actor(actor);
         self.auto_lock_minutes = store
@@ -384,10 +390,7 @@ impl AppService {
     /// files) and opens it with `new`.
     fn move_to_key(&mut self, old: &DataKey, new: &DataKey) -> Result<(), AppError> {
         let path = self.data_dir.join(crate::store::DATABASE_FILE);
-        let actor = self.store.actor();
-        // The old connection must be closed before its file is replaced.
-        self.store = Store::open_in_memory()?;
-        self.opened = false;
+        let actor = self.close_store()?;
         Store::rekey(&path, old, new, |_| Ok(()))?;
         self.open_keyed(new)?;
         self.store.set_actor(actor);
@@ -527,9 +530,7 @@ impl AppService {
             self.finish_sign_in(user_id, data_key, Some(password))?;
             return Ok(SignInStart::SignedIn);
         }
-        // The plain connection must be closed before its file is replaced.
-        self.store = Store::open_in_memory()?;
-        self.opened = false;
+        self.close_store()?;
         let (progress_tx, progress) = std::sync::mpsc::channel();
         let (finished_tx, finished) = std::sync::mpsc::channel();
         let key = data_key.clone();

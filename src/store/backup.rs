@@ -69,7 +69,7 @@ impl Store {
         }
 
         let source = self.blob_files();
-        let target = BlobFiles::new(dest.join("blobs"), self.key.as_ref().map(|k| k.blob_key()));
+        let target = BlobFiles::new(dest.join("blobs"), self.blob_keys.0.clone());
         let mut images = 0;
         for blob in self.blobs_where("1 = 1 ORDER BY sha256", "listing image files")? {
             if let Some(bytes) = source.read(&blob)? {

@@ -164,8 +164,8 @@ impl Store {
     /// The blob folder's files, sealed with the clinic's key when the store is encrypted: what
     /// another thread (the viewer's decoder, the sync worker) reads and writes blobs through.
     pub fn blob_files(&self) -> BlobFiles {
-        BlobFiles::new(self.blob_dir(), self.key.as_ref().map(|k| k.blob_key()))
-            .with_previous(self.previous_key.as_ref().map(|k| k.blob_key()))
+        BlobFiles::new(self.blob_dir(), self.blob_keys.0.clone())
+            .with_previous(self.blob_keys.1.clone())
     }
 
     /// Where a blob's file is (or will be) in the blob folder.

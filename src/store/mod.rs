@@ -36,7 +36,7 @@ pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_s
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 
-use crate::keys::DataKey;
+use crate::keys::{BlobKey, DataKey};
 use crate::model::{ClinicId, HlcStamp, HybridClock, NodeId, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -116,6 +116,8 @@ pub struct Store {
     /// The key this workstation had before it took its clinic's, while image files sealed with
     /// it remain.
     previous_key: Option<DataKey>,
+    /// The image files' keys derived from `key` and `previous_key`, once.
+    blob_keys: (Option<BlobKey>, Option<BlobKey>),
     workstation: Workstation,
     clock: HybridClock,
     /// The signed-in user whose writes the audit trail names.
@@ -184,6 +186,7 @@ impl Store {
                 .execute("DELETE FROM meta WHERE key = ?1", [PREVIOUS_KEY])
                 .map_err(StoreError::sqlite("forgetting the previous key"))?;
             store.previous_key = None;
+            store.blob_keys.1 = None;
         }
         Ok(store)
     }
@@ -226,6 +229,10 @@ impl Store {
             conn,
             path: path.to_owned(),
             key: key.cloned(),
+            blob_keys: (
+                key.map(DataKey::blob_key),
+                previous_key.as_ref().map(DataKey::blob_key),
+            ),
             previous_key,
             workstation,
             clock,
