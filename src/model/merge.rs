@@ -5,8 +5,12 @@
 //! - the head with the highest clock stamp is the value shown (ties cannot happen: stamps carry
 //!   the node id);
 //! - other heads with a different value are conflicts, kept for a person to resolve;
-//! - a signed visit is fixed by its earliest signing: a later change to its clinical fields is
-//!   not applied and is reported instead (`after_signing`).
+//! - a write supersedes only values stamped before it: no stamp can claim to have seen the future;
+//! - a signed visit is fixed by its earliest signing, which writes every clinical field as the
+//!   signer saw it: a change stamped before the signing that the signer never saw is a concurrent
+//!   head and so a conflict, and a change stamped after it is not applied but reported
+//!   (`after_signing`) — whatever its stamp, no change silently rewrites signed content. Only
+//!   voiding may still change a signed visit.
 //!
 //! Every replica that has seen the same changes computes the same record, whatever order they
 //! arrived in (the proptest below shuffles them).
@@ -55,7 +59,7 @@ pub struct FieldMerge {
 fn merge_field(candidates: &[Candidate]) -> Option<FieldMerge> {
     let superseded: BTreeSet<&HlcStamp> = candidates
         .iter()
-        .flat_map(|c| c.supersedes.iter())
+        .flat_map(|c| c.supersedes.iter().filter(|seen| **seen < c.hlc))
         .collect();
     let mut heads: Vec<&Candidate> = candidates
         .iter()
@@ -76,15 +80,14 @@ fn merge_field(candidates: &[Candidate]) -> Option<FieldMerge> {
     })
 }
 
-/// Fields of a visit that may still change after it is signed.
-const AFTER_SIGNING: &[&str] = &[
-    "status",
-    "signed_by",
-    "signed_at",
-    "voided_by",
-    "voided_at",
-    "void_reason",
-];
+/// Fields of a visit that may still change after it is signed: voiding it. (`status` may change
+/// only to "voided".)
+const AFTER_SIGNING: &[&str] = &["voided_by", "voided_at", "void_reason", "voided_by_id"];
+
+/// Whether a write stamped after the signing may still apply.
+fn allowed_after_signing(field: &str, value: &Value) -> bool {
+    AFTER_SIGNING.contains(&field) || (field == "status" && value.as_str() == Some("voided"))
+}
 
 /// The merged state of one entity.
 pub struct EntityMerge {
@@ -139,11 +142,9 @@ pub fn merge_entity(kind: EntityKind, changes: &[EntityWrite]) -> EntityMerge {
         signing_stamp = signed_at.clone();
         if let Some(signing) = signed_at {
             for (field, writes) in by_field.iter_mut() {
-                if AFTER_SIGNING.contains(&field.as_str()) {
-                    continue;
-                }
-                let (late, early): (Vec<Candidate>, Vec<Candidate>) =
-                    writes.drain(..).partition(|c| c.hlc > signing);
+                let (late, early): (Vec<Candidate>, Vec<Candidate>) = writes
+                    .drain(..)
+                    .partition(|c| c.hlc > signing && !allowed_after_signing(field, &c.value));
                 *writes = early;
                 after_signing.extend(
                     late.into_iter()
@@ -257,5 +258,112 @@ mod tests {
         let merged = merge_entity(EntityKind::Patient, &[first, concurrent]);
         assert_eq!(merged.fields["phone"].winner.1, Value::from("222"));
         assert_eq!(merged.fields["phone"].losers.len(), 1);
+    }
+
+    fn write(
+        millis: i64,
+        node: &str,
+        clinic: &str,
+        fields: &[(&str, &str)],
+        saw: &[&HlcStamp],
+    ) -> EntityWrite {
+        let mut map = Map::new();
+        let mut supersedes = Map::new();
+        for (field, value) in fields {
+            map.insert((*field).to_owned(), Value::from(*value));
+            let seen: Vec<Value> = saw.iter().map(|s| Value::from(s.to_string())).collect();
+            supersedes.insert((*field).to_owned(), Value::from(seen));
+        }
+        EntityWrite {
+            hlc: stamp(millis, node),
+            fields: map,
+            clinic: clinic.into(),
+            supersedes,
+        }
+    }
+
+    #[test]
+    fn a_backdated_change_the_signer_never_saw_is_a_conflict_not_signed_content() {
+        let draft = write(
+            1_000,
+            "a",
+            "hill",
+            &[("plan", "rest"), ("status", "draft")],
+            &[],
+        );
+        // The signing writes every field as the signer saw it.
+        let signing = write(
+            5_000,
+            "a",
+            "hill",
+            &[("plan", "rest"), ("status", "signed")],
+            &[&draft.hlc],
+        );
+        // Stamped 1 ms before the signing, claiming to replace the draft's plan.
+        let forged = write(
+            4_999,
+            "x",
+            "river",
+            &[("plan", "double the dose")],
+            &[&draft.hlc],
+        );
+        for order in [
+            vec![draft.clone(), signing.clone(), forged.clone()],
+            vec![forged.clone(), signing.clone(), draft.clone()],
+        ] {
+            let merged = merge_entity(EntityKind::Encounter, &order);
+            let plan = &merged.fields["plan"];
+            assert_eq!(plan.winner.1, Value::from("rest"), "the signed text stays");
+            assert_eq!(
+                plan.losers,
+                vec![(
+                    forged.hlc.clone(),
+                    Value::from("double the dose"),
+                    "river".to_owned()
+                )],
+                "the forged text is a conflict for a person"
+            );
+        }
+    }
+
+    #[test]
+    fn a_write_cannot_supersede_a_value_stamped_after_it() {
+        let signing = write(5_000, "a", "hill", &[("plan", "rest")], &[]);
+        let forged = write(4_000, "x", "river", &[("plan", "other")], &[&signing.hlc]);
+        let merged = merge_entity(EntityKind::Patient, &[signing, forged]);
+        assert_eq!(merged.fields["plan"].winner.1, Value::from("rest"));
+        assert_eq!(merged.fields["plan"].losers.len(), 1);
+    }
+
+    #[test]
+    fn after_signing_only_voiding_applies() {
+        let signing = write(
+            5_000,
+            "a",
+            "hill",
+            &[("plan", "rest"), ("status", "signed")],
+            &[],
+        );
+        let unsign = write(
+            6_000,
+            "x",
+            "hill",
+            &[("status", "draft"), ("plan", "new")],
+            &[&signing.hlc],
+        );
+        let merged = merge_entity(EntityKind::Encounter, &[signing.clone(), unsign]);
+        assert_eq!(merged.fields["status"].winner.1, Value::from("signed"));
+        assert_eq!(merged.fields["plan"].winner.1, Value::from("rest"));
+        assert_eq!(merged.after_signing.len(), 2);
+        let void = write(
+            7_000,
+            "a",
+            "hill",
+            &[("status", "voided"), ("void_reason", "wrong patient")],
+            &[&signing.hlc],
+        );
+        let merged = merge_entity(EntityKind::Encounter, &[signing, void]);
+        assert_eq!(merged.fields["status"].winner.1, Value::from("voided"));
+        assert!(merged.after_signing.is_empty());
     }
 }

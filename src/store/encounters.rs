@@ -290,10 +290,13 @@ impl Store {
             signer_id: signer.user_id,
             signer_role: signer.role,
         };
+        // The signing writes every field as the signer saw it, superseding exactly the values
+        // shown: a change made elsewhere that the signer never saw stays a conflict for a
+        // person, whatever its stamp, and never silently becomes signed content.
         writer.update(
             EntityKind::Encounter,
             encounter_id.0,
-            &encounter_fields(&old),
+            &Fields::new(),
             encounter_fields(&signed),
             &[],
         )?;
@@ -326,11 +329,16 @@ impl Store {
             reason: reason.trim().to_owned(),
             voided_by_id: by.user_id,
         };
+        // Who signed it stays on record: voiding writes the void, not the signing away.
+        let mut fields = encounter_fields(&voided);
+        for signing in ["signed_by", "signed_at", "signed_by_id", "signed_role"] {
+            fields.remove(signing);
+        }
         writer.update(
             EntityKind::Encounter,
             encounter_id.0,
             &encounter_fields(&old),
-            encounter_fields(&voided),
+            fields,
             &[],
         )?;
         refresh_last_visit(&writer, old.patient_id)?;
