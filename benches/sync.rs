@@ -46,7 +46,13 @@ async fn workstation(
     dir: &std::path::Path,
     name: &str,
 ) -> Store {
-    let clinic = add_clinic(server, name, Utc::now().timestamp_millis(), None).unwrap();
+    let clinic = add_clinic(
+        server,
+        name,
+        Utc::now().timestamp_millis(),
+        outpost::server::DEFAULT_CODE_VALIDITY,
+    )
+    .unwrap();
     let mut store = Store::open_dir(&dir.join(name)).unwrap();
     engine::enroll(&mut store, url, &clinic.enrollment_code, name, None)
         .await
@@ -212,12 +218,12 @@ async fn main() {
             server.as_ref(),
             &format!("Clinic {i}"),
             Utc::now().timestamp_millis(),
-            None,
+            outpost::server::DEFAULT_CODE_VALIDITY,
         )
         .unwrap();
         let client = SyncClient::connect(ClientConfig::new(&url)).await.unwrap();
         let device = client
-            .enroll(&clinic.enrollment_code, "Bench")
+            .enroll(&clinic.enrollment_code, "Bench", "")
             .await
             .unwrap();
         let client = client.with_device_token(&device.device_token).unwrap();

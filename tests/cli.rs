@@ -171,7 +171,11 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
         OUTPOST,
         &["status", "--data-dir", river.to_str().unwrap()],
     ));
-    assert_eq!(field(&status, "patients"), "3");
+    assert_eq!(
+        field(&status, "patients"),
+        "0",
+        "River is another clinic: Hill's patients stay at Hill until shared"
+    );
     assert_eq!(field(&status, "server"), url);
     assert_ne!(field(&status, "last sync"), "never");
     assert_eq!(field(&status, "pending changes"), "0");
@@ -184,7 +188,7 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     assert!(String::from_utf8_lossy(&offline.stderr).contains("Server unreachable"));
     let status = stdout(&run(
         OUTPOST,
-        &["status", "--data-dir", river.to_str().unwrap()],
+        &["status", "--data-dir", hill2.to_str().unwrap()],
     ));
     assert_eq!(field(&status, "patients"), "3");
 

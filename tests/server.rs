@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 use uuid::Uuid;
 
-const DAY_MILLIS: i64 = 86_400_000;
+const HOUR_MILLIS: i64 = 3_600_000;
 
 struct TestServer {
     url: String,
@@ -77,7 +77,13 @@ async fn start_in(dir: TempDir, tls: Option<TlsIdentity>) -> TestServer {
 
 impl TestServer {
     fn add_clinic(&self, name: &str) -> NewClinic {
-        add_clinic(self.store.as_ref(), name, now_millis(), None).unwrap()
+        add_clinic(
+            self.store.as_ref(),
+            name,
+            now_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap()
     }
 
     async fn client(&self) -> SyncClient {
@@ -90,9 +96,24 @@ impl TestServer {
     async fn enrolled(&self, clinic: &NewClinic) -> (SyncClient, String) {
         let client = self.client().await;
         let device = client
-            .enroll(&clinic.enrollment_code, "Front desk")
+            .enroll(&clinic.enrollment_code, "Front desk", "")
             .await
             .unwrap();
+        let token = device.device_token.clone();
+        (client.with_device_token(&token).unwrap(), token)
+    }
+
+    /// Another device of `clinic`, enrolled with a code of its own.
+    async fn colleague(&self, clinic: &NewClinic) -> (SyncClient, String) {
+        let code = outpost::server::new_enrollment_code(
+            self.store.as_ref(),
+            clinic.clinic.clinic_id,
+            now_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap();
+        let client = self.client().await;
+        let device = client.enroll(&code, "Back room", "").await.unwrap();
         let token = device.device_token.clone();
         (client.with_device_token(&token).unwrap(), token)
     }
@@ -127,6 +148,33 @@ fn change(clinic: ClinicId, millis: i64) -> ChangeRecord {
         clinic_id: clinic,
         supersedes: BTreeMap::new(),
     }
+}
+
+/// A patient and a photo of theirs stored as `hash`: what the server needs before it takes the
+/// blob from the clinic.
+async fn refer_to(client: &SyncClient, clinic: ClinicId, hash: &BlobHash, size: usize) {
+    let patient = change(clinic, now_millis());
+    let mut photo = change(clinic, now_millis() + 1);
+    photo.entity = EntityKind::Attachment;
+    photo.fields = serde_json::Map::new();
+    for (field, value) in [
+        (
+            "patient_id",
+            serde_json::Value::from(patient.entity_id.to_string()),
+        ),
+        ("blob_sha256", hash.to_string().into()),
+        ("byte_size", (size as i64).into()),
+        ("media_type", "image/jpeg".into()),
+        ("file_name", "photo.jpg".into()),
+    ] {
+        photo.fields.insert(field.into(), value);
+    }
+    let reply = client.push(&[patient, photo]).await.unwrap();
+    assert!(
+        reply.acks.iter().all(|a| matches!(a, Ack::Accepted { .. })),
+        "{:?}",
+        reply.acks
+    );
 }
 
 fn changes(clinic: ClinicId, count: usize) -> Vec<ChangeRecord> {
@@ -183,12 +231,14 @@ async fn an_enrollment_code_works_once() {
     let client = server.client().await;
     // Typed in lower case with spaces: still the code.
     let typed = clinic.enrollment_code.to_lowercase().replace('-', " ");
-    let device = client.enroll(&typed, "Front desk").await.unwrap();
+    let device = client.enroll(&typed, "Front desk", "").await.unwrap();
     assert_eq!(device.clinic_id, clinic.clinic.clinic_id);
     assert_eq!(device.clinic_name, "Hill Clinic");
     assert_eq!(device.device_token.len(), 64);
 
-    let again = client.enroll(&clinic.enrollment_code, "Back office").await;
+    let again = client
+        .enroll(&clinic.enrollment_code, "Back office", "")
+        .await;
     assert!(
         matches!(again, Err(SyncError::Unauthenticated { .. })),
         "{again:?}"
@@ -496,9 +546,8 @@ async fn a_retried_batch_is_stored_once() {
 async fn pulls_come_in_pages_and_resume_from_a_cursor() {
     let server = start().await;
     let hill = server.add_clinic("Hill Clinic");
-    let river = server.add_clinic("River Clinic");
     let (writer, _) = server.enrolled(&hill).await;
-    let (reader, _) = server.enrolled(&river).await;
+    let (reader, _) = server.colleague(&hill).await;
     writer
         .push(&changes(hill.clinic.clinic_id, 25))
         .await
@@ -528,24 +577,23 @@ async fn pulls_come_in_pages_and_resume_from_a_cursor() {
 }
 
 #[tokio::test]
-async fn a_change_stamped_days_ahead_is_quarantined_kept_and_not_passed_on() {
+async fn a_change_stamped_hours_ahead_is_quarantined_kept_and_not_passed_on() {
     let server = start().await;
     let hill = server.add_clinic("Hill Clinic");
-    let river = server.add_clinic("River Clinic");
     let (writer, _) = server.enrolled(&hill).await;
-    let (reader, _) = server.enrolled(&river).await;
-    let ahead = change(hill.clinic.clinic_id, now_millis() + 2 * DAY_MILLIS);
+    let (reader, _) = server.colleague(&hill).await;
     let on_time = change(hill.clinic.clinic_id, now_millis());
+    let ahead = change(hill.clinic.clinic_id, now_millis() + 3 * HOUR_MILLIS);
 
     let reply = writer
-        .push(&[ahead.clone(), on_time.clone()])
+        .push(&[on_time.clone(), ahead.clone()])
         .await
         .unwrap();
-    match &reply.acks[0] {
-        Ack::Quarantined { reason } => assert!(reason.contains("2 days ahead"), "{reason}"),
+    assert_eq!(reply.acks[0], Ack::Accepted { seq: 1 });
+    match &reply.acks[1] {
+        Ack::Quarantined { reason } => assert!(reason.contains("3 hours ahead"), "{reason}"),
         other => panic!("not quarantined: {other:?}"),
     }
-    assert_eq!(reply.acks[1], Ack::Accepted { seq: 1 });
 
     let items = pull_all(&reader, 0, 0).await;
     let PullItem::Page(page) = &items[0] else {
@@ -573,6 +621,7 @@ async fn a_cut_upload_resumes_from_the_stored_offset_and_downloads_round_trip() 
     let mib = BLOB_CHUNK_BYTES;
     let data = blob_bytes(5 * mib + 1234);
     let hash = BlobHash::of_bytes(&data);
+    refer_to(&client, clinic.clinic.clinic_id, &hash, data.len()).await;
     let total = data.len() as u64;
     let chunk = |from: usize, to: usize| pb::BlobChunk {
         sha256: hash.to_string(),
@@ -703,6 +752,7 @@ async fn a_blob_with_the_wrong_hash_is_refused_and_never_visible() {
     let (client, _) = server.enrolled(&clinic).await;
     let data = blob_bytes(3 * BLOB_CHUNK_BYTES / 2);
     let claimed = BlobHash::of_bytes(b"something else");
+    refer_to(&client, clinic.clinic.clinic_id, &claimed, data.len()).await;
     let source = server.dir.path().join("photo.jpg");
     std::fs::write(&source, &data).unwrap();
 
@@ -756,6 +806,7 @@ async fn a_blob_with_the_wrong_hash_is_refused_and_never_visible() {
     let empty = server.dir.path().join("empty");
     std::fs::write(&empty, b"").unwrap();
     let empty_hash = BlobHash::of_bytes(b"");
+    refer_to(&client, clinic.clinic.clinic_id, &empty_hash, 0).await;
     client
         .upload_blob(
             &empty_hash,
@@ -787,7 +838,7 @@ async fn tls_with_a_self_signed_certificate_works_end_to_end() {
     config.tls_domain_name = Some("outpost.test".into());
     let client = SyncClient::connect(config.clone()).await.unwrap();
     let device = client
-        .enroll(&clinic.enrollment_code, "Desk")
+        .enroll(&clinic.enrollment_code, "Desk", "")
         .await
         .unwrap();
     config.device_token = Some(device.device_token);
@@ -800,7 +851,10 @@ async fn tls_with_a_self_signed_certificate_works_end_to_end() {
     // Plain text to a TLS server gets nowhere.
     let plain = format!("http://127.0.0.1:{}", server.port);
     let refused = match SyncClient::connect(ClientConfig::new(plain)).await {
-        Ok(client) => client.enroll("AAAA-AAAA-AAAA", "Desk").await.map(|_| ()),
+        Ok(client) => client
+            .enroll("AAAA-AAAA-AAAA", "Desk", "")
+            .await
+            .map(|_| ()),
         Err(error) => Err(error),
     };
     assert!(
@@ -866,7 +920,7 @@ async fn the_binarys_clinic_add_prints_a_code_that_enrolls() {
 
     let server = start_in(dir, None).await;
     let client = server.client().await;
-    let device = client.enroll(&code, "Front desk").await.unwrap();
+    let device = client.enroll(&code, "Front desk", "").await.unwrap();
     assert_eq!(device.clinic_name, "Hill Clinic");
 
     let devices = run_server_binary(&["device", "list"], server.dir.path());

@@ -1,5 +1,6 @@
-//! Two clinics syncing through the real server: workstations on real SQLite files, the server on
-//! `127.0.0.1:0` over its own SQLite store, real gRPC in between.
+//! Workstations and clinics syncing through the real server: workstations on real SQLite files,
+//! the server on `127.0.0.1:0` over its own SQLite store, real gRPC in between. Workstations of
+//! one clinic share everything; another clinic sees a patient once it opened them with a reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -59,7 +60,7 @@ async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
         server.store.as_ref(),
         clinic,
         Utc::now().timestamp_millis(),
-        None,
+        outpost::server::DEFAULT_CODE_VALIDITY,
     )
     .unwrap();
     let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
@@ -84,13 +85,23 @@ async fn sync(store: &mut Store) -> SyncReport {
     engine::sync_once(store, &client, |_| {}).await.unwrap()
 }
 
+/// Another workstation of `of`'s clinic, enrolled with a code of its own.
+async fn colleague(server: &Server, dir: &TempDir, of: &Store, name: &str) -> Store {
+    let code = another_code(server, of.clinic_id());
+    let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
+    engine::enroll(&mut store, &server.url, &code, name, None)
+        .await
+        .unwrap();
+    store
+}
+
 /// An enrollment code for another workstation of `clinic`.
 fn another_code(server: &Server, clinic: outpost::model::ClinicId) -> String {
     outpost::server::new_enrollment_code(
         server.store.as_ref(),
         clinic,
         Utc::now().timestamp_millis(),
-        None,
+        outpost::server::DEFAULT_CODE_VALIDITY,
     )
     .unwrap()
 }
@@ -107,7 +118,9 @@ fn patient(store: &Store, given: &str) -> Patient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clinics_share_patients_edits_and_signed_visits() {
+async fn another_clinic_sees_a_patient_only_once_opened_with_a_reason_and_adds_its_own_visit() {
+    use outpost::server::{AccessKind, ShareReason};
+    use outpost::sync::client::{PatientLookup, SyncError};
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
@@ -133,42 +146,125 @@ async fn two_clinics_share_patients_edits_and_signed_visits() {
         &outpost::model::Signer::named("Dr Achieng"),
     )
     .unwrap();
-
     let up = sync(&mut a).await;
     assert_eq!(up.pushed, 3, "registration, draft and signing: {up:?}");
     assert_eq!(a.status().unwrap().pending_changes, 0);
-    let down = sync(&mut b).await;
-    assert_eq!(down.pulled.applied, 3, "{down:?}");
 
-    // The patient appears at B, searchable, with the signed visit read-only.
+    // River's sync brings nothing of Hill's patients.
+    let down = sync(&mut b).await;
+    assert_eq!(down.pulled.applied, 0, "{down:?}");
+    assert!(b.patient(amina.patient_id).is_err());
+    assert!(b.search_patients("amin", 5).unwrap().rows.is_empty());
+
+    // River looks her up at the district server by name and year of birth, then opens her
+    // record for a referral.
+    let client = SyncClient::connect(engine::client_config(&b).unwrap())
+        .await
+        .unwrap();
+    let refused = client.pull_patient(amina.patient_id.0, 0).await;
+    let refused = match refused {
+        Ok(mut stream) => stream.next().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(
+        matches!(refused, Err(SyncError::PermissionDenied { .. })),
+        "{refused:?}"
+    );
+    let found = engine::find_at_district(
+        &client,
+        &PatientLookup::NameAndBirthYear {
+            family_name: "achieng".into(),
+            birth_year: 1988,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].patient_id, amina.patient_id.0);
+    assert_eq!(found[0].number, "HIL1-000001");
+    assert_eq!(found[0].clinic_name, "Hill Clinic");
+    assert!(!found[0].visible);
+    let name_alone = engine::find_at_district(
+        &client,
+        &PatientLookup::NameAndBirthYear {
+            family_name: "achieng".into(),
+            birth_year: 0,
+        },
+    )
+    .await;
+    assert!(name_alone.is_err(), "a name alone finds too many people");
+    let opened =
+        engine::open_shared_patient(&mut b, &client, amina.patient_id.0, ShareReason::Referred)
+            .await
+            .unwrap();
+    assert_eq!(opened, 3);
+
+    // The patient appears at River, searchable, with the signed visit read-only.
     assert_eq!(b.patient(amina.patient_id).unwrap(), amina);
     assert_eq!(b.search_patients("amin", 5).unwrap().rows.len(), 1);
     let at_b = b.encounter(visit.encounter_id).unwrap();
     assert!(!at_b.is_draft());
     let mut edit = at_b.clone();
-    edit.plan = "Changed at B".into();
+    edit.plan = "Changed at River".into();
     assert!(
         b.save_encounter(&edit).is_err(),
-        "signed means read-only at B too"
+        "signed means read-only at River too"
     );
 
-    // An edit at B comes back to A.
+    // River adds its own visit; Hill's record of her is Hill's to change.
+    let mut own_visit = Encounter::new_draft(amina.patient_id, "Dr Otieno", Utc::now());
+    own_visit.chief_complaint = "Follow-up of the referral".into();
+    b.save_encounter(&own_visit).unwrap();
     let mut edited = b.patient(amina.patient_id).unwrap();
     edited.village = "Siaya".into();
     b.update_patient(&edited).unwrap();
-    sync(&mut b).await;
+    let report = sync(&mut b).await;
+    assert_eq!((report.pushed, report.refused), (1, 1), "{report:?}");
+    let held = b.held_changes().unwrap();
+    assert!(
+        held[0].reason.contains("only that clinic"),
+        "{}",
+        held[0].reason
+    );
     let report = sync(&mut a).await;
-    assert_eq!(report.pulled.applied, 1, "{report:?}");
-    assert_eq!(a.patient(amina.patient_id).unwrap().village, "Siaya");
+    assert_eq!(
+        report.pulled.applied, 1,
+        "River's visit reaches Hill: {report:?}"
+    );
+    assert_eq!(
+        a.encounter(own_visit.encounter_id).unwrap().chief_complaint,
+        "Follow-up of the referral"
+    );
+    assert_ne!(a.patient(amina.patient_id).unwrap().village, "Siaya");
+
+    // From now on her record syncs to both: Hill's next change reaches River with the rest.
+    let mut moved = a.patient(amina.patient_id).unwrap();
+    moved.phone = "0711 000 111".into();
+    a.update_patient(&moved).unwrap();
+    sync(&mut a).await;
+    let report = sync(&mut b).await;
+    assert!(report.pulled.applied >= 1, "{report:?}");
+    assert_eq!(b.patient(amina.patient_id).unwrap().phone, "0711 000 111");
+
+    // Every read across the boundary is in the server's access log, with the reason.
+    let log = server.store.access_log().unwrap();
+    let kinds: Vec<(AccessKind, &str)> = log.iter().map(|e| (e.kind, e.reason.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (AccessKind::Lookup, "by name and year of birth"),
+            (AccessKind::Shared, "referred"),
+            (AccessKind::Opened, ""),
+        ]
+    );
+    assert!(
+        log.iter()
+            .all(|e| e.patient_id == amina.patient_id.0 && e.clinic_id == b.clinic_id())
+    );
 
     // A second round with nothing new moves nothing.
     let quiet = sync(&mut a).await;
     assert_eq!((quiet.pushed, quiet.pulled.applied), (0, 0));
-    assert_eq!(
-        server.store.last_seq().unwrap(),
-        4,
-        "each change stored once"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +272,7 @@ async fn concurrent_edits_converge_through_the_server_with_a_conflict_for_the_lo
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
-    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let mut b = colleague(&server, &dir, &a, "Hill back room").await;
     let amina = a.register_patient(patient(&a, "Amina")).unwrap();
     sync(&mut a).await;
     sync(&mut b).await;
@@ -210,15 +306,15 @@ async fn concurrent_edits_converge_through_the_server_with_a_conflict_for_the_lo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workstation_whose_clock_is_days_ahead_does_not_win_and_nothing_is_lost() {
+async fn a_workstation_whose_clock_is_hours_ahead_is_held_days_ahead_refused_and_nothing_is_lost() {
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
     let amina = a.register_patient(patient(&a, "Amina")).unwrap();
     sync(&mut a).await;
 
-    // A's saved clock is two days ahead (its wall clock was wrong when it last wrote).
-    let ahead = Utc::now().timestamp_millis() + 2 * 86_400_000;
+    // A's saved clock is two hours ahead (its wall clock was wrong when it last wrote).
+    let ahead = Utc::now().timestamp_millis() + 2 * 3_600_000;
     let node = a.workstation().node_id.clone();
     let path = a.path().to_owned();
     drop(a);
@@ -241,6 +337,34 @@ async fn a_workstation_whose_clock_is_days_ahead_does_not_win_and_nothing_is_los
     // Kept here, not lost, and not passed on to other clinics yet.
     assert_eq!(a.patient(amina.patient_id).unwrap().phone, "0733 333 333");
     assert_eq!(server.store.last_seq().unwrap(), 1);
+
+    // Two days ahead is no wrong clock the server waits for: the change is refused, and kept
+    // here with the reason.
+    let days = Utc::now().timestamp_millis() + 2 * 86_400_000;
+    let path = a.path().to_owned();
+    drop(a);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'hlc_last'",
+            [format!("{days:018}-000000-{node}")],
+        )
+        .unwrap();
+    let mut a = Store::open(&path).unwrap();
+    let mut edited = a.patient(amina.patient_id).unwrap();
+    edited.village = "Siaya".into();
+    a.update_patient(&edited).unwrap();
+    let report = sync(&mut a).await;
+    assert_eq!(report.refused, 1, "{report:?}");
+    let held = a.held_changes().unwrap();
+    assert_eq!(held.len(), 2);
+    assert!(
+        held[1].reason.contains("more than a day"),
+        "{}",
+        held[1].reason
+    );
+    assert!(server.store.quarantined().unwrap().len() == 1);
+    assert_eq!(server.store.last_seq().unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +372,7 @@ async fn a_lost_reply_and_a_cut_pull_lose_nothing_and_duplicate_nothing() {
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
-    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let mut b = colleague(&server, &dir, &a, "Hill back room").await;
     let forms: Vec<Patient> = (0..12)
         .map(|i| patient(&a, &format!("Patient{i}")))
         .collect();
@@ -330,9 +454,10 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
 async fn run_steps(steps: Vec<Step>) {
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut replicas = Vec::new();
-    for name in ["Hill", "River", "Lake"] {
-        replicas.push(workstation(&server, &dir, name).await);
+    let mut replicas = vec![workstation(&server, &dir, "Hill").await];
+    for name in ["Hill back room", "Hill ward"] {
+        let replica = colleague(&server, &dir, &replicas[0], name).await;
+        replicas.push(replica);
     }
     let form = patient(&replicas[0], "Amina");
     let shared = replicas[0].register_patient(form).unwrap();
@@ -388,8 +513,8 @@ async fn run_steps(steps: Vec<Step>) {
             sync(replica).await;
         }
     }
-    // What the server holds, as a new workstation of a fourth clinic sees it.
-    let mut fresh = workstation(&server, &dir, "Observer").await;
+    // What the server holds, as a new workstation of the clinic sees it.
+    let mut fresh = colleague(&server, &dir, &replicas[0], "Observer").await;
     sync(&mut fresh).await;
 
     let expected = replicas[0].patient(shared.patient_id).unwrap();
@@ -410,8 +535,9 @@ async fn run_steps(steps: Vec<Step>) {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
 
-    /// Three clinics, random edits, random rounds, lost replies and cut pulls: every workstation
-    /// and the server end with the same record and conflicts, and each change is stored once.
+    /// Three workstations, random edits, random rounds, lost replies and cut pulls: every
+    /// workstation and the server end with the same record and conflicts, and each change is
+    /// stored once.
     #[test]
     fn every_replica_and_the_server_converge(steps in proptest::collection::vec(step(), 1..25)) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -429,7 +555,8 @@ async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
     use outpost::sync::wire::{BLOB_CHUNK_BYTES, pb};
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let a = workstation(&server, &dir, "Hill Clinic").await;
+    let mut a = workstation(&server, &dir, "Hill Clinic").await;
+    let owner = a.register_patient(patient(&a, "Amina")).unwrap();
     let token = a.sync_setting("device_token").unwrap().unwrap();
     let client = SyncClient::connect(engine::client_config(&a).unwrap())
         .await
@@ -444,6 +571,17 @@ async fn a_blob_upload_cut_anywhere_resumes_from_the_servers_offset() {
         let size = rng.usize(1..4 * BLOB_CHUNK_BYTES);
         let data: Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
         let hash = BlobHash::of_bytes(&data);
+        // The server takes only blobs a record of the clinic refers to.
+        let photo = outpost::model::Attachment::file(
+            owner.patient_id,
+            hash.clone(),
+            size as i64,
+            "image/jpeg",
+            "photo.jpg",
+            Utc::now(),
+        );
+        a.add_attachment(&photo).unwrap();
+        assert_eq!(sync(&mut a).await.pushed, if round == 0 { 2 } else { 1 });
         let cut = rng.usize(1..size);
         // The line drops after `cut` bytes, sent in chunks of random sizes.
         let mut chunks = Vec::new();
@@ -501,7 +639,7 @@ async fn a_workstation_whose_clock_is_days_behind_is_corrected_by_the_server() {
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
-    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let mut b = colleague(&server, &dir, &a, "Hill back room").await;
     let amina = a.register_patient(patient(&a, "Amina")).unwrap();
     sync(&mut a).await;
     sync(&mut b).await;
@@ -543,12 +681,12 @@ async fn a_workstation_whose_clock_is_days_behind_is_corrected_by_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imported_images_reach_the_other_clinic_and_download_when_asked() {
+async fn imported_images_reach_another_workstation_and_download_when_asked() {
     use outpost::imaging::{ImportOptions, collect_files, import_paths};
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut a = workstation(&server, &dir, "Hill Clinic").await;
-    let mut b = workstation(&server, &dir, "River Clinic").await;
+    let mut b = colleague(&server, &dir, &a, "Hill back room").await;
     let registered = a.register_patient(patient(&a, "Wanjiru")).unwrap();
     let cd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/dicomdir_cd");
     let (files, _) = collect_files(&[cd]);

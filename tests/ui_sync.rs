@@ -79,21 +79,37 @@ impl Server {
             self.store.as_ref(),
             clinic,
             Utc::now().timestamp_millis(),
-            None,
+            outpost::server::DEFAULT_CODE_VALIDITY,
         )
         .unwrap()
         .enrollment_code
     }
 
+    /// An enrollment code for another workstation of `clinic`.
+    fn another_code(&self, clinic: outpost::model::ClinicId) -> String {
+        outpost::server::new_enrollment_code(
+            self.store.as_ref(),
+            clinic,
+            Utc::now().timestamp_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap()
+    }
+
     /// A workstation store in `dir`, enrolled in a new clinic.
     fn workstation(&self, dir: &TempDir, clinic: &str) -> Store {
         let code = self.enrollment_code(clinic);
-        let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
+        self.enrolled(dir, clinic, &code)
+    }
+
+    /// A workstation store in `dir/name`, enrolled with `code`.
+    fn enrolled(&self, dir: &TempDir, name: &str, code: &str) -> Store {
+        let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
         self.runtime
             .block_on(engine::enroll(
                 &mut store,
                 &self.url,
-                &code,
+                code,
                 "Front desk",
                 None,
             ))
@@ -253,7 +269,7 @@ fn connect_to_the_server_then_sync_a_registered_patient() {
     // A second workstation of the clinic receives the patient.
     let other_dir = tempfile::tempdir().unwrap();
     let mut other = Store::open_dir(other_dir.path()).unwrap();
-    let other_code = server.enrollment_code("River Clinic");
+    let other_code = server.another_code(harness.state().store().clinic_id());
     server
         .runtime
         .block_on(engine::enroll(
@@ -281,11 +297,12 @@ fn amina(store: &Store) -> Patient {
 }
 
 #[test]
-fn a_phone_changed_at_two_clinics_is_settled_on_the_conflicts_screen() {
+fn a_phone_changed_at_two_workstations_is_settled_on_the_conflicts_screen() {
     let server = start_server();
     let dir = tempfile::tempdir().unwrap();
     let mut a = server.workstation(&dir, "Hill Clinic");
-    let mut b = server.workstation(&dir, "River Clinic");
+    let code = server.another_code(a.clinic_id());
+    let mut b = server.enrolled(&dir, "Hill back room", &code);
     let registered = a.register_patient(amina(&a)).unwrap();
     let patient_id = registered.patient_id;
     server.sync(&mut a);

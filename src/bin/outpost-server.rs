@@ -7,8 +7,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use outpost::server::{
-    DEFAULT_MAX_CLOCK_SKEW, ServerConfig, ServerStore, SqliteServerStore, TlsIdentity, add_clinic,
-    serve,
+    AccessEntry, DEFAULT_MAX_CLOCK_SKEW, MAX_CODE_VALIDITY, ServerConfig, ServerStore,
+    SqliteServerStore, TlsIdentity, add_clinic, serve,
 };
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,9 +35,18 @@ enum Command {
     /// Add and list clinics.
     #[command(subcommand)]
     Clinic(ClinicCommand),
-    /// List and revoke enrolled workstations.
+    /// List and revoke enrolled workstations; review and hold back what a device pushed.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// List the reads that crossed a clinic's boundary: lookups of another clinic's patients,
+    /// patients opened with a reason, and their records fetched.
+    AccessLog {
+        #[command(flatten)]
+        data: DataDir,
+        /// Write the log as CSV to this file instead of listing it.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -60,9 +69,23 @@ struct ServeArgs {
     /// PEM private key for TLS.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Changes stamped more than this many minutes ahead of the server's clock are quarantined.
+    /// Changes stamped more than this many minutes ahead of the server's clock are quarantined
+    /// (more than a day ahead, refused).
     #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_MAX_CLOCK_SKEW.as_secs() / 60)]
     max_clock_skew_minutes: u64,
+    /// Turn off gRPC server reflection (which lets tools such as grpcurl list the services).
+    /// Recommended in production.
+    #[arg(long)]
+    no_reflection: bool,
+}
+
+/// Days an enrollment code is valid: 1 to 30.
+fn code_days(text: &str) -> Result<u64, String> {
+    let max = MAX_CODE_VALIDITY.as_secs() / 86_400;
+    match text.trim().parse::<u64>() {
+        Ok(days) if (1..=max).contains(&days) => Ok(days),
+        _ => Err(format!("give a number of days from 1 to {max}")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,19 +96,25 @@ enum ClinicCommand {
         name: String,
         #[command(flatten)]
         data: DataDir,
-        /// Days the enrollment code stays valid (0: no expiry).
-        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        /// Days the enrollment code stays valid (1 to 30).
+        #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = code_days)]
         code_valid_days: u64,
     },
-    /// Print a new one-time enrollment code for another workstation of a clinic.
+    /// Print a new one-time enrollment code for another workstation of a clinic, or revoke an
+    /// unused one (`--revoke CODE`).
     Code {
-        /// The clinic's id (from `clinic list`).
-        clinic_id: String,
+        /// The clinic's id (from `clinic list`); not needed with --revoke.
+        #[arg(required_unless_present = "revoke")]
+        clinic_id: Option<String>,
         #[command(flatten)]
         data: DataDir,
-        /// Days the enrollment code stays valid (0: no expiry).
-        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        /// Days the enrollment code stays valid (1 to 30).
+        #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = code_days)]
         code_valid_days: u64,
+        /// Make this unused code unusable (a code read to the wrong person, a workstation that
+        /// will not be set up).
+        #[arg(long, value_name = "CODE", conflicts_with = "clinic_id")]
+        revoke: Option<String>,
     },
     /// List clinics.
     List {
@@ -107,6 +136,17 @@ enum DeviceCommand {
         device_id: uuid::Uuid,
         #[command(flatten)]
         data: DataDir,
+    },
+    /// List the changes a device pushed (flagged when the device is revoked); with --hold,
+    /// hold them back so that workstations no longer receive them.
+    Changes {
+        /// The device id (from `device list`).
+        device_id: uuid::Uuid,
+        #[command(flatten)]
+        data: DataDir,
+        /// Hold the device's changes back from every pull from now on.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -130,11 +170,31 @@ fn try_main() -> Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => run_server(args),
         Command::Clinic(ClinicCommand::Code {
+            revoke: Some(code),
+            data,
+            ..
+        }) => {
+            let store = open_store(&data)?;
+            if outpost::server::normalize_code(&code).is_none() {
+                bail!("that is not an enrollment code (XXXX-XXXX-XXXX)");
+            }
+            let revoked = store
+                .revoke_enrollment_code(&outpost::server::secret_hash(&code), now_millis())
+                .context("could not revoke the code")?;
+            if !revoked {
+                bail!("no unused code matches: it was used, revoked or mistyped");
+            }
+            println!("The code is revoked: no workstation can enroll with it.");
+            Ok(())
+        }
+        Command::Clinic(ClinicCommand::Code {
             clinic_id,
             data,
             code_valid_days,
+            revoke: None,
         }) => {
             let clinic_id: outpost::model::ClinicId = clinic_id
+                .unwrap_or_default()
                 .trim()
                 .parse()
                 .context("that is not a clinic id: see `outpost-server clinic list`")?;
@@ -142,13 +202,12 @@ fn try_main() -> Result<()> {
             if !store.clinics()?.iter().any(|c| c.clinic_id == clinic_id) {
                 bail!("no clinic with id {clinic_id}: see `outpost-server clinic list`");
             }
-            let validity =
-                (code_valid_days > 0).then(|| Duration::from_secs(code_valid_days * 24 * 3600));
+            let validity = Duration::from_secs(code_valid_days * 24 * 3600);
             let code =
                 outpost::server::new_enrollment_code(&store, clinic_id, now_millis(), validity)
                     .context("could not make an enrollment code")?;
             println!("Enrollment code: {code}");
-            println!("The code works once, for one workstation.");
+            println!("The code works once, for one workstation, within {code_valid_days} days.");
             Ok(())
         }
         Command::Clinic(ClinicCommand::Add {
@@ -160,19 +219,13 @@ fn try_main() -> Result<()> {
                 bail!("the clinic needs a name");
             }
             let store = open_store(&data)?;
-            let validity =
-                (code_valid_days > 0).then(|| Duration::from_secs(code_valid_days * 24 * 3600));
+            let validity = Duration::from_secs(code_valid_days * 24 * 3600);
             let added = add_clinic(&store, &name, now_millis(), validity)
                 .context("could not add the clinic")?;
             println!("Clinic:          {}", added.clinic.name);
             println!("Clinic id:       {}", added.clinic.clinic_id);
             println!("Enrollment code: {}", added.enrollment_code);
-            match validity {
-                Some(_) => println!(
-                    "The code works once, for one workstation, within {code_valid_days} days."
-                ),
-                None => println!("The code works once, for one workstation."),
-            }
+            println!("The code works once, for one workstation, within {code_valid_days} days.");
             Ok(())
         }
         Command::Clinic(ClinicCommand::List { data }) => {
@@ -212,6 +265,86 @@ fn try_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Device(DeviceCommand::Changes {
+            device_id,
+            data,
+            hold,
+        }) => {
+            let store = open_store(&data)?;
+            let Some(device) = store
+                .devices()?
+                .into_iter()
+                .find(|d| d.device_id == device_id)
+            else {
+                bail!("no device with id {device_id}: see `outpost-server device list`");
+            };
+            let changes = store
+                .device_changes(device_id)
+                .context("could not list the device's changes")?;
+            let revoked = device.revoked_at_millis.is_some();
+            if revoked {
+                println!(
+                    "Device {device_id} ({}) was revoked {}: review its {} changes.",
+                    device.name,
+                    device.revoked_at_millis.map(date_text).unwrap_or_default(),
+                    changes.len()
+                );
+            }
+            for c in &changes {
+                println!(
+                    "{:>8}  {}  {} {}  {}{}",
+                    c.seq,
+                    date_text(c.received_at_millis),
+                    c.change.entity,
+                    c.change.entity_id,
+                    if revoked {
+                        "FLAGGED (revoked device)"
+                    } else {
+                        ""
+                    },
+                    if c.held { "  held back" } else { "" },
+                );
+            }
+            if hold {
+                let held = store
+                    .hold_device_changes(device_id)
+                    .context("could not hold the changes back")?;
+                println!(
+                    "{held} changes held back: workstations that have not received them will not. \
+                     Workstations that did keep them; review those records there."
+                );
+            }
+            Ok(())
+        }
+        Command::AccessLog { data, csv } => {
+            let store = open_store(&data)?;
+            let log = store
+                .access_log()
+                .context("could not read the access log")?;
+            match csv {
+                Some(path) => {
+                    write_access_csv(&path, &log)?;
+                    println!("{} entries written to {}", log.len(), path.display());
+                }
+                None => {
+                    if log.is_empty() {
+                        println!("No reads have crossed a clinic's boundary.");
+                    }
+                    for entry in &log {
+                        println!(
+                            "{}  device {}  clinic {}  {:<7} patient {}  {}",
+                            date_text(entry.at_millis),
+                            entry.device_id,
+                            entry.clinic_id,
+                            entry.kind.code(),
+                            entry.patient_id,
+                            entry.reason
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Device(DeviceCommand::Revoke { device_id, data }) => {
             let store = open_store(&data)?;
             let device = store
@@ -224,6 +357,26 @@ fn try_main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The access log as CSV: one header row, then one row per entry.
+fn write_access_csv(path: &std::path::Path, log: &[AccessEntry]) -> Result<()> {
+    let mut out = String::from("time,device_id,clinic_id,kind,patient_id,reason\n");
+    for entry in log {
+        let time = chrono::DateTime::from_timestamp_millis(entry.at_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        // Reasons are codes and fixed phrases, but quote them anyway.
+        let reason = format!("\"{}\"", entry.reason.replace('"', "\"\""));
+        out.push_str(&format!(
+            "{time},{},{},{},{},{reason}\n",
+            entry.device_id,
+            entry.clinic_id,
+            entry.kind.code(),
+            entry.patient_id
+        ));
+    }
+    std::fs::write(path, out).with_context(|| format!("could not write {}", path.display()))
 }
 
 fn open_store(data: &DataDir) -> Result<SqliteServerStore> {
@@ -270,6 +423,8 @@ fn run_server(args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         tls,
         max_clock_skew: Duration::from_secs(args.max_clock_skew_minutes.saturating_mul(60)),
+        reflection: !args.no_reflection,
+        ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -79,6 +79,47 @@ pub struct Attachment {
 }
 
 impl Attachment {
+    /// A file of a patient that is not part of a DICOM study (a photo, a scanned letter): its
+    /// name, type and size, and no study details.
+    pub fn file(
+        patient_id: PatientId,
+        blob: BlobHash,
+        byte_size: i64,
+        media_type: &str,
+        file_name: &str,
+        imported_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            attachment_id: AttachmentId::new(),
+            patient_id,
+            encounter_id: None,
+            blob,
+            byte_size,
+            media_type: media_type.to_owned(),
+            file_name: file_name.to_owned(),
+            study_uid: String::new(),
+            study_date: None,
+            study_description: String::new(),
+            series_uid: String::new(),
+            series_number: None,
+            series_description: String::new(),
+            modality: String::new(),
+            body_part: String::new(),
+            sop_uid: String::new(),
+            instance_number: None,
+            frames: 1,
+            rows: 0,
+            columns: 0,
+            pixel_spacing: None,
+            source_patient_id: String::new(),
+            source_patient_name: String::new(),
+            source_birth_date: None,
+            source_sex: String::new(),
+            imported_at,
+            removed: false,
+        }
+    }
+
     /// DICOM or photo, by media type.
     pub fn kind(&self) -> AttachmentKind {
         if self.media_type == "application/dicom" {

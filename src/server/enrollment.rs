@@ -22,6 +22,10 @@ const CODE_LEN: usize = 12;
 /// How long a new enrollment code is valid unless the administrator says otherwise.
 pub const DEFAULT_CODE_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The longest an enrollment code may be valid: a code that never expires is a standing key to
+/// the clinic's records.
+pub const MAX_CODE_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A new clinic and the one-time code its first workstation enrolls with.
 #[derive(Clone, Debug)]
 pub struct NewClinic {
@@ -31,12 +35,13 @@ pub struct NewClinic {
     pub enrollment_code: String,
 }
 
-/// Adds a clinic with a one-time enrollment code valid for `code_validity` (`None`: no expiry).
+/// Adds a clinic with a one-time enrollment code valid for `code_validity` (at most
+/// [`MAX_CODE_VALIDITY`]; longer is cut to it).
 pub fn add_clinic(
     store: &dyn ServerStore,
     name: &str,
     now_millis: i64,
-    code_validity: Option<Duration>,
+    code_validity: Duration,
 ) -> Result<NewClinic, StoreError> {
     let clinic = Clinic {
         clinic_id: ClinicId::new(),
@@ -60,7 +65,7 @@ pub fn new_enrollment_code(
     store: &dyn ServerStore,
     clinic_id: ClinicId,
     now_millis: i64,
-    code_validity: Option<Duration>,
+    code_validity: Duration,
 ) -> Result<String, StoreError> {
     let code = random_code()?;
     store.add_enrollment_code(
@@ -72,8 +77,9 @@ pub fn new_enrollment_code(
     Ok(code)
 }
 
-fn expiry(now_millis: i64, validity: Option<Duration>) -> Option<i64> {
-    validity.map(|v| now_millis.saturating_add(i64::try_from(v.as_millis()).unwrap_or(i64::MAX)))
+fn expiry(now_millis: i64, validity: Duration) -> Option<i64> {
+    let validity = validity.min(MAX_CODE_VALIDITY);
+    Some(now_millis.saturating_add(i64::try_from(validity.as_millis()).unwrap_or(i64::MAX)))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {

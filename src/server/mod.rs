@@ -11,19 +11,23 @@
 //! patient records never cross a network in clear text.
 
 mod enrollment;
+mod limited;
+mod scope;
 mod service;
 mod sqlite;
 mod store;
+mod throttle;
 mod uploads;
 
 pub use enrollment::{
-    DEFAULT_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code, normalize_code, random_code,
-    random_token, secret_hash,
+    DEFAULT_CODE_VALIDITY, MAX_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code,
+    normalize_code, random_code, random_token, secret_hash,
 };
 pub use sqlite::{DATABASE_FILE, SqliteServerStore};
 pub use store::{
-    BlobRead, BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange,
-    ServerStore, StoreError, quarantine_reason,
+    AccessEntry, AccessKind, BlobRead, BlobState, BlobUpload, Clinic, Device, DeviceChange,
+    FAR_FUTURE_MILLIS, NewDevice, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange,
+    STAMP_TOLERANCE_MILLIS, ServerStore, ShareReason, StoreError, quarantine_reason,
 };
 
 use crate::sync::wire::{self, MAX_MESSAGE_BYTES, pb};
@@ -34,7 +38,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// How far ahead of the server's clock a change may be stamped before it is quarantined.
@@ -75,20 +78,49 @@ impl TlsIdentity {
     }
 }
 
+/// How long an upload may wait for its next chunk before the server closes it.
+pub const DEFAULT_UPLOAD_IDLE: Duration = Duration::from_secs(60);
+
+/// Partial uploads untouched for this long are removed.
+pub const STALE_PARTIAL_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// How often the server looks for stale partial uploads.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Calls one connection may run at once.
+const MAX_CALLS_PER_CONNECTION: usize = 64;
+
+/// HTTP/2 streams one connection may open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+
 /// How the server runs.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// TLS certificate and key; without them only loopback listeners are accepted.
     pub tls: Option<TlsIdentity>,
-    /// Changes stamped further than this ahead of the server's clock are quarantined.
+    /// Changes stamped further than this ahead of the server's clock are quarantined (and more
+    /// than a day ahead, refused).
     pub max_clock_skew: Duration,
+    /// An upload that sends nothing for this long is closed (what arrived is kept).
+    pub upload_idle: Duration,
+    /// Whether the reflection service answers (tools like grpcurl use it). Off in production if
+    /// the protocol's description should not be handed to anyone who connects.
+    pub reflection: bool,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
+
+/// Connections served at once unless configured otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             tls: None,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            upload_idle: DEFAULT_UPLOAD_IDLE,
+            reflection: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -140,7 +172,8 @@ pub async fn serve(
         return Err(ServerError::PlainTextNotLoopback { addr });
     }
     let max_skew_millis = i64::try_from(config.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
-    let service = SyncService::new(store, max_skew_millis);
+    let service = SyncService::new(Arc::clone(&store), max_skew_millis, config.upload_idle);
+    let cleaner = tokio::spawn(remove_stale_partials(store));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -158,10 +191,18 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(wire::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1().map_err(ServerError::Reflection)?;
-    let reflection_v1alpha = reflection()
-        .build_v1alpha()
-        .map_err(ServerError::Reflection)?;
+    let (reflection_v1, reflection_v1alpha) = if config.reflection {
+        (
+            Some(reflection().build_v1().map_err(ServerError::Reflection)?),
+            Some(
+                reflection()
+                    .build_v1alpha()
+                    .map_err(ServerError::Reflection)?,
+            ),
+        )
+    } else {
+        (None, None)
+    };
 
     let mut builder = Server::builder()
         // Large windows that adapt to the line keep blob transfers fast on long, slow links.
@@ -169,6 +210,8 @@ pub async fn serve(
         // Notice dead connections (a workstation that lost its line) instead of holding them.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .tcp_nodelay(true);
     if let Some(tls) = config.tls {
         let identity = Identity::from_pem(tls.cert_pem, tls.key_pem);
@@ -178,10 +221,10 @@ pub async fn serve(
     }
     tracing::info!(%addr, "serving the sync protocol");
 
-    builder
+    let served = builder
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(
             pb::enrollment_server::EnrollmentServer::new(service.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -197,7 +240,34 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            limited::incoming(listener, config.max_connections),
+            shutdown,
+        )
         .await
-        .map_err(ServerError::Transport)
+        .map_err(ServerError::Transport);
+    cleaner.abort();
+    served
+}
+
+/// Removes partial uploads untouched for [`STALE_PARTIAL_AGE`], now and every hour.
+async fn remove_stale_partials(store: Arc<dyn ServerStore>) {
+    let mut every = tokio::time::interval(CLEANUP_EVERY);
+    loop {
+        every.tick().await;
+        let store = Arc::clone(&store);
+        let removed = tokio::task::spawn_blocking(move || {
+            let older_than = std::time::SystemTime::now()
+                .checked_sub(STALE_PARTIAL_AGE)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            store.remove_stale_partials(older_than)
+        })
+        .await;
+        match removed {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "stale partial uploads removed"),
+            Ok(Err(error)) => tracing::warn!(%error, "stale partial uploads could not be removed"),
+            Err(error) => tracing::warn!(%error, "the clean-up of partial uploads failed"),
+        }
+    }
 }

@@ -1,14 +1,21 @@
 //! The gRPC services of the sync protocol — enrollment, sync and blobs — over a [`ServerStore`].
 //!
 //! This is where the server's rules live: every call but enrollment carries a valid device
-//! credential; a device pushes only its own clinic's changes; sizes stay within the protocol's
-//! limits; bad input gets a status with a reason instead of a panic. Store calls run on tokio's
-//! blocking pool so the async runtime never waits on disk. Logs carry ids and counts only.
+//! credential; a device pushes only its own clinic's changes, stamped by its own node (the store
+//! checks stamps and who owns each record); a device sees only what its clinic may see, blobs
+//! included; one device cannot hold more than a few uploads and downloads open, nor spoil
+//! another's upload; wrong enrollment codes slow their sender down; sizes stay within the
+//! protocol's limits; bad input gets a status with a reason instead of a panic. Store calls run on
+//! tokio's blocking pool so the async runtime never waits on disk. Logs carry ids and counts only.
 
 use super::enrollment::{normalize_code, random_token, secret_hash};
-use super::store::{BlobState, BlobUpload, Device, NewDevice, ServerStore, StoreError};
+use super::store::{
+    AccessEntry, AccessKind, BlobState, BlobUpload, Device, NewDevice, PatientQuery, ServerStore,
+    ShareReason, StoreError,
+};
+use super::throttle::EnrollThrottle;
 use super::uploads::UploadSlots;
-use crate::model::{ChangeRecord, EntityKind};
+use crate::model::{ChangeRecord, EntityKind, PatientNumber};
 use crate::sync::wire::{
     self, Ack, BLOB_CHUNK_BYTES, BlobHash, DEFAULT_PAGE_SIZE, MAX_BLOB_BYTES,
     MAX_FIELDS_JSON_BYTES, MAX_MISSING_QUERY, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_PUSH_CHANGES, pb,
@@ -16,6 +23,7 @@ use crate::sync::wire::{
 use chrono::Utc;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
@@ -28,12 +36,20 @@ const MAX_DEVICE_NAME: usize = 100;
 /// Pull pages (and download chunks) produced ahead of a slow reader.
 const STREAM_BUFFER: usize = 2;
 
+/// Patients a lookup answers at most.
+const MAX_LOOKUP_HITS: usize = 20;
+
+/// Bytes one device may hold in unfinished uploads.
+pub(crate) const MAX_PARTIAL_BYTES_PER_DEVICE: u64 = 4 * 1024 * 1024 * 1024;
+
 /// The three sync services, sharing one store.
 #[derive(Clone)]
 pub(crate) struct SyncService {
     store: Arc<dyn ServerStore>,
     max_skew_millis: i64,
+    upload_idle: Duration,
     uploads: Arc<UploadSlots>,
+    throttle: Arc<EnrollThrottle>,
 }
 
 fn now_millis() -> i64 {
@@ -68,9 +84,10 @@ fn status_from_store(error: StoreError) -> Status {
         StoreError::Incomplete { .. } | StoreError::AuditRefused(_) => {
             Status::failed_precondition(error.to_string())
         }
-        StoreError::UnknownClinic(_) | StoreError::UnknownDevice(_) => {
-            Status::not_found(error.to_string())
-        }
+        StoreError::UnknownClinic(_)
+        | StoreError::UnknownDevice(_)
+        | StoreError::UnknownPatient(_) => Status::not_found(error.to_string()),
+        StoreError::NodeTaken => Status::failed_precondition(error.to_string()),
         StoreError::Database { .. }
         | StoreError::Io { .. }
         | StoreError::Corrupt { .. }
@@ -106,11 +123,17 @@ fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
 }
 
 impl SyncService {
-    pub(crate) fn new(store: Arc<dyn ServerStore>, max_skew_millis: i64) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn ServerStore>,
+        max_skew_millis: i64,
+        upload_idle: Duration,
+    ) -> Self {
         Self {
             store,
             max_skew_millis,
+            upload_idle,
             uploads: Arc::new(UploadSlots::default()),
+            throttle: Arc::new(EnrollThrottle::default()),
         }
     }
 
@@ -133,6 +156,105 @@ impl SyncService {
             Some(device) => Ok(device),
         }
     }
+
+    /// Checks that `device`'s clinic may see the patient, and logs the read when the patient is
+    /// another clinic's.
+    async fn open_patient(&self, device: &Device, patient: uuid::Uuid) -> Result<(), Status> {
+        let store = Arc::clone(&self.store);
+        let device = device.clone();
+        let now = now_millis();
+        let allowed = blocking(move || {
+            if !store.may_see_patient(device.clinic_id, patient)? {
+                return Ok(false);
+            }
+            if store.patient_home(patient)? != Some(device.clinic_id) {
+                store.log_access(&[AccessEntry {
+                    at_millis: now,
+                    device_id: device.device_id,
+                    clinic_id: device.clinic_id,
+                    kind: AccessKind::Opened,
+                    patient_id: patient,
+                    reason: String::new(),
+                }])?;
+            }
+            Ok(true)
+        })
+        .await?;
+        if allowed {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "this patient is not shared with this clinic: find them at the district server and open them with a reason",
+            ))
+        }
+    }
+}
+
+/// The store's question for a lookup, and how it was asked (for the access log).
+fn patient_query(request: pb::FindPatientsRequest) -> Result<(PatientQuery, &'static str), Status> {
+    let pb::FindPatientsRequest {
+        number,
+        national_id,
+        family_name,
+        birth_year,
+    } = request;
+    let (number, national_id, family_name) =
+        (number.trim(), national_id.trim(), family_name.trim());
+    let ways = [
+        !number.is_empty(),
+        !national_id.is_empty(),
+        !family_name.is_empty(),
+    ]
+    .iter()
+    .filter(|w| **w)
+    .count();
+    if ways != 1 {
+        return Err(Status::invalid_argument(
+            "look a patient up by exactly one of: number, national id, or family name with year of birth",
+        ));
+    }
+    if !number.is_empty() {
+        let parsed = PatientNumber::parse(number).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "{number:?} is not a patient number like HIL1-000042"
+            ))
+        })?;
+        return Ok((
+            PatientQuery::Number {
+                prefix: parsed.prefix,
+                seq: parsed.seq,
+            },
+            "by number",
+        ));
+    }
+    if !national_id.is_empty() {
+        if national_id.chars().count() > 64 {
+            return Err(Status::invalid_argument(
+                "a national id has at most 64 characters",
+            ));
+        }
+        return Ok((
+            PatientQuery::NationalId(national_id.to_owned()),
+            "by national id",
+        ));
+    }
+    if family_name.chars().count() > 100 {
+        return Err(Status::invalid_argument(
+            "a family name has at most 100 characters",
+        ));
+    }
+    if !(1850..=2200).contains(&birth_year) {
+        return Err(Status::invalid_argument(
+            "a family name alone finds too many people: give the year of birth too",
+        ));
+    }
+    Ok((
+        PatientQuery::NameAndBirthYear {
+            family_name: family_name.to_owned(),
+            birth_year,
+        },
+        "by name and year of birth",
+    ))
 }
 
 #[tonic::async_trait]
@@ -141,10 +263,39 @@ impl pb::enrollment_server::Enrollment for SyncService {
         &self,
         request: Request<pb::EnrollRequest>,
     ) -> Result<Response<pb::EnrollResponse>, Status> {
+        let addr = request.remote_addr().map(|a| a.ip());
+        if let Some(addr) = addr
+            && let Err(wait) = self.throttle.check(addr, Instant::now())
+        {
+            tracing::warn!(%addr, "enrollment refused: too many wrong codes from this address");
+            return Err(Status::resource_exhausted(format!(
+                "too many wrong enrollment codes were sent from this address: wait {} minutes and \
+                 check the code with the administrator",
+                wait.as_secs().div_ceil(60).max(1)
+            )));
+        }
         let pb::EnrollRequest {
             enrollment_code,
             device_name,
+            node_id,
         } = request.into_inner();
+        let node_id = node_id.trim().to_owned();
+        if node_id.len() > 64
+            || !node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Status::invalid_argument(
+                "the workstation's node id must be up to 64 letters, digits and dashes",
+            ));
+        }
+        let wrong_code = |throttle: &EnrollThrottle| {
+            if let Some(addr) = addr {
+                let failures = throttle.failed(addr, Instant::now());
+                tracing::warn!(%addr, failures, "a wrong enrollment code was sent");
+            }
+            Status::unauthenticated(StoreError::CodeRefused.to_string())
+        };
         let device_name = device_name.trim().to_owned();
         if device_name.is_empty()
             || device_name.chars().count() > MAX_DEVICE_NAME
@@ -155,18 +306,26 @@ impl pb::enrollment_server::Enrollment for SyncService {
             )));
         }
         let Some(code) = normalize_code(&enrollment_code) else {
-            return Err(Status::unauthenticated(StoreError::CodeRefused.to_string()));
+            return Err(wrong_code(&self.throttle));
         };
         let token = random_token().map_err(status_from_store)?;
         let new_device = NewDevice {
             device_id: Uuid::now_v7(),
             name: device_name,
             token_hash: secret_hash(&token),
+            node_id: (!node_id.is_empty()).then_some(node_id),
         };
         let store = Arc::clone(&self.store);
         let now = now_millis();
-        let (device, clinic) =
-            blocking(move || store.enroll_device(&secret_hash(&code), &new_device, now)).await?;
+        let enrolled =
+            blocking(move || store.enroll_device(&secret_hash(&code), &new_device, now)).await;
+        let (device, clinic) = match enrolled {
+            Ok(enrolled) => enrolled,
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                return Err(wrong_code(&self.throttle));
+            }
+            Err(status) => return Err(status),
+        };
         tracing::info!(device_id = %device.device_id, clinic_id = %clinic.clinic_id, "device enrolled");
         // The device's place among its clinic's devices (ids are time-ordered), so each
         // workstation of a clinic numbers its patients under its own prefix.
@@ -326,6 +485,81 @@ impl pb::sync_server::Sync for SyncService {
         Ok(Response::new(pb::AuditPushResponse { held_through }))
     }
 
+    async fn find_patients(
+        &self,
+        request: Request<pb::FindPatientsRequest>,
+    ) -> Result<Response<pb::FindPatientsResponse>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let (query, asked_by) = patient_query(request.into_inner())?;
+        let store = Arc::clone(&self.store);
+        let clinic_id = device.clinic_id;
+        let now = now_millis();
+        let device_id = device.device_id;
+        let patients = blocking(move || {
+            let hits = store.find_patients(&query, MAX_LOOKUP_HITS)?;
+            let mut answers = Vec::with_capacity(hits.len());
+            let mut crossed = Vec::new();
+            for hit in hits {
+                let visible = store.may_see_patient(clinic_id, hit.patient_id)?;
+                if hit.clinic_id != clinic_id {
+                    crossed.push(AccessEntry {
+                        at_millis: now,
+                        device_id,
+                        clinic_id,
+                        kind: AccessKind::Lookup,
+                        patient_id: hit.patient_id,
+                        reason: asked_by.to_owned(),
+                    });
+                }
+                answers.push(pb::PatientHit {
+                    patient_id: hit.patient_id.hyphenated().to_string(),
+                    number: hit.number,
+                    family_name: hit.family_name,
+                    given_name: hit.given_name,
+                    birth_year: hit.birth_year.unwrap_or(0),
+                    sex: hit.sex,
+                    clinic_name: hit.clinic_name,
+                    visible,
+                });
+            }
+            store.log_access(&crossed)?;
+            Ok(answers)
+        })
+        .await?;
+        tracing::info!(device_id = %device.device_id, found = patients.len(), "patient lookup");
+        Ok(Response::new(pb::FindPatientsResponse { patients }))
+    }
+
+    async fn share_patient(
+        &self,
+        request: Request<pb::SharePatientRequest>,
+    ) -> Result<Response<pb::SharePatientResponse>, Status> {
+        let device = self.device(request.metadata()).await?;
+        let pb::SharePatientRequest { patient_id, reason } = request.into_inner();
+        let patient_id: uuid::Uuid = patient_id
+            .trim()
+            .parse()
+            .map_err(|_| Status::invalid_argument("patient_id is not an id"))?;
+        let Some(reason) = ShareReason::from_code(reason.trim()) else {
+            return Err(Status::invalid_argument(
+                "say why the patient is opened here: \"referred\", \"emergency\" or \"patient_moved\"",
+            ));
+        };
+        let store = Arc::clone(&self.store);
+        let sharing = device.clone();
+        let now = now_millis();
+        blocking(move || {
+            if store.may_see_patient(sharing.clinic_id, patient_id)? {
+                // Shared already, or the clinic's own: nothing to grant.
+                return Ok(());
+            }
+            store.share_patient(&sharing, patient_id, reason, now)
+        })
+        .await?;
+        tracing::info!(device_id = %device.device_id, patient_id = %patient_id, reason = reason.code(), "patient shared");
+        Ok(Response::new(pb::SharePatientResponse {}))
+    }
+
     type PullStream = ReceiverStream<Result<pb::PullResponse, Status>>;
 
     async fn pull(
@@ -337,7 +571,14 @@ impl pb::sync_server::Sync for SyncService {
             after_seq,
             page_size,
             only_entity,
+            patient_id,
         } = request.into_inner();
+        let one_patient = match patient_id.trim() {
+            "" => None,
+            text => Some(text.parse::<uuid::Uuid>().map_err(|_| {
+                Status::invalid_argument(format!("patient_id {text:?} is not an id"))
+            })?),
+        };
         // A new workstation asks for its clinic's users alone, before anyone can sign in there.
         let only_users = match only_entity.as_str() {
             "" => false,
@@ -349,6 +590,9 @@ impl pb::sync_server::Sync for SyncService {
             }
         };
         let clinic_id = device.clinic_id;
+        if let Some(patient) = one_patient {
+            self.open_patient(&device, patient).await?;
+        }
         let page_size = match page_size {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
@@ -372,7 +616,15 @@ impl pb::sync_server::Sync for SyncService {
                 let from = cursor;
                 let page_store = Arc::clone(&store);
                 let page = blocking(move || {
-                    if only_users {
+                    if let Some(patient) = one_patient {
+                        page_store.patient_changes_between(
+                            patient,
+                            from,
+                            up_to,
+                            page_size,
+                            MAX_PAGE_BYTES,
+                        )
+                    } else if only_users {
                         page_store.clinic_changes_between(
                             EntityKind::User,
                             clinic_id,
@@ -382,7 +634,13 @@ impl pb::sync_server::Sync for SyncService {
                             MAX_PAGE_BYTES,
                         )
                     } else {
-                        page_store.changes_between(from, up_to, page_size, MAX_PAGE_BYTES)
+                        page_store.changes_between(
+                            clinic_id,
+                            from,
+                            up_to,
+                            page_size,
+                            MAX_PAGE_BYTES,
+                        )
                     }
                 })
                 .await;
@@ -475,7 +733,7 @@ impl pb::blobs_server::Blobs for SyncService {
         &self,
         request: Request<pb::MissingBlobsRequest>,
     ) -> Result<Response<pb::MissingBlobsResponse>, Status> {
-        self.device(request.metadata()).await?;
+        let device = self.device(request.metadata()).await?;
         let names = request.into_inner().sha256;
         if names.len() > MAX_MISSING_QUERY {
             return Err(Status::resource_exhausted(format!(
@@ -491,7 +749,14 @@ impl pb::blobs_server::Blobs for SyncService {
         let missing = blocking(move || {
             let mut missing = Vec::new();
             for hash in hashes {
-                if !matches!(store.blob_state(&hash)?, BlobState::Complete { .. }) {
+                // A blob no record of the clinic's refers to is "missing" whether the server
+                // holds it or not: the answer tells nothing about other clinics' images.
+                let seen = store.blob_visible(device.clinic_id, &hash)?
+                    && matches!(
+                        store.blob_state(device.device_id, &hash)?,
+                        BlobState::Complete { .. }
+                    );
+                if !seen {
                     missing.push(hash.to_string());
                 }
             }
@@ -505,10 +770,17 @@ impl pb::blobs_server::Blobs for SyncService {
         &self,
         request: Request<pb::BlobStatusRequest>,
     ) -> Result<Response<pb::BlobStatusResponse>, Status> {
-        self.device(request.metadata()).await?;
+        let device = self.device(request.metadata()).await?;
         let hash = parse_hash(&request.into_inner().sha256)?;
         let store = Arc::clone(&self.store);
-        let state = blocking(move || store.blob_state(&hash)).await?;
+        let state = blocking(move || {
+            if store.blob_visible(device.clinic_id, &hash)? {
+                store.blob_state(device.device_id, &hash)
+            } else {
+                Ok(BlobState::Missing)
+            }
+        })
+        .await?;
         let (stored_offset, complete) = match state {
             BlobState::Missing => (0, false),
             BlobState::Partial { stored } => (stored, false),
@@ -549,9 +821,38 @@ impl pb::blobs_server::Blobs for SyncService {
 
         let store = Arc::clone(&self.store);
         let state_hash = sha256.clone();
-        if let BlobState::Complete { size } =
-            blocking(move || store.blob_state(&state_hash)).await?
+        let (clinic_id, device_id) = (device.clinic_id, device.device_id);
+        let (written, state, partial_bytes) = blocking(move || {
+            Ok((
+                store.blob_written_by(clinic_id, &state_hash)?,
+                store.blob_state(device_id, &state_hash)?,
+                store.partial_bytes(device_id)?,
+            ))
+        })
+        .await?;
+        if !written {
+            tracing::warn!(device_id = %device.device_id, sha256 = %sha256, "upload of a blob no record of the clinic refers to was refused");
+            return Err(Status::permission_denied(format!(
+                "no record of this clinic refers to blob {sha256}: push the record that refers to \
+                 it first"
+            )));
+        }
+        let held = match state {
+            BlobState::Partial { stored } => stored,
+            _ => 0,
+        };
+        if partial_bytes
+            .saturating_sub(held)
+            .saturating_add(total_size)
+            > MAX_PARTIAL_BYTES_PER_DEVICE
         {
+            return Err(Status::resource_exhausted(format!(
+                "this workstation's unfinished uploads would hold more than {} GiB on the server: \
+                 finish them first",
+                MAX_PARTIAL_BYTES_PER_DEVICE >> 30
+            )));
+        }
+        if let BlobState::Complete { size } = state {
             if size != total_size {
                 return Err(Status::invalid_argument(format!(
                     "blob {sha256} is stored with {size} bytes, not {total_size}"
@@ -560,12 +861,13 @@ impl pb::blobs_server::Blobs for SyncService {
             return Ok(answer(size, true));
         }
 
-        // One upload of a blob at a time; a new one takes over from one whose connection was
-        // cut without the server noticing yet.
-        let mut turn = self.uploads.take_turn(&sha256).await?;
+        // One upload of a blob per device at a time; a new one takes over from one whose
+        // connection was cut without the server noticing yet.
+        let mut turn = self.uploads.take_turn(device.device_id, &sha256).await?;
         let store = Arc::clone(&self.store);
         let begin_hash = sha256.clone();
-        let mut upload = blocking(move || store.begin_upload(&begin_hash, total_size)).await?;
+        let mut upload =
+            blocking(move || store.begin_upload(device_id, &begin_hash, total_size)).await?;
         let resumed_at = upload.offset();
 
         let mut next = Some(first);
@@ -595,6 +897,15 @@ impl pb::blobs_server::Blobs for SyncService {
                 () = turn.taken_over() => {
                     return Err(Status::aborted("a newer upload of this blob took over"));
                 }
+                () = tokio::time::sleep(self.upload_idle) => {
+                    // A stalled upload lets go of its file; what arrived is kept to resume.
+                    tracing::info!(device_id = %device.device_id, sha256 = %sha256, stored = upload.offset(), "blob upload idle: closed");
+                    return Err(Status::deadline_exceeded(format!(
+                        "no data came for {} seconds: the upload was closed; resume from byte {}",
+                        self.upload_idle.as_secs(),
+                        upload.offset()
+                    )));
+                }
             };
         }
         // The workstation ended the call early; what arrived is kept for it to resume.
@@ -612,9 +923,19 @@ impl pb::blobs_server::Blobs for SyncService {
         let device = self.device(request.metadata()).await?;
         let pb::DownloadBlobRequest { sha256, offset } = request.into_inner();
         let sha256 = parse_hash(&sha256)?;
+        let permit = self.uploads.start_download(device.device_id)?;
         let store = Arc::clone(&self.store);
         let open_hash = sha256.clone();
-        let Some((size, mut reader)) = blocking(move || store.open_blob(&open_hash)).await? else {
+        let clinic_id = device.clinic_id;
+        let opened = blocking(move || {
+            if store.blob_visible(clinic_id, &open_hash)? {
+                store.open_blob(&open_hash)
+            } else {
+                Ok(None)
+            }
+        })
+        .await?;
+        let Some((size, mut reader)) = opened else {
             return Err(Status::not_found(format!(
                 "the server does not hold blob {sha256}"
             )));
@@ -627,6 +948,8 @@ impl pb::blobs_server::Blobs for SyncService {
         tracing::info!(device_id = %device.device_id, sha256 = %sha256, offset, size, "blob download");
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::task::spawn_blocking(move || {
+            // The download's place is held until its last chunk is sent (or the reader left).
+            let _permit = permit;
             let send = |item| tx.blocking_send(item).is_ok();
             if let Err(e) = reader.seek(SeekFrom::Start(offset)) {
                 tracing::error!(sha256 = %sha256, error = %e, "reading a blob failed");

@@ -8,21 +8,29 @@
 //! change, so an acknowledged change must survive a power cut.
 //!
 //! Blobs live at `blobs/<first two hex digits>/<sha256>` once complete and checked; uploads in
-//! progress at `blobs/partial/<sha256>`, where a cut upload resumes.
+//! progress at `blobs/partial/<device id>/<sha256>`, where a cut upload resumes: each device's
+//! upload is its own, so no device can block or spoil another's.
+//!
+//! The rules of who may write and see what are in [`super::scope`]; this file applies them as
+//! changes are pushed and pulled.
 
+use super::scope;
 use super::store::{
-    BlobState, BlobUpload, Clinic, Device, NewDevice, OpenedBlob, QuarantinedChange, ServerStore,
-    StoreError, quarantine_reason,
+    AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange,
+    FAR_FUTURE_MILLIS, NewDevice, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange,
+    STAMP_TOLERANCE_MILLIS, ServerStore, ShareReason, StoreError, far_future_reason,
+    quarantine_reason,
 };
-use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind, HlcStamp};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 /// File name of the database inside the data directory.
@@ -120,7 +128,119 @@ BEGIN
     SELECT RAISE(ABORT, 'audit entries are never deleted');
 END;
 "#,
+    r#"
+-- Each device's clock node (every change it pushes is stamped with it) and the highest stamp it
+-- pushed; nodes already known from audit chains are bound now.
+ALTER TABLE devices ADD COLUMN node_id TEXT;
+ALTER TABLE devices ADD COLUMN last_hlc TEXT;
+UPDATE devices SET node_id = (SELECT a.node_id FROM audit_node a WHERE a.device_id = devices.device_id);
+CREATE INDEX devices_by_node ON devices (node_id);
+ALTER TABLE enrollment_codes ADD COLUMN revoked_at INTEGER;
+
+-- Every record: the clinic that created it (the only one that may change it), the patient whose
+-- record it is part of (none for users), and the clinic whose record that is (the patient's, or
+-- the user's): who may see it.
+CREATE TABLE entities (
+    entity_id    TEXT PRIMARY KEY,
+    entity       TEXT NOT NULL,
+    owner_clinic TEXT NOT NULL,
+    patient_id   TEXT,
+    scope_clinic TEXT NOT NULL
+);
+INSERT OR IGNORE INTO entities
+    SELECT entity_id, entity, clinic_id, CASE entity WHEN 'patient' THEN entity_id END, clinic_id
+    FROM change_log WHERE entity IN ('patient', 'user') ORDER BY server_seq;
+INSERT OR IGNORE INTO entities
+    SELECT c.entity_id, c.entity, c.clinic_id, p.entity_id, p.scope_clinic
+    FROM change_log c
+    JOIN entities p ON p.entity = 'patient'
+        AND p.entity_id = json_extract(c.fields_json, '$.patient_id')
+    WHERE c.entity IN ('allergy', 'problem', 'encounter', 'attachment') ORDER BY c.server_seq;
+INSERT OR IGNORE INTO entities
+    SELECT c.entity_id, c.entity, c.clinic_id, e.patient_id, e.scope_clinic
+    FROM change_log c
+    JOIN entities e ON e.entity = 'encounter'
+        AND e.entity_id = json_extract(c.fields_json, '$.encounter_id')
+    WHERE c.entity = 'amendment' ORDER BY c.server_seq;
+
+ALTER TABLE change_log ADD COLUMN patient_id TEXT;
+ALTER TABLE change_log ADD COLUMN scope_clinic TEXT;
+ALTER TABLE change_log ADD COLUMN held_at INTEGER;
+UPDATE change_log SET (patient_id, scope_clinic) =
+    (SELECT e.patient_id, e.scope_clinic FROM entities e WHERE e.entity_id = change_log.entity_id);
+CREATE INDEX change_log_by_scope ON change_log (scope_clinic, server_seq);
+CREATE INDEX change_log_by_patient ON change_log (patient_id, server_seq);
+CREATE INDEX change_log_by_device ON change_log (device_id, server_seq);
+ALTER TABLE quarantine ADD COLUMN patient_id TEXT;
+ALTER TABLE quarantine ADD COLUMN scope_clinic TEXT;
+UPDATE quarantine SET (patient_id, scope_clinic) =
+    (SELECT e.patient_id, e.scope_clinic FROM entities e WHERE e.entity_id = quarantine.entity_id);
+
+-- Another clinic's patient opened with a reason: from then on the record syncs to both.
+CREATE TABLE patient_grants (
+    patient_id TEXT NOT NULL,
+    clinic_id  TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (patient_id, clinic_id)
+);
+CREATE INDEX patient_grants_by_clinic ON patient_grants (clinic_id, patient_id);
+
+-- Every read that crosses a clinic's boundary; never changed or deleted.
+CREATE TABLE access_log (
+    entry_id   INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    device_id  TEXT NOT NULL,
+    clinic_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log
+BEGIN
+    SELECT RAISE(ABORT, 'access log entries are never changed');
+END;
+CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log
+BEGIN
+    SELECT RAISE(ABORT, 'access log entries are never deleted');
+END;
+
+-- Who each patient is, for lookups from other clinics: the last value pushed of each field.
+CREATE TABLE patient_directory (
+    patient_id    TEXT PRIMARY KEY,
+    clinic_id     TEXT NOT NULL,
+    number_prefix TEXT NOT NULL DEFAULT '',
+    number_seq    INTEGER,
+    family_name   TEXT NOT NULL DEFAULT '',
+    given_name    TEXT NOT NULL DEFAULT '',
+    birth_date    TEXT,
+    national_id   TEXT NOT NULL DEFAULT '',
+    sex           TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX patient_directory_by_number ON patient_directory (number_prefix, number_seq);
+CREATE INDEX patient_directory_by_national_id ON patient_directory (national_id);
+CREATE INDEX patient_directory_by_family_name ON patient_directory (family_name COLLATE NOCASE);
+
+-- Which records refer to which blob: a blob goes only to a clinic that may see one of them, and
+-- comes only from a clinic that wrote one.
+CREATE TABLE blob_refs (
+    sha256        TEXT NOT NULL,
+    patient_id    TEXT NOT NULL,
+    scope_clinic  TEXT NOT NULL,
+    writer_clinic TEXT NOT NULL,
+    PRIMARY KEY (sha256, patient_id, writer_clinic)
+);
+INSERT OR IGNORE INTO blob_refs
+    SELECT json_extract(fields_json, '$.blob_sha256'), patient_id, scope_clinic, clinic_id
+    FROM change_log
+    WHERE entity = 'attachment' AND patient_id IS NOT NULL
+        AND json_extract(fields_json, '$.blob_sha256') IS NOT NULL;
+"#,
 ];
+
+/// The schema step that added the patient directory, which is filled from the log in Rust.
+const DIRECTORY_STEP: i64 = 3;
 
 /// The server store on SQLite and the local file system.
 pub struct SqliteServerStore {
@@ -201,8 +321,14 @@ impl SqliteServerStore {
         Ok(value)
     }
 
-    fn partial_path(&self, sha256: &BlobHash) -> PathBuf {
-        self.blob_dir.join("partial").join(sha256.as_str())
+    fn partial_dir(&self, device_id: Uuid) -> PathBuf {
+        self.blob_dir
+            .join("partial")
+            .join(device_id.hyphenated().to_string())
+    }
+
+    fn partial_path(&self, device_id: Uuid, sha256: &BlobHash) -> PathBuf {
+        self.partial_dir(device_id).join(sha256.as_str())
     }
 
     fn complete_path(&self, sha256: &BlobHash) -> PathBuf {
@@ -246,6 +372,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(step)
             .map_err(StoreError::database(context))?;
     }
+    if found < DIRECTORY_STEP && known >= DIRECTORY_STEP {
+        scope::fill_directory(&tx)?;
+    }
     // PRAGMA takes no parameters; `known` is a number this program computed.
     tx.execute_batch(&format!("PRAGMA user_version = {known}"))
         .map_err(StoreError::database(context))?;
@@ -275,9 +404,9 @@ fn clinic_from_parts((id, name, created): (String, String, i64)) -> Result<Clini
     })
 }
 
-const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at";
+const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at, node_id";
 
-type DeviceRow = (String, String, String, i64, Option<i64>);
+type DeviceRow = (String, String, String, i64, Option<i64>, Option<String>);
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
@@ -286,11 +415,12 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 fn device_from_parts(
-    (id, clinic, name, created, revoked): DeviceRow,
+    (id, clinic, name, created, revoked, node_id): DeviceRow,
 ) -> Result<Device, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt {
         what: format!("device {}", id.chars().take(40).collect::<String>()),
@@ -306,6 +436,7 @@ fn device_from_parts(
         name,
         created_at_millis: created,
         revoked_at_millis: revoked,
+        node_id,
     })
 }
 
@@ -493,7 +624,7 @@ impl ServerStore for SqliteServerStore {
             let clinic_id: Option<String> = tx
                 .query_row(
                     "UPDATE enrollment_codes SET used_at = ?2, device_id = ?3
-                     WHERE code_hash = ?1 AND used_at IS NULL
+                     WHERE code_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL
                        AND (expires_at IS NULL OR expires_at > ?2)
                      RETURNING clinic_id",
                     params![
@@ -508,15 +639,32 @@ impl ServerStore for SqliteServerStore {
             let Some(clinic_id) = clinic_id else {
                 return Err(StoreError::CodeRefused);
             };
+            if let Some(node) = &device.node_id {
+                // A workstation enrolls again with its own clinic (a lost credential), never
+                // with another: its node's changes belong to one clinic.
+                let elsewhere: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM devices
+                                        WHERE node_id = ?1 AND clinic_id <> ?2
+                                          AND revoked_at IS NULL)",
+                        params![node, clinic_id],
+                        |row| row.get(0),
+                    )
+                    .map_err(StoreError::database(context))?;
+                if elsewhere {
+                    return Err(StoreError::NodeTaken);
+                }
+            }
             tx.execute(
-                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at, node_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     device.device_id.hyphenated().to_string(),
                     clinic_id,
                     device.name,
                     device.token_hash,
-                    now_millis
+                    now_millis,
+                    device.node_id
                 ],
             )
             .map_err(StoreError::database(context))?;
@@ -534,6 +682,7 @@ impl ServerStore for SqliteServerStore {
                 name: device.name.clone(),
                 created_at_millis: now_millis,
                 revoked_at_millis: None,
+                node_id: device.node_id.clone(),
             };
             Ok((device, clinic))
         })
@@ -563,14 +712,24 @@ impl ServerStore for SqliteServerStore {
         let device_id = device.device_id.hyphenated().to_string();
         self.write(context, |tx| {
             release_due(tx, now_millis)?;
+            // The device as stored now: its node may have been bound by an earlier push.
+            let (mut node, last_hlc): (Option<String>, Option<String>) = tx
+                .query_row(
+                    "SELECT node_id, last_hlc FROM devices WHERE device_id = ?1",
+                    [&device_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(StoreError::database(context))?;
+            let mut last: Option<HlcStamp> = last_hlc.and_then(|t| t.parse().ok());
+            let bound_before = node.clone();
             let mut find_seq = tx
                 .prepare_cached("SELECT server_seq FROM change_log WHERE change_id = ?1")
                 .map_err(StoreError::database(context))?;
             let mut insert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO change_log ({CHANGE_COLUMNS}, device_id, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (change_id) DO NOTHING
+                    "INSERT INTO change_log ({CHANGE_COLUMNS}, device_id, received_at,
+                         patient_id, scope_clinic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      RETURNING server_seq"
                 ))
                 .map_err(StoreError::database(context))?;
@@ -580,8 +739,8 @@ impl ServerStore for SqliteServerStore {
             let mut quarantine = tx
                 .prepare_cached(&format!(
                     "INSERT INTO quarantine ({CHANGE_COLUMNS}, device_id, received_at,
-                         hlc_millis, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                         hlc_millis, reason, patient_id, scope_clinic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ))
                 .map_err(StoreError::database(context))?;
 
@@ -589,27 +748,94 @@ impl ServerStore for SqliteServerStore {
             for change in changes {
                 // The wire's text form is the stored form: what is pulled is exactly what was pushed.
                 let text = ChangeText::from(change);
-                let ahead = change.hlc.millis.saturating_sub(now_millis);
-                if ahead > max_skew_millis {
-                    // Stored already (released, or accepted before the clock went wrong)?
-                    let seq: Option<i64> = find_seq
-                        .query_row([&text.change_id], |row| row.get(0))
-                        .optional()
-                        .map_err(StoreError::database(context))?;
-                    if let Some(seq) = seq {
-                        acks.push(Ack::Duplicate {
-                            seq: seq_from_sql(seq),
+                // Sent before (a reply was lost): answered as it was, whatever has changed since.
+                let seq: Option<i64> = find_seq
+                    .query_row([&text.change_id], |row| row.get(0))
+                    .optional()
+                    .map_err(StoreError::database(context))?;
+                if let Some(seq) = seq {
+                    acks.push(Ack::Duplicate {
+                        seq: seq_from_sql(seq),
+                    });
+                    continue;
+                }
+                let held: Option<String> = find_quarantined
+                    .query_row([&text.change_id], |row| row.get(0))
+                    .optional()
+                    .map_err(StoreError::database(context))?;
+                if let Some(reason) = held {
+                    acks.push(Ack::Quarantined { reason });
+                    continue;
+                }
+                let stamp_node = &change.hlc.node.0;
+                match &node {
+                    Some(own) if own != stamp_node => {
+                        tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a change stamped by another workstation was refused");
+                        acks.push(Ack::Refused {
+                            reason: format!(
+                                "this change is stamped by workstation {stamp_node}, but this \
+                                 device is workstation {own}: a workstation pushes only its own \
+                                 changes"
+                            ),
                         });
                         continue;
                     }
-                    let held: Option<String> = find_quarantined
-                        .query_row([&text.change_id], |row| row.get(0))
-                        .optional()
-                        .map_err(StoreError::database(context))?;
-                    if let Some(reason) = held {
-                        acks.push(Ack::Quarantined { reason });
+                    Some(_) => {}
+                    None => {
+                        // Bound at the first push (a workstation enrolled before nodes were
+                        // bound), unless the node is another clinic's.
+                        let elsewhere: bool = tx
+                            .query_row(
+                                "SELECT EXISTS (SELECT 1 FROM devices
+                                                WHERE node_id = ?1 AND clinic_id <> ?2
+                                                  AND revoked_at IS NULL)",
+                                params![stamp_node, device.clinic_id.to_string()],
+                                |row| row.get(0),
+                            )
+                            .map_err(StoreError::database(context))?;
+                        if elsewhere {
+                            acks.push(Ack::Refused {
+                                reason: format!(
+                                    "this change is stamped by workstation {stamp_node}, which \
+                                     belongs to another clinic"
+                                ),
+                            });
+                            continue;
+                        }
+                        node = Some(stamp_node.clone());
+                    }
+                }
+                let ahead = change.hlc.millis.saturating_sub(now_millis);
+                if ahead > FAR_FUTURE_MILLIS {
+                    acks.push(Ack::Refused {
+                        reason: far_future_reason(ahead),
+                    });
+                    continue;
+                }
+                if let Some(last) = &last
+                    && change.hlc.millis < last.millis.saturating_sub(STAMP_TOLERANCE_MILLIS)
+                {
+                    tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a backdated change was refused");
+                    acks.push(Ack::Refused {
+                        reason: "this change is stamped earlier than changes this workstation \
+                                 sent before: a workstation's stamps only move forward"
+                            .into(),
+                    });
+                    continue;
+                }
+                let placement = match scope::place(tx, change)? {
+                    Ok(placement) => placement,
+                    Err(reason) => {
+                        tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a change to a record of another clinic was refused");
+                        acks.push(Ack::Refused { reason });
                         continue;
                     }
+                };
+                if last.as_ref().is_none_or(|l| change.hlc > *l) {
+                    last = Some(change.hlc.clone());
+                }
+                scope::record_effects(tx, change, &placement)?;
+                if ahead > max_skew_millis {
                     let reason = quarantine_reason(ahead, max_skew_millis);
                     quarantine
                         .execute(params![
@@ -624,12 +850,14 @@ impl ServerStore for SqliteServerStore {
                             now_millis,
                             change.hlc.millis,
                             reason,
+                            placement.patient_id,
+                            placement.scope_clinic,
                         ])
                         .map_err(StoreError::database(context))?;
                     acks.push(Ack::Quarantined { reason });
                     continue;
                 }
-                let inserted: Option<i64> = insert
+                let seq: i64 = insert
                     .query_row(
                         params![
                             text.change_id,
@@ -641,26 +869,24 @@ impl ServerStore for SqliteServerStore {
                             text.supersedes_json,
                             device_id,
                             now_millis,
+                            placement.patient_id,
+                            placement.scope_clinic,
                         ],
                         |row| row.get(0),
                     )
-                    .optional()
                     .map_err(StoreError::database(context))?;
-                let ack = match inserted {
-                    Some(seq) => Ack::Accepted {
-                        seq: seq_from_sql(seq),
-                    },
-                    None => {
-                        let seq: i64 = find_seq
-                            .query_row([&text.change_id], |row| row.get(0))
-                            .map_err(StoreError::database(context))?;
-                        Ack::Duplicate {
-                            seq: seq_from_sql(seq),
-                        }
-                    }
-                };
-                acks.push(ack);
+                acks.push(Ack::Accepted {
+                    seq: seq_from_sql(seq),
+                });
             }
+            if node != bound_before {
+                tracing::info!(device_id = %device.device_id, "the device's clock node was bound at its first push");
+            }
+            tx.execute(
+                "UPDATE devices SET node_id = ?2, last_hlc = ?3 WHERE device_id = ?1",
+                params![device_id, node, last.map(|l| l.to_string())],
+            )
+            .map_err(StoreError::database(context))?;
             Ok(acks)
         })
     }
@@ -882,6 +1108,7 @@ impl ServerStore for SqliteServerStore {
 
     fn changes_between(
         &self,
+        clinic_id: ClinicId,
         after_seq: u64,
         up_to_seq: u64,
         max_count: usize,
@@ -891,15 +1118,18 @@ impl ServerStore for SqliteServerStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
-                     WHERE server_seq > ?1 AND server_seq <= ?2
-                     ORDER BY server_seq LIMIT ?3"
+                     WHERE server_seq > ?1 AND server_seq <= ?2 AND held_at IS NULL
+                       AND {}
+                     ORDER BY server_seq LIMIT ?3",
+                    scope::visible_to(4)
                 ))
                 .map_err(StoreError::database("reading changes"))?;
             let rows = stmt
                 .query(params![
                     seq_to_sql(after_seq),
                     seq_to_sql(up_to_seq),
-                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX)
+                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
+                    clinic_id.to_string(),
                 ])
                 .map_err(StoreError::database("reading changes"))?;
             read_page(rows, max_bytes)
@@ -920,6 +1150,7 @@ impl ServerStore for SqliteServerStore {
                 .prepare_cached(&format!(
                     "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
                      WHERE server_seq > ?1 AND server_seq <= ?2 AND entity = ?4 AND clinic_id = ?5
+                       AND held_at IS NULL
                      ORDER BY server_seq LIMIT ?3"
                 ))
                 .map_err(StoreError::database("reading changes"))?;
@@ -936,12 +1167,232 @@ impl ServerStore for SqliteServerStore {
         })
     }
 
-    fn blob_state(&self, sha256: &BlobHash) -> Result<BlobState, StoreError> {
+    fn patient_changes_between(
+        &self,
+        patient_id: Uuid,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
+                     WHERE patient_id = ?4 AND server_seq > ?1 AND server_seq <= ?2
+                       AND held_at IS NULL
+                     ORDER BY server_seq LIMIT ?3"
+                ))
+                .map_err(StoreError::database("reading changes"))?;
+            let rows = stmt
+                .query(params![
+                    seq_to_sql(after_seq),
+                    seq_to_sql(up_to_seq),
+                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
+                    patient_id.hyphenated().to_string(),
+                ])
+                .map_err(StoreError::database("reading changes"))?;
+            read_page(rows, max_bytes)
+        })
+    }
+
+    fn find_patients(
+        &self,
+        query: &PatientQuery,
+        limit: usize,
+    ) -> Result<Vec<PatientHit>, StoreError> {
+        let context = "looking patients up";
+        let (filter, a, b): (&str, SqlValue, SqlValue) = match query {
+            PatientQuery::Number { prefix, seq } => (
+                "d.number_prefix = ?1 AND d.number_seq = ?2",
+                SqlValue::Text(prefix.clone()),
+                SqlValue::Integer(*seq),
+            ),
+            PatientQuery::NationalId(id) => (
+                "d.national_id = ?1 AND d.national_id <> '' AND ?2 IS NULL",
+                SqlValue::Text(id.trim().to_owned()),
+                SqlValue::Null,
+            ),
+            PatientQuery::NameAndBirthYear {
+                family_name,
+                birth_year,
+            } => (
+                "d.family_name = ?1 COLLATE NOCASE AND substr(d.birth_date, 1, 4) = ?2",
+                SqlValue::Text(family_name.trim().to_owned()),
+                SqlValue::Text(format!("{birth_year:04}")),
+            ),
+        };
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT d.patient_id, d.clinic_id, c.name, d.number_prefix, d.number_seq,
+                            d.family_name, d.given_name, d.birth_date, d.sex
+                     FROM patient_directory d JOIN clinics c ON c.clinic_id = d.clinic_id
+                     WHERE {filter}
+                     ORDER BY d.family_name, d.given_name, d.patient_id LIMIT ?3"
+                ))
+                .map_err(StoreError::database(context))?;
+            let rows = stmt
+                .query_map(
+                    params![a, b, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    directory_row,
+                )
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(StoreError::database(context))?;
+            Ok(rows.into_iter().filter_map(hit_from_row).collect())
+        })
+    }
+
+    fn patient_home(&self, patient_id: Uuid) -> Result<Option<ClinicId>, StoreError> {
+        let home: Option<String> = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT scope_clinic FROM entities WHERE entity_id = ?1 AND entity = 'patient'",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([patient_id.hyphenated().to_string()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(StoreError::database("finding a patient's clinic"))
+        })?;
+        home.map(|h| {
+            h.parse().map_err(|_| StoreError::Corrupt {
+                what: format!("patient {patient_id}"),
+                reason: "the clinic id is not a UUID".into(),
+            })
+        })
+        .transpose()
+    }
+
+    fn may_see_patient(&self, clinic_id: ClinicId, patient_id: Uuid) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            scope::may_see(
+                conn,
+                &clinic_id.to_string(),
+                &patient_id.hyphenated().to_string(),
+            )
+        })
+    }
+
+    fn share_patient(
+        &self,
+        device: &Device,
+        patient_id: Uuid,
+        reason: ShareReason,
+        now_millis: i64,
+    ) -> Result<(), StoreError> {
+        let context = "sharing a patient";
+        let patient = patient_id.hyphenated().to_string();
+        self.write(context, |tx| {
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM entities
+                                    WHERE entity_id = ?1 AND entity = 'patient')",
+                    [&patient],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::database(context))?;
+            if !known {
+                return Err(StoreError::UnknownPatient(patient_id));
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO patient_grants
+                     (patient_id, clinic_id, reason, device_id, granted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    patient,
+                    device.clinic_id.to_string(),
+                    reason.code(),
+                    device.device_id.hyphenated().to_string(),
+                    now_millis
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            insert_access(
+                tx,
+                &AccessEntry {
+                    at_millis: now_millis,
+                    device_id: device.device_id,
+                    clinic_id: device.clinic_id,
+                    kind: AccessKind::Shared,
+                    patient_id,
+                    reason: reason.code().to_owned(),
+                },
+            )
+        })
+    }
+
+    fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write("logging access", |tx| {
+            entries
+                .iter()
+                .try_for_each(|entry| insert_access(tx, entry))
+        })
+    }
+
+    fn access_log(&self) -> Result<Vec<AccessEntry>, StoreError> {
+        let context = "reading the access log";
+        self.read(|conn| {
+            let rows: Vec<AccessRow> = conn
+                .prepare_cached(
+                    "SELECT at, device_id, clinic_id, kind, patient_id, reason FROM access_log
+                     ORDER BY entry_id",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(StoreError::database(context))?;
+            rows.into_iter().map(access_from_row).collect()
+        })
+    }
+
+    fn blob_visible(&self, clinic_id: ClinicId, sha256: &BlobHash) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?1 AND {})",
+                scope::visible_to(2)
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![sha256.as_str(), clinic_id.to_string()], |row| {
+                    row.get(0)
+                })
+            })
+            .map_err(StoreError::database("checking who may see a blob"))
+        })
+    }
+
+    fn blob_written_by(&self, clinic_id: ClinicId, sha256: &BlobHash) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?1 AND writer_clinic = ?2)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![sha256.as_str(), clinic_id.to_string()], |row| {
+                    row.get(0)
+                })
+            })
+            .map_err(StoreError::database("checking who may upload a blob"))
+        })
+    }
+
+    fn blob_state(&self, device_id: Uuid, sha256: &BlobHash) -> Result<BlobState, StoreError> {
         let complete = self.complete_path(sha256);
         if let Some(size) = file_len(&complete)? {
             return Ok(BlobState::Complete { size });
         }
-        let partial = self.partial_path(sha256);
+        let partial = self.partial_path(device_id, sha256);
         Ok(match file_len(&partial)? {
             Some(stored) => BlobState::Partial { stored },
             None => BlobState::Missing,
@@ -950,10 +1401,14 @@ impl ServerStore for SqliteServerStore {
 
     fn begin_upload(
         &self,
+        device_id: Uuid,
         sha256: &BlobHash,
         total_size: u64,
     ) -> Result<Box<dyn BlobUpload>, StoreError> {
-        let partial = self.partial_path(sha256);
+        let partial = self.partial_path(device_id, sha256);
+        if let Some(dir) = partial.parent() {
+            fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -1002,6 +1457,212 @@ impl ServerStore for SqliteServerStore {
         let size = file.metadata().map_err(StoreError::io(&path))?.len();
         Ok(Some((size, Box::new(file))))
     }
+
+    fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError> {
+        let dir = self.partial_dir(device_id);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io(&dir)(e)),
+        };
+        let mut total = 0u64;
+        for entry in entries {
+            let entry = entry.map_err(StoreError::io(&dir))?;
+            let len = entry
+                .metadata()
+                .map_err(StoreError::io(entry.path()))?
+                .len();
+            total = total.saturating_add(len);
+        }
+        Ok(total)
+    }
+
+    fn remove_stale_partials(&self, older_than: SystemTime) -> Result<usize, StoreError> {
+        let root = self.blob_dir.join("partial");
+        let mut removed = 0;
+        for device_dir in fs::read_dir(&root).map_err(StoreError::io(&root))? {
+            let device_dir = device_dir.map_err(StoreError::io(&root))?.path();
+            if !device_dir.is_dir() {
+                // A partial upload kept by an older server, before uploads were per device.
+                if modified_before(&device_dir, older_than)? {
+                    fs::remove_file(&device_dir).map_err(StoreError::io(&device_dir))?;
+                    removed += 1;
+                }
+                continue;
+            }
+            for file in fs::read_dir(&device_dir).map_err(StoreError::io(&device_dir))? {
+                let file = file.map_err(StoreError::io(&device_dir))?.path();
+                if modified_before(&file, older_than)? {
+                    match fs::remove_file(&file) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::io(&file)(e)),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn revoke_enrollment_code(&self, code_hash: &str, now_millis: i64) -> Result<bool, StoreError> {
+        let context = "revoking an enrollment code";
+        self.write(context, |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE enrollment_codes SET revoked_at = ?2
+                     WHERE code_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+                    params![code_hash, now_millis],
+                )
+                .map_err(StoreError::database(context))?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn device_changes(&self, device_id: Uuid) -> Result<Vec<DeviceChange>, StoreError> {
+        let context = "listing a device's changes";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT server_seq, {CHANGE_COLUMNS}, received_at, held_at IS NOT NULL
+                     FROM change_log WHERE device_id = ?1 ORDER BY server_seq"
+                ))
+                .map_err(StoreError::database(context))?;
+            let rows = stmt
+                .query_map([device_id.hyphenated().to_string()], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        change_from_row(row, 1)?,
+                        row.get::<_, i64>(8)?,
+                        row.get::<_, bool>(9)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(StoreError::database(context))?;
+            rows.into_iter()
+                .map(|(seq, change, received_at_millis, held)| {
+                    Ok(DeviceChange {
+                        seq: seq_from_sql(seq),
+                        change: change.map_err(|reason| StoreError::Corrupt {
+                            what: format!("change number {seq}"),
+                            reason,
+                        })?,
+                        received_at_millis,
+                        held,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn hold_device_changes(&self, device_id: Uuid) -> Result<usize, StoreError> {
+        let context = "holding a device's changes";
+        let now = chrono::Utc::now().timestamp_millis();
+        self.write(context, |tx| {
+            let held = tx
+                .execute(
+                    "UPDATE change_log SET held_at = ?2 WHERE device_id = ?1 AND held_at IS NULL",
+                    params![device_id.hyphenated().to_string(), now],
+                )
+                .map_err(StoreError::database(context))?;
+            tx.execute(
+                "DELETE FROM quarantine WHERE device_id = ?1",
+                [device_id.hyphenated().to_string()],
+            )
+            .map_err(StoreError::database(context))?;
+            Ok(held)
+        })
+    }
+}
+
+/// Whether a file was last written before `time`.
+fn modified_before(path: &Path, time: SystemTime) -> Result<bool, StoreError> {
+    match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(modified) => Ok(modified < time),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io(path)(e)),
+    }
+}
+
+type AccessRow = (i64, String, String, String, String, String);
+
+fn access_from_row(
+    (at, device, clinic, kind, patient, reason): AccessRow,
+) -> Result<AccessEntry, StoreError> {
+    let corrupt = |why: &str| StoreError::Corrupt {
+        what: "access log entry".into(),
+        reason: format!("the {why} cannot be read"),
+    };
+    Ok(AccessEntry {
+        at_millis: at,
+        device_id: device.parse().map_err(|_| corrupt("device id"))?,
+        clinic_id: clinic.parse().map_err(|_| corrupt("clinic id"))?,
+        kind: AccessKind::from_code(&kind).ok_or_else(|| corrupt("kind"))?,
+        patient_id: patient.parse().map_err(|_| corrupt("patient id"))?,
+        reason,
+    })
+}
+
+fn insert_access(tx: &rusqlite::Transaction<'_>, entry: &AccessEntry) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO access_log (at, device_id, clinic_id, kind, patient_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            entry.at_millis,
+            entry.device_id.hyphenated().to_string(),
+            entry.clinic_id.to_string(),
+            entry.kind.code(),
+            entry.patient_id.hyphenated().to_string(),
+            entry.reason,
+        ])
+    })
+    .map(drop)
+    .map_err(StoreError::database("logging access"))
+}
+
+type DirectoryRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+fn directory_row(row: &Row<'_>) -> rusqlite::Result<DirectoryRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+    ))
+}
+
+fn hit_from_row(
+    (id, clinic, clinic_name, prefix, seq, family_name, given_name, birth, sex): DirectoryRow,
+) -> Option<PatientHit> {
+    Some(PatientHit {
+        patient_id: id.parse().ok()?,
+        clinic_id: clinic.parse().ok()?,
+        clinic_name,
+        number: match seq {
+            Some(seq) if !prefix.is_empty() => format!("{prefix}-{seq:06}"),
+            _ => String::new(),
+        },
+        family_name,
+        given_name,
+        birth_year: birth.and_then(|b| b.get(..4)?.parse().ok()),
+        sex,
+    })
 }
 
 /// Moves quarantined changes stamped at or before `now_millis` into the log, in stamp order.
@@ -1011,8 +1672,10 @@ fn release_due(tx: &rusqlite::Transaction<'_>, now_millis: i64) -> Result<usize,
     // is not copied twice.
     let moved = tx
         .prepare_cached(&format!(
-            "INSERT OR IGNORE INTO change_log ({CHANGE_COLUMNS}, device_id, received_at)
-             SELECT {CHANGE_COLUMNS}, device_id, received_at FROM quarantine
+            "INSERT OR IGNORE INTO change_log ({CHANGE_COLUMNS}, device_id, received_at,
+                 patient_id, scope_clinic)
+             SELECT {CHANGE_COLUMNS}, device_id, received_at, patient_id, scope_clinic
+             FROM quarantine
              WHERE hlc_millis <= ?1 ORDER BY hlc, change_id"
         ))
         .and_then(|mut stmt| stmt.execute([now_millis]))
@@ -1194,6 +1857,7 @@ mod tests {
             device_id: Uuid::now_v7(),
             name: "desk".into(),
             token_hash: "token".into(),
+            node_id: Some("n".into()),
         };
         let (device, _) = store.enroll_device("code", &new, 1).unwrap();
         assert!(matches!(
@@ -1207,14 +1871,14 @@ mod tests {
     fn quarantined_changes_are_released_when_the_clock_reaches_them() {
         let (_dir, store, device) = store_with_device();
         let now = 1_000_000_000;
-        let day = 86_400_000;
-        let early = change(device.clinic_id, now + 2 * day);
+        let hour = 3_600_000;
+        let early = change(device.clinic_id, now + 2 * hour);
         let on_time = change(device.clinic_id, now);
         let acks = store
-            .push_changes(&device, &[early.clone(), on_time.clone()], now, 600_000)
+            .push_changes(&device, &[on_time.clone(), early.clone()], now, 600_000)
             .unwrap();
-        assert!(matches!(acks[0], Ack::Quarantined { .. }));
-        assert_eq!(acks[1], Ack::Accepted { seq: 1 });
+        assert_eq!(acks[0], Ack::Accepted { seq: 1 });
+        assert!(matches!(acks[1], Ack::Quarantined { .. }));
         assert_eq!(store.quarantined().unwrap().len(), 1);
         // Retried: still quarantined, never twice.
         let again = store
@@ -1222,16 +1886,25 @@ mod tests {
             .unwrap();
         assert!(matches!(again[0], Ack::Quarantined { .. }));
         assert_eq!(store.quarantined().unwrap().len(), 1);
-        assert_eq!(store.release_quarantined(now + day).unwrap(), 0);
-        assert_eq!(store.release_quarantined(now + 2 * day).unwrap(), 1);
+        assert_eq!(store.release_quarantined(now + hour).unwrap(), 0);
+        assert_eq!(store.release_quarantined(now + 2 * hour).unwrap(), 1);
         assert!(store.quarantined().unwrap().is_empty());
-        let log = store.changes_between(0, 10, 10, usize::MAX).unwrap();
+        let log = store
+            .changes_between(device.clinic_id, 0, 10, 10, usize::MAX)
+            .unwrap();
         assert_eq!(log, vec![(1, on_time), (2, early.clone())]);
         // Retried after release: the stored number.
         let later = store
-            .push_changes(&device, &[early], now + 3 * day, 600_000)
+            .push_changes(&device, &[early], now + 3 * hour, 600_000)
             .unwrap();
         assert_eq!(later, vec![Ack::Duplicate { seq: 2 }]);
+        // A day ahead and more is refused, not held.
+        let far = change(device.clinic_id, now + 25 * hour);
+        let refused = store.push_changes(&device, &[far], now, 600_000).unwrap();
+        assert!(
+            matches!(&refused[0], Ack::Refused { reason } if reason.contains("more than a day"))
+        );
+        assert!(store.quarantined().unwrap().is_empty());
     }
 
     #[test]
@@ -1239,13 +1912,25 @@ mod tests {
         let (_dir, store, device) = store_with_device();
         let batch: Vec<_> = (0..5).map(|i| change(device.clinic_id, i)).collect();
         store.push_changes(&device, &batch, 10, 600_000).unwrap();
-        assert_eq!(store.changes_between(0, 5, 100, 1).unwrap().len(), 1);
         assert_eq!(
-            store.changes_between(0, 5, 100, usize::MAX).unwrap().len(),
+            store
+                .changes_between(device.clinic_id, 0, 5, 100, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .changes_between(device.clinic_id, 0, 5, 100, usize::MAX)
+                .unwrap()
+                .len(),
             5
         );
         assert_eq!(
-            store.changes_between(2, 4, 100, usize::MAX).unwrap().len(),
+            store
+                .changes_between(device.clinic_id, 2, 4, 100, usize::MAX)
+                .unwrap()
+                .len(),
             2
         );
     }

@@ -7,6 +7,7 @@
 //! only SHA-256 hashes of enrollment codes and device tokens.
 
 use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
+pub use crate::sync::wire::ShareReason;
 use crate::sync::wire::{Ack, BlobHash};
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub struct Device {
     pub created_at_millis: i64,
     /// When its credential was revoked, if it was.
     pub revoked_at_millis: Option<i64>,
+    /// The clock node of the workstation: every change it pushes is stamped with it. Bound at
+    /// enrollment (or, for a workstation enrolled before nodes were bound, at its first push).
+    pub node_id: Option<String>,
 }
 
 /// A device about to be enrolled: its credential exists only as a hash.
@@ -47,6 +51,110 @@ pub struct NewDevice {
     pub name: String,
     /// SHA-256 (hex) of the device token handed to the workstation.
     pub token_hash: String,
+    /// The workstation's clock node, when it said (older workstations do not).
+    pub node_id: Option<String>,
+}
+
+/// What a clinic asks the district server for when its own records do not have a patient.
+/// Names alone are too broad: a family name goes with a birth year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatientQuery {
+    /// The patient's number, as printed on their card (`HIL1-000042`).
+    Number {
+        /// The workstation prefix.
+        prefix: String,
+        /// The number within it.
+        seq: i64,
+    },
+    /// The national id, exactly.
+    NationalId(String),
+    /// Family name (any case) and year of birth.
+    NameAndBirthYear {
+        /// Family name.
+        family_name: String,
+        /// Year of birth.
+        birth_year: i32,
+    },
+}
+
+/// A patient found at the district server: enough to tell who it is, nothing clinical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatientHit {
+    /// The patient's id.
+    pub patient_id: Uuid,
+    /// The clinic that registered them.
+    pub clinic_id: ClinicId,
+    /// That clinic's name.
+    pub clinic_name: String,
+    /// Their number (`HIL1-000042`), or empty.
+    pub number: String,
+    /// Family name.
+    pub family_name: String,
+    /// Given name.
+    pub given_name: String,
+    /// Year of birth, when known.
+    pub birth_year: Option<i32>,
+    /// Sex code.
+    pub sex: String,
+}
+
+/// What a device did across a clinic's boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// Looked patients up at the district server (one entry per patient found).
+    Lookup,
+    /// Opened another clinic's patient with a reason: the record syncs to it from now on.
+    Shared,
+    /// Downloaded a shared patient's whole record.
+    Opened,
+}
+
+impl AccessKind {
+    /// The stable code in the log.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Lookup => "lookup",
+            Self::Shared => "shared",
+            Self::Opened => "opened",
+        }
+    }
+
+    /// The kind read from its code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Lookup, Self::Shared, Self::Opened]
+            .into_iter()
+            .find(|k| k.code() == code)
+    }
+}
+
+/// One entry of the server's access log: a read that crossed a clinic's boundary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// When (Unix milliseconds).
+    pub at_millis: i64,
+    /// Which device.
+    pub device_id: Uuid,
+    /// Its clinic.
+    pub clinic_id: ClinicId,
+    /// What it did.
+    pub kind: AccessKind,
+    /// Which patient.
+    pub patient_id: Uuid,
+    /// The reason given (for a lookup, what was searched by).
+    pub reason: String,
+}
+
+/// A change a device pushed, as the administrator reviews a revoked device's work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceChange {
+    /// Its place in the log.
+    pub seq: u64,
+    /// The change.
+    pub change: ChangeRecord,
+    /// When the server received it (Unix milliseconds).
+    pub received_at_millis: i64,
+    /// Whether an administrator has held it back: it is no longer passed on to workstations.
+    pub held: bool,
 }
 
 /// A change kept back because its stamp was too far in the server's future.
@@ -178,10 +286,13 @@ pub trait ServerStore: Send + Sync {
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&self) -> Result<u64, StoreError>;
 
-    /// Changes with `after_seq < seq <= up_to_seq`, in sequence order: at most `max_count`, and
-    /// no more once `max_bytes` of change text are gathered (but always at least one).
+    /// Changes with `after_seq < seq <= up_to_seq` that `clinic_id` may see — its own patients
+    /// and users, and the patients shared with it — in sequence order: at most `max_count`, and
+    /// no more once `max_bytes` of change text are gathered (but always at least one). Changes an
+    /// administrator held back are left out.
     fn changes_between(
         &self,
+        clinic_id: ClinicId,
         after_seq: u64,
         up_to_seq: u64,
         max_count: usize,
@@ -199,20 +310,104 @@ pub trait ServerStore: Send + Sync {
         max_bytes: usize,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError>;
 
-    /// How much of a blob is stored.
-    fn blob_state(&self, sha256: &BlobHash) -> Result<BlobState, StoreError>;
+    /// [`ServerStore::changes_between`], of one patient only (the caller checked the clinic may
+    /// see them).
+    fn patient_changes_between(
+        &self,
+        patient_id: Uuid,
+        after_seq: u64,
+        up_to_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError>;
 
-    /// Starts (or resumes, from the bytes already held) the upload of a blob of `total_size`
-    /// bytes. Held bytes beyond `total_size` are discarded. The caller makes sure one upload of a
-    /// blob runs at a time.
+    /// Patients anywhere in the district that match, up to `limit`, with their clinic's name.
+    fn find_patients(
+        &self,
+        query: &PatientQuery,
+        limit: usize,
+    ) -> Result<Vec<PatientHit>, StoreError>;
+
+    /// The clinic that registered the patient, if the server has them.
+    fn patient_home(&self, patient_id: Uuid) -> Result<Option<ClinicId>, StoreError>;
+
+    /// Whether `clinic_id` may see the patient: it registered them, or they were shared with it.
+    fn may_see_patient(&self, clinic_id: ClinicId, patient_id: Uuid) -> Result<bool, StoreError>;
+
+    /// Shares another clinic's patient with `device`'s clinic for `reason`, and logs it. Sharing
+    /// again keeps the first grant (and logs again). [`StoreError::UnknownPatient`] when the
+    /// server has no such patient.
+    fn share_patient(
+        &self,
+        device: &Device,
+        patient_id: Uuid,
+        reason: ShareReason,
+        now_millis: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Adds entries to the access log.
+    fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError>;
+
+    /// The access log, oldest first.
+    fn access_log(&self) -> Result<Vec<AccessEntry>, StoreError>;
+
+    /// Whether a record `clinic_id` may see refers to the blob.
+    fn blob_visible(&self, clinic_id: ClinicId, sha256: &BlobHash) -> Result<bool, StoreError>;
+
+    /// Whether a record written by `clinic_id` refers to the blob (only those are uploaded).
+    fn blob_written_by(&self, clinic_id: ClinicId, sha256: &BlobHash) -> Result<bool, StoreError>;
+
+    /// How much of a blob is stored: complete, or what `device_id`'s own upload holds.
+    fn blob_state(&self, device_id: Uuid, sha256: &BlobHash) -> Result<BlobState, StoreError>;
+
+    /// Starts (or resumes, from the bytes it already sent) `device_id`'s upload of a blob of
+    /// `total_size` bytes. Each device's partial upload is its own: another device's upload of
+    /// the same blob neither blocks nor touches it. Held bytes beyond `total_size` are
+    /// discarded. The caller makes sure one upload of a blob per device runs at a time.
     fn begin_upload(
         &self,
+        device_id: Uuid,
         sha256: &BlobHash,
         total_size: u64,
     ) -> Result<Box<dyn BlobUpload>, StoreError>;
 
+    /// Bytes held in `device_id`'s partial uploads.
+    fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError>;
+
+    /// Removes partial uploads last written before `older_than`. Returns how many.
+    fn remove_stale_partials(&self, older_than: std::time::SystemTime)
+    -> Result<usize, StoreError>;
+
+    /// Makes an unused enrollment code unusable. Returns whether there was one to revoke.
+    fn revoke_enrollment_code(&self, code_hash: &str, now_millis: i64) -> Result<bool, StoreError>;
+
+    /// Every change `device_id` pushed, oldest first.
+    fn device_changes(&self, device_id: Uuid) -> Result<Vec<DeviceChange>, StoreError>;
+
+    /// Holds back every change `device_id` pushed: pulls no longer pass them on. Returns how many
+    /// were newly held.
+    fn hold_device_changes(&self, device_id: Uuid) -> Result<usize, StoreError>;
+
     /// A complete blob and its size; `None` when it is not (fully) stored.
     fn open_blob(&self, sha256: &BlobHash) -> Result<Option<OpenedBlob>, StoreError>;
+}
+
+/// Changes stamped further than this ahead of the server's clock are refused, not held: no
+/// workstation's clock is a day wrong by accident, and a change held for years would sit in the
+/// quarantine for ever.
+pub const FAR_FUTURE_MILLIS: i64 = 24 * 3_600_000;
+
+/// How far a device's stamps may fall behind the highest it pushed before (a restored backup, a
+/// clock set back): beyond this a change is refused as backdated.
+pub const STAMP_TOLERANCE_MILLIS: i64 = 10 * 60_000;
+
+/// What the workstation is told about a change stamped too far ahead.
+pub fn far_future_reason(ahead_millis: i64) -> String {
+    format!(
+        "This change is dated {} ahead of the server's clock, more than a day: it was refused. \
+         Set this computer's date and time, and make the change again.",
+        plain_duration(ahead_millis)
+    )
 }
 
 /// What the workstation is told about a change kept in quarantine, in plain words.
@@ -293,6 +488,14 @@ pub enum StoreError {
     /// No device has this id.
     #[error("no device has the id {0}")]
     UnknownDevice(Uuid),
+    /// The server has no patient with this id.
+    #[error("the district server has no patient with the id {0}")]
+    UnknownPatient(Uuid),
+    /// The workstation's clock node belongs to a device of another clinic.
+    #[error(
+        "this workstation is enrolled with another clinic already; an administrator revokes that enrollment first"
+    )]
+    NodeTaken,
     /// A chunk was appended past the blob's declared size.
     #[error("blob {sha256}: {offset} bytes would run past its size of {total_size} bytes")]
     PastEnd {

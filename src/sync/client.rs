@@ -73,6 +73,43 @@ impl ClientConfig {
     }
 }
 
+/// How a clinic asks the district server for a patient it does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatientLookup {
+    /// The number on the patient's card (`HIL1-000042`).
+    Number(String),
+    /// The national id.
+    NationalId(String),
+    /// Family name with year of birth.
+    NameAndBirthYear {
+        /// Family name.
+        family_name: String,
+        /// Year of birth.
+        birth_year: i32,
+    },
+}
+
+/// A patient found at the district server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotePatient {
+    /// Their id.
+    pub patient_id: Uuid,
+    /// Their number, or empty.
+    pub number: String,
+    /// Family name.
+    pub family_name: String,
+    /// Given name.
+    pub given_name: String,
+    /// Year of birth, when known.
+    pub birth_year: Option<i32>,
+    /// Sex code.
+    pub sex: String,
+    /// The clinic that registered them.
+    pub clinic_name: String,
+    /// Whether this clinic sees them already.
+    pub visible: bool,
+}
+
 /// What kind of refusal the server gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefusalKind {
@@ -332,8 +369,24 @@ fn endpoint(config: &ClientConfig) -> Result<Endpoint, SyncError> {
             "{:?} must start with https:// (or http:// for this computer only)",
             config.server_url
         )));
+    } else if !is_loopback_host(endpoint.uri().host().unwrap_or_default()) {
+        // Enrollment codes, credentials and patient records never cross a network in clear.
+        return Err(settings(format!(
+            "{:?} would send patient records unencrypted over the network: use https:// \
+             (http:// is only for a server on this computer)",
+            config.server_url
+        )));
     }
     Ok(endpoint)
+}
+
+/// Whether a URL's host is this computer: `localhost` or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn authorization(token: &str) -> Result<MetadataValue<Ascii>, SyncError> {
@@ -452,14 +505,18 @@ impl SyncClient {
 
     /// Trades a one-time enrollment code for a device credential. Send the credential with
     /// later calls through [`SyncClient::with_device_token`] (or [`ClientConfig::device_token`]).
+    /// `node_id` is the workstation's clock node: the server accepts changes stamped by it alone
+    /// from the credential it hands out.
     pub async fn enroll(
         &self,
         enrollment_code: &str,
         device_name: &str,
+        node_id: &str,
     ) -> Result<EnrolledDevice, SyncError> {
         let request = self.timed_request(pb::EnrollRequest {
             enrollment_code: enrollment_code.to_owned(),
             device_name: device_name.to_owned(),
+            node_id: node_id.to_owned(),
         });
         let mut client = self.enrollment.clone();
         let reply = self.unary(client.enroll(request)).await?;
@@ -538,13 +595,78 @@ impl SyncClient {
     /// Starts pulling the changes after `after_seq`, `page_size` per page (0: the server's
     /// choice). Read the items with [`PullStream::next`].
     pub async fn pull(&self, after_seq: u64, page_size: u32) -> Result<PullStream, SyncError> {
-        self.pull_of(after_seq, page_size, String::new()).await
+        self.pull_of(after_seq, page_size, String::new(), None)
+            .await
     }
 
     /// A pull of the changes to this clinic's users alone (what a new workstation needs before
     /// anyone can sign in there).
     pub async fn pull_users(&self, page_size: u32) -> Result<PullStream, SyncError> {
-        self.pull_of(0, page_size, "user".to_owned()).await
+        self.pull_of(0, page_size, "user".to_owned(), None).await
+    }
+
+    /// A pull of one patient's whole record (a patient just shared with this clinic). The pages'
+    /// sequence numbers are the server's; the checkpoint is not a cursor for the regular pull.
+    pub async fn pull_patient(
+        &self,
+        patient_id: Uuid,
+        page_size: u32,
+    ) -> Result<PullStream, SyncError> {
+        self.pull_of(0, page_size, String::new(), Some(patient_id))
+            .await
+    }
+
+    /// Looks patients up across the district (see [`PatientLookup`]).
+    pub async fn find_patients(
+        &self,
+        lookup: &PatientLookup,
+    ) -> Result<Vec<RemotePatient>, SyncError> {
+        let mut message = pb::FindPatientsRequest::default();
+        match lookup {
+            PatientLookup::Number(number) => message.number = number.clone(),
+            PatientLookup::NationalId(id) => message.national_id = id.clone(),
+            PatientLookup::NameAndBirthYear {
+                family_name,
+                birth_year,
+            } => {
+                message.family_name = family_name.clone();
+                message.birth_year = *birth_year;
+            }
+        }
+        let request = self.timed_request(message);
+        let mut client = self.sync.clone();
+        let reply = self.unary(client.find_patients(request)).await?;
+        reply
+            .patients
+            .into_iter()
+            .map(|hit| {
+                Ok(RemotePatient {
+                    patient_id: hit
+                        .patient_id
+                        .parse()
+                        .map_err(|_| SyncError::bad("a patient id is not a UUID"))?,
+                    number: hit.number,
+                    family_name: hit.family_name,
+                    given_name: hit.given_name,
+                    birth_year: (hit.birth_year != 0).then_some(hit.birth_year),
+                    sex: hit.sex,
+                    clinic_name: hit.clinic_name,
+                    visible: hit.visible,
+                })
+            })
+            .collect()
+    }
+
+    /// Opens another clinic's patient for this clinic, with the reason (a code of
+    /// `outpost::server::ShareReason`: "referred", "emergency", "patient_moved").
+    pub async fn share_patient(&self, patient_id: Uuid, reason: &str) -> Result<(), SyncError> {
+        let request = self.timed_request(pb::SharePatientRequest {
+            patient_id: patient_id.hyphenated().to_string(),
+            reason: reason.to_owned(),
+        });
+        let mut client = self.sync.clone();
+        self.unary(client.share_patient(request)).await?;
+        Ok(())
     }
 
     async fn pull_of(
@@ -552,11 +674,15 @@ impl SyncClient {
         after_seq: u64,
         page_size: u32,
         only_entity: String,
+        patient: Option<Uuid>,
     ) -> Result<PullStream, SyncError> {
         let request = self.request(pb::PullRequest {
             after_seq,
             page_size,
             only_entity,
+            patient_id: patient
+                .map(|p| p.hyphenated().to_string())
+                .unwrap_or_default(),
         });
         let mut client = self.sync.clone();
         let stream = self.unary(client.pull(request)).await?;

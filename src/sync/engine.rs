@@ -7,8 +7,10 @@
 
 use crate::model::ClinicId;
 use crate::store::{ApplyReport, PushOutcome, Store, StoreError};
-use crate::sync::client::{ClientConfig, PullItem, SyncClient, SyncError, push_batches};
-use crate::sync::wire::Ack;
+use crate::sync::client::{
+    ClientConfig, PatientLookup, PullItem, RemotePatient, SyncClient, SyncError, push_batches,
+};
+use crate::sync::wire::{Ack, ShareReason};
 use chrono::{DateTime, Utc};
 
 /// Changes read from the outbox per push round.
@@ -67,6 +69,9 @@ pub struct SyncReport {
     pub blobs_uploaded: usize,
     /// Images fetched from the server.
     pub blobs_downloaded: usize,
+    /// Images the server does not take: no record of this clinic that it holds refers to them
+    /// (the record was refused, or is still to come). Kept here and offered again next round.
+    pub blobs_held_back: usize,
     /// Audit entries the server took.
     pub audit_sent: usize,
 }
@@ -141,7 +146,8 @@ pub async fn enroll(
     let mut config = ClientConfig::new(server_url.trim());
     config.ca_certificate_pem = ca_certificate_pem.clone();
     let client = SyncClient::connect(config).await?;
-    let enrolled = client.enroll(code, device_name).await?;
+    let node = store.workstation().node_id.0.clone();
+    let enrolled = client.enroll(code, device_name, &node).await?;
     store.adopt_clinic(ClinicId(enrolled.clinic_id.0))?;
     if !enrolled.number_prefix.is_empty() {
         // Patients registered from now on are numbered under this workstation's own prefix;
@@ -176,6 +182,36 @@ pub async fn pull_clinic_users(
             applied += store.apply_remote_out_of_order(&changes)?.applied;
         }
     }
+    Ok(applied)
+}
+
+/// Looks a patient up at the district server: by number, national id, or family name with year
+/// of birth. Every patient of another clinic found is in the server's access log.
+pub async fn find_at_district(
+    client: &SyncClient,
+    lookup: &PatientLookup,
+) -> Result<Vec<RemotePatient>, EngineError> {
+    Ok(client.find_patients(lookup).await?)
+}
+
+/// Opens another clinic's patient at this clinic, for `reason`: the server records the grant
+/// and the reason, and the patient's whole record comes down now (from then on it syncs with the
+/// rest). Returns how many changes were new here.
+pub async fn open_shared_patient(
+    store: &mut Store,
+    client: &SyncClient,
+    patient_id: uuid::Uuid,
+    reason: ShareReason,
+) -> Result<usize, EngineError> {
+    client.share_patient(patient_id, reason.code()).await?;
+    let mut stream = client.pull_patient(patient_id, PULL_PAGE).await?;
+    let mut applied = 0;
+    while let Some(item) = stream.next().await? {
+        if let PullItem::Page(changes) = item {
+            applied += store.apply_remote_out_of_order(&changes)?.applied;
+        }
+    }
+    tracing::info!(patient_id = %patient_id, applied, "shared patient opened");
     Ok(applied)
 }
 
@@ -330,7 +366,14 @@ async fn sync_blobs(
                 let Some(source) = store.blob_files().open(blob)? else {
                     continue;
                 };
-                client.upload_blob(blob, source, |_, _| {}).await?;
+                match client.upload_blob(blob, source, |_, _| {}).await {
+                    Ok(()) => {}
+                    Err(SyncError::PermissionDenied { .. }) => {
+                        report.blobs_held_back += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
                 report.blobs_uploaded += 1;
                 progress(SyncProgress::Blobs {
                     done: report.blobs_uploaded + report.blobs_downloaded,

@@ -279,6 +279,45 @@ impl From<&ChangeRecord> for ChangeText {
     }
 }
 
+/// Why a clinic opens a patient registered at another clinic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShareReason {
+    /// Sent by the other clinic.
+    Referred,
+    /// Needs care now.
+    Emergency,
+    /// Lives in this clinic's area now.
+    PatientMoved,
+}
+
+impl ShareReason {
+    /// Every reason, in the order a person is offered them.
+    pub const ALL: [ShareReason; 3] = [Self::Referred, Self::Emergency, Self::PatientMoved];
+
+    /// The stable code on the wire and in the access log.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Referred => "referred",
+            Self::Emergency => "emergency",
+            Self::PatientMoved => "patient_moved",
+        }
+    }
+
+    /// The reason read from its code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// As a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Referred => "Referred",
+            Self::Emergency => "Emergency",
+            Self::PatientMoved => "Patient moved",
+        }
+    }
+}
+
 /// What the server said about one pushed change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ack {
