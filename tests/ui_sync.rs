@@ -10,7 +10,7 @@ use chrono::{NaiveDate, Utc};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use outpost::model::{DateOfBirth, Patient, Sex};
 use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
 use outpost::store::Store;
@@ -353,5 +353,95 @@ fn a_phone_changed_at_two_workstations_is_settled_on_the_conflicts_screen() {
         harness
             .query_by_label_contains("conflict to review")
             .is_none()
+    );
+}
+
+#[test]
+fn a_patient_of_another_clinic_is_found_at_the_district_server_and_opened_with_a_reason() {
+    use outpost::model::AuditAction;
+    use outpost::server::AccessKind;
+    let server = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hill = server.workstation(&dir, "Hill Clinic");
+    let registered = hill.register_patient(amina(&hill)).unwrap();
+    server.sync(&mut hill);
+    let mut river = server.workstation(&dir, "River Clinic");
+    river.ensure_icd10().unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(river)));
+    wait_until(&mut harness, "the first round", |h| {
+        shows(h, "Online — last sync")
+    });
+
+    // Nobody here: the window offers the district server, starting from the search.
+    type_into(&mut harness, "Search", "Achieng");
+    harness.get_by_label("No patient matches “Achieng”.");
+    harness
+        .get_by_role_and_label(Role::Button, "Find at the district server…")
+        .click_accesskit();
+    harness.run();
+    assert_eq!(
+        harness
+            .get_by_role_and_label(Role::TextInput, "Family name")
+            .value()
+            .as_deref(),
+        Some("Achieng")
+    );
+    // A name alone is not enough.
+    harness
+        .get_by_role_and_label(Role::Button, "Search the district")
+        .click_accesskit();
+    harness.run();
+    harness.get_by_label_contains("a name alone finds too many people");
+    type_into(&mut harness, "Year of birth", "1988");
+    press_for_worker(&mut harness, "Search the district");
+    wait_until(&mut harness, "the district's answer", |h| {
+        shows(h, "Hill Clinic")
+    });
+    harness.get_by_label("HIL1-000001");
+    // A patient and a reason are both needed before "Open here".
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Open here")
+            .accesskit_node()
+            .is_disabled()
+    );
+    harness
+        .get_by_role_and_label(Role::RadioButton, "Referred")
+        .click_accesskit();
+    harness.run();
+    press_for_worker(&mut harness, "Open here");
+    wait_until(&mut harness, "the record to arrive", |h| {
+        shows(
+            h,
+            "Opened Achieng, Amina from the district server. Reason: Referred.",
+        )
+    });
+
+    // Her chart is open here, the workstation's trail says who opened her, and the server's
+    // access log has the lookup, the grant with its reason, and the record fetched.
+    let store = harness.state().store();
+    assert_eq!(
+        store.patient(registered.patient_id).unwrap().given_name,
+        "Amina"
+    );
+    let trail = store.audit_chains().unwrap();
+    assert!(trail.iter().any(|e| {
+        e.event.action == AuditAction::OpenedFromDistrict
+            && e.event.patient_id == Some(registered.patient_id)
+    }));
+    let kinds: Vec<(AccessKind, String)> = server
+        .store
+        .access_log()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.reason))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (AccessKind::Lookup, "by name and year of birth".to_owned()),
+            (AccessKind::Shared, "referred".to_owned()),
+            (AccessKind::Opened, String::new()),
+        ]
     );
 }

@@ -937,6 +937,22 @@ impl AppService {
         Ok(())
     }
 
+    /// Checks that the signed-in user may look patients up at the district server and open
+    /// another clinic's patient here.
+    pub fn may_open_from_district(&self) -> Result<(), AppError> {
+        self.authorize(Action::OpenFromDistrict).map(drop)
+    }
+
+    /// Records in the audit trail that another clinic's patient was opened here (the server's
+    /// access log holds the reason, and the grant).
+    pub fn opened_from_district(&mut self, patient_id: PatientId) -> Result<(), AppError> {
+        let user_id = self.authorize(Action::OpenFromDistrict)?.user.user_id;
+        self.store.record_audit(
+            AuditEvent::new(AuditAction::OpenedFromDistrict, Some(user_id)).patient(patient_id),
+        )?;
+        Ok(())
+    }
+
     /// Opens a patient's images: needs permission to read clinical content, and is in the
     /// audit trail.
     pub fn view_images(&mut self, patient_id: PatientId) -> Result<(), AppError> {

@@ -171,6 +171,9 @@ impl<'de> Deserialize<'de> for Roles {
 pub enum Action {
     /// See the patient list, search it, and see a patient's demographics and allergy banner.
     FindPatients,
+    /// Look up a patient of another clinic at the district server and open their record here,
+    /// with a reason.
+    OpenFromDistrict,
     /// Register a patient or change their demographic details.
     EditDemographics,
     /// Read a chart's clinical content: visits, notes, problems, images.
@@ -201,8 +204,9 @@ pub enum Action {
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Self::FindPatients,
+        Self::OpenFromDistrict,
         Self::EditDemographics,
         Self::ReadClinical,
         Self::RecordVitals,
@@ -222,6 +226,7 @@ impl Action {
     pub fn label(self) -> &'static str {
         match self {
             Self::FindPatients => "find patients and see their details",
+            Self::OpenFromDistrict => "open another clinic's patient, with a reason",
             Self::EditDemographics => "register patients and edit their details",
             Self::ReadClinical => "read clinical notes, visits and images",
             Self::RecordVitals => "record vital signs and triage",
@@ -243,14 +248,24 @@ impl Action {
 fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
-        Role::Receptionist => matches!(action, FindPatients | EditDemographics | SyncNow),
+        Role::Receptionist => matches!(
+            action,
+            FindPatients | OpenFromDistrict | EditDemographics | SyncNow
+        ),
         Role::Nurse => matches!(
             action,
-            FindPatients | EditDemographics | ReadClinical | RecordVitals | EditAllergies | SyncNow
+            FindPatients
+                | OpenFromDistrict
+                | EditDemographics
+                | ReadClinical
+                | RecordVitals
+                | EditAllergies
+                | SyncNow
         ),
         Role::Clinician => matches!(
             action,
             FindPatients
+                | OpenFromDistrict
                 | EditDemographics
                 | ReadClinical
                 | RecordVitals

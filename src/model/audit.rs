@@ -55,11 +55,13 @@ pub enum AuditAction {
     SettingChanged,
     /// The workstation synced with the server.
     Sync,
+    /// Another clinic's patient was opened here from the district server, with a reason.
+    OpenedFromDistrict,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -79,6 +81,7 @@ impl AuditAction {
         Self::PasswordReset,
         Self::SettingChanged,
         Self::Sync,
+        Self::OpenedFromDistrict,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -103,6 +106,7 @@ impl AuditAction {
             Self::PasswordReset => "password_reset",
             Self::SettingChanged => "setting_changed",
             Self::Sync => "sync",
+            Self::OpenedFromDistrict => "opened_from_district",
         }
     }
 }

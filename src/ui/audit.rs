@@ -258,5 +258,6 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::PasswordReset => "Reset a password",
         AuditAction::SettingChanged => "Changed a setting",
         AuditAction::Sync => "Synced",
+        AuditAction::OpenedFromDistrict => "Opened from the district server",
     }
 }

@@ -68,6 +68,11 @@ pub enum Command {
         /// What to import.
         paths: Vec<std::path::PathBuf>,
     },
+    /// Look for a patient at the district server, starting from what was typed in the search.
+    FindAtDistrict {
+        /// The search text that found nobody here.
+        text: String,
+    },
     /// A change to the record, run by the app service for the signed-in user.
     Do(Box<AppCommand>),
 }
@@ -95,6 +100,9 @@ pub struct ViewContext<'a> {
     pub icd10_ready: bool,
     /// Patients in the store, as last counted (refreshed after writes, not every frame).
     pub patient_count: i64,
+    /// Whether the workstation is enrolled with a district server (which can be asked for
+    /// patients of other clinics).
+    pub enrolled: bool,
     commands: Vec<Command>,
 }
 
@@ -116,6 +124,7 @@ impl<'a> ViewContext<'a> {
             roles,
             icd10_ready,
             patient_count,
+            enrolled: false,
             commands: Vec::new(),
         }
     }

@@ -16,6 +16,7 @@ mod auth;
 mod chart;
 mod command;
 mod conflicts;
+mod district;
 mod fonts;
 mod icd10_picker;
 mod import_dialog;
@@ -184,6 +185,10 @@ pub struct OutpostApp {
     )>,
     /// A running or finished import.
     import: Option<ImportDialog>,
+    /// "Find at the district server", while open.
+    district: Option<district::DistrictDialog>,
+    /// The patient being opened from the district, and why (for the message when it is done).
+    district_opening: Option<(String, crate::sync::wire::ShareReason)>,
 }
 
 impl OutpostApp {
@@ -215,6 +220,8 @@ impl OutpostApp {
             ctx: None,
             picker: None,
             import: None,
+            district: None,
+            district_opening: None,
         };
         app.refresh_signer();
         app.attach_store();
@@ -331,6 +338,7 @@ impl OutpostApp {
             matches!(self.icd10, Icd10State::Ready),
             self.patient_count,
         );
+        cx.enrolled = self.sync.is_enrolled();
         let list = &mut self.list;
         let screen = &mut self.screen;
         egui::CentralPanel::default().show(ui, |ui| match screen {
@@ -349,6 +357,7 @@ impl OutpostApp {
         self.import_dialog_ui(ui, today);
 
         self.sync.dialog_ui(ui);
+        self.district_dialog_ui(ui);
         self.leave_dialog_ui(ui);
         for command in commands {
             self.apply(command, today);
@@ -753,7 +762,55 @@ impl OutpostApp {
                 encounter_id,
                 paths,
             } => self.start_import(patient_id, encounter_id, paths),
+            Command::FindAtDistrict { text } => match self.service.may_open_from_district() {
+                Ok(()) => self.district = Some(district::DistrictDialog::from_search(&text)),
+                Err(error) => {
+                    self.set_message(format!("Not done: {}", app_error_text(&error)), true)
+                }
+            },
             Command::Do(command) => self.run(*command, today),
+        }
+    }
+
+    /// The district lookup, while open: passes what the person asked for to the sync thread,
+    /// after the app service has checked that they may.
+    fn district_dialog_ui(&mut self, ui: &Ui) {
+        let Some(action) = self.district.as_mut().and_then(|dialog| dialog.ui(ui)) else {
+            return;
+        };
+        let refusal = match action {
+            district::DistrictAction::Close => {
+                self.district = None;
+                return;
+            }
+            _ => self.service.may_open_from_district().err(),
+        };
+        let sent = match (refusal, action) {
+            (Some(error), _) => Err(app_error_text(&error)),
+            (None, district::DistrictAction::Find(lookup)) => {
+                Ok(self.sync.find_at_district(lookup))
+            }
+            (
+                None,
+                district::DistrictAction::Open {
+                    patient_id,
+                    reason,
+                    name,
+                },
+            ) => {
+                tracing::info!(patient_id = %patient_id, reason = reason.code(), "opening a patient from the district");
+                self.district_opening = Some((name, reason));
+                Ok(self.sync.open_shared(patient_id, reason))
+            }
+            (None, district::DistrictAction::Close) => Ok(true),
+        };
+        let error = match sent {
+            Ok(true) => return,
+            Ok(false) => "Sync is not running, so the district server cannot be asked.".to_owned(),
+            Err(error) => error,
+        };
+        if let Some(dialog) = &mut self.district {
+            dialog.refused(error);
         }
     }
 
@@ -1135,6 +1192,19 @@ impl OutpostApp {
         if let Some((message, is_error)) = update.message {
             self.set_message(message, is_error);
         }
+        if let Some(found) = update.found
+            && let Some(dialog) = &mut self.district
+        {
+            dialog.found(found);
+        }
+        match update.opened {
+            Some(Ok(patient_id)) => self.opened_from_district(patient_id),
+            Some(Err(error)) => match &mut self.district {
+                Some(dialog) => dialog.open_failed(error),
+                None => self.set_message(format!("Not opened: {error}"), true),
+            },
+            None => {}
+        }
         if update.round_finished || update.enrolled_in.is_some() {
             self.refresh_status();
             self.refresh_sync_views();
@@ -1146,6 +1216,28 @@ impl OutpostApp {
                 chart.reload(self.service.store(), today);
             }
         }
+    }
+
+    /// Another clinic's patient arrived: in the audit trail, then on screen.
+    fn opened_from_district(&mut self, patient_id: crate::model::PatientId) {
+        self.district = None;
+        let (name, reason) = self
+            .district_opening
+            .take()
+            .map(|(name, reason)| (name, reason.label()))
+            .unwrap_or_default();
+        if let Err(error) = self.service.opened_from_district(patient_id) {
+            self.set_message(format!("Not done: {}", app_error_text(&error)), true);
+            return;
+        }
+        self.list.invalidate();
+        self.refresh_status();
+        self.set_message(
+            format!("Opened {name} from the district server. Reason: {reason}."),
+            false,
+        );
+        let today = chrono::Local::now().date_naive();
+        self.open_now(Screen::Chart(patient_id), today);
     }
 
     /// Counts patients and changes waiting to sync. On a large store the counts take seconds, so

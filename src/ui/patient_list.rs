@@ -8,7 +8,7 @@
 
 use super::command::{Command, Screen, ViewContext};
 use super::widgets::error_label;
-use crate::model::Sex;
+use crate::model::{Action, Sex};
 use crate::store::{PatientRow, PatientSearch, PatientSort, SearchHit, Store, StoreError};
 use chrono::NaiveDate;
 use egui::{Key, KeyboardShortcut, Modifiers, RichText, TextEdit, Ui};
@@ -174,7 +174,7 @@ impl PatientList {
     }
 
     /// The line above the table: how many patients, matches, or why nothing shows.
-    fn summary_ui(&self, ui: &mut Ui, cx: &ViewContext<'_>) {
+    fn summary_ui(&self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
         let text = match (&self.search, &self.order) {
             (Some(search), _) => match &search.error {
                 Some(error) => {
@@ -185,7 +185,26 @@ impl PatientList {
                     format!("More than {SEARCH_LIMIT} matches — keep typing to narrow")
                 }
                 None if search.rows.is_empty() => {
-                    format!("No patient matches “{}”.", search.text)
+                    ui.horizontal(|ui| {
+                        ui.label(
+                            RichText::new(format!("No patient matches “{}”.", search.text)).weak(),
+                        );
+                        if cx.enrolled
+                            && cx.allows(Action::OpenFromDistrict)
+                            && ui
+                                .button("Find at the district server…")
+                                .on_hover_text(
+                                    "Look for a patient registered at another clinic, and open \
+                                     their record here with a reason",
+                                )
+                                .clicked()
+                        {
+                            cx.send(Command::FindAtDistrict {
+                                text: search.text.clone(),
+                            });
+                        }
+                    });
+                    return;
                 }
                 None if search.rows.len() == 1 => "1 match".to_owned(),
                 None => format!("{} matches", search.rows.len()),

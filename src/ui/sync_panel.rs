@@ -12,10 +12,12 @@
 //! conflicts and held changes, and the dialog that connects the workstation to a server.
 
 use super::widgets::{ERROR_TEXT, OK_TEXT, format_count, store_error_text, text_field_row};
+use crate::model::PatientId;
 use crate::store::StoreOpener;
 use crate::store::{HeldChange, Store};
-use crate::sync::client::{ClientConfig, SyncClient};
+use crate::sync::client::{ClientConfig, PatientLookup, RemotePatient, SyncClient};
 use crate::sync::engine::{self, EngineError, SyncProgress, SyncReport};
+use crate::sync::wire::ShareReason;
 use chrono::{DateTime, Local, Utc};
 use egui::{RichText, Ui};
 use std::path::PathBuf;
@@ -55,6 +57,13 @@ enum SyncRequest {
         code: String,
         device_name: String,
     },
+    /// Look a patient up at the district server.
+    Find(PatientLookup),
+    /// Open another clinic's patient here, for a reason.
+    OpenShared {
+        patient_id: PatientId,
+        reason: ShareReason,
+    },
     /// The window is closing.
     Stop,
 }
@@ -83,6 +92,10 @@ enum SyncEvent {
     Tested(Result<(), String>),
     /// The answer to "Connect": the clinic's name, or why not.
     Enrolled(Result<String, String>),
+    /// The patients the district server found, or why not.
+    Found(Result<Vec<RemotePatient>, String>),
+    /// Another clinic's patient opened here, or why not.
+    Opened(Result<PatientId, String>),
 }
 
 /// The window's end of the sync thread. Dropping it tells the thread to stop after the round it
@@ -215,6 +228,22 @@ fn worker_main(opener: &StoreOpener, requests: &Receiver<SyncRequest>, events: &
                     next_round = Some(Instant::now() + ROUND_INTERVAL);
                 }
             }
+            Some(SyncRequest::Find(lookup)) => {
+                let result = runtime.block_on(async {
+                    let client = SyncClient::connect(engine::client_config(&store)?).await?;
+                    engine::find_at_district(&client, &lookup).await
+                });
+                events.send(SyncEvent::Found(result.map_err(|e| e.to_string())));
+            }
+            Some(SyncRequest::OpenShared { patient_id, reason }) => {
+                let result = runtime.block_on(async {
+                    let client = SyncClient::connect(engine::client_config(&store)?).await?;
+                    engine::open_shared_patient(&mut store, &client, patient_id.0, reason).await
+                });
+                events.send(SyncEvent::Opened(
+                    result.map(|_| patient_id).map_err(|e| e.to_string()),
+                ));
+            }
             Some(SyncRequest::Stop) => return,
         }
     }
@@ -299,6 +328,10 @@ pub(crate) struct SyncUpdate {
     pub enrolled_in: Option<String>,
     /// A message for the status bar, and whether it is an error.
     pub message: Option<(String, bool)>,
+    /// What a lookup at the district server found.
+    pub found: Option<Result<Vec<RemotePatient>, String>>,
+    /// Another clinic's patient was opened here (or why not).
+    pub opened: Option<Result<PatientId, String>>,
 }
 
 /// Where the current or last round stands.
@@ -480,6 +513,11 @@ impl SyncPanel {
                 self.round = RoundState::Finished(outcome);
                 update.round_finished = true;
             }
+            SyncEvent::Found(result) => update.found = Some(result),
+            SyncEvent::Opened(result) => {
+                update.pulled |= result.is_ok();
+                update.opened = Some(result);
+            }
             SyncEvent::Tested(result) => {
                 if let Some(dialog) = &mut self.dialog {
                     dialog.busy = None;
@@ -511,6 +549,21 @@ impl SyncPanel {
                 },
             },
         }
+    }
+
+    /// Whether this workstation is enrolled with a server (the district can be asked).
+    pub fn is_enrolled(&self) -> bool {
+        self.enrolled
+    }
+
+    /// Asks the district server for a patient; false when sync is not running.
+    pub fn find_at_district(&mut self, lookup: PatientLookup) -> bool {
+        self.request(SyncRequest::Find(lookup))
+    }
+
+    /// Opens another clinic's patient here; false when sync is not running.
+    pub fn open_shared(&mut self, patient_id: PatientId, reason: ShareReason) -> bool {
+        self.request(SyncRequest::OpenShared { patient_id, reason })
     }
 
     /// The top-bar button: "Connect to server…" until enrolled, "Sync now" after.
