@@ -1,7 +1,9 @@
 //! Sync speed on loopback, printed as a table: the initial pull of a large clinic history into an
-//! empty workstation, an incremental round, blob upload and download, and the server taking pushes
-//! from 20 workstations at once. `OUTPOST_BENCH_SYNC_PATIENTS` sets the history's size (default
-//! 100,000 patients with 5 visits each).
+//! empty workstation, an incremental round, blob upload and download, the server taking pushes
+//! from 20 workstations at once, and a district of 20 clinics where one clinic's new workstation
+//! pulls only its own patients. `OUTPOST_BENCH_SYNC_PATIENTS` sets the history's size (default
+//! 100,000 patients with 5 visits each); `OUTPOST_BENCH_DISTRICT_PATIENTS` the patients of each of
+//! the district's clinics (default 50,000).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,6 +62,38 @@ async fn workstation(
     store
 }
 
+/// Another workstation of `of`'s clinic.
+async fn colleague(
+    server: &SqliteServerStore,
+    url: &str,
+    dir: &std::path::Path,
+    of: &Store,
+    name: &str,
+) -> Store {
+    let code = outpost::server::new_enrollment_code(
+        server,
+        of.clinic_id(),
+        Utc::now().timestamp_millis(),
+        outpost::server::DEFAULT_CODE_VALIDITY,
+    )
+    .unwrap();
+    let mut store = Store::open_dir(&dir.join(name)).unwrap();
+    engine::enroll(&mut store, url, &code, name, None)
+        .await
+        .unwrap();
+    store
+}
+
+/// Bytes of a workstation's database files.
+fn store_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("sqlite"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
 async fn client_of(store: &Store) -> SyncClient {
     SyncClient::connect(engine::client_config(store).unwrap())
         .await
@@ -107,8 +141,8 @@ async fn main() {
         target: "",
     });
 
-    // An empty workstation pulls all of it: first the stream alone, then applied.
-    let mut river = workstation(&server, &url, dir.path(), "River").await;
+    // An empty workstation of the clinic pulls all of it: first the stream alone, then applied.
+    let mut river = colleague(&server, &url, dir.path(), &hill, "Hill back room").await;
     let client = client_of(&river).await;
     let t = Instant::now();
     let mut stream = client.pull(0, 500).await.unwrap();
@@ -171,7 +205,7 @@ async fn main() {
     let down = t.elapsed();
     assert_eq!(report.pulled.applied, ids.len());
     rows.push(Row {
-        name: "incremental round, 100 changes: push at one clinic / pull at another".into(),
+        name: "incremental round, 100 changes: push at one workstation / pull at another".into(),
         value: format!(
             "{:.1} ms / {:.1} ms",
             up.as_secs_f64() * 1e3,
@@ -189,6 +223,18 @@ async fn main() {
     let bytes: Vec<u8> = (0..64 * 1024 * 1024).map(|_| rng.u8(..)).collect();
     let hash = BlobHash::of_bytes(&bytes);
     hill_blobs.write(&hash, &bytes).unwrap();
+    // The server takes a blob that a record of the clinic refers to.
+    hill.add_attachment(&outpost::model::Attachment::file(
+        ids[0],
+        hash.clone(),
+        bytes.len() as i64,
+        "application/octet-stream",
+        "scan.bin",
+        Utc::now(),
+    ))
+    .unwrap();
+    let pending = hill.pending_changes(10).unwrap();
+    hill_client.push(&pending).await.unwrap();
     let t = Instant::now();
     hill_client
         .upload_blob(&hash, hill_blobs.open(&hash).unwrap().unwrap(), |_, _| {})
@@ -265,6 +311,8 @@ async fn main() {
         target: "≥ 10,000 changes/s",
     });
 
+    district(&server, &url, dir.path(), &mut rows).await;
+
     println!();
     println!(
         "| {:<72} | {:<30} | {:<20} |",
@@ -277,4 +325,121 @@ async fn main() {
             row.name, row.value, row.target
         );
     }
+}
+
+/// A district of 20 clinics: each clinic's patients pushed straight into the server's store, then
+/// a new workstation of one clinic takes its first pull, which brings that clinic's patients only.
+async fn district(
+    server: &SqliteServerStore,
+    url: &str,
+    dir: &std::path::Path,
+    rows: &mut Vec<Row>,
+) {
+    const CLINICS: usize = 20;
+    let per_clinic: usize = std::env::var("OUTPOST_BENCH_DISTRICT_PATIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50_000);
+    let mut first_clinic = None;
+    let t = Instant::now();
+    for c in 0..CLINICS {
+        let clinic = add_clinic(
+            server,
+            &format!("District clinic {c}"),
+            Utc::now().timestamp_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap();
+        let client = SyncClient::connect(ClientConfig::new(url)).await.unwrap();
+        let node = format!("district{c}");
+        let enrolled = client
+            .enroll(&clinic.enrollment_code, "Bench", &node)
+            .await
+            .unwrap();
+        let device = server
+            .devices()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.device_id == enrolled.device_id)
+            .unwrap();
+        let prefix = format!("D{c:02}");
+        let now = Utc::now().timestamp_millis();
+        let changes: Vec<ChangeRecord> = (0..per_clinic)
+            .map(|n| ChangeRecord {
+                change_id: ChangeId::new(),
+                entity: EntityKind::Patient,
+                entity_id: PatientId::new().0,
+                fields: serde_json::json!({
+                    "clinic_id": clinic.clinic.clinic_id.to_string(),
+                    "number_prefix": prefix,
+                    "number_seq": n + 1,
+                    "given_name": format!("Given{n}"),
+                    "family_name": format!("Family{}", n % 5_000),
+                    "sex": if n % 2 == 0 { "female" } else { "male" },
+                    "birth_date": format!("{}-0{}-1{}", 1940 + n % 80, 1 + n % 9, n % 10),
+                    "birth_estimated": false,
+                    "phone": format!("07{:08}", n),
+                    "village": format!("Village {}", n % 300),
+                    "national_id": format!("{c:02}{n:08}"),
+                    "kin_name": "Next Of Kin",
+                    "kin_phone": "0700 000 000",
+                })
+                .as_object()
+                .cloned()
+                .unwrap(),
+                hlc: HlcStamp {
+                    millis: now,
+                    counter: n as u32,
+                    node: NodeId(node.clone()),
+                },
+                clinic_id: clinic.clinic.clinic_id,
+                supersedes: Default::default(),
+            })
+            .collect();
+        for batch in changes.chunks(1_000) {
+            server.push_changes(&device, batch, now, 600_000).unwrap();
+        }
+        if c == 0 {
+            first_clinic = Some(clinic);
+        }
+    }
+    let fill = t.elapsed().as_secs_f64();
+    let total = CLINICS * per_clinic;
+    eprintln!("district of {total} patients stored in {fill:.0} s");
+    rows.push(Row {
+        name: format!("district: server storing {total} patients of {CLINICS} clinics"),
+        value: format!("{:.0} changes/s", total as f64 / fill),
+        target: "",
+    });
+
+    let clinic = first_clinic.unwrap();
+    let code = outpost::server::new_enrollment_code(
+        server,
+        clinic.clinic.clinic_id,
+        Utc::now().timestamp_millis(),
+        outpost::server::DEFAULT_CODE_VALIDITY,
+    )
+    .unwrap();
+    let ws_dir = dir.join("district-ws");
+    let mut store = Store::open_dir(&ws_dir).unwrap();
+    engine::enroll(&mut store, url, &code, "New desk", None)
+        .await
+        .unwrap();
+    let client = client_of(&store).await;
+    let t = Instant::now();
+    let report = engine::sync_once(&mut store, &client, |_| {})
+        .await
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(store.status().unwrap().patients as usize, per_clinic);
+    drop(store);
+    let bytes = store_bytes(&ws_dir);
+    rows.push(Row {
+        name: format!(
+            "district: one clinic's first pull ({} of {total} patients)",
+            report.pulled.applied
+        ),
+        value: format!("{secs:.1} s, store {:.0} MB", bytes as f64 / 1e6),
+        target: "",
+    });
 }
