@@ -194,6 +194,89 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
 
     let devices = stdout(&run(SERVER, &["device", "list", "--data-dir", server_dir]));
     assert_eq!(devices.matches("Workstation").count(), 3, "{devices}");
+
+    // Nothing crossed a clinic's boundary: the access log says so, and exports a header only.
+    let log = run(SERVER, &["access-log", "--data-dir", server_dir]);
+    assert!(log.status.success());
+    assert!(stdout(&log).contains("No reads have crossed a clinic's boundary."));
+    let csv = dir.path().join("access.csv");
+    let export = run(
+        SERVER,
+        &[
+            "access-log",
+            "--data-dir",
+            server_dir,
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "time,device_id,clinic_id,kind,patient_id,reason\n"
+    );
+
+    // A lost workstation: revoked, its changes listed (flagged) and held back.
+    let hill_device = devices
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(
+        run(
+            SERVER,
+            &["device", "revoke", hill_device, "--data-dir", server_dir]
+        )
+        .status
+        .success()
+    );
+    let held = run(
+        SERVER,
+        &[
+            "device",
+            "changes",
+            hill_device,
+            "--hold",
+            "--data-dir",
+            server_dir,
+        ],
+    );
+    assert!(held.status.success());
+    let held = stdout(&held);
+    assert!(held.contains("FLAGGED (revoked device)"), "{held}");
+    assert!(held.contains("changes held back"), "{held}");
+
+    // Codes live 1 to 30 days, and an unused one can be revoked once.
+    let forever = run(
+        SERVER,
+        &[
+            "clinic",
+            "add",
+            "Lake",
+            "--code-valid-days",
+            "0",
+            "--data-dir",
+            server_dir,
+        ],
+    );
+    assert_eq!(forever.status.code(), Some(2), "clap refuses it");
+    let spare = run(
+        SERVER,
+        &["clinic", "code", &clinic_ids[1], "--data-dir", server_dir],
+    );
+    let spare = field(&stdout(&spare), "Enrollment code");
+    let revoke = |code: &str| {
+        run(
+            SERVER,
+            &["clinic", "code", "--revoke", code, "--data-dir", server_dir],
+        )
+    };
+    assert!(revoke(&spare).status.success());
+    let again = revoke(&spare);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no unused code matches"));
 }
 
 #[test]

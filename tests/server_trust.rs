@@ -195,6 +195,27 @@ fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Pushes one change and checks that it is refused for a reason that says `why`.
+async fn push_refused(device: &Device, change: ChangeRecord, why: &str) {
+    let reply = device.client.push(&[change]).await.unwrap();
+    assert!(
+        refused_reason(&reply.acks[0]).contains(why),
+        "{:?}",
+        reply.acks
+    );
+}
+
+/// Changes a pull brings, in all its pages.
+async fn pulled(mut pull: outpost::sync::client::PullStream) -> usize {
+    let mut count = 0;
+    while let Some(item) = pull.next().await.unwrap() {
+        if let PullItem::Page(page) = item {
+            count += page.len();
+        }
+    }
+    count
+}
+
 fn refused_reason(ack: &Ack) -> &str {
     match ack {
         Ack::Refused { reason } => reason,
@@ -292,16 +313,12 @@ async fn a_backdated_edit_of_a_signed_visit_is_refused_or_a_conflict_never_silen
     // Another clinic's device: its own stamp, its own clinic — refused, with the reason.
     let river = server.clinic("River Clinic");
     let outsider = server.device(&river.enrollment_code, "river-desk").await;
-    let reply = outsider
-        .client
-        .push(&[forge("river-desk", outsider.clinic)])
-        .await
-        .unwrap();
-    assert!(
-        refused_reason(&reply.acks[0]).contains("only that clinic changes it"),
-        "{:?}",
-        reply.acks
-    );
+    push_refused(
+        &outsider,
+        forge("river-desk", outsider.clinic),
+        "only that clinic changes it",
+    )
+    .await;
     // Claiming Hill's clinic id: the whole call is denied.
     let denied = outsider
         .client
@@ -317,16 +334,12 @@ async fn a_backdated_edit_of_a_signed_visit_is_refused_or_a_conflict_never_silen
     // stored — and becomes a conflict for a person, never the signed text.
     let rogue = server.device(&server.code(hill.clinic_id()), "rogue").await;
     let hill_node = hill.workstation().node_id.0.clone();
-    let reply = rogue
-        .client
-        .push(&[forge(&hill_node, hill.clinic_id())])
-        .await
-        .unwrap();
-    assert!(
-        refused_reason(&reply.acks[0]).contains("a workstation pushes only its own changes"),
-        "{:?}",
-        reply.acks
-    );
+    push_refused(
+        &rogue,
+        forge(&hill_node, hill.clinic_id()),
+        "a workstation pushes only its own changes",
+    )
+    .await;
     let reply = rogue
         .client
         .push(&[forge("rogue", hill.clinic_id())])
@@ -351,29 +364,9 @@ async fn a_backdated_edit_of_a_signed_visit_is_refused_or_a_conflict_never_silen
     assert_eq!(conflicts[0].other_value, "Double the dose");
 
     // The rogue device's stamps only move forward: going back again is refused.
-    let reply = rogue
-        .client
-        .push(&[forge("rogue", hill.clinic_id())
-            .clone()
-            .tap_stamp(signing.millis - 3_600_000)])
-        .await
-        .unwrap();
-    assert!(
-        refused_reason(&reply.acks[0]).contains("only move forward"),
-        "{:?}",
-        reply.acks
-    );
-}
-
-trait TapStamp {
-    fn tap_stamp(self, millis: i64) -> Self;
-}
-
-impl TapStamp for ChangeRecord {
-    fn tap_stamp(mut self, millis: i64) -> Self {
-        self.hlc.millis = millis;
-        self
-    }
+    let mut earlier = forge("rogue", hill.clinic_id());
+    earlier.hlc.millis = signing.millis - 3_600_000;
+    push_refused(&rogue, earlier, "only move forward").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,14 +392,7 @@ async fn another_clinics_records_and_images_stay_hidden_until_shared_with_a_reas
     let river = server.clinic("River Clinic");
     let outsider = server.device(&river.enrollment_code, "river-desk").await;
     // Nothing of Hill's comes down, whatever the cursor.
-    let mut pull = outsider.client.pull(0, 0).await.unwrap();
-    let mut pulled = 0;
-    while let Some(item) = pull.next().await.unwrap() {
-        if let PullItem::Page(page) = item {
-            pulled += page.len();
-        }
-    }
-    assert_eq!(pulled, 0);
+    assert_eq!(pulled(outsider.client.pull(0, 0).await.unwrap()).await, 0);
     // The image: "missing", nothing stored, not found — as if it did not exist.
     let missing = outsider
         .client
@@ -455,18 +441,8 @@ async fn another_clinics_records_and_images_stay_hidden_until_shared_with_a_reas
         .share_patient(patient.patient_id.0, "emergency")
         .await
         .unwrap();
-    let mut pull = outsider
-        .client
-        .pull_patient(patient.patient_id.0, 0)
-        .await
-        .unwrap();
-    let mut pulled = 0;
-    while let Some(item) = pull.next().await.unwrap() {
-        if let PullItem::Page(page) = item {
-            pulled += page.len();
-        }
-    }
-    assert_eq!(pulled, 2);
+    let record = outsider.client.pull_patient(patient.patient_id.0, 0);
+    assert_eq!(pulled(record.await.unwrap()).await, 2);
     let size = outsider
         .client
         .download_blob(&hash, &files, |_, _| {})
@@ -932,4 +908,50 @@ async fn a_revoked_devices_changes_are_listed_and_can_be_held_back() {
     let report = sync(&mut fresh).await;
     assert_eq!(report.pulled.applied, 0, "{report:?}");
     assert_eq!(fresh.status().unwrap().patients, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_stores_images_up_to_its_quota() {
+    let server = start_with(ServerConfig {
+        max_stored_bytes_per_device: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let hill = server.clinic("Hill Clinic");
+    let device = server.device(&hill.enrollment_code, "desk").await;
+    let first = vec![1u8; 8_000];
+    let second = vec![2u8; 8_000];
+    let (first_hash, second_hash) = (BlobHash::of_bytes(&first), BlobHash::of_bytes(&second));
+    refer_to(
+        &device,
+        &[
+            (first_hash.clone(), first.len()),
+            (second_hash.clone(), second.len()),
+        ],
+    )
+    .await;
+    let mut blobs = pb::blobs_client::BlobsClient::new(server.channel().await);
+    let upload = |hash: &BlobHash, data: &[u8]| {
+        authed(
+            &device.token,
+            tokio_stream::iter([upload_chunk(hash, 0, data.len(), data)]),
+        )
+    };
+    let stored = blobs
+        .upload_blob(upload(&first_hash, &first))
+        .await
+        .unwrap();
+    assert!(stored.into_inner().complete);
+    let over = blobs
+        .upload_blob(upload(&second_hash, &second))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted);
+    assert!(over.message().contains("quota"), "{over:?}");
+    // Uploading what is stored already costs nothing.
+    let again = blobs
+        .upload_blob(upload(&first_hash, &first))
+        .await
+        .unwrap();
+    assert!(again.into_inner().complete);
 }

@@ -63,18 +63,18 @@ async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
         outpost::server::DEFAULT_CODE_VALIDITY,
     )
     .unwrap();
-    let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
-    let name = engine::enroll(
-        &mut store,
-        &server.url,
-        &new.enrollment_code,
-        "Front desk",
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(name, clinic);
+    let store = enrolled(server, dir, clinic, &new.enrollment_code, clinic).await;
     assert_eq!(store.clinic_id(), new.clinic.clinic_id);
+    store
+}
+
+/// A workstation in `dir/name`, enrolled with `code` in the clinic named `clinic`.
+async fn enrolled(server: &Server, dir: &TempDir, name: &str, code: &str, clinic: &str) -> Store {
+    let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
+    let joined = engine::enroll(&mut store, &server.url, code, "Front desk", None)
+        .await
+        .unwrap();
+    assert_eq!(joined, clinic);
     store
 }
 
@@ -88,11 +88,8 @@ async fn sync(store: &mut Store) -> SyncReport {
 /// Another workstation of `of`'s clinic, enrolled with a code of its own.
 async fn colleague(server: &Server, dir: &TempDir, of: &Store, name: &str) -> Store {
     let code = another_code(server, of.clinic_id());
-    let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
-    engine::enroll(&mut store, &server.url, &code, name, None)
-        .await
-        .unwrap();
-    store
+    let clinic = engine::clinic_name(of).unwrap().unwrap();
+    enrolled(server, dir, name, &code, &clinic).await
 }
 
 /// An enrollment code for another workstation of `clinic`.

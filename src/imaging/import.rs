@@ -318,35 +318,15 @@ pub fn import_paths(
             {
                 return Ok(None);
             }
-            let mut attachment = Attachment {
-                attachment_id: AttachmentId::new(),
-                patient_id: options.patient_id,
-                encounter_id: options.encounter_id,
-                blob: blob.clone(),
-                byte_size: bytes.len() as i64,
-                media_type: String::new(),
-                file_name: file_name.clone(),
-                study_uid: String::new(),
-                study_date: None,
-                study_description: String::new(),
-                series_uid: String::new(),
-                series_number: None,
-                series_description: String::new(),
-                modality: String::new(),
-                body_part: String::new(),
-                sop_uid: String::new(),
-                instance_number: None,
-                frames: 1,
-                rows: 0,
-                columns: 0,
-                pixel_spacing: None,
-                source_patient_id: String::new(),
-                source_patient_name: String::new(),
-                source_birth_date: None,
-                source_sex: String::new(),
-                imported_at: now,
-                removed: false,
-            };
+            let mut attachment = Attachment::file(
+                options.patient_id,
+                blob.clone(),
+                bytes.len() as i64,
+                "",
+                &file_name,
+                now,
+            );
+            attachment.encounter_id = options.encounter_id;
             if let Some(format) = photo::sniff(&bytes) {
                 let (width, height) = photo::photo_size(&bytes).map_err(|e| e.to_string())?;
                 photo_number += 1;

@@ -108,7 +108,12 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Bytes of complete blobs one device may store on the server.
+    pub max_stored_bytes_per_device: u64,
 }
+
+/// Bytes of images one device may store unless configured otherwise (256 GiB).
+pub const DEFAULT_MAX_STORED_BYTES_PER_DEVICE: u64 = 256 * 1024 * 1024 * 1024;
 
 /// Connections served at once unless configured otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -121,6 +126,7 @@ impl Default for ServerConfig {
             upload_idle: DEFAULT_UPLOAD_IDLE,
             reflection: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_stored_bytes_per_device: DEFAULT_MAX_STORED_BYTES_PER_DEVICE,
         }
     }
 }
@@ -172,7 +178,12 @@ pub async fn serve(
         return Err(ServerError::PlainTextNotLoopback { addr });
     }
     let max_skew_millis = i64::try_from(config.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
-    let service = SyncService::new(Arc::clone(&store), max_skew_millis, config.upload_idle);
+    let service = SyncService::new(
+        Arc::clone(&store),
+        max_skew_millis,
+        config.upload_idle,
+        config.max_stored_bytes_per_device,
+    );
     let cleaner = tokio::spawn(remove_stale_partials(store));
 
     let (health, health_service) = tonic_health::server::health_reporter();

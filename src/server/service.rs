@@ -48,6 +48,7 @@ pub(crate) struct SyncService {
     store: Arc<dyn ServerStore>,
     max_skew_millis: i64,
     upload_idle: Duration,
+    max_stored_bytes: u64,
     uploads: Arc<UploadSlots>,
     throttle: Arc<EnrollThrottle>,
 }
@@ -56,18 +57,28 @@ fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// The longest a call waits for one piece of store work (a busy database, a slow disk) before it
+/// answers `DEADLINE_EXCEEDED`; the workstation tries again later.
+const STORE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs store work on the blocking pool and turns its error into a status.
 async fn blocking<T, F>(work: F) -> Result<T, Status>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(status_from_store),
-        Err(join) => {
+    match tokio::time::timeout(STORE_TIMEOUT, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(result)) => result.map_err(status_from_store),
+        Ok(Err(join)) => {
             tracing::error!(error = %join, "a storage task failed");
             Err(Status::internal(
                 "the server failed to complete the request",
+            ))
+        }
+        Err(_) => {
+            tracing::warn!("a storage task took longer than the request may wait");
+            Err(Status::deadline_exceeded(
+                "the server is busy and did not finish in time; try again later",
             ))
         }
     }
@@ -127,11 +138,13 @@ impl SyncService {
         store: Arc<dyn ServerStore>,
         max_skew_millis: i64,
         upload_idle: Duration,
+        max_stored_bytes: u64,
     ) -> Self {
         Self {
             store,
             max_skew_millis,
             upload_idle,
+            max_stored_bytes,
             uploads: Arc::new(UploadSlots::default()),
             throttle: Arc::new(EnrollThrottle::default()),
         }
@@ -822,11 +835,12 @@ impl pb::blobs_server::Blobs for SyncService {
         let store = Arc::clone(&self.store);
         let state_hash = sha256.clone();
         let (clinic_id, device_id) = (device.clinic_id, device.device_id);
-        let (written, state, partial_bytes) = blocking(move || {
+        let (written, state, partial_bytes, stored_bytes) = blocking(move || {
             Ok((
                 store.blob_written_by(clinic_id, &state_hash)?,
                 store.blob_state(device_id, &state_hash)?,
                 store.partial_bytes(device_id)?,
+                store.stored_bytes(device_id)?,
             ))
         })
         .await?;
@@ -850,6 +864,17 @@ impl pb::blobs_server::Blobs for SyncService {
                 "this workstation's unfinished uploads would hold more than {} GiB on the server: \
                  finish them first",
                 MAX_PARTIAL_BYTES_PER_DEVICE >> 30
+            )));
+        }
+        if !matches!(state, BlobState::Complete { .. })
+            && stored_bytes.saturating_add(total_size) > self.max_stored_bytes
+        {
+            tracing::warn!(device_id = %device.device_id, stored_bytes, total_size, "upload refused: the device's storage quota is used up");
+            return Err(Status::resource_exhausted(format!(
+                "this workstation has stored {} MB of images on the server, and this one would \
+                 pass its quota of {} MB: ask the server's administrator",
+                stored_bytes / 1_000_000,
+                self.max_stored_bytes / 1_000_000
             )));
         }
         if let BlobState::Complete { size } = state {
@@ -888,7 +913,13 @@ impl pb::blobs_server::Blobs for SyncService {
                 (upload, _) = with_upload(upload, move |u| u.append(&data)).await?;
             }
             if upload.offset() == total_size {
-                blocking(move || upload.finish()).await?;
+                let store = Arc::clone(&self.store);
+                let stored_hash = sha256.clone();
+                blocking(move || {
+                    upload.finish()?;
+                    store.record_blob_stored(device_id, &stored_hash, total_size)
+                })
+                .await?;
                 tracing::info!(device_id = %device.device_id, sha256 = %sha256, total_size, "blob stored");
                 return Ok(answer(total_size, true));
             }

@@ -231,6 +231,13 @@ CREATE TABLE blob_refs (
     writer_clinic TEXT NOT NULL,
     PRIMARY KEY (sha256, patient_id, writer_clinic)
 );
+-- Which device stored each blob, for the per-device quota of stored bytes.
+CREATE TABLE blob_owners (
+    sha256    TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    size      INTEGER NOT NULL
+);
+CREATE INDEX blob_owners_by_device ON blob_owners (device_id);
 INSERT OR IGNORE INTO blob_refs
     SELECT json_extract(fields_json, '$.blob_sha256'), patient_id, scope_clinic, clinic_id
     FROM change_log
@@ -334,6 +341,80 @@ impl SqliteServerStore {
     fn complete_path(&self, sha256: &BlobHash) -> PathBuf {
         let name = sha256.as_str();
         self.blob_dir.join(name.get(..2).unwrap_or("00")).join(name)
+    }
+    /// A page of the log within `range` whose rows also pass `filter` (SQL over `change_log`
+    /// whose parameters, from `?4` on, are `filter_params`), leaving out held-back changes.
+    fn page(
+        &self,
+        filter: &str,
+        filter_params: &[&dyn rusqlite::ToSql],
+        range: PageRange,
+    ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
+        let context = "reading changes";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
+                     WHERE server_seq > ?1 AND server_seq <= ?2 AND held_at IS NULL
+                       AND {filter}
+                     ORDER BY server_seq LIMIT ?3"
+                ))
+                .map_err(StoreError::database(context))?;
+            let (after, up_to, count) = (
+                seq_to_sql(range.after_seq),
+                seq_to_sql(range.up_to_seq),
+                i64::try_from(range.max_count.max(1)).unwrap_or(i64::MAX),
+            );
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&after, &up_to, &count];
+            params.extend_from_slice(filter_params);
+            let rows = stmt
+                .query(params.as_slice())
+                .map_err(StoreError::database(context))?;
+            read_page(rows, range.max_bytes)
+        })
+    }
+}
+
+/// Two pages of the same range, each in sequence order, as one: only up to the lower of their
+/// last sequence numbers (beyond it either may have left out rows), and at most `max_count`.
+fn merge_pages(
+    a: Vec<(u64, ChangeRecord)>,
+    b: Vec<(u64, ChangeRecord)>,
+    max_count: usize,
+) -> Vec<(u64, ChangeRecord)> {
+    let bound = match (a.last(), b.last()) {
+        (Some((x, _)), Some((y, _))) => (*x).min(*y),
+        (Some((x, _)), None) | (None, Some((x, _))) => *x,
+        (None, None) => return Vec::new(),
+    };
+    let mut merged: Vec<(u64, ChangeRecord)> = a
+        .into_iter()
+        .chain(b)
+        .filter(|(seq, _)| *seq <= bound)
+        .collect();
+    merged.sort_by_key(|(seq, _)| *seq);
+    merged.truncate(max_count.max(1));
+    merged
+}
+
+/// Which part of the log a page covers: `after_seq < seq <= up_to_seq`, at most `max_count`
+/// changes and about `max_bytes` of change text.
+#[derive(Clone, Copy)]
+struct PageRange {
+    after_seq: u64,
+    up_to_seq: u64,
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl PageRange {
+    fn new(after_seq: u64, up_to_seq: u64, max_count: usize, max_bytes: usize) -> Self {
+        Self {
+            after_seq,
+            up_to_seq,
+            max_count,
+            max_bytes,
+        }
     }
 }
 
@@ -1114,26 +1195,19 @@ impl ServerStore for SqliteServerStore {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
-                     WHERE server_seq > ?1 AND server_seq <= ?2 AND held_at IS NULL
-                       AND {}
-                     ORDER BY server_seq LIMIT ?3",
-                    scope::visible_to(4)
-                ))
-                .map_err(StoreError::database("reading changes"))?;
-            let rows = stmt
-                .query(params![
-                    seq_to_sql(after_seq),
-                    seq_to_sql(up_to_seq),
-                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
-                    clinic_id.to_string(),
-                ])
-                .map_err(StoreError::database("reading changes"))?;
-            read_page(rows, max_bytes)
-        })
+        // Two walks, each in the order of its own index — the clinic's own records, and the
+        // records of patients shared with it — merged by sequence number. (One query with OR
+        // would collect and sort every matching row of the range for each page.)
+        let clinic = clinic_id.to_string();
+        let half = PageRange::new(after_seq, up_to_seq, max_count, (max_bytes / 2).max(1));
+        let own = self.page("scope_clinic = ?4", &[&clinic], half)?;
+        let shared = self.page(
+            "patient_id IN (SELECT g.patient_id FROM patient_grants g WHERE g.clinic_id = ?4)
+             AND scope_clinic <> ?4",
+            &[&clinic],
+            half,
+        )?;
+        Ok(merge_pages(own, shared, max_count))
     }
 
     fn clinic_changes_between(
@@ -1145,26 +1219,12 @@ impl ServerStore for SqliteServerStore {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
-                     WHERE server_seq > ?1 AND server_seq <= ?2 AND entity = ?4 AND clinic_id = ?5
-                       AND held_at IS NULL
-                     ORDER BY server_seq LIMIT ?3"
-                ))
-                .map_err(StoreError::database("reading changes"))?;
-            let rows = stmt
-                .query(params![
-                    seq_to_sql(after_seq),
-                    seq_to_sql(up_to_seq),
-                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
-                    entity.as_str(),
-                    clinic_id.to_string(),
-                ])
-                .map_err(StoreError::database("reading changes"))?;
-            read_page(rows, max_bytes)
-        })
+        let range = PageRange::new(after_seq, up_to_seq, max_count, max_bytes);
+        self.page(
+            "entity = ?4 AND clinic_id = ?5",
+            &[&entity.as_str(), &clinic_id.to_string()],
+            range,
+        )
     }
 
     fn patient_changes_between(
@@ -1175,25 +1235,12 @@ impl ServerStore for SqliteServerStore {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
-                     WHERE patient_id = ?4 AND server_seq > ?1 AND server_seq <= ?2
-                       AND held_at IS NULL
-                     ORDER BY server_seq LIMIT ?3"
-                ))
-                .map_err(StoreError::database("reading changes"))?;
-            let rows = stmt
-                .query(params![
-                    seq_to_sql(after_seq),
-                    seq_to_sql(up_to_seq),
-                    i64::try_from(max_count.max(1)).unwrap_or(i64::MAX),
-                    patient_id.hyphenated().to_string(),
-                ])
-                .map_err(StoreError::database("reading changes"))?;
-            read_page(rows, max_bytes)
-        })
+        let range = PageRange::new(after_seq, up_to_seq, max_count, max_bytes);
+        self.page(
+            "patient_id = ?4",
+            &[&patient_id.hyphenated().to_string()],
+            range,
+        )
     }
 
     fn find_patients(
@@ -1456,6 +1503,41 @@ impl ServerStore for SqliteServerStore {
         };
         let size = file.metadata().map_err(StoreError::io(&path))?.len();
         Ok(Some((size, Box::new(file))))
+    }
+
+    fn record_blob_stored(
+        &self,
+        device_id: Uuid,
+        sha256: &BlobHash,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        self.write("recording who stored a blob", |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO blob_owners (sha256, device_id, size) VALUES (?1, ?2, ?3)",
+                params![
+                    sha256.as_str(),
+                    device_id.hyphenated().to_string(),
+                    i64::try_from(size).unwrap_or(i64::MAX)
+                ],
+            )
+            .map(drop)
+            .map_err(StoreError::database("recording who stored a blob"))
+        })
+    }
+
+    fn stored_bytes(&self, device_id: Uuid) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT coalesce(sum(size), 0) FROM blob_owners WHERE device_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([device_id.hyphenated().to_string()], |row| {
+                    row.get::<_, i64>(0)
+                })
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(StoreError::database("counting a device's stored bytes"))
+        })
     }
 
     fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError> {
@@ -1933,5 +2015,50 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn a_clinic_pages_through_its_own_and_its_shared_patients_in_order() {
+        let (_dir, store, hill) = store_with_device();
+        let river_clinic = Clinic {
+            clinic_id: ClinicId::new(),
+            name: "River".into(),
+            created_at_millis: 0,
+        };
+        store.add_clinic(&river_clinic, "river-code", None).unwrap();
+        let river_device = NewDevice {
+            device_id: Uuid::now_v7(),
+            name: "river desk".into(),
+            token_hash: "river-token".into(),
+            node_id: Some("r".into()),
+        };
+        let (river, _) = store.enroll_device("river-code", &river_device, 1).unwrap();
+        // Interleaved: Hill, River, Hill, River, …
+        let mut river_patients = Vec::new();
+        for i in 0..5 {
+            store
+                .push_changes(&hill, &[change(hill.clinic_id, 10 + i)], 100, 600_000)
+                .unwrap();
+            let mut theirs = change(river.clinic_id, 10 + i);
+            theirs.hlc.node = NodeId("r".into());
+            river_patients.push(theirs.entity_id);
+            store.push_changes(&river, &[theirs], 100, 600_000).unwrap();
+        }
+        store
+            .share_patient(&hill, river_patients[3], ShareReason::Referred, 200)
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let page = store
+                .changes_between(hill.clinic_id, cursor, 10, 2, usize::MAX)
+                .unwrap();
+            let Some(&(last, _)) = page.last() else { break };
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(|(seq, _)| *seq));
+            cursor = last;
+        }
+        // Hill's own changes are 1, 3, 5, 7, 9; River's patient 3 is change 8.
+        assert_eq!(seen, vec![1, 3, 5, 7, 8, 9]);
     }
 }

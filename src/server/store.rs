@@ -371,6 +371,18 @@ pub trait ServerStore: Send + Sync {
         total_size: u64,
     ) -> Result<Box<dyn BlobUpload>, StoreError>;
 
+    /// Records that `device_id` stored a complete blob of `size` bytes (the first to store it
+    /// counts it against its quota).
+    fn record_blob_stored(
+        &self,
+        device_id: Uuid,
+        sha256: &BlobHash,
+        size: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Bytes of the complete blobs `device_id` stored.
+    fn stored_bytes(&self, device_id: Uuid) -> Result<u64, StoreError>;
+
     /// Bytes held in `device_id`'s partial uploads.
     fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError>;
 
