@@ -263,26 +263,41 @@ fn update_directory(tx: &Transaction<'_>, change: &ChangeRecord) -> Result<(), S
     )
     .and_then(|mut stmt| stmt.execute(params![patient, change.clinic_id.to_string()]))
     .map_err(StoreError::database(context))?;
-    for field in DIRECTORY_FIELDS {
-        let Some(value) = change.fields.get(*field) else {
-            continue;
-        };
-        let value = match value {
-            Value::String(text) => rusqlite::types::Value::Text(text.clone()),
-            Value::Number(n) => n.as_i64().map_or(
+    // One statement for all the fields: a field the change does not write is NULL here and
+    // keeps its value.
+    let values: Vec<rusqlite::types::Value> = DIRECTORY_FIELDS
+        .iter()
+        .map(|field| match change.fields.get(*field) {
+            Some(Value::String(text)) => rusqlite::types::Value::Text(text.clone()),
+            Some(Value::Number(n)) => n.as_i64().map_or(
                 rusqlite::types::Value::Null,
                 rusqlite::types::Value::Integer,
             ),
             _ => rusqlite::types::Value::Null,
-        };
-        // The names come from the fixed list above, never from the change.
-        tx.prepare_cached(&format!(
-            "UPDATE patient_directory SET {field} = coalesce(?2, {field}) WHERE patient_id = ?1"
-        ))
-        .and_then(|mut stmt| stmt.execute(params![patient, value]))
-        .map_err(StoreError::database(context))?;
+        })
+        .collect();
+    if values
+        .iter()
+        .all(|v| matches!(v, rusqlite::types::Value::Null))
+    {
+        return Ok(());
     }
-    Ok(())
+    let sets: Vec<String> = DIRECTORY_FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, field)| format!("{field} = coalesce(?{}, {field})", i + 2))
+        .collect();
+    // The names come from the fixed list above, never from the change.
+    let sql = format!(
+        "UPDATE patient_directory SET {} WHERE patient_id = ?1",
+        sets.join(", ")
+    );
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&patient];
+    bound.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+    tx.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(bound.as_slice()))
+        .map(drop)
+        .map_err(StoreError::database(context))
 }
 
 /// Fills the directory from the patient changes already in the log (a server that kept its log
