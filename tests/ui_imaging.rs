@@ -13,7 +13,6 @@ use outpost::model::{Patient, PatientId};
 use outpost::store::Store;
 use outpost::ui::{OutpostApp, Screen};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
     Harness::builder()
@@ -31,16 +30,7 @@ fn sample(name: &str) -> PathBuf {
 
 /// Steps the window until `done` holds (worker threads answer in their own time).
 fn wait_for(harness: &mut Harness<'_, OutpostApp>, what: &str, done: impl Fn(&OutpostApp) -> bool) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    harness.step();
+    support::step_until(harness, what, |h| done(h.state()));
 }
 
 /// How many images the patient's record shows (removed ones left out).
@@ -71,15 +61,7 @@ fn wait_for_import(harness: &mut Harness<'_, OutpostApp>) {
 
 /// Steps the window until a widget whose label contains `text` appears.
 fn wait_for_label(harness: &mut Harness<'_, OutpostApp>, text: &str) {
-    let started = Instant::now();
-    while harness.query_by_label_contains(text).is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {text:?}"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::step_until(harness, text, |h| h.query_by_label_contains(text).is_some());
 }
 
 fn press(harness: &mut Harness<'_, OutpostApp>, label: &str) {
@@ -168,15 +150,9 @@ fn import_then_view_scroll_window_and_measure() {
 
     // Play the series as a cine loop: the frames move on by themselves, then stop on Pause.
     press(&mut harness, "Play");
-    let started = Instant::now();
-    while harness.state().viewer().unwrap().frame_label() == "Frame 3/10" {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the cine loop does not move"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(&mut harness, "the cine loop to move", |app| {
+        app.viewer().unwrap().frame_label() != "Frame 3/10"
+    });
     press(&mut harness, "Pause");
     let stopped = harness.state().viewer().unwrap().frame_label();
     harness.run_steps(30);

@@ -19,13 +19,9 @@ use outpost::sync::engine;
 use outpost::ui::OutpostApp;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-/// Frames to wait for the sync thread before a test gives up (about 20 s).
-const MAX_WAIT_STEPS: usize = 2_000;
 
 /// The real server on a runtime of its own; stops when dropped.
 struct Server {
@@ -144,26 +140,23 @@ fn store_in(dir: &Path) -> Store {
     store
 }
 
-/// Steps frames until `done` holds, giving the sync thread time between them; panics with the
-/// status bar's text if it never does.
+/// Steps frames until `done` holds, waking whenever the sync thread (or the window) asks for a
+/// repaint; panics with the window's labels if it never does.
 fn wait_until(
     harness: &mut Harness<'_, OutpostApp>,
     what: &str,
     done: impl Fn(&Harness<'_, OutpostApp>) -> bool,
 ) {
-    for _ in 0..MAX_WAIT_STEPS {
-        harness.step();
-        if done(harness) {
-            harness.run_ok();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        support::step_until(harness, what, &done);
+    }));
+    if result.is_err() {
+        let shown: Vec<String> = harness
+            .query_all_by_role(Role::Label)
+            .filter_map(|node| node.value())
+            .collect();
+        panic!("waited in vain for {what}; the window shows: {shown:?}");
     }
-    let shown: Vec<String> = harness
-        .query_all_by_role(Role::Label)
-        .filter_map(|node| node.value())
-        .collect();
-    panic!("waited in vain for {what}; the window shows: {shown:?}");
 }
 
 fn shows(harness: &Harness<'_, OutpostApp>, text: &str) -> bool {

@@ -72,7 +72,11 @@ impl Keyring {
     /// Writes the key file of `data_dir` atomically.
     pub fn save(&self, data_dir: &Path) -> Result<(), StoreError> {
         let path = data_dir.join(KEYRING_FILE);
-        let temporary = data_dir.join(format!("{KEYRING_FILE}.new"));
+        // A name of its own for each save: the window and the sync thread may both save at once,
+        // and one must not rename the other's half-written file (or find it gone).
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temporary = data_dir.join(format!("{KEYRING_FILE}.{}-{save}.new", std::process::id()));
         let io = |path: PathBuf| move |source| StoreError::Io { path, source };
         let text = serde_json::to_vec_pretty(self).map_err(|_| StoreError::Corrupt {
             what: "the key file keys.json",
@@ -126,5 +130,41 @@ impl Store {
         keyring.recovery_slot = self.setting("recovery_slot")?;
         keyring.users = users;
         keyring.save(self.data_dir())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn saves_from_two_threads_at_once_all_succeed_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let keyring = Keyring {
+                            recovery_owner: format!("thread {t}, save {i}"),
+                            ..Keyring::default()
+                        };
+                        keyring.save(&dir).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(
+            Keyring::load(dir.path())
+                .unwrap()
+                .recovery_owner
+                .contains("save 49")
+        );
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "only keys.json is left");
     }
 }

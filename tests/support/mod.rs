@@ -124,3 +124,35 @@ pub fn run(program: &str, args: &[&str]) -> std::process::Output {
     );
     output
 }
+
+/// Frames [`step_until`] steps at most before it gives up: a guard against a wait that can
+/// never end, not a time limit.
+pub const MAX_FRAMES: usize = 100_000;
+
+/// Steps the window until `done` holds. Between frames it blocks until something asks the
+/// window for a repaint — a worker thread with news (every worker wakes the window when it
+/// answers) or the window itself (an animation, a cine loop) — so it waits for events, never
+/// for time.
+pub fn step_until<State>(
+    harness: &mut egui_kittest::Harness<'_, State>,
+    what: &str,
+    done: impl Fn(&egui_kittest::Harness<'_, State>) -> bool,
+) {
+    let (wake, woken) = std::sync::mpsc::channel::<()>();
+    harness.ctx.set_request_repaint_callback(move |_| {
+        // The test may have moved on; then nobody listens.
+        let _ = wake.send(());
+    });
+    for _ in 0..MAX_FRAMES {
+        // A frame first: what a worker said before the callback was set is read now.
+        harness.step();
+        if done(harness) {
+            harness.run_ok();
+            return;
+        }
+        if woken.recv().is_err() {
+            break;
+        }
+    }
+    panic!("{what} did not happen within {MAX_FRAMES} frames");
+}
