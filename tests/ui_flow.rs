@@ -434,3 +434,47 @@ fn names_in_any_script_and_an_estimated_age() {
     harness.get_by_label("राम · محمد · Ελένη · Иван");
     harness.get_by_label_contains("~40 y");
 }
+
+#[test]
+fn enter_opens_a_chart_only_for_the_one_patient_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut namesakes = Vec::new();
+    for village in ["Kisumu", "Siaya", "Bondo", "Homa Bay"] {
+        let mut p = Patient::blank(store.clinic_id());
+        p.given_name = "José".into();
+        p.family_name = "Álvarez".into();
+        p.village = village.into();
+        namesakes.push(store.register_patient(p).unwrap());
+    }
+    let mut only = Patient::blank(store.clinic_id());
+    only.given_name = "Wanjiru".into();
+    only.family_name = "Kamau".into();
+    let only = store.register_patient(only).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+
+    // Four match and none is chosen: Enter chooses the first, and opens nothing.
+    type_into(&mut harness, Role::TextInput, "Search", "alvarez");
+    harness.get_by_label("4 matches");
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert!(
+        harness.query_by_label("New visit").is_none(),
+        "no chart opened on a guess"
+    );
+    assert!(harness.state().chart_patient().is_none());
+    // Enter again opens the patient now visibly chosen.
+    harness.key_press(Key::Enter);
+    harness.run();
+    let opened = harness.state().chart_patient().expect("a chart is open");
+    assert!(namesakes.iter().any(|p| p.patient_id == opened));
+
+    // One match: Enter opens them at once.
+    press(&mut harness, "Back to list");
+    replace_text(&mut harness, Role::TextInput, "Search", "");
+    type_into(&mut harness, Role::TextInput, "Search", "wanjiru");
+    harness.get_by_label("1 match");
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert_eq!(harness.state().chart_patient(), Some(only.patient_id));
+}

@@ -1118,6 +1118,14 @@ impl OutpostApp {
         self.import.as_ref()
     }
 
+    /// Whose chart is open, if a chart is the screen shown (tests watch it).
+    pub fn chart_patient(&self) -> Option<crate::model::PatientId> {
+        match &self.screen {
+            ActiveScreen::Chart(chart) => Some(chart.patient_id()),
+            _ => None,
+        }
+    }
+
     /// The open viewer, if any (tests watch it).
     pub fn viewer(&self) -> Option<&ImageViewer> {
         match &self.screen {

@@ -120,6 +120,8 @@ impl PatientList {
         self.update_order(ui, cx);
 
         let mut open: Option<i64> = None;
+        // Whether the search box took this frame's Enter.
+        let mut enter_taken = false;
         let moved = self.keyboard_selection(ui);
 
         ui.horizontal(|ui| {
@@ -137,7 +139,17 @@ impl PatientList {
             }
             self.search_has_focus = response.has_focus();
             if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
-                open = self.selected.or_else(|| self.first_visible_rowid());
+                // Enter opens the patient meant: the one chosen, or the only one that matches.
+                // With several and none chosen it chooses the first and opens nothing, so a
+                // second Enter (or ↑/↓ first) opens a patient the clerk has seen.
+                match self.selected.or_else(|| self.only_visible_rowid()) {
+                    Some(rowid) => open = Some(rowid),
+                    None => {
+                        self.selected = self.first_visible_rowid();
+                        self.scroll_to_selected = true;
+                    }
+                }
+                enter_taken = true;
             }
             ui.add_space(12.0);
             if ui
@@ -155,7 +167,10 @@ impl PatientList {
                 open = self.selected;
             }
         });
-        if !ui.ctx().egui_wants_keyboard_input() && ui.input(|i| i.key_pressed(Key::Enter)) {
+        if !enter_taken
+            && !ui.ctx().egui_wants_keyboard_input()
+            && ui.input(|i| i.key_pressed(Key::Enter))
+        {
             open = open.or(self.selected);
         }
 
@@ -336,6 +351,20 @@ impl PatientList {
             self.scroll_to_selected = true;
         }
         true
+    }
+
+    /// The patient shown when exactly one is shown.
+    fn only_visible_rowid(&self) -> Option<i64> {
+        match &self.search {
+            Some(search) if search.rows.len() == 1 && !search.truncated => {
+                search.rows.first().map(|(r, _)| r.patient_rowid)
+            }
+            Some(_) => None,
+            None => match self.current_order() {
+                Some([only]) => Some(*only),
+                _ => None,
+            },
+        }
     }
 
     fn first_visible_rowid(&self) -> Option<i64> {
