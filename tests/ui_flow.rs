@@ -478,3 +478,56 @@ fn enter_opens_a_chart_only_for_the_one_patient_meant() {
     harness.run();
     assert_eq!(harness.state().chart_patient(), Some(only.patient_id));
 }
+
+#[test]
+fn a_chart_opens_at_the_top_whatever_the_last_one_was_scrolled_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    for (given, family) in [("Amina", "Achieng"), ("Baraka", "Otieno")] {
+        let mut p = Patient::blank(store.clinic_id());
+        p.given_name = given.into();
+        p.family_name = family.into();
+        let p = store.register_patient(p).unwrap();
+        for day in 0..30 {
+            let started = chrono::Utc::now() - chrono::Duration::days(day);
+            let mut visit =
+                outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", started);
+            visit.chief_complaint = format!("Review {day}");
+            store.save_encounter(&visit).unwrap();
+        }
+    }
+    // A small clinic screen, where the chart must scroll.
+    let mut harness = Harness::builder()
+        .with_size([1024.0, 640.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(
+            |ui, app: &mut OutpostApp| app.show(ui),
+            OutpostApp::new(support::signed_in(store)),
+        );
+    let open = |harness: &mut Harness<'_, OutpostApp>, name: &str| {
+        replace_text(harness, Role::TextInput, "Search", "");
+        type_into(harness, Role::TextInput, "Search", name);
+        harness.key_press(Key::Enter);
+        harness.run();
+        assert!(harness.state().chart_patient().is_some(), "{name}'s chart");
+    };
+
+    open(&mut harness, "amina");
+    let top = harness.get_by_label("Problems").rect().top();
+    for _ in 0..3 {
+        harness.get_by_label("Problems").scroll_down();
+        harness.run();
+    }
+    assert!(
+        harness.get_by_label("Problems").rect().top() < top,
+        "the first chart scrolled down"
+    );
+    press(&mut harness, "Back to list");
+    open(&mut harness, "baraka");
+    assert_eq!(
+        harness.get_by_label("Problems").rect().top(),
+        top,
+        "the next chart opens at the top"
+    );
+}

@@ -181,6 +181,9 @@ pub struct PatientChart {
     allergy_severity: AllergySeverity,
     allergy_error: Option<String>,
     action_error: Option<String>,
+    /// True until the first frame: a chart opens at its top, wherever the last chart was
+    /// scrolled to (egui keeps a scroll area's offset by its id).
+    opening: bool,
 }
 
 impl PatientChart {
@@ -199,6 +202,7 @@ impl PatientChart {
             allergy_severity: AllergySeverity::Moderate,
             allergy_error: None,
             action_error: None,
+            opening: true,
         };
         chart.reload(store, today);
         chart
@@ -246,37 +250,40 @@ impl PatientChart {
         error_label(ui, self.action_error.as_deref());
         ui.add_space(6.0);
 
-        egui::ScrollArea::vertical()
+        let mut area = egui::ScrollArea::vertical()
             .id_salt("chart_scroll")
-            .auto_shrink([false, false])
-            .show(ui, |ui| {
-                if !self.clinical {
-                    ui.label(
-                        RichText::new(
-                            "Visits, problems and images are shown to nurses and clinicians.",
-                        )
-                        .weak(),
-                    );
-                    ui.add_space(6.0);
-                    self.allergies_ui(ui, cx);
-                    return;
-                }
-                two_columns_ui(ui, 0.6, |ui, column| {
-                    if column == 0 {
-                        if let Ok(data) = &self.data {
-                            visits_ui(ui, data, cx);
-                            ui.add_space(8.0);
-                            imaging_ui(ui, self.patient_id, data, cx);
-                            ui.add_space(8.0);
-                            trends_ui(ui, &data.trends);
-                        }
-                    } else {
-                        self.problems_ui(ui, cx);
+            .auto_shrink([false, false]);
+        if std::mem::take(&mut self.opening) {
+            area = area.vertical_scroll_offset(0.0);
+        }
+        area.show(ui, |ui| {
+            if !self.clinical {
+                ui.label(
+                    RichText::new(
+                        "Visits, problems and images are shown to nurses and clinicians.",
+                    )
+                    .weak(),
+                );
+                ui.add_space(6.0);
+                self.allergies_ui(ui, cx);
+                return;
+            }
+            two_columns_ui(ui, 0.6, |ui, column| {
+                if column == 0 {
+                    if let Ok(data) = &self.data {
+                        visits_ui(ui, data, cx);
                         ui.add_space(8.0);
-                        self.allergies_ui(ui, cx);
+                        imaging_ui(ui, self.patient_id, data, cx);
+                        ui.add_space(8.0);
+                        trends_ui(ui, &data.trends);
                     }
-                });
+                } else {
+                    self.problems_ui(ui, cx);
+                    ui.add_space(8.0);
+                    self.allergies_ui(ui, cx);
+                }
             });
+        });
     }
 
     fn problems_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
