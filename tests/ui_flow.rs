@@ -303,7 +303,7 @@ fn the_chart_records_allergies_and_problems() {
     let allergies = harness.state().store().allergies(patient_id).unwrap();
     assert_eq!(allergies.len(), 1);
     assert_eq!(allergies[0].substance, "Penicillin");
-    harness.get_by_label("⚠ Allergies: Penicillin (moderate: Rash)");
+    harness.get_by_label("⚠ Allergic to: Penicillin (moderate: Rash)");
 
     type_into(&mut harness, Role::TextInput, "Find problem", "E11.9");
     harness

@@ -353,11 +353,23 @@ pub fn vital_field_ui(
 /// The width of the message beside a vital sign.
 const VITAL_NOTE_WIDTH: f32 = 230.0;
 
-/// The allergy banner of a chart and a visit: active allergies in the warning colour, or plainly
-/// whether the patient said they have none or was never asked.
-pub fn allergy_banner_ui(ui: &mut Ui, status: AllergyStatus, allergies: &[Allergy]) {
+/// How loudly the allergy banner speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BannerTone {
+    /// A recorded allergy: red, the substances named — the one thing nobody may miss.
+    Danger,
+    /// Allergies not asked yet: a quieter prompt to ask.
+    Prompt,
+    /// Asked, and none known.
+    Ok,
+    /// Allergies recorded once, none active now.
+    Neutral,
+}
+
+/// The allergy banner's tone and words for a patient.
+pub fn allergy_banner(status: AllergyStatus, allergies: &[Allergy]) -> (BannerTone, String) {
     let active: Vec<&Allergy> = allergies.iter().filter(|a| a.active).collect();
-    let (fill, stroke, text) = if !active.is_empty() {
+    if !active.is_empty() {
         let list = active
             .iter()
             .map(|a| {
@@ -371,38 +383,46 @@ pub fn allergy_banner_ui(ui: &mut Ui, status: AllergyStatus, allergies: &[Allerg
             })
             .collect::<Vec<_>>()
             .join(", ");
-        (
-            WARNING_FILL,
+        return (BannerTone::Danger, format!("⚠ Allergic to: {list}"));
+    }
+    match status {
+        AllergyStatus::NoKnownAllergies => (BannerTone::Ok, "✓ No known allergies".to_owned()),
+        AllergyStatus::NotAsked => (
+            BannerTone::Prompt,
+            "Allergies not asked yet — ask the patient before prescribing".to_owned(),
+        ),
+        AllergyStatus::Recorded => (BannerTone::Neutral, "No active allergies".to_owned()),
+    }
+}
+
+/// A red fill for the allergy banner.
+const DANGER_FILL: Color32 = Color32::from_rgb(254, 226, 226);
+
+/// The allergy banner shown above a chart or visit: red with the substances named when the
+/// patient has an allergy, a quiet prompt when nobody has asked.
+pub fn allergy_banner_ui(ui: &mut Ui, status: AllergyStatus, allergies: &[Allergy]) {
+    let (tone, words) = allergy_banner(status, allergies);
+    let (fill, stroke, text) = match tone {
+        BannerTone::Danger => (
+            DANGER_FILL,
+            ERROR_TEXT,
+            RichText::new(words).color(ERROR_TEXT).strong(),
+        ),
+        BannerTone::Prompt => (
+            NEUTRAL_FILL,
             WARNING_STROKE,
-            RichText::new(format!("⚠ Allergies: {list}"))
-                .color(WARNING_TEXT)
-                .strong(),
-        )
-    } else {
-        match status {
-            AllergyStatus::NoKnownAllergies => (
-                OK_FILL,
-                OK_TEXT,
-                RichText::new("✓ No known allergies")
-                    .color(OK_TEXT)
-                    .strong(),
-            ),
-            AllergyStatus::NotAsked => (
-                WARNING_FILL,
-                WARNING_STROKE,
-                RichText::new("Allergies not asked: ask the patient before prescribing")
-                    .color(WARNING_TEXT),
-            ),
-            AllergyStatus::Recorded => (
-                NEUTRAL_FILL,
-                SECTION_STROKE,
-                RichText::new("No active allergies"),
-            ),
-        }
+            RichText::new(words).color(WARNING_TEXT).italics(),
+        ),
+        BannerTone::Ok => (
+            OK_FILL,
+            OK_TEXT,
+            RichText::new(words).color(OK_TEXT).strong(),
+        ),
+        BannerTone::Neutral => (NEUTRAL_FILL, SECTION_STROKE, RichText::new(words)),
     };
     egui::Frame::new()
         .fill(fill)
-        .stroke((1.0, stroke))
+        .stroke((if tone == BannerTone::Danger { 2.0 } else { 1.0 }, stroke))
         .corner_radius(6)
         .inner_margin(egui::Margin::symmetric(12, 8))
         .show(ui, |ui| {
@@ -456,5 +476,32 @@ mod tests {
         let date = d(2024, 2, 29);
         let picked = jiff_from_chrono(date);
         assert_eq!(picked.and_then(chrono_from_jiff), Some(date));
+    }
+
+    #[test]
+    fn a_recorded_allergy_is_red_and_named_and_not_asked_is_a_quieter_prompt() {
+        let penicillin = Allergy {
+            reaction: "Rash".into(),
+            ..Allergy::new(crate::model::PatientId::new(), "Penicillin")
+        };
+        let (tone, words) =
+            allergy_banner(AllergyStatus::Recorded, std::slice::from_ref(&penicillin));
+        assert_eq!(tone, BannerTone::Danger);
+        assert!(words.contains("Penicillin"), "{words}");
+        let (tone, words) = allergy_banner(AllergyStatus::NotAsked, &[]);
+        assert_eq!(tone, BannerTone::Prompt);
+        assert!(words.contains("not asked"), "{words}");
+        let inactive = Allergy {
+            active: false,
+            ..penicillin
+        };
+        assert_eq!(
+            allergy_banner(AllergyStatus::Recorded, &[inactive]).0,
+            BannerTone::Neutral
+        );
+        assert_eq!(
+            allergy_banner(AllergyStatus::NoKnownAllergies, &[]).0,
+            BannerTone::Ok
+        );
     }
 }
