@@ -567,3 +567,47 @@ fn the_demo_population_is_reproducible_and_uses_real_codes() {
     }
     assert_eq!(populations[0], populations[1]);
 }
+
+#[test]
+fn icd10_words_rank_the_common_codes_and_this_clinics_own_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_dir(dir.path()).unwrap();
+    store.ensure_icd10().unwrap();
+    let codes = |store: &Store, text: &str| -> Vec<String> {
+        store
+            .search_icd10(text, 6)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.code)
+            .collect()
+    };
+    // Falciparum malaria is the commonest in most clinics; "unspecified malaria" next.
+    let malaria = codes(&store, "malaria");
+    assert_eq!(malaria[..2], ["B50", "B54"], "{malaria:?}");
+    assert_eq!(codes(&store, "malar unspec")[0], "B54");
+    // A title that starts with the words typed comes before one that only contains them.
+    let pneumonia = codes(&store, "pneumonia");
+    assert_eq!(pneumonia[0], "J18.9", "{pneumonia:?}");
+
+    // The codes this clinic signs most come first.
+    let patient = store
+        .register_patient(new_patient(&store, "Amina", "Achieng"))
+        .unwrap();
+    for _ in 0..2 {
+        let mut visit = Encounter::new_draft(patient.patient_id, "Dr Achieng", Utc::now());
+        visit.chief_complaint = "Fever".into();
+        visit.diagnoses.push(Diagnosis {
+            code: Some("B53.0".into()),
+            title: "Plasmodium ovale malaria".into(),
+            primary: true,
+        });
+        store.save_encounter(&visit).unwrap();
+        store
+            .sign_encounter(
+                visit.encounter_id,
+                &outpost::model::Signer::named("Dr Achieng"),
+            )
+            .unwrap();
+    }
+    assert_eq!(codes(&store, "malaria")[0], "B53.0");
+}

@@ -187,6 +187,27 @@ pub(super) fn refresh_last_visit(
 }
 
 /// Counts the medicines of a signed visit, so the prescription editor offers them first.
+/// Counts each coded diagnosis of a signed visit, so the diagnosis search offers the clinic's
+/// own codes first.
+pub(super) fn record_diagnoses(
+    writer: &Writer<'_, '_>,
+    encounter: &Encounter,
+) -> Result<(), StoreError> {
+    let now = time_text(writer.now());
+    for code in encounter.diagnoses.iter().filter_map(|d| d.code.as_deref()) {
+        writer
+            .tx()
+            .prepare_cached(
+                "INSERT INTO diagnosis_usage (code, uses, last_used_at) VALUES (?1, 1, ?2)
+                 ON CONFLICT (code) DO UPDATE SET
+                     uses = uses + 1, last_used_at = excluded.last_used_at",
+            )
+            .and_then(|mut stmt| stmt.execute(params![code.trim(), now]))
+            .map_err(StoreError::sqlite("counting signed diagnoses"))?;
+    }
+    Ok(())
+}
+
 pub(super) fn record_medicines(
     writer: &Writer<'_, '_>,
     encounter: &Encounter,
@@ -301,6 +322,7 @@ impl Store {
             &[],
         )?;
         record_medicines(&writer, &signed)?;
+        record_diagnoses(&writer, &signed)?;
         writer.commit()?;
         Ok(signed)
     }

@@ -24,7 +24,43 @@ fn looks_like_code(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '.')
 }
 
+/// Matches of a word search ranked before the best are returned.
+const MAX_RANKED: i64 = 2_000;
+
+/// Codes that most primary-care clinics sign most often, offered first among the matches of a
+/// search until the clinic's own signed visits say otherwise: falciparum and unspecified malaria,
+/// diarrhoea, upper respiratory infection, pneumonia, bronchitis, urinary infection, gastritis,
+/// hypertension, type 2 diabetes, pulmonary tuberculosis, HIV, anaemia, dermatitis,
+/// conjunctivitis, fever, intestinal worms, low back pain, constipation.
+const COMMON_CODES: &[&str] = &[
+    "B50", "B54", "A09", "J06.9", "J18.9", "J20.9", "N39.0", "K29.70", "I10", "E11.9", "A15.0",
+    "B20", "D64.9", "L30.9", "H10.9", "R50.9", "B82.9", "M54.5", "K59.00",
+];
+
+/// Whether a title starts with the words typed, in order ("pneum" → "Pneumonia, unspecified").
+fn title_starts_with(title: &str, typed: &[String]) -> bool {
+    let mut words = title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase);
+    !typed.is_empty()
+        && typed
+            .iter()
+            .all(|t| words.next().is_some_and(|w| w.starts_with(t.as_str())))
+}
+
 impl Store {
+    /// How often this clinic signed each diagnosis code.
+    fn diagnosis_usage(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT code, uses FROM diagnosis_usage")
+            .map_err(StoreError::sqlite("reading diagnosis usage"))?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading diagnosis usage"))
+    }
+
     /// Loads the bundled code list if this store does not have it yet. Returns the number of codes.
     pub fn ensure_icd10(&mut self) -> Result<usize, StoreError> {
         let have: i64 = self
@@ -65,8 +101,10 @@ impl Store {
         Ok(loaded)
     }
 
-    /// Codes whose code starts with `text` ("J18", "e11.") or whose title has words starting
-    /// with every word of `text` ("pneum bact"), shortest (most general) codes first.
+    /// Codes whose code starts with `text` ("J18", "e11.") — shortest (most general) first — or
+    /// whose title has words starting with every word of `text` ("pneum bact"), ranked: the
+    /// codes this clinic signs most, the commonest in primary care, titles that start with the
+    /// words typed, then the most general.
     pub fn search_icd10(&self, text: &str, limit: usize) -> Result<Vec<Icd10Code>, StoreError> {
         let text = text.trim();
         if text.is_empty() {
@@ -108,6 +146,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let query = format!("title : ({})", words.join(" "));
+        // Every match (a word like "malaria" has a few hundred), ranked here: the codes this
+        // clinic signs most, then the commonest in primary care, then titles that start with the
+        // words typed, then the most general (shortest) codes.
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -115,8 +156,32 @@ impl Store {
                  WHERE icd10_fts MATCH ?1 ORDER BY length(i.code), f.rank LIMIT ?2",
             )
             .map_err(StoreError::sqlite("searching ICD-10 codes"))?;
-        stmt.query_map(params![query, limit], row)
+        let found: Vec<Icd10Code> = stmt
+            .query_map(params![query, MAX_RANKED], row)
             .and_then(Iterator::collect)
-            .map_err(map_err)
+            .map_err(map_err)?;
+        let usage = self.diagnosis_usage()?;
+        let typed: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let mut ranked: Vec<(usize, Icd10Code)> = found.into_iter().enumerate().collect();
+        ranked.sort_by_key(|(position, code)| {
+            (
+                std::cmp::Reverse(usage.get(&code.code).copied().unwrap_or(0)),
+                COMMON_CODES
+                    .iter()
+                    .position(|c| *c == code.code)
+                    .unwrap_or(usize::MAX),
+                !title_starts_with(&code.title, &typed),
+                *position,
+            )
+        });
+        Ok(ranked
+            .into_iter()
+            .map(|(_, code)| code)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect())
     }
 }

@@ -396,6 +396,22 @@ BEGIN
 END;
 "#,
     },
+    Migration {
+        description: "how often this clinic signed each diagnosis code",
+        sql: r#"
+-- How often each ICD-10 code was signed here: offered first when a diagnosis is looked up.
+CREATE TABLE diagnosis_usage (
+    code         TEXT PRIMARY KEY,
+    uses         INTEGER NOT NULL,
+    last_used_at TEXT NOT NULL
+) STRICT;
+INSERT INTO diagnosis_usage (code, uses, last_used_at)
+    SELECT json_extract(d.value, '$.code'), count(*), max(coalesce(e.signed_at, e.updated_at))
+    FROM encounter e, json_each(e.diagnoses) d
+    WHERE e.status = 'signed' AND json_extract(d.value, '$.code') IS NOT NULL
+    GROUP BY json_extract(d.value, '$.code');
+"#,
+    },
 ];
 
 /// The schema version this build writes.
