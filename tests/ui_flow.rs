@@ -531,3 +531,75 @@ fn a_chart_opens_at_the_top_whatever_the_last_one_was_scrolled_to() {
         "the next chart opens at the top"
     );
 }
+
+#[test]
+fn a_removed_diagnosis_comes_back_with_undo_and_a_focused_button_is_scrolled_into_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut p = Patient::blank(store.clinic_id());
+    p.given_name = "Amina".into();
+    p.family_name = "Achieng".into();
+    let p = store.register_patient(p).unwrap();
+    let mut visit =
+        outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
+    visit.chief_complaint = "Fever".into();
+    visit.diagnoses.push(outpost::model::Diagnosis {
+        code: Some("B54".into()),
+        title: "Unspecified malaria".into(),
+        primary: true,
+    });
+    store.save_encounter(&visit).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1024.0, 640.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(
+            |ui, app: &mut OutpostApp| app.show(ui),
+            OutpostApp::new(support::signed_in(store)),
+        );
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Visit(visit.encounter_id));
+    harness.run();
+    harness.get_by_label("Unspecified malaria");
+
+    // Tabbed onto "Remove" and pressed Space: the diagnosis goes, and comes back with Undo.
+    harness
+        .get_by_role_and_label(Role::Button, "Remove")
+        .focus();
+    harness.run();
+    harness.key_press(Key::Space);
+    harness.run();
+    harness.get_by_label("No diagnosis yet.");
+    harness.get_by_label("Removed the diagnosis “B54 Unspecified malaria”.");
+    press(&mut harness, "Undo");
+    harness.get_by_label("Unspecified malaria");
+    assert!(
+        harness
+            .query_by_label_contains("Removed the diagnosis")
+            .is_none()
+    );
+    // And with Ctrl+Z.
+    press(&mut harness, "Remove");
+    harness.get_by_label("No diagnosis yet.");
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.run();
+    harness.get_by_label("Unspecified malaria");
+
+    // A button below the fold that takes the focus is scrolled into view.
+    let below = harness
+        .get_by_role_and_label(Role::Button, "Add lab result")
+        .rect();
+    assert!(
+        below.bottom() > 640.0,
+        "the button starts out of view: {below:?}"
+    );
+    harness
+        .get_by_role_and_label(Role::Button, "Add lab result")
+        .focus();
+    harness.run();
+    let now = harness
+        .get_by_role_and_label(Role::Button, "Add lab result")
+        .rect();
+    assert!(now.bottom() <= 640.0, "scrolled into view: {now:?}");
+}

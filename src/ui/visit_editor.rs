@@ -86,6 +86,37 @@ pub struct VisitEditor {
     medicine_lookup: Option<MedicineLookup>,
     dialog: Option<Dialog>,
     action_error: Option<String>,
+    /// The last row removed, until it is undone or another is removed.
+    removed: Option<Removed>,
+    /// The widget that had keyboard focus last frame, to scroll a newly focused one into view.
+    focused: Option<egui::Id>,
+}
+
+/// A diagnosis, prescription or lab result just removed, with the list as it was before.
+#[derive(Clone, Debug)]
+enum Removed {
+    Diagnoses {
+        before: Vec<Diagnosis>,
+        what: String,
+    },
+    Prescriptions {
+        before: Vec<Prescription>,
+        what: String,
+    },
+    LabResults {
+        before: Vec<LabResult>,
+        what: String,
+    },
+}
+
+impl Removed {
+    fn message(&self) -> String {
+        match self {
+            Self::Diagnoses { what, .. } => format!("Removed the diagnosis “{what}”."),
+            Self::Prescriptions { what, .. } => format!("Removed the prescription “{what}”."),
+            Self::LabResults { what, .. } => format!("Removed the lab result “{what}”."),
+        }
+    }
 }
 
 impl VisitEditor {
@@ -151,6 +182,8 @@ impl VisitEditor {
             medicine_lookup: None,
             dialog: None,
             action_error: None,
+            removed: None,
+            focused: None,
         })
     }
 
@@ -280,8 +313,16 @@ impl VisitEditor {
         ui.add_space(4.0);
         self.toolbar_ui(ui, cx);
         error_label(ui, self.action_error.as_deref());
+        if draft {
+            self.undo_ui(ui);
+        }
         ui.add_space(6.0);
 
+        // A widget that just took the keyboard focus (Tab) is scrolled into view, so nobody
+        // presses Space on a button they cannot see.
+        let focused = ui.memory(|m| m.focused());
+        let newly_focused = focused.filter(|id| Some(*id) != self.focused);
+        self.focused = focused;
         egui::ScrollArea::vertical()
             .id_salt("visit_editor")
             .auto_shrink([false, false])
@@ -290,6 +331,12 @@ impl VisitEditor {
                     self.draft_ui(ui, cx);
                 } else {
                     self.read_only_ui(ui);
+                }
+                if let Some(rect) = newly_focused
+                    .and_then(|id| ui.ctx().read_response(id))
+                    .map(|r| r.rect)
+                {
+                    ui.scroll_to_rect(rect, None);
                 }
             });
 
@@ -533,6 +580,32 @@ impl VisitEditor {
             });
     }
 
+    /// "Removed …  Undo" after a row was removed; Ctrl+Z (outside a text field) undoes it too.
+    fn undo_ui(&mut self, ui: &mut Ui) {
+        let Some(removed) = &self.removed else {
+            return;
+        };
+        let mut undo = !ui.ctx().egui_wants_keyboard_input()
+            && ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z));
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(removed.message()).color(WARNING_TEXT));
+            undo |= ui
+                .button("Undo")
+                .on_hover_text(ui.ctx().format_shortcut(&egui::KeyboardShortcut::new(
+                    egui::Modifiers::COMMAND,
+                    egui::Key::Z,
+                )))
+                .clicked();
+        });
+        if undo && let Some(removed) = self.removed.take() {
+            match removed {
+                Removed::Diagnoses { before, .. } => self.encounter.diagnoses = before,
+                Removed::Prescriptions { before, .. } => self.encounter.prescriptions = before,
+                Removed::LabResults { before, .. } => self.encounter.lab_results = before,
+            }
+        }
+    }
+
     fn diagnoses_ui(&mut self, ui: &mut Ui, cx: &ViewContext<'_>) {
         let mut remove: Option<usize> = None;
         let mut make_primary: Option<usize> = None;
@@ -563,7 +636,15 @@ impl VisitEditor {
         if let Some(index) = remove
             && index < self.encounter.diagnoses.len()
         {
+            let before = self.encounter.diagnoses.clone();
             let removed = self.encounter.diagnoses.remove(index);
+            self.removed = Some(Removed::Diagnoses {
+                before,
+                what: match &removed.code {
+                    Some(code) => format!("{code} {}", removed.title),
+                    None => removed.title.clone(),
+                },
+            });
             if removed.primary
                 && let Some(first) = self.encounter.diagnoses.first_mut()
             {
@@ -666,7 +747,12 @@ impl VisitEditor {
         if let Some(index) = remove
             && index < self.encounter.prescriptions.len()
         {
-            self.encounter.prescriptions.remove(index);
+            let before = self.encounter.prescriptions.clone();
+            let removed = self.encounter.prescriptions.remove(index);
+            self.removed = Some(Removed::Prescriptions {
+                before,
+                what: removed.medicine.trim().to_owned(),
+            });
             self.medicine_lookup = None;
         }
         self.medicine_suggestions_ui(ui);
@@ -785,7 +871,12 @@ impl VisitEditor {
         if let Some(index) = remove
             && index < self.encounter.lab_results.len()
         {
-            self.encounter.lab_results.remove(index);
+            let before = self.encounter.lab_results.clone();
+            let removed = self.encounter.lab_results.remove(index);
+            self.removed = Some(Removed::LabResults {
+                before,
+                what: removed.test.trim().to_owned(),
+            });
         }
         if ui.button("Add lab result").clicked() {
             self.encounter.lab_results.push(LabResult::default());
