@@ -603,3 +603,65 @@ fn a_removed_diagnosis_comes_back_with_undo_and_a_focused_button_is_scrolled_int
         .rect();
     assert!(now.bottom() <= 640.0, "scrolled into view: {now:?}");
 }
+
+#[test]
+fn the_keyboard_picks_a_diagnosis_saves_the_draft_and_leaves_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut p = Patient::blank(store.clinic_id());
+    p.given_name = "Amina".into();
+    p.family_name = "Achieng".into();
+    let p = store.register_patient(p).unwrap();
+    let visit =
+        outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
+    store.save_encounter(&visit).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Visit(visit.encounter_id));
+    harness.run();
+
+    // ↓ ↓ Enter in the diagnosis search picks the second result.
+    type_into(&mut harness, Role::TextInput, "Find diagnosis", "malaria");
+    harness.get_by_label("B54 — Unspecified malaria");
+    harness.key_press(Key::ArrowDown);
+    harness.key_press(Key::ArrowDown);
+    harness.run();
+    harness.key_press(Key::Enter);
+    harness.run();
+    harness.get_by_label("Unspecified malaria");
+    assert!(
+        harness
+            .query_by_label("B54 — Unspecified malaria")
+            .is_none(),
+        "the search is cleared for the next diagnosis"
+    );
+
+    // Ctrl+S saves the draft there and then.
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Chief complaint",
+        "Fever",
+    );
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    harness.run();
+    let saved = harness
+        .state()
+        .store()
+        .encounter(visit.encounter_id)
+        .unwrap();
+    assert_eq!(saved.chief_complaint, "Fever");
+    assert_eq!(saved.diagnoses[0].code.as_deref(), Some("B54"));
+
+    // Esc leaves the chart for the list.
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Chart(p.patient_id));
+    harness.run();
+    assert_eq!(harness.state().chart_patient(), Some(p.patient_id));
+    harness.key_press(Key::Escape);
+    harness.run();
+    assert_eq!(harness.state().chart_patient(), None);
+    harness.get_by_role_and_label(Role::TextInput, "Search");
+}

@@ -3,7 +3,8 @@
 //! Coding a diagnosis must be as quick as typing it, so the picker searches the 98,000 codes as
 //! the clinician types (by code prefix or by the beginnings of words of the title) and offers the
 //! typed words as free text when no code fits. It searches only when the text changes, never
-//! every frame.
+//! every frame. From the search box, ↓ and ↑ move through the results and Enter picks the one
+//! highlighted, so a code is picked without the mouse.
 
 use super::command::ViewContext;
 use crate::store::Icd10Code;
@@ -28,6 +29,8 @@ pub struct Icd10Picker {
     /// The text the results belong to, and whether the list was loaded when they were found.
     searched: Option<(String, bool)>,
     results: Vec<Icd10Code>,
+    /// The result ↓/↑ moved to, which Enter picks.
+    highlighted: Option<usize>,
     error: Option<String>,
 }
 
@@ -39,6 +42,7 @@ impl Icd10Picker {
             query: String::new(),
             searched: None,
             results: Vec::new(),
+            highlighted: None,
             error: None,
         }
     }
@@ -46,15 +50,42 @@ impl Icd10Picker {
     /// Draws the search box and its results; returns what the user picked this frame.
     pub fn ui(&mut self, ui: &mut Ui, cx: &ViewContext<'_>) -> Option<Icd10Choice> {
         let mut choice = None;
+        let mut moved = false;
         ui.horizontal_wrapped(|ui| {
             let label = ui.label(self.label);
             let width = (ui.available_width() - 12.0).clamp(120.0, 280.0);
-            ui.add(
-                TextEdit::singleline(&mut self.query)
-                    .hint_text("Code or words, e.g. B54 or malaria")
-                    .desired_width(width),
-            )
-            .labelled_by(label.id);
+            let search = ui
+                .add(
+                    TextEdit::singleline(&mut self.query)
+                        .hint_text("Code or words, e.g. B54 or malaria")
+                        .desired_width(width),
+                )
+                .labelled_by(label.id);
+            if search.has_focus() && !self.results.is_empty() {
+                let (down, up) = ui.input_mut(|i| {
+                    (
+                        i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown),
+                        i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp),
+                    )
+                });
+                let last = self.results.len() - 1;
+                if down {
+                    self.highlighted = Some(self.highlighted.map_or(0, |h| (h + 1).min(last)));
+                    moved = true;
+                }
+                if up {
+                    self.highlighted = self.highlighted.map(|h| h.saturating_sub(1));
+                    moved = true;
+                }
+            }
+            if search.lost_focus()
+                && ui.input(|i| i.key_pressed(egui::Key::Enter))
+                && let Some(code) = self.highlighted.and_then(|h| self.results.get(h))
+            {
+                choice = Some(Icd10Choice::Code(code.clone()));
+                // Straight on to the next diagnosis.
+                search.request_focus();
+            }
             let typed = self.query.trim();
             if ui
                 .add_enabled(!typed.is_empty(), egui::Button::new("Add as free text"))
@@ -83,11 +114,16 @@ impl Icd10Picker {
                 .max_height(height)
                 .auto_shrink([false, true])
                 .show(ui, |ui| {
-                    for code in &self.results {
-                        if ui
-                            .selectable_label(false, format!("{} — {}", code.code, code.title))
-                            .clicked()
-                        {
+                    for (index, code) in self.results.iter().enumerate() {
+                        let highlighted = self.highlighted == Some(index);
+                        let row = ui.selectable_label(
+                            highlighted,
+                            format!("{} — {}", code.code, code.title),
+                        );
+                        if highlighted && moved {
+                            row.scroll_to_me(None);
+                        }
+                        if row.clicked() {
                             choice = Some(Icd10Choice::Code(code.clone()));
                         }
                     }
@@ -106,6 +142,7 @@ impl Icd10Picker {
             return;
         }
         self.results.clear();
+        self.highlighted = None;
         self.error = None;
         if cx.icd10_ready && !current.0.is_empty() {
             match cx.store.search_icd10(&current.0, RESULT_LIMIT) {

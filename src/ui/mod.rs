@@ -411,7 +411,8 @@ impl OutpostApp {
         }
     }
 
-    /// Ctrl+F finds a patient, Ctrl+N registers one, from any screen.
+    /// Ctrl+F finds a patient, Ctrl+N registers one, from any screen; Esc leaves a chart for the
+    /// list (a first Esc leaves a text field, and one with a dialog open closes the dialog).
     fn shortcuts(&mut self, ui: &Ui) {
         let (find, new) = ui.input_mut(|i| {
             (
@@ -420,6 +421,15 @@ impl OutpostApp {
             )
         });
         let today = chrono::Local::now().date_naive();
+        let escape = ui.input(|i| i.key_pressed(egui::Key::Escape))
+            && !ui.ctx().egui_wants_keyboard_input()
+            && ui.ctx().memory(|m| m.top_modal_layer().is_none())
+            && self.district.is_none()
+            && self.import.is_none()
+            && self.leave.is_none();
+        if escape && matches!(self.screen, ActiveScreen::Chart(_)) {
+            self.request_open(Screen::PatientList, today);
+        }
         if find {
             self.list.focus_search();
             if !matches!(self.screen, ActiveScreen::List) {

@@ -349,7 +349,12 @@ impl VisitEditor {
                 self.last_change = now;
                 self.autosave_blocked = false;
             }
-            if self.dirty && !self.autosave_blocked {
+            // Ctrl+S saves at once, even a draft whose autosave waits for a correction (it then
+            // says again what is wrong).
+            let save_key = ui.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::S));
+            if save_key {
+                self.save_now(cx);
+            } else if self.dirty && !self.autosave_blocked {
                 let due = self.last_change + AUTOSAVE_DELAY_SECS;
                 if now >= due {
                     self.save_now(cx);
