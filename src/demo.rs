@@ -816,6 +816,7 @@ pub fn generate(
                         duration: (*duration).to_owned(),
                         quantity: (*quantity).to_owned(),
                         instructions: String::new(),
+                        as_directed: false,
                     });
                 }
                 if matches!(code, "B54" | "B50.9") {

@@ -326,6 +326,9 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
     visit.prescriptions.push(Prescription {
         medicine: "Artemether/lumefantrine".into(),
         strength: "20/120 mg".into(),
+        dose: "4 tablets".into(),
+        frequency: "twice a day".into(),
+        duration: "3 days".into(),
         ..Prescription::default()
     });
     assert!(store.save_encounter(&visit).unwrap());

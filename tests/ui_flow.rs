@@ -180,6 +180,19 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     type_into(&mut harness, Role::TextInput, "Strength", "20/120 mg");
     type_into(&mut harness, Role::TextInput, "Dose", "4 tablets");
     type_into(&mut harness, Role::TextInput, "Frequency", "twice a day");
+
+    // An incomplete line is not signed: the dialog says which, and what the visit holds.
+    press(&mut harness, "Sign visit…");
+    harness.get_by_label("What you are signing");
+    harness.get_by_label("Diagnosis: B54 Unspecified malaria (primary)");
+    harness.get_by_label_contains("Artemether-lumefantrine (no duration)");
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Sign")
+            .accesskit_node()
+            .is_disabled()
+    );
+    press(&mut harness, "Cancel");
     type_into(&mut harness, Role::TextInput, "Duration", "3 days");
 
     press(&mut harness, "Save draft");
@@ -207,6 +220,9 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     press(&mut harness, "Sign visit…");
     harness.get_by_label(
         "Sign this visit? A signed visit cannot be changed; corrections are added as amendments.",
+    );
+    harness.get_by_label(
+        "Prescription: Artemether-lumefantrine 20/120 mg — 4 tablets oral, twice a day, for 3 days",
     );
     press(&mut harness, "Sign");
     let signed = harness.state().store().encounter(encounter_id).unwrap();

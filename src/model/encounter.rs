@@ -147,6 +147,63 @@ pub struct Prescription {
     pub quantity: String,
     /// Instructions for the patient.
     pub instructions: String,
+    /// Taken "as directed": no dose, frequency or duration is written, on purpose.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub as_directed: bool,
+}
+
+impl Prescription {
+    /// What a complete prescription line has and this one lacks ("dose", "frequency",
+    /// "duration"); nothing when it is marked "as directed".
+    pub fn missing(&self) -> Vec<&'static str> {
+        if self.as_directed {
+            return Vec::new();
+        }
+        [
+            ("dose", &self.dose),
+            ("frequency", &self.frequency),
+            ("duration", &self.duration),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    /// The line as a pharmacist reads it: "Amoxicillin 500 mg — 1 capsule oral, 3 times a day,
+    /// for 5 days".
+    pub fn summary(&self) -> String {
+        let name = [self.medicine.trim(), self.strength.trim()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if self.as_directed {
+            return format!("{name} — as directed");
+        }
+        let how = [
+            [self.dose.trim(), self.route.trim()]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.frequency.trim().to_owned(),
+            if self.duration.trim().is_empty() {
+                String::new()
+            } else {
+                format!("for {}", self.duration.trim())
+            },
+        ]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+        if how.is_empty() {
+            name
+        } else {
+            format!("{name} — {how}")
+        }
+    }
 }
 
 /// One lab test and its result.
@@ -345,7 +402,58 @@ impl Encounter {
                 "Record at least a complaint or a diagnosis before signing.",
             );
         }
+        let incomplete: Vec<String> = self
+            .prescriptions
+            .iter()
+            .filter(|p| !p.missing().is_empty())
+            .map(|p| format!("{} (no {})", p.medicine.trim(), p.missing().join(", no ")))
+            .collect();
+        if !incomplete.is_empty() {
+            v.push(
+                "prescriptions",
+                format!(
+                    "Complete each prescription before signing, or mark it “as directed”: {}.",
+                    incomplete.join("; ")
+                ),
+            );
+        }
         v
+    }
+
+    /// What signing fixes, in lines a clinician checks before signing: the diagnoses, the
+    /// prescriptions, abnormal lab results and the follow-up.
+    pub fn signing_summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.diagnoses.is_empty() {
+            lines.push("Diagnoses: none".to_owned());
+        }
+        for d in &self.diagnoses {
+            let code = d
+                .code
+                .as_deref()
+                .map(|c| format!("{c} "))
+                .unwrap_or_default();
+            let primary = if d.primary { " (primary)" } else { "" };
+            lines.push(format!("Diagnosis: {code}{}{primary}", d.title.trim()));
+        }
+        if self.prescriptions.is_empty() {
+            lines.push("Prescriptions: none".to_owned());
+        }
+        for p in &self.prescriptions {
+            lines.push(format!("Prescription: {}", p.summary()));
+        }
+        for lab in self.lab_results.iter().filter(|l| l.abnormal) {
+            lines.push(format!(
+                "Abnormal result: {} {} {}",
+                lab.test.trim(),
+                lab.value.trim(),
+                lab.unit.trim()
+            ));
+        }
+        if let Some(date) = self.follow_up {
+            lines.push(format!("Follow-up: {date}"));
+        }
+        lines
     }
 }
 
@@ -374,5 +482,36 @@ mod tests {
         assert!(!e.validate_for_signing().is_valid());
         e.chief_complaint = "Cough for 3 days".into();
         assert!(e.validate_for_signing().is_valid());
+    }
+
+    #[test]
+    fn a_prescription_without_dose_frequency_or_duration_is_not_signed_unless_as_directed() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        e.chief_complaint = "Cough".into();
+        e.prescriptions.push(Prescription {
+            medicine: "Amoxicillin".into(),
+            strength: "500 mg".into(),
+            route: "oral".into(),
+            ..Prescription::default()
+        });
+        let refused = e.validate_for_signing();
+        let message = refused.message_for("prescriptions").unwrap_or_default();
+        assert!(
+            message.contains("Amoxicillin (no dose, no frequency, no duration)"),
+            "{message}"
+        );
+        e.prescriptions[0].as_directed = true;
+        assert!(e.validate_for_signing().is_valid());
+        e.prescriptions[0].as_directed = false;
+        e.prescriptions[0].dose = "1 capsule".into();
+        e.prescriptions[0].frequency = "3 times a day".into();
+        e.prescriptions[0].duration = "5 days".into();
+        assert!(e.validate_for_signing().is_valid());
+        assert!(
+            e.signing_summary().contains(
+                &"Prescription: Amoxicillin 500 mg — 1 capsule oral, 3 times a day, for 5 days"
+                    .to_owned()
+            )
+        );
     }
 }

@@ -691,7 +691,7 @@ impl VisitEditor {
                 .id_salt("prescriptions_scroll")
                 .show(ui, |ui| {
                     egui::Grid::new("prescriptions")
-                        .num_columns(COLUMNS.len() + 1)
+                        .num_columns(COLUMNS.len() + 2)
                         .spacing([6.0, 6.0])
                         .striped(true)
                         .show(ui, |ui| {
@@ -699,6 +699,7 @@ impl VisitEditor {
                                 .iter()
                                 .map(|(title, _)| ui.label(RichText::new(*title).strong()).id)
                                 .collect();
+                            ui.label("");
                             ui.label("");
                             ui.end_row();
                             for (index, prescription) in
@@ -734,6 +735,10 @@ impl VisitEditor {
                                         lookup_request = Some((index, text.clone()));
                                     }
                                 }
+                                ui.checkbox(&mut prescription.as_directed, "As directed")
+                                    .on_hover_text(
+                                        "No dose, frequency or duration is written, on purpose",
+                                    );
                                 if ui
                                     .small_button("Remove")
                                     .on_hover_text("Remove this prescription")
@@ -1101,6 +1106,7 @@ impl VisitEditor {
                 }
             })
         });
+        let summary = self.encounter.signing_summary();
         let author = self.encounter.clinician.trim().to_owned();
         let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
@@ -1119,6 +1125,18 @@ impl VisitEditor {
                     ui.label(
                         "Sign this visit? A signed visit cannot be changed; corrections are added as amendments.",
                     );
+                    ui.add_space(6.0);
+                    egui::Frame::new()
+                        .fill(super::widgets::NEUTRAL_FILL)
+                        .corner_radius(4)
+                        .inner_margin(8)
+                        .show(ui, |ui| {
+                            ui.set_width(ui.available_width());
+                            ui.label(RichText::new("What you are signing").strong());
+                            for line in &summary {
+                                ui.label(line);
+                            }
+                        });
                     if let Err(reason) = &problems {
                         error_label(ui, Some(&format!("Before signing: {reason}")));
                     }
