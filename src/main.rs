@@ -82,6 +82,10 @@ enum Command {
         /// Files and folders.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Import even images whose files name another person (another name, date of birth or
+        /// sex). Without it the command asks on a terminal, and otherwise imports nothing.
+        #[arg(long)]
+        accept_other_names: bool,
     },
     /// The clinic's users (for an administrator).
     Users {
@@ -355,9 +359,20 @@ fn empty_as_dash(text: &str) -> &str {
     if text.is_empty() { "-" } else { text }
 }
 
-/// `outpost import`: the same import the chart's Import button runs.
-fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<()> {
-    use outpost::imaging::{ImportEvent, ImportOptions, collect_files, import_paths};
+/// `outpost import`: the same import the chart's Import button runs, with the same check of
+/// whose images they are: images naming another person are imported only when the user says so
+/// (a question on a terminal, `--accept-other-names` in a script).
+fn import_command(
+    store: &mut Store,
+    number: &str,
+    paths: &[PathBuf],
+    accept_other_names: bool,
+) -> Result<()> {
+    use outpost::imaging::{
+        ImportEvent, ImportOptions, collect_files, import_paths, inspect_identities,
+        person_name_display,
+    };
+    use std::io::IsTerminal as _;
     let hit = store
         .search_patients(number, 2)?
         .rows
@@ -365,7 +380,44 @@ fn import_command(store: &mut Store, number: &str, paths: &[PathBuf]) -> Result<
         .find(|(row, _)| row.number.eq_ignore_ascii_case(number.trim()))
         .map(|(row, _)| row.patient_id)
         .with_context(|| format!("no patient numbered {number}"))?;
+    let patient = store.patient(hit)?;
     let (files, mut failures) = collect_files(paths);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let others: Vec<String> = inspect_identities(&files, &never, |_| {})
+        .into_iter()
+        .filter_map(|(identity, count)| {
+            let differences = identity.differences(&patient);
+            (!differences.is_empty()).then(|| {
+                format!(
+                    "{count} file(s) of {} (different {})",
+                    person_name_display(&identity.patient_name),
+                    differences.join(", ")
+                )
+            })
+        })
+        .collect();
+    if !others.is_empty() {
+        let chart = format!("{}, {}", patient.family_name, patient.given_name);
+        eprintln!("outpost: these images name someone other than {chart} ({number}):");
+        for line in &others {
+            eprintln!("  {line}");
+        }
+        let accepted = if accept_other_names {
+            true
+        } else if std::io::stdin().is_terminal() {
+            eprint!("Import them into {chart}'s record anyway? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+        } else {
+            false
+        };
+        if !accepted {
+            bail!(
+                "nothing imported: check whose images they are, or give --accept-other-names to import them into {chart}'s record"
+            );
+        }
+    }
     let options = ImportOptions::for_patient(hit);
     let summary = import_paths(store, &files, &options, |event| {
         if let ImportEvent::Importing { done, total } = event
@@ -653,10 +705,19 @@ fn try_main() -> Result<()> {
             runtime.block_on(sync_command(service, &cli, enroll_with, every))
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
-        Some(Command::Import { patient, paths }) => {
+        Some(Command::Import {
+            patient,
+            paths,
+            accept_other_names,
+        }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
-            import_command(service.store_for(Action::WriteClinical)?, &patient, &paths)
+            import_command(
+                service.store_for(Action::WriteClinical)?,
+                &patient,
+                &paths,
+                accept_other_names,
+            )
         }
         Some(Command::Users { action }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

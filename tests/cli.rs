@@ -387,8 +387,27 @@ fn import_puts_the_sample_cd_into_a_patients_record() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("user name or password"));
 
+    // The CD's images name other people: without a terminal to ask, nothing is imported.
     let output = import_as(
         &["--user", "amina", "--password-file", &clinician],
+        "OUT-000001",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        errors.contains("24 file(s) of Peter Doe (different name)"),
+        "{errors}"
+    );
+    assert!(errors.contains("--accept-other-names"), "{errors}");
+    // Said so: imported (all 31 files, so none came in before).
+    let output = import_as(
+        &[
+            "--user",
+            "amina",
+            "--password-file",
+            &clinician,
+            "--accept-other-names",
+        ],
         "OUT-000001",
     );
     assert!(output.status.success());

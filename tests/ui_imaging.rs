@@ -128,6 +128,8 @@ fn import_then_view_scroll_window_and_measure() {
     harness.get_by_label_contains("Imported 2 file(s)");
     press(&mut harness, "Close");
     assert_eq!(images_in_record(&harness, patient_id), 2);
+    // The chart marks the study whose files name someone else.
+    harness.get_by_label("⚠ The files name CT1 CompressedSamples: different name");
 
     // The chart lists the studies; open the viewer.
     press(&mut harness, "View images");

@@ -491,6 +491,41 @@ impl PatientChart {
 /// Name, identifiers and demographics, with the chart's actions.
 /// The patient's imaging: one line per study, with import buttons (files can also be dropped on
 /// the window).
+/// Why a study may not be this patient's: its files name another person, or it is dated before
+/// the patient was born.
+fn other_person(study: &crate::store::StudyGroup, patient: &Patient) -> Option<String> {
+    let file = study.series.first()?.instances.first()?;
+    let identity = crate::imaging::SourceIdentity {
+        patient_id: file.source_patient_id.clone(),
+        patient_name: file.source_patient_name.clone(),
+        birth_date: file.source_birth_date,
+        sex: file.source_sex.clone(),
+    };
+    let mut reasons: Vec<String> = identity
+        .differences(patient)
+        .into_iter()
+        .map(|d| format!("different {d}"))
+        .collect();
+    if let (Some(date), Some(birth)) = (study.study_date, patient.birth)
+        && date < birth.date
+        && !birth.estimated
+    {
+        reasons.push("dated before the patient's birth".to_owned());
+    }
+    if reasons.is_empty() {
+        return None;
+    }
+    let who = crate::imaging::person_name_display(&identity.patient_name);
+    Some(if who.trim().is_empty() {
+        format!(
+            "⚠ This study may not be this patient's: {}",
+            reasons.join(", ")
+        )
+    } else {
+        format!("⚠ The files name {who}: {}", reasons.join(", "))
+    })
+}
+
 fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut ViewContext<'_>) {
     section_ui(ui, "Images", |ui| {
         let can_import = cx.allows(Action::WriteClinical);
@@ -544,6 +579,9 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
                     patient_id,
                     study_uid: Some(study.study_uid.clone()),
                 }));
+            }
+            if let Some(warning) = other_person(study, &data.patient) {
+                ui.label(RichText::new(warning).color(WARNING_TEXT));
             }
         }
         let removed: usize = data
