@@ -73,7 +73,12 @@ fn register_jose(harness: &mut Harness<'_, OutpostApp>) {
         "Name in another script",
         "Хосе Лопес",
     );
-    type_into(harness, Role::TextInput, "Date of birth", "31/02/2000");
+    type_into(
+        harness,
+        Role::TextInput,
+        "Date of birth",
+        &support::typed_date(2000, 2, 31),
+    );
 
     // The impossible date is explained beside the field and nothing can be saved.
     harness.get_by_label("There is no 31 February 2000.");
@@ -85,7 +90,12 @@ fn register_jose(harness: &mut Harness<'_, OutpostApp>) {
     assert_eq!(harness.state().store().patient_count().unwrap(), 0);
 
     // A birth date in the future is refused too.
-    replace_text(harness, Role::TextInput, "Date of birth", "01/01/2999");
+    replace_text(
+        harness,
+        Role::TextInput,
+        "Date of birth",
+        &support::typed_date(2999, 1, 1),
+    );
     harness.get_by_label("Date of birth cannot be in the future.");
     assert!(
         harness
@@ -94,7 +104,14 @@ fn register_jose(harness: &mut Harness<'_, OutpostApp>) {
             .is_disabled()
     );
 
-    replace_text(harness, Role::TextInput, "Date of birth", "17/05/1990");
+    replace_text(
+        harness,
+        Role::TextInput,
+        "Date of birth",
+        &support::typed_date(1990, 5, 17),
+    );
+    // How the date was read shows as it is typed, before anything is saved.
+    harness.get_by_label("= 17 May 1990");
     assert!(
         harness
             .query_by_label("Date of birth cannot be in the future.")

@@ -246,7 +246,11 @@ fn connect_to_the_server_then_sync_a_registered_patient() {
     harness.run();
     type_into(&mut harness, "Given name", "Amina");
     type_into(&mut harness, "Family name", "Achieng");
-    type_into(&mut harness, "Date of birth", "29/02/1988");
+    type_into(
+        &mut harness,
+        "Date of birth",
+        &support::typed_date(1988, 2, 29),
+    );
     harness
         .get_by_role_and_label(Role::Button, "Save patient")
         .click_accesskit();

@@ -38,7 +38,7 @@ pub use patient_editor::PatientEditor;
 pub use patient_list::{FIND_SHORTCUT, NEW_PATIENT_SHORTCUT, PatientList};
 pub use viewer::{ImageViewer, ViewTransform};
 pub use visit_editor::VisitEditor;
-pub use widgets::parse_date;
+pub use widgets::{DateOrder, parse_date, parse_date_in};
 
 use crate::app::{AppService, Command as AppCommand, Outcome};
 use crate::model::{Action, Signer};

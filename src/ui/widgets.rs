@@ -170,18 +170,67 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-/// Reads a date typed as `YYYY-MM-DD` or `DD/MM/YYYY` (also `DD.MM.YYYY` and `DD-MM-YYYY`).
-/// Empty text is no date. The error says what is wrong in plain words, e.g. "There is no
-/// 31 February 2000."
+/// Which comes first in a date written with the year last: the day (03/04/2000 is 3 April, most
+/// of the world) or the month (March 4, in the United States and a few other places).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateOrder {
+    /// DD/MM/YYYY.
+    DayFirst,
+    /// MM/DD/YYYY.
+    MonthFirst,
+}
+
+impl DateOrder {
+    /// The order of a locale name such as `en_US.UTF-8` or `fr_FR`: month first only where the
+    /// region writes dates that way.
+    pub fn of_locale(locale: &str) -> Self {
+        let region = locale
+            .split(['.', '@'])
+            .next()
+            .and_then(|l| l.split(['_', '-']).nth(1))
+            .unwrap_or("");
+        match region {
+            "US" | "PH" | "FM" | "MH" | "PW" | "AS" | "GU" | "MP" | "UM" | "VI" => Self::MonthFirst,
+            _ => Self::DayFirst,
+        }
+    }
+
+    /// This computer's order, from `LC_ALL`, `LC_TIME` or `LANG` (day first when none is set).
+    pub fn system() -> Self {
+        ["LC_ALL", "LC_TIME", "LANG"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|value| !value.is_empty())
+            .map_or(Self::DayFirst, |locale| Self::of_locale(&locale))
+    }
+
+    /// How a person is told to write a date in this order.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Self::DayFirst => "YYYY-MM-DD or DD/MM/YYYY",
+            Self::MonthFirst => "YYYY-MM-DD or MM/DD/YYYY",
+        }
+    }
+}
+
+/// Reads a date typed as `YYYY-MM-DD`, or with the year last in this computer's order
+/// ([`DateOrder::system`]). Empty text is no date. The error says what is wrong in plain words,
+/// e.g. "There is no 31 February 2000."
 pub fn parse_date(text: &str) -> Result<Option<NaiveDate>, String> {
-    const FORMAT: &str = "Write the date as YYYY-MM-DD or DD/MM/YYYY.";
+    parse_date_in(text, DateOrder::system())
+}
+
+/// [`parse_date`] in a given order: `DD/MM/YYYY` (also `DD.MM.YYYY`, `DD-MM-YYYY`) or
+/// `MM/DD/YYYY`.
+pub fn parse_date_in(text: &str, order: DateOrder) -> Result<Option<NaiveDate>, String> {
+    let format = format!("Write the date as {}.", order.pattern());
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     let parts: Vec<&str> = text.split(['-', '/', '.']).map(str::trim).collect();
     let &[first, second, third] = parts.as_slice() else {
-        return Err(FORMAT.to_owned());
+        return Err(format);
     };
     let number = |part: &str| -> Option<u32> {
         if part.is_empty() || part.len() > 4 || !part.bytes().all(|b| b.is_ascii_digit()) {
@@ -192,19 +241,22 @@ pub fn parse_date(text: &str) -> Result<Option<NaiveDate>, String> {
     let (year, month, day) = if first.len() == 4 {
         (first, second, third)
     } else if third.len() == 4 {
-        (third, second, first)
+        match order {
+            DateOrder::DayFirst => (third, second, first),
+            DateOrder::MonthFirst => (third, first, second),
+        }
     } else {
-        return Err(FORMAT.to_owned());
+        return Err(format);
     };
     let (Some(year), Some(month), Some(day)) = (number(year), number(month), number(day)) else {
-        return Err(FORMAT.to_owned());
+        return Err(format);
     };
     let Some(month_name) = month.checked_sub(1).and_then(|m| MONTHS.get(m as usize)) else {
         return Err(format!(
             "There is no month {month}: months go from 1 to 12."
         ));
     };
-    let year = i32::try_from(year).map_err(|_| FORMAT.to_owned())?;
+    let year = i32::try_from(year).map_err(|_| format.clone())?;
     NaiveDate::from_ymd_opt(year, month, day)
         .map(Some)
         .ok_or_else(|| format!("There is no {day} {month_name} {year}."))
@@ -275,12 +327,16 @@ pub fn date_input_ui(
         let mut changed = ui
             .add(
                 TextEdit::singleline(text)
-                    .hint_text("YYYY-MM-DD or DD/MM/YYYY")
+                    .hint_text(DateOrder::system().pattern())
                     .desired_width(220.0)
                     .min_size(egui::vec2(220.0, 0.0)),
             )
             .labelled_by(label_id)
             .changed();
+        // How the date was read, as it is typed: 03/04/2000 shows which of two days it is.
+        if let Ok(Some(date)) = parse_date(text) {
+            ui.label(RichText::new(format!("= {}", format_date(date))).weak());
+        }
         let shown = parse_date(text).ok().flatten().unwrap_or(fallback);
         if let Some(mut picked) = jiff_from_chrono(shown) {
             let response = ui
@@ -441,25 +497,55 @@ mod tests {
 
     #[test]
     fn dates_read_in_both_orders() {
-        assert_eq!(parse_date("1990-05-17"), Ok(Some(d(1990, 5, 17))));
-        assert_eq!(parse_date("17/05/1990"), Ok(Some(d(1990, 5, 17))));
-        assert_eq!(parse_date(" 7.5.1990 "), Ok(Some(d(1990, 5, 7))));
-        assert_eq!(parse_date(""), Ok(None));
+        assert_eq!(
+            parse_date_in("1990-05-17", DateOrder::DayFirst),
+            Ok(Some(d(1990, 5, 17)))
+        );
+        assert_eq!(
+            parse_date_in("17/05/1990", DateOrder::DayFirst),
+            Ok(Some(d(1990, 5, 17)))
+        );
+        assert_eq!(
+            parse_date_in(" 7.5.1990 ", DateOrder::DayFirst),
+            Ok(Some(d(1990, 5, 7)))
+        );
+        assert_eq!(parse_date_in("", DateOrder::DayFirst), Ok(None));
     }
 
     #[test]
     fn impossible_dates_say_what_is_wrong() {
         assert_eq!(
-            parse_date("31/02/2000"),
+            parse_date_in("31/02/2000", DateOrder::DayFirst),
             Err("There is no 31 February 2000.".to_owned())
         );
         assert_eq!(
-            parse_date("2000-13-01"),
+            parse_date_in("2000-13-01", DateOrder::DayFirst),
             Err("There is no month 13: months go from 1 to 12.".to_owned())
         );
-        assert!(parse_date("yesterday").is_err());
-        assert!(parse_date("12/05/90").is_err());
-        assert!(parse_date("99999/1/1").is_err());
+        assert!(parse_date_in("yesterday", DateOrder::DayFirst).is_err());
+    }
+
+    #[test]
+    fn the_order_of_day_and_month_follows_the_locale() {
+        assert_eq!(DateOrder::of_locale("en_US.UTF-8"), DateOrder::MonthFirst);
+        assert_eq!(DateOrder::of_locale("en_GB.UTF-8"), DateOrder::DayFirst);
+        assert_eq!(DateOrder::of_locale("sw_KE"), DateOrder::DayFirst);
+        assert_eq!(DateOrder::of_locale("C.UTF-8"), DateOrder::DayFirst);
+        assert_eq!(
+            parse_date_in("03/04/2000", DateOrder::DayFirst),
+            Ok(Some(d(2000, 4, 3)))
+        );
+        assert_eq!(
+            parse_date_in("03/04/2000", DateOrder::MonthFirst),
+            Ok(Some(d(2000, 3, 4)))
+        );
+        assert!(
+            parse_date_in("31/12/2000", DateOrder::MonthFirst)
+                .unwrap_err()
+                .contains("no month 31")
+        );
+        assert!(parse_date_in("12/05/90", DateOrder::DayFirst).is_err());
+        assert!(parse_date_in("99999/1/1", DateOrder::DayFirst).is_err());
     }
 
     #[test]

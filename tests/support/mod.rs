@@ -156,3 +156,12 @@ pub fn step_until<State>(
     }
     panic!("{what} did not happen within {MAX_FRAMES} frames");
 }
+
+/// A date as a person here types it with the year last: `17/05/1990`, or `05/17/1990` where the
+/// locale puts the month first.
+pub fn typed_date(year: i32, month: u32, day: u32) -> String {
+    match outpost::ui::DateOrder::system() {
+        outpost::ui::DateOrder::DayFirst => format!("{day:02}/{month:02}/{year}"),
+        outpost::ui::DateOrder::MonthFirst => format!("{month:02}/{day:02}/{year}"),
+    }
+}
