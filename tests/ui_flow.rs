@@ -9,6 +9,7 @@ use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use outpost::demo;
 use outpost::model::{EncounterStatus, Patient, PatientId};
 use outpost::store::Store;
 use outpost::ui::OutpostApp;
@@ -697,4 +698,80 @@ fn the_keyboard_picks_a_diagnosis_saves_the_draft_and_leaves_the_chart() {
     harness.run();
     assert_eq!(harness.state().chart_patient(), None);
     harness.get_by_role_and_label(Role::TextInput, "Search");
+}
+
+/// Every labelled button, field and text of the screen, with its place.
+fn controls_outside(harness: &Harness<'_, OutpostApp>, width: f32) -> Vec<String> {
+    let mut outside = Vec::new();
+    for role in [
+        Role::Button,
+        Role::TextInput,
+        Role::Label,
+        Role::CheckBox,
+        Role::Link,
+    ] {
+        for node in harness.query_all_by_role(role) {
+            let rect = node.rect();
+            if rect.right() > width + 0.5 {
+                outside.push(format!(
+                    "{role:?} {:?} ends at x = {}",
+                    node.accesskit_node()
+                        .label()
+                        .or(node.value())
+                        .unwrap_or_default(),
+                    rect.right()
+                ));
+            }
+        }
+    }
+    outside
+}
+
+#[test]
+fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    demo::generate(
+        &mut store,
+        &outpost::demo::DemoOptions {
+            patients: 30,
+            visits: 3..=3,
+            seed: 7,
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let first = store
+        .patient_rows(
+            &store
+                .patient_order(outpost::store::PatientSort::Number, false)
+                .unwrap()[..1],
+        )
+        .unwrap()[0]
+        .patient_id;
+    let mut harness = Harness::builder()
+        .with_size([1024.0, 640.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(
+            |ui, app: &mut OutpostApp| app.show(ui),
+            OutpostApp::new(support::signed_in(store)),
+        );
+    harness.run();
+    let outside = controls_outside(&harness, 1024.0);
+    assert!(outside.is_empty(), "the list: {outside:#?}");
+    harness.state_mut().open(outpost::ui::Screen::Chart(first));
+    harness.run();
+    let outside = controls_outside(&harness, 1024.0);
+    assert!(outside.is_empty(), "the chart: {outside:#?}");
+    let visit = harness
+        .state()
+        .store()
+        .encounters_for_patient(first)
+        .unwrap()[0]
+        .encounter_id;
+    harness.state_mut().open(outpost::ui::Screen::Visit(visit));
+    harness.run();
+    let outside = controls_outside(&harness, 1024.0);
+    assert!(outside.is_empty(), "the visit: {outside:#?}");
 }

@@ -8,7 +8,7 @@ use super::command::{Command, Screen, ViewContext};
 use super::icd10_picker::{Icd10Choice, Icd10Picker};
 use super::widgets::{
     OK_TEXT, WARNING_TEXT, allergy_banner_ui, date_input_ui, error_label, format_date, parse_date,
-    section_ui, text_field_row, two_columns_ui,
+    section_ui, text_field_row, two_columns_or_stacked_ui,
 };
 use crate::app::Command as AppCommand;
 use crate::model::{
@@ -268,7 +268,8 @@ impl PatientChart {
                 self.allergies_ui(ui, cx);
                 return;
             }
-            two_columns_ui(ui, 0.6, |ui, column| {
+            // The problem and allergy forms need about 440 points; narrower, they go below.
+            two_columns_or_stacked_ui(ui, 0.6, 440.0, |ui, column| {
                 if column == 0 {
                     if let Ok(data) = &self.data {
                         visits_ui(ui, data, cx);

@@ -460,22 +460,40 @@ impl PatientList {
             None
         };
 
+        // The columns share the width there is, so all of them show on a 1024-pixel screen:
+        // number, sex, age and the last visit take what they need, name, village and phone the
+        // rest (the name most).
+        let fixed = 110.0 + 50.0 + 70.0 + 140.0 + 7.0 * ui.spacing().item_spacing.x;
+        let rest = (ui.available_width() - fixed).max(300.0);
+        let share = |part: f32, most: f32| (rest * part).min(most);
         ui.scope(|ui| {
             // A label must not swallow the click meant for its row.
             ui.style_mut().interaction.selectable_labels = false;
             let mut table = TableBuilder::new(ui)
-                .id_salt("patient_list")
+                .id_salt(("patient_list", (rest / 50.0).round() as i32))
                 .striped(true)
                 .resizable(true)
                 .sense(egui::Sense::click())
                 .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-                .column(Column::initial(120.0).at_least(90.0))
-                .column(Column::initial(300.0).at_least(140.0).clip(true))
-                .column(Column::initial(60.0).at_least(45.0))
-                .column(Column::initial(80.0).at_least(60.0))
-                .column(Column::initial(180.0).at_least(80.0).clip(true))
-                .column(Column::initial(150.0).at_least(80.0).clip(true))
-                .column(Column::remainder().at_least(100.0))
+                .column(Column::initial(110.0).at_least(90.0))
+                .column(
+                    Column::initial(share(0.45, 320.0))
+                        .at_least(140.0)
+                        .clip(true),
+                )
+                .column(Column::initial(50.0).at_least(45.0))
+                .column(Column::initial(70.0).at_least(60.0))
+                .column(
+                    Column::initial(share(0.28, 200.0))
+                        .at_least(80.0)
+                        .clip(true),
+                )
+                .column(
+                    Column::initial(share(0.27, 170.0))
+                        .at_least(80.0)
+                        .clip(true),
+                )
+                .column(Column::remainder().at_least(100.0).clip(true))
                 .min_scrolled_height(0.0)
                 .auto_shrink([false, false]);
             if let Some(index) = selected_index {

@@ -68,6 +68,25 @@ pub fn store_error_text(error: &StoreError) -> String {
     }
 }
 
+/// [`two_columns_ui`], or the right column below the left one when the window is too narrow to
+/// give the right column `min_right` points (a 1024-pixel clinic screen): nothing is cut off.
+pub fn two_columns_or_stacked_ui(
+    ui: &mut Ui,
+    left_share: f32,
+    min_right: f32,
+    mut add_column: impl FnMut(&mut Ui, usize),
+) {
+    let spacing = ui.spacing().item_spacing.x * 2.0;
+    let right = (ui.available_width() - spacing).max(0.0) * (1.0 - left_share);
+    if right >= min_right {
+        two_columns_ui(ui, left_share, add_column);
+    } else {
+        add_column(ui, 0);
+        ui.add_space(8.0);
+        add_column(ui, 1);
+    }
+}
+
 /// Two columns side by side, the left one taking `left_share` of the width; `add_column` is
 /// called with 0 for the left column and 1 for the right. Unlike `Ui::columns`, widgets keep their
 /// natural width instead of stretching.
