@@ -774,4 +774,20 @@ fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
     harness.run();
     let outside = controls_outside(&harness, 1024.0);
     assert!(outside.is_empty(), "the visit: {outside:#?}");
+
+    // A draft: its header is one line, so the visit keeps most of the height.
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::NewVisit(first));
+    harness.run();
+    let toolbar = harness
+        .get_by_role_and_label(Role::Button, "Save draft")
+        .rect();
+    assert!(
+        toolbar.top() < 180.0,
+        "the toolbar starts at y = {}",
+        toolbar.top()
+    );
+    let outside = controls_outside(&harness, 1024.0);
+    assert!(outside.is_empty(), "the new visit: {outside:#?}");
 }

@@ -369,29 +369,39 @@ impl VisitEditor {
     }
 
     fn header_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        // On a short screen (a 1024 × 640 clinic monitor) the header is one line, so the visit
+        // itself keeps most of the height.
+        let compact = ui.available_height() < 700.0;
         egui::Frame::new()
             .fill(super::widgets::NEUTRAL_FILL)
             .corner_radius(6)
-            .inner_margin(12)
+            .inner_margin(if compact { 6 } else { 12 })
             .show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.vertical(|ui| {
+                    let started = format!(
+                        "Started {}",
+                        format_local_time(self.encounter.started_at)
+                    );
+                    if compact {
                         ui.label(
-                            RichText::new(format!("Visit: {}", self.patient_name))
-                                .heading()
-                                .strong(),
+                            RichText::new(format!("Visit: {}", self.patient_name)).strong(),
                         );
-                        ui.label(&self.patient_facts);
-                        ui.label(
-                            RichText::new(format!(
-                                "Started {}",
-                                format_local_time(self.encounter.started_at)
-                            ))
-                            .weak(),
-                        );
+                        ui.label(RichText::new(&self.patient_facts).weak());
+                        ui.label(RichText::new(started).weak());
                         status_ui(ui, &self.encounter.status);
-                    });
+                    } else {
+                        ui.vertical(|ui| {
+                            ui.label(
+                                RichText::new(format!("Visit: {}", self.patient_name))
+                                    .heading()
+                                    .strong(),
+                            );
+                            ui.label(&self.patient_facts);
+                            ui.label(RichText::new(started).weak());
+                            status_ui(ui, &self.encounter.status);
+                        });
+                    }
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
                         if ui.button("Back to chart").clicked() {
                             cx.send(Command::Open(Screen::Chart(self.encounter.patient_id)));
