@@ -791,3 +791,36 @@ fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
     let outside = controls_outside(&harness, 1024.0);
     assert!(outside.is_empty(), "the new visit: {outside:#?}");
 }
+
+#[test]
+fn each_vital_sign_flag_and_message_sits_on_its_own_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut p = Patient::blank(store.clinic_id());
+    p.given_name = "Amina".into();
+    p.family_name = "Achieng".into();
+    let p = store.register_patient(p).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::NewVisit(p.patient_id));
+    harness.run();
+    type_into(&mut harness, Role::TextInput, "Temperature", "39.3");
+    type_into(&mut harness, Role::TextInput, "Pulse", "500");
+    let centre = |harness: &Harness<'_, OutpostApp>, role: Role, label: &str| {
+        harness.get_by_role_and_label(role, label).rect().center().y
+    };
+    let temperature = centre(&harness, Role::TextInput, "Temperature");
+    let fever = harness.get_by_label("⚠ Fever").rect();
+    assert!(
+        (fever.center().y - temperature).abs() < 3.0,
+        "the fever flag at y = {} beside the temperature at y = {temperature}",
+        fever.center().y
+    );
+    let pulse = centre(&harness, Role::TextInput, "Pulse");
+    let message = harness.get_by_label_contains("not possible").rect();
+    assert!(
+        message.top() <= pulse && message.bottom() >= pulse,
+        "the pulse message {message:?} beside the pulse at y = {pulse}"
+    );
+}

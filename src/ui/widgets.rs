@@ -418,8 +418,10 @@ pub fn vital_field_ui(
             .color(WARNING_TEXT)
             .strong(),
     };
-    // A long message wraps in its own width instead of widening the whole grid.
-    ui.allocate_ui(egui::vec2(VITAL_NOTE_WIDTH, 0.0), |ui| {
+    // A long message wraps in its own width instead of widening the whole grid; the scope keeps
+    // the row's own layout, so the note sits on its row's line, not half a row below.
+    ui.scope(|ui| {
+        ui.set_max_width(VITAL_NOTE_WIDTH);
         ui.add(egui::Label::new(text).wrap());
     });
     response
