@@ -167,6 +167,8 @@ fn every_command(fx: &Fixture) -> Vec<Command> {
         Command::RegisterPatient(patient(fx.patient.clinic_id)),
         Command::SavePatient(edited),
         Command::SaveEncounter(triage),
+        // Another clinician's draft is written only after a hand-over.
+        Command::TakeOverDraft(fx.draft.encounter_id),
         Command::SaveEncounter(clinical),
         Command::SignEncounter(to_sign),
         Command::AddAmendment(amendment("Temperature was 38.9")),
@@ -285,7 +287,7 @@ fn every_command_is_checked_against_every_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4 * 19);
+    assert_eq!(checked, 4 * 20);
 }
 
 #[test]
@@ -748,5 +750,64 @@ fn backups_and_audit_exports_are_an_administrators_and_each_is_in_the_trail() {
     assert_eq!(
         restored.store().encounter(fx.signed.encounter_id).unwrap(),
         service.store().encounter(fx.signed.encounter_id).unwrap()
+    );
+}
+
+#[test]
+fn another_clinicians_draft_is_written_only_after_a_recorded_hand_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut service, _clock) = service_in(&dir);
+    let fx = fixture(&mut service);
+    support::add_user(&mut service, "otieno", "Dr Otieno", &[Role::Clinician]);
+    support::add_user(&mut service, "peter", "Nurse Peter", &[Role::Nurse]);
+    let stored = service.store().encounter(fx.draft.encounter_id).unwrap();
+    let mut edited = stored.clone();
+    edited.plan = "Paracetamol and fluids".into();
+
+    // Dr Otieno may not write in Dr Achieng's draft; a nurse may still record vitals in it.
+    service.sign_in("otieno", PASSWORD).unwrap();
+    let refused = service.execute(Command::SaveEncounter(edited.clone()));
+    assert!(
+        matches!(&refused, Err(AppError::NotYourDraft { author }) if author == "Dr Achieng"),
+        "{refused:?}"
+    );
+    service.sign_in("peter", PASSWORD).unwrap();
+    let mut triage = stored.clone();
+    triage.vitals.pulse_bpm = Some(88.0);
+    service.execute(Command::SaveEncounter(triage)).unwrap();
+
+    // Taken over, the draft is Dr Otieno's, and the trail says so.
+    service.sign_in("otieno", PASSWORD).unwrap();
+    let otieno = service.user().unwrap().user_id;
+    match service
+        .execute(Command::TakeOverDraft(fx.draft.encounter_id))
+        .unwrap()
+    {
+        Outcome::DraftTakenOver(draft) => {
+            assert_eq!(draft.clinician, "Dr Otieno");
+            assert_eq!(draft.clinician_id, Some(otieno));
+        }
+        other => panic!("{other:?}"),
+    }
+    edited.vitals.pulse_bpm = Some(88.0);
+    service.execute(Command::SaveEncounter(edited)).unwrap();
+    let stored = service.store().encounter(fx.draft.encounter_id).unwrap();
+    assert_eq!(stored.plan, "Paracetamol and fluids");
+    assert_eq!(stored.vitals.pulse_bpm, Some(88.0));
+    let handed = service
+        .store()
+        .audit_entries(&AuditFilter {
+            action: Some(AuditAction::DraftTakenOver),
+            ..AuditFilter::default()
+        })
+        .unwrap();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].event.user_id, Some(otieno));
+    assert_eq!(handed[0].event.record_id, Some(fx.draft.encounter_id.0));
+    // A signed visit is not handed over.
+    assert!(
+        service
+            .execute(Command::TakeOverDraft(fx.signed.encounter_id))
+            .is_err()
     );
 }

@@ -824,3 +824,48 @@ fn each_vital_sign_flag_and_message_sits_on_its_own_row() {
         "the pulse message {message:?} beside the pulse at y = {pulse}"
     );
 }
+
+#[test]
+fn another_clinicians_draft_is_read_only_until_taken_over() {
+    use outpost::model::Role as UserRole;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut p = Patient::blank(store.clinic_id());
+    p.given_name = "Amina".into();
+    p.family_name = "Achieng".into();
+    let p = store.register_patient(p).unwrap();
+    let mut service = support::signed_in(store);
+    let mut visit =
+        outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
+    visit.chief_complaint = "Cough".into();
+    service
+        .execute(outpost::app::Command::SaveEncounter(visit.clone()))
+        .unwrap();
+    support::add_user(&mut service, "otieno", "Dr Otieno", &[UserRole::Clinician]);
+    service.sign_in("otieno", support::PASSWORD).unwrap();
+    let mut harness = harness(OutpostApp::new(service));
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Visit(visit.encounter_id));
+    harness.run();
+
+    harness.get_by_label("This draft is Dr Achieng's: you can read it.");
+    let complaint = |h: &Harness<'_, OutpostApp>| {
+        h.get_by_role_and_label(Role::MultilineTextInput, "Chief complaint")
+            .accesskit_node()
+            .is_disabled()
+    };
+    assert!(complaint(&harness), "read-only before the hand-over");
+    press(&mut harness, "Take over this draft…");
+    harness.get_by_label_contains("It becomes yours, and the hand-over is recorded.");
+    press(&mut harness, "Take over");
+    harness.run();
+    harness.get_by_label("The draft is yours now; the hand-over is in the audit trail.");
+    assert!(!complaint(&harness), "writable after it");
+    let stored = harness
+        .state()
+        .store()
+        .encounter(visit.encounter_id)
+        .unwrap();
+    assert_eq!(stored.clinician, "Dr Otieno");
+}

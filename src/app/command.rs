@@ -19,6 +19,8 @@ pub enum Command {
     SaveEncounter(Encounter),
     /// Save the draft as it stands, then sign it as the signed-in user.
     SignEncounter(Encounter),
+    /// Make another clinician's draft the signed-in user's own (a hand-over, in the audit trail).
+    TakeOverDraft(EncounterId),
     /// Add an amendment to a signed visit; its author is the signed-in user.
     AddAmendment(Amendment),
     /// Carry a value that arrived after its visit was signed into an amendment, settling the
@@ -116,6 +118,8 @@ pub enum Outcome {
     PatientSaved(bool),
     /// The draft was saved (false: nothing had changed).
     DraftSaved(bool),
+    /// The draft is the signed-in user's now.
+    DraftTakenOver(Encounter),
     /// The visit as signed.
     VisitSigned(Encounter),
     /// The visit's amendments, the new one included.
@@ -157,6 +161,7 @@ impl Command {
                 }
             }
             Self::SignEncounter(_) => Action::SignVisit,
+            Self::TakeOverDraft(_) => Action::WriteClinical,
             Self::AddAmendment(_) | Self::AmendFromConflict { .. } => Action::AmendVisit,
             Self::VoidEncounter { .. } => Action::VoidVisit,
             Self::SaveAllergy(_) | Self::SetAllergyStatus { .. } => Action::EditAllergies,

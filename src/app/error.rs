@@ -41,6 +41,13 @@ pub enum AppError {
     /// The signed-in user's roles do not allow the action.
     #[error("Your role does not allow you to {}.", .0.label())]
     Forbidden(Action),
+    /// Someone else's draft visit: its author writes it, or another clinician takes it over
+    /// first (a recorded hand-over).
+    #[error("This draft is {author}'s: take it over first to write in it.")]
+    NotYourDraft {
+        /// The draft's author, by name.
+        author: String,
+    },
     /// The user must choose a new password before doing anything else.
     #[error("Choose a new password first.")]
     MustChangePassword,

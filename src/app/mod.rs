@@ -978,6 +978,17 @@ impl AppService {
         let action = command.action(stored.as_ref());
         let session = self.authorize(action)?;
         let signer = session.signer(action);
+        // A draft is its author's: clinical writing in someone else's draft waits for a
+        // hand-over (triage — vital signs and the reason for the visit — does not).
+        if let (Command::SaveEncounter(_), Some(draft)) = (&command, stored.as_ref())
+            && action == Action::WriteClinical
+            && draft.is_draft()
+            && !signer.is_author_of(draft)
+        {
+            return Err(AppError::NotYourDraft {
+                author: draft.clinician.trim().to_owned(),
+            });
+        }
         Ok(match command {
             Command::RegisterPatient(patient) => {
                 Outcome::PatientRegistered(self.store.register_patient(patient)?)
@@ -988,6 +999,9 @@ impl AppService {
             Command::SaveEncounter(mut encounter) => {
                 keep_author(&mut encounter, stored.as_ref(), &signer);
                 Outcome::DraftSaved(self.store.save_encounter(&encounter)?)
+            }
+            Command::TakeOverDraft(encounter_id) => {
+                Outcome::DraftTakenOver(self.store.take_over_draft(encounter_id, &signer)?)
             }
             Command::SignEncounter(mut encounter) => {
                 keep_author(&mut encounter, stored.as_ref(), &signer);

@@ -57,11 +57,13 @@ pub enum AuditAction {
     Sync,
     /// Another clinic's patient was opened here from the district server, with a reason.
     OpenedFromDistrict,
+    /// A clinician took over another clinician's draft visit.
+    DraftTakenOver,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -82,6 +84,7 @@ impl AuditAction {
         Self::SettingChanged,
         Self::Sync,
         Self::OpenedFromDistrict,
+        Self::DraftTakenOver,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -107,6 +110,7 @@ impl AuditAction {
             Self::SettingChanged => "setting_changed",
             Self::Sync => "sync",
             Self::OpenedFromDistrict => "opened_from_district",
+            Self::DraftTakenOver => "draft_taken_over",
         }
     }
 }

@@ -327,6 +327,34 @@ impl Store {
         Ok(signed)
     }
 
+    /// Makes a draft `by`'s own: its author becomes `by`, which the audit trail records as a
+    /// hand-over. Only a draft is handed over.
+    pub fn take_over_draft(
+        &mut self,
+        encounter_id: EncounterId,
+        by: &Signer,
+    ) -> Result<Encounter, StoreError> {
+        let old = self.encounter(encounter_id)?;
+        if !old.is_draft() {
+            return Err(StoreError::ReadOnly {
+                state: old.status.code(),
+            });
+        }
+        let mut taken = old.clone();
+        taken.clinician = by.full_name.trim().to_owned();
+        taken.clinician_id = by.user_id;
+        let mut writer = self.writer()?;
+        writer.update(
+            EntityKind::Encounter,
+            encounter_id.0,
+            &encounter_fields(&old),
+            encounter_fields(&taken),
+            &[],
+        )?;
+        writer.commit()?;
+        Ok(taken)
+    }
+
     /// Voids a visit (draft or signed) with a reason. It stays in the record, marked void.
     pub fn void_encounter(
         &mut self,

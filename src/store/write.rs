@@ -282,6 +282,9 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         let status = changed.get("status").and_then(Value::as_str);
         let action = match (kind, status) {
             (EntityKind::Encounter, Some("signed")) => AuditAction::VisitSigned,
+            (EntityKind::Encounter, _) if changed.contains_key("clinician") => {
+                AuditAction::DraftTakenOver
+            }
             (EntityKind::Encounter, Some("voided")) => AuditAction::VisitVoided,
             (EntityKind::User, _) if changed.contains_key("key_slot") => {
                 if changed.get("must_change_password") == Some(&Value::Bool(true)) {

@@ -259,5 +259,6 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::SettingChanged => "Changed a setting",
         AuditAction::Sync => "Synced",
         AuditAction::OpenedFromDistrict => "Opened from the district server",
+        AuditAction::DraftTakenOver => "Took over a draft visit",
     }
 }

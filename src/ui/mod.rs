@@ -924,6 +924,14 @@ impl OutpostApp {
                     self.open_now(Screen::Chart(patient_id), today);
                 }
             }
+            Outcome::DraftTakenOver(encounter) => {
+                self.set_message(
+                    "The draft is yours now; the hand-over is in the audit trail.",
+                    false,
+                );
+                self.after_write();
+                self.open_now(Screen::Visit(encounter.encounter_id), today);
+            }
             Outcome::DraftSaved(changed) => {
                 if let (ActiveScreen::Visit(editor), Some(draft)) = (&mut self.screen, &saved_draft)
                 {

@@ -90,6 +90,8 @@ pub struct VisitEditor {
     removed: Option<Removed>,
     /// The widget that had keyboard focus last frame, to scroll a newly focused one into view.
     focused: Option<egui::Id>,
+    /// "Take over this draft?" is being asked.
+    asking_take_over: bool,
 }
 
 /// A diagnosis, prescription or lab result just removed, with the list as it was before.
@@ -184,6 +186,7 @@ impl VisitEditor {
             action_error: None,
             removed: None,
             focused: None,
+            asking_take_over: false,
         })
     }
 
@@ -313,6 +316,15 @@ impl VisitEditor {
         ui.add_space(4.0);
         self.toolbar_ui(ui, cx);
         error_label(ui, self.action_error.as_deref());
+        // Another clinician's draft is read here, and written only after a hand-over; a nurse
+        // still records the vital signs in it.
+        let someone_elses = draft
+            && self.in_store
+            && !cx.signer.is_author_of(&self.encounter)
+            && cx.allows(Action::WriteClinical);
+        if someone_elses {
+            self.take_over_ui(ui, cx);
+        }
         if draft {
             self.undo_ui(ui);
         }
@@ -328,7 +340,7 @@ impl VisitEditor {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 if draft {
-                    self.draft_ui(ui, cx);
+                    ui.add_enabled_ui(!someone_elses, |ui| self.draft_ui(ui, cx));
                 } else {
                     self.read_only_ui(ui);
                 }
@@ -593,6 +605,37 @@ impl VisitEditor {
                 }
                 bmi_row_ui(ui, &vitals, self.age_months, true);
             });
+    }
+
+    /// Whose draft this is, and the hand-over to the signed-in clinician.
+    fn take_over_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let author = self.encounter.clinician.trim().to_owned();
+        ui.horizontal_wrapped(|ui| {
+            if self.asking_take_over {
+                ui.label(
+                    RichText::new(format!(
+                        "Take over {author}'s draft? It becomes yours, and the hand-over is recorded."
+                    ))
+                    .strong(),
+                );
+                if ui.button("Take over").clicked() {
+                    self.asking_take_over = false;
+                    cx.send(Command::change(AppCommand::TakeOverDraft(
+                        self.encounter.encounter_id,
+                    )));
+                }
+                if ui.button("Cancel").clicked() {
+                    self.asking_take_over = false;
+                }
+            } else {
+                ui.label(
+                    RichText::new(format!("This draft is {author}'s: you can read it.")).weak(),
+                );
+                if ui.button("Take over this draft…").clicked() {
+                    self.asking_take_over = true;
+                }
+            }
+        });
     }
 
     /// "Removed …  Undo" after a row was removed; Ctrl+Z (outside a text field) undoes it too.
