@@ -85,6 +85,28 @@ fn click_at(harness: &mut Harness<'_, OutpostApp>, pos: Pos2) {
     }
 }
 
+/// Presses at `from`, moves in steps to `to` and lets go there, as a hand drags.
+fn drag(harness: &mut Harness<'_, OutpostApp>, from: Pos2, to: Pos2) {
+    harness.event(Event::PointerMoved(from));
+    harness.step();
+    let press = |pos, pressed| Event::PointerButton {
+        pos,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    harness.event(press(from, true));
+    harness.step();
+    for step in 1..=6 {
+        harness.event(Event::PointerMoved(
+            from + (to - from) * (step as f32 / 6.0),
+        ));
+        harness.step();
+    }
+    harness.event(press(to, false));
+    harness.step();
+}
+
 fn setup() -> (tempfile::TempDir, PatientId, Harness<'static, OutpostApp>) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_dir(dir.path()).unwrap();
@@ -189,6 +211,20 @@ fn import_then_view_scroll_window_and_measure() {
     );
     let mm: f64 = labels[0].trim_end_matches(" mm").parse().unwrap();
     assert!(mm > 1.0, "{mm}");
+
+    // Or one drag: the same distance, drawn as it is dragged.
+    drag(
+        &mut harness,
+        centre + egui::vec2(0.0, 40.0),
+        centre + egui::vec2(60.0, 40.0),
+    );
+    harness.run_steps(2);
+    let labels = harness.state().viewer().unwrap().measurement_labels();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_eq!(
+        labels[1], labels[0],
+        "the same 60 pixels, measured by dragging"
+    );
 }
 
 #[test]

@@ -892,6 +892,31 @@ impl ImageViewer {
                 self.window = Some(base.dragged(delta.x, delta.y, step));
             }
         }
+        // Measure by dragging from one point to the other, drawn as it goes...
+        if self.tool == Tool::Measure && response.dragged_by(egui::PointerButton::Primary) {
+            if let Some(pos) = response.interact_pointer_pos() {
+                let pixel = self.transform.screen_to_image(view, size, pos);
+                if response.drag_started() {
+                    let start = ui
+                        .input(|i| i.pointer.press_origin())
+                        .map_or(pixel, |origin| {
+                            self.transform.screen_to_image(view, size, origin)
+                        });
+                    // A point left by a first click is replaced by the drag.
+                    if self.measurements.last().is_some_and(|m| m.to.is_none()) {
+                        self.measurements.pop();
+                    }
+                    self.measurements.push(Measurement {
+                        from: start,
+                        to: Some(pixel),
+                    });
+                } else if let Some(last) = self.measurements.last_mut() {
+                    last.to = Some(pixel);
+                }
+            }
+            return;
+        }
+        // ...or by clicking the two points.
         if self.tool == Tool::Measure
             && response.clicked()
             && let Some(pos) = response.interact_pointer_pos()
