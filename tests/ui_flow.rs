@@ -790,6 +790,26 @@ fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
     );
     let outside = controls_outside(&harness, 1024.0);
     assert!(outside.is_empty(), "the new visit: {outside:#?}");
+
+    // The other screens: registration, the patient's details, conflicts, users, the audit trail.
+    for (name, screen) in [
+        ("the registration form", outpost::ui::Screen::NewPatient),
+        (
+            "the patient's details",
+            outpost::ui::Screen::EditPatient(first),
+        ),
+        ("the conflicts", outpost::ui::Screen::Conflicts),
+        ("the users", outpost::ui::Screen::Users),
+        (
+            "the audit trail",
+            outpost::ui::Screen::Audit { patient_id: None },
+        ),
+    ] {
+        harness.state_mut().open(screen);
+        harness.run();
+        let outside = controls_outside(&harness, 1024.0);
+        assert!(outside.is_empty(), "{name}: {outside:#?}");
+    }
 }
 
 #[test]
