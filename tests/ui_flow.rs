@@ -22,6 +22,23 @@ fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
         .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
 }
 
+/// The window on a 1024 × 640 clinic screen.
+fn small_screen(app: OutpostApp) -> Harness<'static, OutpostApp> {
+    Harness::builder()
+        .with_size([1024.0, 640.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
+}
+
+/// Registers a patient by name.
+fn register(store: &mut Store, given: &str, family: &str) -> Patient {
+    let mut patient = Patient::blank(store.clinic_id());
+    patient.given_name = given.into();
+    patient.family_name = family.into();
+    store.register_patient(patient).unwrap()
+}
+
 /// A store in a temp dir with the ICD-10 list loaded and a signed-in clinician.
 fn store_in(dir: &tempfile::TempDir) -> Store {
     let mut store = Store::open_dir(dir.path()).unwrap();
@@ -481,10 +498,7 @@ fn enter_opens_a_chart_only_for_the_one_patient_meant() {
         p.village = village.into();
         namesakes.push(store.register_patient(p).unwrap());
     }
-    let mut only = Patient::blank(store.clinic_id());
-    only.given_name = "Wanjiru".into();
-    only.family_name = "Kamau".into();
-    let only = store.register_patient(only).unwrap();
+    let only = register(&mut store, "Wanjiru", "Kamau");
     let mut harness = harness(OutpostApp::new(support::signed_in(store)));
 
     // Four match and none is chosen: Enter chooses the first, and opens nothing.
@@ -531,14 +545,7 @@ fn a_chart_opens_at_the_top_whatever_the_last_one_was_scrolled_to() {
         }
     }
     // A small clinic screen, where the chart must scroll.
-    let mut harness = Harness::builder()
-        .with_size([1024.0, 640.0])
-        .with_theme(egui::Theme::Light)
-        .with_context_setup(outpost::ui::setup_context)
-        .build_ui_state(
-            |ui, app: &mut OutpostApp| app.show(ui),
-            OutpostApp::new(support::signed_in(store)),
-        );
+    let mut harness = small_screen(OutpostApp::new(support::signed_in(store)));
     let open = |harness: &mut Harness<'_, OutpostApp>, name: &str| {
         replace_text(harness, Role::TextInput, "Search", "");
         type_into(harness, Role::TextInput, "Search", name);
@@ -570,10 +577,7 @@ fn a_chart_opens_at_the_top_whatever_the_last_one_was_scrolled_to() {
 fn a_removed_diagnosis_comes_back_with_undo_and_a_focused_button_is_scrolled_into_view() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
-    let mut p = Patient::blank(store.clinic_id());
-    p.given_name = "Amina".into();
-    p.family_name = "Achieng".into();
-    let p = store.register_patient(p).unwrap();
+    let p = register(&mut store, "Amina", "Achieng");
     let mut visit =
         outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
     visit.chief_complaint = "Fever".into();
@@ -583,14 +587,7 @@ fn a_removed_diagnosis_comes_back_with_undo_and_a_focused_button_is_scrolled_int
         primary: true,
     });
     store.save_encounter(&visit).unwrap();
-    let mut harness = Harness::builder()
-        .with_size([1024.0, 640.0])
-        .with_theme(egui::Theme::Light)
-        .with_context_setup(outpost::ui::setup_context)
-        .build_ui_state(
-            |ui, app: &mut OutpostApp| app.show(ui),
-            OutpostApp::new(support::signed_in(store)),
-        );
+    let mut harness = small_screen(OutpostApp::new(support::signed_in(store)));
     harness
         .state_mut()
         .open(outpost::ui::Screen::Visit(visit.encounter_id));
@@ -642,10 +639,7 @@ fn a_removed_diagnosis_comes_back_with_undo_and_a_focused_button_is_scrolled_int
 fn the_keyboard_picks_a_diagnosis_saves_the_draft_and_leaves_the_chart() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
-    let mut p = Patient::blank(store.clinic_id());
-    p.given_name = "Amina".into();
-    p.family_name = "Achieng".into();
-    let p = store.register_patient(p).unwrap();
+    let p = register(&mut store, "Amina", "Achieng");
     let visit =
         outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
     store.save_encounter(&visit).unwrap();
@@ -749,14 +743,7 @@ fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
         )
         .unwrap()[0]
         .patient_id;
-    let mut harness = Harness::builder()
-        .with_size([1024.0, 640.0])
-        .with_theme(egui::Theme::Light)
-        .with_context_setup(outpost::ui::setup_context)
-        .build_ui_state(
-            |ui, app: &mut OutpostApp| app.show(ui),
-            OutpostApp::new(support::signed_in(store)),
-        );
+    let mut harness = small_screen(OutpostApp::new(support::signed_in(store)));
     harness.run();
     let outside = controls_outside(&harness, 1024.0);
     assert!(outside.is_empty(), "the list: {outside:#?}");
@@ -816,10 +803,7 @@ fn the_list_and_the_chart_fit_a_1024_pixel_screen() {
 fn each_vital_sign_flag_and_message_sits_on_its_own_row() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
-    let mut p = Patient::blank(store.clinic_id());
-    p.given_name = "Amina".into();
-    p.family_name = "Achieng".into();
-    let p = store.register_patient(p).unwrap();
+    let p = register(&mut store, "Amina", "Achieng");
     let mut harness = harness(OutpostApp::new(support::signed_in(store)));
     harness
         .state_mut()
@@ -850,10 +834,7 @@ fn another_clinicians_draft_is_read_only_until_taken_over() {
     use outpost::model::Role as UserRole;
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
-    let mut p = Patient::blank(store.clinic_id());
-    p.given_name = "Amina".into();
-    p.family_name = "Achieng".into();
-    let p = store.register_patient(p).unwrap();
+    let p = register(&mut store, "Amina", "Achieng");
     let mut service = support::signed_in(store);
     let mut visit =
         outpost::model::Encounter::new_draft(p.patient_id, "Dr Achieng", chrono::Utc::now());
