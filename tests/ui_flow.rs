@@ -312,9 +312,9 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     harness.get_by_label("Temperature was 38.2 °C on a second reading.");
     harness.get_by_label_contains("Amendment by Dr Achieng");
 
-    // Back on the chart the visit is listed as signed, with its diagnosis and flag.
+    // Back on the chart the visit is listed as signed and amended, with its diagnosis and flag.
     press(&mut harness, "Back to chart");
-    harness.get_by_label("Signed");
+    harness.get_by_label("Signed, amended");
     harness.get_by_label("B54 Unspecified malaria");
     harness.get_by_label("⚠ Fever");
 }

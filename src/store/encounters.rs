@@ -472,6 +472,26 @@ impl Store {
         rows.into_iter().collect()
     }
 
+    /// The visits of a patient that have amendments.
+    pub fn amended_encounters(
+        &self,
+        patient_id: PatientId,
+    ) -> Result<std::collections::HashSet<EncounterId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT a.encounter_id FROM amendment a
+                 JOIN encounter e ON e.encounter_id = a.encounter_id
+                 WHERE e.patient_id = ?1",
+            )
+            .map_err(StoreError::sqlite("reading amendments"))?;
+        let ids: Vec<String> = stmt
+            .query_map([patient_id.to_string()], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("reading amendments"))?;
+        Ok(ids.into_iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
     /// The amendments of a visit, oldest first.
     pub fn amendments(&self, encounter_id: EncounterId) -> Result<Vec<Amendment>, StoreError> {
         let mut stmt = self

@@ -36,6 +36,8 @@ struct VisitLine {
     kind: &'static str,
     clinician: String,
     state: VisitState,
+    /// The visit has amendments (its signed text is not the whole story).
+    amended: bool,
     diagnosis: String,
     flags: String,
 }
@@ -114,9 +116,15 @@ impl ChartData {
                 }
             }
         }
+        let amended = if clinical {
+            store.amended_encounters(patient_id)?
+        } else {
+            Default::default()
+        };
         let visits = encounters
             .iter()
             .map(|e| VisitLine {
+                amended: amended.contains(&e.encounter_id),
                 encounter_id: e.encounter_id,
                 date: format_date(e.started_at.with_timezone(&chrono::Local).date_naive()),
                 kind: e.kind.label(),
@@ -764,6 +772,9 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                             match visit.state {
                                 VisitState::Draft => {
                                     ui.label(RichText::new("Draft").italics().color(WARNING_TEXT))
+                                }
+                                VisitState::Signed if visit.amended => {
+                                    ui.label(RichText::new("Signed, amended").color(WARNING_TEXT))
                                 }
                                 VisitState::Signed => {
                                     ui.label(RichText::new("Signed").color(OK_TEXT))
