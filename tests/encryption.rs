@@ -71,6 +71,8 @@ fn no_file_of_a_demo_with_images_and_a_backup_holds_a_patients_name() {
         &clinician,
         "--patient",
         "OUT-000001",
+        // The sample files name other (fictional) people.
+        "--accept-other-names",
         samples,
     ]);
     assert!(imported.status.success());
