@@ -870,3 +870,30 @@ fn another_clinicians_draft_is_read_only_until_taken_over() {
         .unwrap();
     assert_eq!(stored.clinician, "Dr Otieno");
 }
+
+#[test]
+fn a_choice_picked_with_enter_closes_its_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
+    harness.state_mut().open(outpost::ui::Screen::NewPatient);
+    harness.run();
+    harness.get_by_role_and_label(Role::ComboBox, "Sex").focus();
+    harness.run();
+    harness.key_press(Key::Enter);
+    harness.run();
+    harness.get_by_label("Female").focus();
+    harness.run();
+    harness.key_press(Key::Enter);
+    harness.run();
+    assert_eq!(
+        harness
+            .get_by_role_and_label(Role::ComboBox, "Sex")
+            .value()
+            .as_deref(),
+        Some("Female")
+    );
+    assert!(
+        harness.query_by_label("Female").is_none(),
+        "the list closed after the pick"
+    );
+}

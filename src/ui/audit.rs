@@ -124,17 +124,16 @@ impl AuditScreen {
                     some => self.user_name(some),
                 })
                 .show_ui(ui, |ui| {
-                    changed |= ui
-                        .selectable_value(&mut self.user_id, None, "Anyone")
-                        .changed();
+                    changed |=
+                        super::widgets::pick(ui, &mut self.user_id, None, "Anyone").changed();
                     for user in &self.users {
-                        changed |= ui
-                            .selectable_value(
-                                &mut self.user_id,
-                                Some(user.user_id),
-                                &user.full_name,
-                            )
-                            .changed();
+                        changed |= super::widgets::pick(
+                            ui,
+                            &mut self.user_id,
+                            Some(user.user_id),
+                            &user.full_name,
+                        )
+                        .changed();
                     }
                 })
                 .response
@@ -143,11 +142,15 @@ impl AuditScreen {
             egui::ComboBox::from_id_salt("audit_action")
                 .selected_text(self.action.map_or("Any", |a| action_label(a)))
                 .show_ui(ui, |ui| {
-                    changed |= ui.selectable_value(&mut self.action, None, "Any").changed();
+                    changed |= super::widgets::pick(ui, &mut self.action, None, "Any").changed();
                     for action in AuditAction::ALL {
-                        changed |= ui
-                            .selectable_value(&mut self.action, Some(action), action_label(action))
-                            .changed();
+                        changed |= super::widgets::pick(
+                            ui,
+                            &mut self.action,
+                            Some(action),
+                            action_label(action),
+                        )
+                        .changed();
                     }
                 })
                 .response

@@ -457,7 +457,8 @@ impl PatientChart {
                             .selected_text(self.allergy_severity.label())
                             .show_ui(ui, |ui| {
                                 for severity in AllergySeverity::ALL {
-                                    ui.selectable_value(
+                                    super::widgets::pick(
+                                        ui,
                                         &mut self.allergy_severity,
                                         severity,
                                         severity.label(),

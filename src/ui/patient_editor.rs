@@ -267,7 +267,7 @@ impl PatientEditor {
                     .selected_text(form.patient.sex.label())
                     .show_ui(ui, |ui| {
                         for sex in Sex::ALL {
-                            ui.selectable_value(&mut form.patient.sex, sex, sex.label());
+                            super::widgets::pick(ui, &mut form.patient.sex, sex, sex.label());
                         }
                     })
                     .response

@@ -526,7 +526,8 @@ impl VisitEditor {
                                 .selected_text(self.encounter.kind.label())
                                 .show_ui(ui, |ui| {
                                     for kind in EncounterKind::ALL {
-                                        ui.selectable_value(
+                                        super::widgets::pick(
+                                            ui,
                                             &mut self.encounter.kind,
                                             kind,
                                             kind.label(),

@@ -109,6 +109,21 @@ pub fn two_columns_ui(ui: &mut Ui, left_share: f32, mut add_column: impl FnMut(&
     });
 }
 
+/// One choice of a drop-down list: picking it — with the mouse, or with Enter or Space — sets
+/// the value and closes the list.
+pub fn pick<V: PartialEq>(
+    ui: &mut Ui,
+    current: &mut V,
+    value: V,
+    text: impl Into<egui::WidgetText>,
+) -> Response {
+    let response = ui.selectable_value(current, value, text);
+    if response.clicked() {
+        ui.close();
+    }
+    response
+}
+
 /// A message about a field, in the error colour; nothing when there is no message.
 pub fn error_label(ui: &mut Ui, message: Option<&str>) {
     if let Some(message) = message {
