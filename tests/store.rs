@@ -382,6 +382,7 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
         author: "Dr Achieng".into(),
         author_id: None,
         created_at: Utc::now(),
+        stops: Vec::new(),
     };
     let stored = store.add_amendment(&amendment).unwrap();
     assert_eq!(stored.text, amendment.text);

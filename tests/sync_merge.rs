@@ -224,6 +224,7 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
         author: "Dr Achieng".into(),
         author_id: None,
         created_at: Utc::now(),
+        stops: vec!["Amoxicillin".into()],
     };
     a.amend_from_conflict(&conflict, &amendment).unwrap();
     assert!(a.conflicts().unwrap().is_empty());
@@ -231,11 +232,9 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
     assert_eq!(a.encounter(visit.encounter_id).unwrap().plan, "");
     log.sync(&mut a);
     log.sync(&mut b);
-    assert_eq!(
-        b.amendments(visit.encounter_id).unwrap().len(),
-        1,
-        "the amendment travels"
-    );
+    let travelled = b.amendments(visit.encounter_id).unwrap();
+    assert_eq!(travelled.len(), 1, "the amendment travels");
+    assert_eq!(travelled[0].stops, ["Amoxicillin"], "with what it stops");
 
     // At B the visit is now read-only like anywhere else.
     let mut again = b.encounter(visit.encounter_id).unwrap();

@@ -300,9 +300,18 @@ fn register_find_and_sign_a_visit_then_amend_it() {
         "Reason",
         "Thermometer misread",
     );
+    // The same amendment stops the antimalarial.
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Stop Artemether-lumefantrine")
+        .click_accesskit();
+    harness.run();
     press(&mut harness, "Add amendment");
     let amendments = harness.state().store().amendments(encounter_id).unwrap();
     assert_eq!(amendments.len(), 1);
+    assert_eq!(amendments[0].stops, ["Artemether-lumefantrine"]);
+    // The signed line stays, struck through, with who stopped it.
+    harness.get_by_label("Artemether-lumefantrine");
+    harness.get_by_label_contains("stopped by Dr Achieng");
     assert_eq!(
         amendments[0].text,
         "Temperature was 38.2 °C on a second reading."

@@ -179,6 +179,7 @@ const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
     ("author", FieldKind::Text),
     ("author_id", FieldKind::OptionalText),
     ("amended_at", FieldKind::Text),
+    ("stops", FieldKind::List),
 ];
 
 const ATTACHMENT_FIELDS: &[(&str, FieldKind)] = &[

@@ -273,6 +273,42 @@ pub struct Amendment {
     pub author_id: Option<UserId>,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// Medicines of the visit this amendment stops, by name as prescribed: from then on they no
+    /// longer count as prescribed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stops: Vec<String>,
+}
+
+/// A prescription of a signed visit as it stands after the visit's amendments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentPrescription {
+    /// The line as signed.
+    pub prescription: Prescription,
+    /// Who stopped it by an amendment, and when; `None` while it stands.
+    pub stopped: Option<(String, DateTime<Utc>)>,
+}
+
+impl Encounter {
+    /// The prescriptions as they stand after `amendments`: each one as signed, with who stopped
+    /// it and when if an amendment did. The signed lines are never changed; what lists and
+    /// documents use is the ones not stopped.
+    pub fn current_prescriptions(&self, amendments: &[Amendment]) -> Vec<CurrentPrescription> {
+        self.prescriptions
+            .iter()
+            .map(|p| CurrentPrescription {
+                prescription: p.clone(),
+                stopped: amendments
+                    .iter()
+                    .filter(|a| {
+                        a.stops
+                            .iter()
+                            .any(|m| m.trim().eq_ignore_ascii_case(p.medicine.trim()))
+                    })
+                    .min_by_key(|a| a.created_at)
+                    .map(|a| (a.author.clone(), a.created_at)),
+            })
+            .collect()
+    }
 }
 
 impl Amendment {
@@ -513,5 +549,34 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    #[test]
+    fn an_amendment_stops_a_prescription_and_the_signed_line_stays() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        for medicine in ["Amoxicillin", "Paracetamol"] {
+            e.prescriptions.push(Prescription {
+                medicine: medicine.into(),
+                as_directed: true,
+                ..Prescription::default()
+            });
+        }
+        let stop = Amendment {
+            amendment_id: AmendmentId::new(),
+            encounter_id: e.encounter_id,
+            text: "Rash after the first dose".into(),
+            reason: "Adverse reaction".into(),
+            author: "Dr Otieno".into(),
+            author_id: None,
+            created_at: Utc::now(),
+            stops: vec!["amoxicillin".into()],
+        };
+        let current = e.current_prescriptions(&[stop]);
+        assert_eq!(current.len(), 2, "the signed lines stay");
+        assert_eq!(
+            current[0].stopped.as_ref().map(|(by, _)| by.as_str()),
+            Some("Dr Otieno")
+        );
+        assert!(current[1].stopped.is_none());
     }
 }

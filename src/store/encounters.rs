@@ -162,6 +162,7 @@ fn amendment_fields(a: &Amendment) -> Fields {
         "author": a.author.trim(),
         "author_id": a.author_id.map(|id| id.to_string()),
         "amended_at": time_text(a.created_at),
+        "stops": a.stops.iter().map(|m| m.trim()).collect::<Vec<_>>(),
     }) {
         Value::Object(map) => map,
         _ => unreachable!("json! of an object literal is an object"),
@@ -497,8 +498,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT amendment_id, text, reason, author, amended_at, author_id FROM amendment
-                 WHERE encounter_id = ?1 ORDER BY amended_at",
+                "SELECT amendment_id, text, reason, author, amended_at, author_id, stops
+                 FROM amendment WHERE encounter_id = ?1 ORDER BY amended_at",
             )
             .map_err(StoreError::sqlite("reading amendments"))?;
         let rows = stmt
@@ -510,12 +511,13 @@ impl Store {
                     row.get::<_, String>(3)?,
                     row.get::<_, String>(4)?,
                     row.get::<_, Option<String>>(5)?,
+                    row.get::<_, String>(6)?,
                 ))
             })
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading amendments"))?;
         rows.into_iter()
-            .map(|(id, text, reason, author, at, author_id)| {
+            .map(|(id, text, reason, author, at, author_id, stops)| {
                 Ok(Amendment {
                     amendment_id: id.parse().map_err(|_| StoreError::Corrupt {
                         what: "an amendment id",
@@ -528,6 +530,7 @@ impl Store {
                     created_at: time_from_text(&at).ok_or(StoreError::Corrupt {
                         what: "an amendment time",
                     })?,
+                    stops: serde_json::from_str(&stops).unwrap_or_default(),
                 })
             })
             .collect()

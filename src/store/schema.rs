@@ -412,6 +412,12 @@ INSERT INTO diagnosis_usage (code, uses, last_used_at)
     GROUP BY json_extract(d.value, '$.code');
 "#,
     },
+    Migration {
+        description: "amendments that stop a prescribed medicine",
+        sql: r#"
+ALTER TABLE amendment ADD COLUMN stops TEXT NOT NULL DEFAULT '[]';
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -49,6 +49,8 @@ enum Dialog {
     Amend {
         text: String,
         reason: String,
+        /// The medicines the amendment stops.
+        stops: Vec<String>,
         error: Option<String>,
     },
     /// Give the reason for voiding.
@@ -493,6 +495,7 @@ impl VisitEditor {
                     self.dialog = Some(Dialog::Amend {
                         text: String::new(),
                         reason: String::new(),
+                        stops: Vec::new(),
                         error: None,
                     });
                 }
@@ -1098,21 +1101,35 @@ impl VisitEditor {
             if encounter.prescriptions.is_empty() {
                 ui.label(RichText::new("None").weak());
             }
-            for p in &encounter.prescriptions {
+            // As it stands: a medicine an amendment stopped stays visible, struck through, with
+            // who stopped it and when.
+            for current in encounter.current_prescriptions(&self.amendments) {
+                let p = &current.prescription;
                 let details = [&p.strength, &p.dose, &p.route, &p.frequency, &p.duration]
                     .iter()
                     .map(|s| s.trim())
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
                     .join(", ");
+                let stopped = current.stopped.is_some();
+                let text = |t: RichText| if stopped { t.strikethrough().weak() } else { t };
                 ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new(&p.medicine).strong());
-                    ui.label(details);
+                    ui.label(text(RichText::new(&p.medicine).strong()));
+                    ui.label(text(RichText::new(details)));
                     if !p.quantity.trim().is_empty() {
-                        ui.label(format!("Quantity {}", p.quantity.trim()));
+                        ui.label(text(RichText::new(format!(
+                            "Quantity {}",
+                            p.quantity.trim()
+                        ))));
                     }
                     if !p.instructions.trim().is_empty() {
-                        ui.label(RichText::new(p.instructions.trim()).italics());
+                        ui.label(text(RichText::new(p.instructions.trim()).italics()));
+                    }
+                    if let Some((by, at)) = &current.stopped {
+                        ui.label(
+                            RichText::new(format!("stopped by {by}, {}", format_local_time(*at)))
+                                .color(WARNING_TEXT),
+                        );
                     }
                 });
             }
@@ -1164,6 +1181,15 @@ impl VisitEditor {
         let author = self.encounter.clinician.trim().to_owned();
         let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
+        // The medicines still standing, which an amendment may stop.
+        let standing: Vec<String> = self
+            .encounter
+            .current_prescriptions(&self.amendments)
+            .into_iter()
+            .filter(|c| c.stopped.is_none())
+            .map(|c| c.prescription.medicine.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect();
         let Some(dialog) = &mut self.dialog else {
             return;
         };
@@ -1227,6 +1253,7 @@ impl VisitEditor {
             Dialog::Amend {
                 text,
                 reason,
+                stops,
                 error,
             } => {
                 let mut add = false;
@@ -1243,6 +1270,20 @@ impl VisitEditor {
                         let label = ui.label(RichText::new("Reason").strong());
                         ui.add(TextEdit::singleline(reason).desired_width(f32::INFINITY))
                             .labelled_by(label.id);
+                        if !standing.is_empty() {
+                            ui.add_space(4.0);
+                            ui.label(RichText::new("Stop a prescribed medicine").strong());
+                            for medicine in &standing {
+                                let mut stop = stops.contains(medicine);
+                                if ui.checkbox(&mut stop, format!("Stop {medicine}")).changed() {
+                                    if stop {
+                                        stops.push(medicine.clone());
+                                    } else {
+                                        stops.retain(|m| m != medicine);
+                                    }
+                                }
+                            }
+                        }
                         error_label(ui, error.as_deref());
                         ui.add_space(8.0);
                         add = confirm_buttons_ui(
@@ -1262,6 +1303,7 @@ impl VisitEditor {
                         author: cx.user_name.to_owned(),
                         author_id: None,
                         created_at: Utc::now(),
+                        stops: stops.clone(),
                     })));
                 }
                 modal.should_close()
