@@ -1166,6 +1166,10 @@ impl VisitEditor {
 
     /// The open modal, if any.
     fn dialog_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        // Nothing to work out in the frames without a dialog.
+        if self.dialog.is_none() {
+            return;
+        }
         // What signing would need, checked before the dialog borrows the editor.
         let sign_check = matches!(self.dialog, Some(Dialog::Sign)).then(|| {
             self.build().and_then(|e| {
@@ -1177,19 +1181,26 @@ impl VisitEditor {
                 }
             })
         });
-        let summary = self.encounter.signing_summary();
+        let summary = if matches!(self.dialog, Some(Dialog::Sign)) {
+            self.encounter.signing_summary()
+        } else {
+            Vec::new()
+        };
         let author = self.encounter.clinician.trim().to_owned();
         let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
         // The medicines still standing, which an amendment may stop.
-        let standing: Vec<String> = self
-            .encounter
-            .current_prescriptions(&self.amendments)
-            .into_iter()
-            .filter(|c| c.stopped.is_none())
-            .map(|c| c.prescription.medicine.trim().to_owned())
-            .filter(|m| !m.is_empty())
-            .collect();
+        let standing: Vec<String> = if matches!(self.dialog, Some(Dialog::Amend { .. })) {
+            self.encounter
+                .current_prescriptions(&self.amendments)
+                .into_iter()
+                .filter(|c| c.stopped.is_none())
+                .map(|c| c.prescription.medicine.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let Some(dialog) = &mut self.dialog else {
             return;
         };

@@ -229,13 +229,17 @@ impl DateOrder {
         }
     }
 
-    /// This computer's order, from `LC_ALL`, `LC_TIME` or `LANG` (day first when none is set).
+    /// This computer's order, from `LC_ALL`, `LC_TIME` or `LANG` (day first when none is set),
+    /// read once: every date field asks in every frame.
     pub fn system() -> Self {
-        ["LC_ALL", "LC_TIME", "LANG"]
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .find(|value| !value.is_empty())
-            .map_or(Self::DayFirst, |locale| Self::of_locale(&locale))
+        static ORDER: std::sync::OnceLock<DateOrder> = std::sync::OnceLock::new();
+        *ORDER.get_or_init(|| {
+            ["LC_ALL", "LC_TIME", "LANG"]
+                .iter()
+                .filter_map(|name| std::env::var(name).ok())
+                .find(|value| !value.is_empty())
+                .map_or(Self::DayFirst, |locale| Self::of_locale(&locale))
+        })
     }
 
     /// How a person is told to write a date in this order.
