@@ -69,6 +69,8 @@ struct ChartData {
     visits: Vec<VisitLine>,
     trends: Trends,
     studies: Vec<crate::store::StudyGroup>,
+    /// For each study, why it may not be this patient's (worked out once, when read).
+    study_warnings: Vec<Option<String>>,
     removed_studies: Vec<crate::store::StudyGroup>,
 }
 
@@ -150,6 +152,12 @@ impl ChartData {
                     .join(", "),
             })
             .collect();
+        let studies = if clinical {
+            store.studies(patient_id)?
+        } else {
+            Vec::new()
+        };
+        let study_warnings = studies.iter().map(|s| other_person(s, &patient)).collect();
         Ok(Self {
             allergy_status: store.allergy_status(patient_id)?,
             allergies: store.allergies(patient_id)?,
@@ -158,11 +166,8 @@ impl ChartData {
             } else {
                 Vec::new()
             },
-            studies: if clinical {
-                store.studies(patient_id)?
-            } else {
-                Vec::new()
-            },
+            studies,
+            study_warnings,
             removed_studies: if clinical {
                 store.removed_studies(patient_id)?
             } else {
@@ -569,7 +574,7 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
                 .weak(),
             );
         }
-        for study in &data.studies {
+        for (study, warning) in data.studies.iter().zip(&data.study_warnings) {
             let images: i64 = study.series.iter().map(|s| s.frame_count()).sum();
             let mut parts = vec![
                 study
@@ -590,7 +595,7 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
                     study_uid: Some(study.study_uid.clone()),
                 }));
             }
-            if let Some(warning) = other_person(study, &data.patient) {
+            if let Some(warning) = warning {
                 ui.label(RichText::new(warning).color(WARNING_TEXT));
             }
         }
