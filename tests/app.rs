@@ -162,7 +162,7 @@ fn every_command(fx: &Fixture) -> Vec<Command> {
         author: String::new(),
         author_id: None,
         created_at: Utc::now(),
-        stops: Vec::new(),
+        corrections: Default::default(),
     };
     vec![
         Command::RegisterPatient(patient(fx.patient.clinic_id)),

@@ -382,11 +382,59 @@ fn a_signed_visit_is_read_only_and_takes_amendments() {
         author: "Dr Achieng".into(),
         author_id: None,
         created_at: Utc::now(),
-        stops: Vec::new(),
+        corrections: Default::default(),
     };
     let stored = store.add_amendment(&amendment).unwrap();
     assert_eq!(stored.text, amendment.text);
-    assert_eq!(store.amendments(visit.encounter_id).unwrap(), vec![stored]);
+    assert_eq!(
+        store.amendments(visit.encounter_id).unwrap(),
+        vec![stored.clone()]
+    );
+
+    // A correction that would leave the visit impossible is refused, naming the field; the
+    // signed visit and its amendments stay as they were.
+    let mut impossible = amendment.clone();
+    impossible.amendment_id = AmendmentId::new();
+    impossible.corrections.vitals = vec![
+        outpost::model::VitalCorrection {
+            field: "systolic_mmhg".into(),
+            value: Some(120.0),
+        },
+        outpost::model::VitalCorrection {
+            field: "diastolic_mmhg".into(),
+            value: Some(190.0),
+        },
+    ];
+    match store.add_amendment(&impossible) {
+        Err(StoreError::Invalid(v)) => assert!(v.message_for("diastolic_mmhg").is_some(), "{v:?}"),
+        other => panic!("expected the correction to be refused, got {other:?}"),
+    }
+    let mut correct = amendment.clone();
+    correct.amendment_id = AmendmentId::new();
+    correct.text = String::new();
+    correct.corrections.vitals = vec![outpost::model::VitalCorrection {
+        field: "temperature_c".into(),
+        value: Some(38.4),
+    }];
+    let corrected = store.add_amendment(&correct).unwrap();
+    assert_eq!(
+        store.amendments(visit.encounter_id).unwrap(),
+        vec![stored, corrected.clone()]
+    );
+    let by_visit = store.amendments_for_patient(patient.patient_id).unwrap();
+    let signed_now = store.encounter(visit.encounter_id).unwrap();
+    assert_eq!(
+        signed_now.vitals.temperature_c,
+        Some(38.9),
+        "the signed value stays"
+    );
+    assert_eq!(
+        signed_now
+            .as_amended(&by_visit[&visit.encounter_id])
+            .vitals
+            .temperature_c,
+        Some(38.4)
+    );
 
     // The clinic's medicines are offered first, by prefix and any case.
     let offered = store.suggest_medicines("artem", 5).unwrap();

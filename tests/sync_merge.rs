@@ -224,7 +224,19 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
         author: "Dr Achieng".into(),
         author_id: None,
         created_at: Utc::now(),
-        stops: vec!["Amoxicillin".into()],
+        corrections: outpost::model::Corrections {
+            stops: vec!["Amoxicillin".into()],
+            withdraws: vec!["B54".into()],
+            adds: vec![outpost::model::Diagnosis {
+                code: Some("J06.9".into()),
+                title: "Acute upper respiratory infection, unspecified".into(),
+                primary: true,
+            }],
+            vitals: vec![outpost::model::VitalCorrection {
+                field: "weight_kg".into(),
+                value: Some(27.5),
+            }],
+        },
     };
     a.amend_from_conflict(&conflict, &amendment).unwrap();
     assert!(a.conflicts().unwrap().is_empty());
@@ -234,7 +246,10 @@ fn a_visit_signed_at_one_clinic_stays_immutable_everywhere() {
     log.sync(&mut b);
     let travelled = b.amendments(visit.encounter_id).unwrap();
     assert_eq!(travelled.len(), 1, "the amendment travels");
-    assert_eq!(travelled[0].stops, ["Amoxicillin"], "with what it stops");
+    assert_eq!(
+        travelled[0].corrections, amendment.corrections,
+        "with what it stops, withdraws, adds and corrects"
+    );
 
     // At B the visit is now read-only like anywhere else.
     let mut again = b.encounter(visit.encounter_id).unwrap();

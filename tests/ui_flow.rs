@@ -300,15 +300,54 @@ fn register_find_and_sign_a_visit_then_amend_it() {
         "Reason",
         "Thermometer misread",
     );
-    // The same amendment stops the antimalarial.
+    // The same amendment stops the antimalarial, withdraws malaria for a respiratory infection
+    // and corrects the temperature.
     harness
         .get_by_role_and_label(Role::CheckBox, "Stop Artemether-lumefantrine")
         .click_accesskit();
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Withdraw B54 Unspecified malaria")
+        .click_accesskit();
     harness.run();
+    type_into(&mut harness, Role::TextInput, "Add a diagnosis", "J06.9");
+    harness
+        .get_by_label("J06.9 — Acute upper respiratory infection, unspecified")
+        .click_accesskit();
+    harness.run();
+    harness.get_by_label("(becomes primary)");
+    harness
+        .get_by_label("Correct a vital sign")
+        .click_accesskit();
+    harness.run();
+    replace_text(&mut harness, Role::TextInput, "Temperature", "38.2");
     press(&mut harness, "Add amendment");
     let amendments = harness.state().store().amendments(encounter_id).unwrap();
     assert_eq!(amendments.len(), 1);
-    assert_eq!(amendments[0].stops, ["Artemether-lumefantrine"]);
+    let corrections = &amendments[0].corrections;
+    assert_eq!(corrections.stops, ["Artemether-lumefantrine"]);
+    assert_eq!(corrections.withdraws, ["B54"]);
+    assert_eq!(corrections.adds.len(), 1);
+    assert_eq!(corrections.adds[0].code.as_deref(), Some("J06.9"));
+    assert!(
+        corrections.adds[0].primary,
+        "it takes the withdrawn one's place"
+    );
+    assert_eq!(
+        corrections.vitals,
+        [outpost::model::VitalCorrection {
+            field: "temperature_c".into(),
+            value: Some(38.2),
+        }],
+        "only the changed sign is corrected"
+    );
+    // The signed diagnosis and temperature stay, struck through, beside what replaced them.
+    harness.get_by_label("Unspecified malaria");
+    harness.get_by_label_contains("withdrawn by Dr Achieng");
+    harness.get_by_label("Acute upper respiratory infection, unspecified");
+    harness.get_by_label_contains("added by Dr Achieng");
+    harness.get_by_label("38.6 °C");
+    harness.get_by_label("38.2 °C");
+    harness.get_by_label_contains("corrected by Dr Achieng");
     // The signed line stays, struck through, with who stopped it.
     harness.get_by_label("Artemether-lumefantrine");
     harness.get_by_label_contains("stopped by Dr Achieng");
@@ -321,10 +360,12 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     harness.get_by_label("Temperature was 38.2 °C on a second reading.");
     harness.get_by_label_contains("Amendment by Dr Achieng");
 
-    // Back on the chart the visit is listed as signed and amended, with its diagnosis and flag.
+    // Back on the chart the visit is listed as signed and amended, with its diagnosis as it
+    // stands and its flag.
     press(&mut harness, "Back to chart");
     harness.get_by_label("Signed, amended");
-    harness.get_by_label("B54 Unspecified malaria");
+    harness.get_by_label("J06.9 Acute upper respiratory infection, unspecified");
+    assert!(harness.query_by_label("B54 Unspecified malaria").is_none());
     harness.get_by_label("⚠ Fever");
 }
 

@@ -180,6 +180,9 @@ const AMENDMENT_FIELDS: &[(&str, FieldKind)] = &[
     ("author_id", FieldKind::OptionalText),
     ("amended_at", FieldKind::Text),
     ("stops", FieldKind::List),
+    ("withdraws", FieldKind::List),
+    ("adds", FieldKind::List),
+    ("vitals", FieldKind::List),
 ];
 
 const ATTACHMENT_FIELDS: &[(&str, FieldKind)] = &[

@@ -6,7 +6,7 @@ use super::access::Role;
 use super::ids::{AmendmentId, EncounterId, PatientId};
 use super::user::UserId;
 use super::validation::Validation;
-use super::vitals::Vitals;
+use super::vitals::{VitalRange, Vitals};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,29 @@ pub struct Diagnosis {
     pub title: String,
     /// The primary diagnosis of the visit (at most one).
     pub primary: bool,
+}
+
+impl Diagnosis {
+    /// How an amendment names this diagnosis: its code, or its title when it has none.
+    pub fn key(&self) -> String {
+        match &self.code {
+            Some(code) => code.trim().to_owned(),
+            None => self.title.trim().to_owned(),
+        }
+    }
+
+    /// Whether an amendment naming `key` means this diagnosis (any case).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.key().eq_ignore_ascii_case(key.trim())
+    }
+
+    /// "A09 Diarrhoea and gastroenteritis", or the title alone.
+    pub fn label(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{} {}", code.trim(), self.title.trim()),
+            None => self.title.trim().to_owned(),
+        }
+    }
 }
 
 /// One prescribed medicine.
@@ -256,7 +279,7 @@ impl Signer {
 }
 
 /// A correction to a signed visit. The signed original stays as it was.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Amendment {
     /// Id.
     pub amendment_id: AmendmentId,
@@ -273,10 +296,67 @@ pub struct Amendment {
     pub author_id: Option<UserId>,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// What the amendment changes in the visit's structured parts, beside its text.
+    #[serde(flatten)]
+    pub corrections: Corrections,
+}
+
+/// The structured part of an amendment: medicines stopped, diagnoses withdrawn or added, vital
+/// signs corrected. The signed visit is never changed; these are applied over it, oldest
+/// amendment first, to give the visit as it stands ([`Encounter::as_amended`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Corrections {
     /// Medicines of the visit this amendment stops, by name as prescribed: from then on they no
     /// longer count as prescribed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stops: Vec<String>,
+    /// Diagnoses withdrawn (recorded in error), by [`Diagnosis::key`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withdraws: Vec<String>,
+    /// Diagnoses added (a correction is a withdrawal and an addition).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adds: Vec<Diagnosis>,
+    /// Vital signs corrected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vitals: Vec<VitalCorrection>,
+}
+
+impl Corrections {
+    /// True when the amendment is text only.
+    pub fn is_empty(&self) -> bool {
+        self.stops.is_empty()
+            && self.withdraws.is_empty()
+            && self.adds.is_empty()
+            && self.vitals.is_empty()
+    }
+}
+
+/// One vital sign set right by an amendment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VitalCorrection {
+    /// Which sign, by its key in [`crate::model::VITAL_RANGES`].
+    pub field: String,
+    /// The right value; `None` when the sign was not in fact measured.
+    pub value: Option<f64>,
+}
+
+/// Who changed something by an amendment, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AmendedBy {
+    /// The amendment's author.
+    pub author: String,
+    /// When the amendment was written.
+    pub at: DateTime<Utc>,
+}
+
+impl AmendedBy {
+    fn of(amendment: &Amendment) -> Self {
+        Self {
+            author: amendment.author.clone(),
+            at: amendment.created_at,
+        }
+    }
 }
 
 /// A prescription of a signed visit as it stands after the visit's amendments.
@@ -288,26 +368,152 @@ pub struct CurrentPrescription {
     pub stopped: Option<(String, DateTime<Utc>)>,
 }
 
+/// A diagnosis of a visit, signed or added by an amendment, with what amendments did to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentDiagnosis {
+    /// The diagnosis as written.
+    pub diagnosis: Diagnosis,
+    /// The amendment that added it; `None` for a diagnosis signed with the visit.
+    pub added: Option<AmendedBy>,
+    /// The amendment that withdrew it; `None` while it stands.
+    pub withdrawn: Option<AmendedBy>,
+}
+
+/// A vital sign an amendment corrected: the value it had before, and who corrected it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VitalChange {
+    /// Which sign, by its key in [`crate::model::VITAL_RANGES`].
+    pub field: String,
+    /// The value before the correction.
+    pub was: Option<f64>,
+    /// The value after it.
+    pub now: Option<f64>,
+    /// Who corrected it, and when.
+    pub by: AmendedBy,
+}
+
+/// Amendments oldest first, the order their corrections apply in (ties by id, so every
+/// workstation applies them alike).
+fn in_order(amendments: &[Amendment]) -> Vec<&Amendment> {
+    let mut ordered: Vec<&Amendment> = amendments.iter().collect();
+    ordered.sort_by_key(|a| (a.created_at, a.amendment_id.0));
+    ordered
+}
+
 impl Encounter {
     /// The prescriptions as they stand after `amendments`: each one as signed, with who stopped
     /// it and when if an amendment did. The signed lines are never changed; what lists and
     /// documents use is the ones not stopped.
     pub fn current_prescriptions(&self, amendments: &[Amendment]) -> Vec<CurrentPrescription> {
+        let ordered = in_order(amendments);
         self.prescriptions
             .iter()
             .map(|p| CurrentPrescription {
                 prescription: p.clone(),
-                stopped: amendments
+                stopped: ordered
                     .iter()
-                    .filter(|a| {
-                        a.stops
+                    .find(|a| {
+                        a.corrections
+                            .stops
                             .iter()
                             .any(|m| m.trim().eq_ignore_ascii_case(p.medicine.trim()))
                     })
-                    .min_by_key(|a| a.created_at)
                     .map(|a| (a.author.clone(), a.created_at)),
             })
             .collect()
+    }
+
+    /// Every diagnosis the visit has had: those signed with it, then those amendments added, in
+    /// order, each marked with the amendment that withdrew it, if one did. A withdrawal names a
+    /// diagnosis by its key and takes the first standing one with that key.
+    pub fn current_diagnoses(&self, amendments: &[Amendment]) -> Vec<CurrentDiagnosis> {
+        let mut all: Vec<CurrentDiagnosis> = self
+            .diagnoses
+            .iter()
+            .map(|d| CurrentDiagnosis {
+                diagnosis: d.clone(),
+                added: None,
+                withdrawn: None,
+            })
+            .collect();
+        for amendment in in_order(amendments) {
+            for key in &amendment.corrections.withdraws {
+                if let Some(standing) = all
+                    .iter_mut()
+                    .find(|c| c.withdrawn.is_none() && c.diagnosis.has_key(key))
+                {
+                    standing.withdrawn = Some(AmendedBy::of(amendment));
+                }
+            }
+            for added in &amendment.corrections.adds {
+                if added.primary {
+                    // One primary at a time: the newest says which.
+                    for c in all.iter_mut() {
+                        c.diagnosis.primary = false;
+                    }
+                }
+                all.push(CurrentDiagnosis {
+                    diagnosis: added.clone(),
+                    added: Some(AmendedBy::of(amendment)),
+                    withdrawn: None,
+                });
+            }
+        }
+        all
+    }
+
+    /// The vital signs corrected by `amendments`, oldest first, each with the value it had.
+    pub fn vital_changes(&self, amendments: &[Amendment]) -> Vec<VitalChange> {
+        let mut vitals = self.vitals;
+        let mut changes = Vec::new();
+        for amendment in in_order(amendments) {
+            for correction in &amendment.corrections.vitals {
+                let Some(slot) = vitals.get_mut(&correction.field) else {
+                    continue;
+                };
+                changes.push(VitalChange {
+                    field: correction.field.clone(),
+                    was: *slot,
+                    now: correction.value,
+                    by: AmendedBy::of(amendment),
+                });
+                *slot = correction.value;
+            }
+        }
+        changes
+    }
+
+    /// The visit as it stands after `amendments`: stopped medicines gone, withdrawn diagnoses
+    /// gone and added ones in, vital signs corrected. This is what lists, trends, documents and
+    /// exports use; the signed original stays as it was.
+    pub fn as_amended(&self, amendments: &[Amendment]) -> Encounter {
+        if amendments.iter().all(|a| a.corrections.is_empty()) {
+            return self.clone();
+        }
+        let mut current = self.clone();
+        current.prescriptions = self
+            .current_prescriptions(amendments)
+            .into_iter()
+            .filter(|c| c.stopped.is_none())
+            .map(|c| c.prescription)
+            .collect();
+        current.diagnoses = self
+            .current_diagnoses(amendments)
+            .into_iter()
+            .filter(|c| c.withdrawn.is_none())
+            .map(|c| c.diagnosis)
+            .collect();
+        if !current.diagnoses.is_empty() && !current.diagnoses.iter().any(|d| d.primary) {
+            // The primary diagnosis was withdrawn with no new primary: the first standing one
+            // leads, as in an editor.
+            current.diagnoses[0].primary = true;
+        }
+        for change in self.vital_changes(amendments) {
+            if let Some(slot) = current.vitals.get_mut(&change.field) {
+                *slot = change.now;
+            }
+        }
+        current
     }
 }
 
@@ -315,11 +521,36 @@ impl Amendment {
     /// Checks the record.
     pub fn validate(&self) -> Validation {
         let mut v = Validation::default();
-        if self.text.trim().is_empty() {
+        if self.text.trim().is_empty() && self.corrections.is_empty() {
             v.push("amendment_text", "Write the correction.");
         }
-        if self.reason.trim().is_empty() {
-            v.push("amendment_reason", "Say why the visit needs correcting.");
+        if self
+            .corrections
+            .adds
+            .iter()
+            .any(|d| d.title.trim().is_empty())
+        {
+            v.push(
+                "amendment_diagnoses",
+                "A diagnosis needs a title or an ICD-10 code.",
+            );
+        }
+        if self.corrections.adds.iter().filter(|d| d.primary).count() > 1 {
+            v.push("amendment_diagnoses", "Only one diagnosis can be primary.");
+        }
+        for correction in &self.corrections.vitals {
+            match (VitalRange::of(&correction.field), correction.value) {
+                (None, _) => v.push(
+                    "amendment_vitals",
+                    "An amendment corrects an unknown vital sign.",
+                ),
+                (Some(range), Some(value)) => {
+                    if let Some(message) = range.refuse(value) {
+                        v.push("amendment_vitals", message);
+                    }
+                }
+                (Some(_), None) => {}
+            }
         }
         v
     }
@@ -569,7 +800,10 @@ mod tests {
             author: "Dr Otieno".into(),
             author_id: None,
             created_at: Utc::now(),
-            stops: vec!["amoxicillin".into()],
+            corrections: Corrections {
+                stops: vec!["amoxicillin".into()],
+                ..Corrections::default()
+            },
         };
         let current = e.current_prescriptions(&[stop]);
         assert_eq!(current.len(), 2, "the signed lines stay");
@@ -578,5 +812,203 @@ mod tests {
             Some("Dr Otieno")
         );
         assert!(current[1].stopped.is_none());
+    }
+
+    fn amendment(e: &Encounter, author: &str, minutes: i64, corrections: Corrections) -> Amendment {
+        Amendment {
+            amendment_id: AmendmentId::new(),
+            encounter_id: e.encounter_id,
+            text: String::new(),
+            reason: "Recorded in error".into(),
+            author: author.into(),
+            author_id: None,
+            created_at: e.started_at + chrono::Duration::minutes(minutes),
+            corrections,
+        }
+    }
+
+    #[test]
+    fn an_amendment_corrects_a_diagnosis_and_the_signed_one_stays_withdrawn() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        e.diagnoses = vec![
+            Diagnosis {
+                code: Some("B54".into()),
+                title: "Unspecified malaria".into(),
+                primary: true,
+            },
+            Diagnosis {
+                code: None,
+                title: "Dehydration".into(),
+                primary: false,
+            },
+        ];
+        // Negative test result: malaria withdrawn, viral fever added as the primary diagnosis.
+        let correct = amendment(
+            &e,
+            "Dr Otieno",
+            30,
+            Corrections {
+                withdraws: vec!["b54".into()],
+                adds: vec![Diagnosis {
+                    code: Some("A99".into()),
+                    title: "Unspecified viral haemorrhagic fever".into(),
+                    primary: true,
+                }],
+                ..Corrections::default()
+            },
+        );
+        // A later amendment withdraws the free-text one by its title.
+        let later = amendment(
+            &e,
+            "Dr Achieng",
+            60,
+            Corrections {
+                withdraws: vec!["dehydration".into()],
+                ..Corrections::default()
+            },
+        );
+        // Given newest first, applied oldest first.
+        let amendments = [later, correct];
+        let all = e.current_diagnoses(&amendments);
+        assert_eq!(all.len(), 3, "withdrawn diagnoses stay listed");
+        assert_eq!(all[0].diagnosis.key(), "B54");
+        assert_eq!(
+            all[0].withdrawn.as_ref().map(|w| w.author.as_str()),
+            Some("Dr Otieno")
+        );
+        assert_eq!(
+            all[1].withdrawn.as_ref().map(|w| w.author.as_str()),
+            Some("Dr Achieng")
+        );
+        assert_eq!(
+            all[2].added.as_ref().map(|w| w.author.as_str()),
+            Some("Dr Otieno")
+        );
+        assert!(all[2].withdrawn.is_none());
+        let current = e.as_amended(&amendments);
+        assert_eq!(current.diagnoses.len(), 1);
+        assert_eq!(
+            current.main_diagnosis().map(Diagnosis::label).as_deref(),
+            Some("A99 Unspecified viral haemorrhagic fever")
+        );
+        assert_eq!(e.diagnoses.len(), 2, "the signed visit is not changed");
+    }
+
+    #[test]
+    fn withdrawing_the_primary_diagnosis_makes_the_next_one_lead() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        for (code, primary) in [("J18.9", true), ("J45.9", false)] {
+            e.diagnoses.push(Diagnosis {
+                code: Some(code.into()),
+                title: code.into(),
+                primary,
+            });
+        }
+        let withdraw = amendment(
+            &e,
+            "Dr Otieno",
+            5,
+            Corrections {
+                withdraws: vec!["J18.9".into()],
+                ..Corrections::default()
+            },
+        );
+        let current = e.as_amended(&[withdraw]);
+        assert_eq!(current.diagnoses.len(), 1);
+        assert!(current.diagnoses[0].primary);
+    }
+
+    #[test]
+    fn an_amendment_corrects_a_vital_sign_and_keeps_the_value_it_replaced() {
+        let mut e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        e.vitals.temperature_c = Some(39.8);
+        e.vitals.weight_kg = Some(72.0);
+        let first = amendment(
+            &e,
+            "Nurse Wanjiru",
+            10,
+            Corrections {
+                vitals: vec![VitalCorrection {
+                    field: "weight_kg".into(),
+                    value: Some(27.0),
+                }],
+                ..Corrections::default()
+            },
+        );
+        let second = amendment(
+            &e,
+            "Dr Otieno",
+            20,
+            Corrections {
+                vitals: vec![
+                    VitalCorrection {
+                        field: "weight_kg".into(),
+                        value: Some(27.5),
+                    },
+                    VitalCorrection {
+                        field: "temperature_c".into(),
+                        value: None,
+                    },
+                ],
+                ..Corrections::default()
+            },
+        );
+        let amendments = [second, first];
+        let changes = e.vital_changes(&amendments);
+        let seen: Vec<(&str, Option<f64>, Option<f64>, &str)> = changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.was, c.now, c.by.author.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("weight_kg", Some(72.0), Some(27.0), "Nurse Wanjiru"),
+                ("weight_kg", Some(27.0), Some(27.5), "Dr Otieno"),
+                ("temperature_c", Some(39.8), None, "Dr Otieno"),
+            ]
+        );
+        let current = e.as_amended(&amendments);
+        assert_eq!(current.vitals.weight_kg, Some(27.5));
+        assert_eq!(current.vitals.temperature_c, None);
+        assert!(
+            current.vitals.flags(None).is_empty(),
+            "the fever flag goes with the corrected temperature"
+        );
+    }
+
+    #[test]
+    fn an_amendment_with_an_impossible_correction_is_refused() {
+        let e = Encounter::new_draft(PatientId::new(), "Dr Achieng", Utc::now());
+        let mut a = amendment(
+            &e,
+            "Dr Otieno",
+            1,
+            Corrections {
+                vitals: vec![VitalCorrection {
+                    field: "temperature_c".into(),
+                    value: Some(375.0),
+                }],
+                ..Corrections::default()
+            },
+        );
+        let refused = a.validate();
+        assert!(
+            refused
+                .message_for("amendment_vitals")
+                .is_some_and(|m| m.contains("Temperature of 375 °C is not possible")),
+            "{refused:?}"
+        );
+        a.corrections.vitals[0].value = Some(37.5);
+        assert!(
+            a.validate().is_valid(),
+            "text may be empty when something is corrected"
+        );
+        a.corrections.vitals[0].field = "shoe_size".into();
+        assert!(a.validate().message_for("amendment_vitals").is_some());
+        a.corrections = Corrections::default();
+        assert!(
+            a.validate().message_for("amendment_text").is_some(),
+            "an amendment that changes nothing says so in words"
+        );
     }
 }

@@ -33,8 +33,8 @@ pub use blob::{BlobHash, BlobHashError};
 pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
-    Amendment, Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription,
-    Signer,
+    AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription, Diagnosis, Encounter,
+    EncounterKind, EncounterStatus, LabResult, Prescription, Signer, VitalChange, VitalCorrection,
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{

@@ -52,6 +52,28 @@ pub struct VitalRange {
     pub max: f64,
 }
 
+impl VitalRange {
+    /// Why `value` cannot be right for this sign, or `None` when it is possible.
+    pub fn refuse(&self, value: f64) -> Option<String> {
+        (!value.is_finite() || value < self.min || value > self.max).then(|| {
+            format!(
+                "{} of {} {} is not possible: enter {}–{} {}.",
+                self.label,
+                trim_number(value),
+                self.unit,
+                trim_number(self.min),
+                trim_number(self.max),
+                self.unit
+            )
+        })
+    }
+
+    /// The range of the sign with key `field`.
+    pub fn of(field: &str) -> Option<&'static VitalRange> {
+        VITAL_RANGES.iter().find(|r| r.field == field)
+    }
+}
+
 /// The possible ranges, in the order the visit editor shows the fields.
 pub const VITAL_RANGES: [VitalRange; 9] = [
     VitalRange {
@@ -230,22 +252,8 @@ impl Vitals {
     pub fn validate(&self) -> Validation {
         let mut v = Validation::default();
         for range in &VITAL_RANGES {
-            let Some(value) = self.get(range.field) else {
-                continue;
-            };
-            if !value.is_finite() || value < range.min || value > range.max {
-                v.push(
-                    range.field,
-                    format!(
-                        "{} of {} {} is not possible: enter {}–{} {}.",
-                        range.label,
-                        trim_number(value),
-                        range.unit,
-                        trim_number(range.min),
-                        trim_number(range.max),
-                        range.unit
-                    ),
-                );
+            if let Some(message) = self.get(range.field).and_then(|value| range.refuse(value)) {
+                v.push(range.field, message);
             }
         }
         if let (Some(sys), Some(dia)) = (self.systolic_mmhg, self.diastolic_mmhg)

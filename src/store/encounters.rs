@@ -4,8 +4,8 @@
 use super::write::{Fields, Writer};
 use super::{Store, StoreError, time_from_text, time_text};
 use crate::model::{
-    Amendment, Encounter, EncounterId, EncounterKind, EncounterStatus, EntityKind, PatientId,
-    Signer,
+    Amendment, Corrections, Encounter, EncounterId, EncounterKind, EncounterStatus, EntityKind,
+    PatientId, Signer,
 };
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -154,6 +154,87 @@ fn encounter_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Encounter, Store
     Ok(build())
 }
 
+/// An amendment's corrections from their JSON columns; an entry that does not read is an error,
+/// not a silently smaller correction.
+fn corrections_from_columns(
+    stops: &str,
+    withdraws: &str,
+    adds: &str,
+    vitals: &str,
+) -> Result<Corrections, StoreError> {
+    let corrupt = |what| move |_| StoreError::Corrupt { what };
+    Ok(Corrections {
+        stops: serde_json::from_str(stops).map_err(corrupt("the medicines an amendment stops"))?,
+        withdraws: serde_json::from_str(withdraws)
+            .map_err(corrupt("the diagnoses an amendment withdraws"))?,
+        adds: serde_json::from_str(adds).map_err(corrupt("the diagnoses an amendment adds"))?,
+        vitals: serde_json::from_str(vitals)
+            .map_err(corrupt("the vital signs an amendment corrects"))?,
+    })
+}
+
+/// The columns [`AmendmentRow::read`] reads, in order.
+const AMENDMENT_COLUMNS: &str = "amendment.amendment_id, amendment.encounter_id,
+    amendment.text, amendment.reason, amendment.author, amendment.amended_at,
+    amendment.author_id, amendment.stops, amendment.withdraws, amendment.adds, amendment.vitals";
+
+/// An amendment's row as stored, before its ids, time and corrections are read.
+struct AmendmentRow {
+    id: String,
+    encounter_id: String,
+    text: String,
+    reason: String,
+    author: String,
+    at: String,
+    author_id: Option<String>,
+    stops: String,
+    withdraws: String,
+    adds: String,
+    vitals: String,
+}
+
+impl AmendmentRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            encounter_id: row.get(1)?,
+            text: row.get(2)?,
+            reason: row.get(3)?,
+            author: row.get(4)?,
+            at: row.get(5)?,
+            author_id: row.get(6)?,
+            stops: row.get(7)?,
+            withdraws: row.get(8)?,
+            adds: row.get(9)?,
+            vitals: row.get(10)?,
+        })
+    }
+
+    fn into_amendment(self) -> Result<Amendment, StoreError> {
+        let corrupt = |what| move |_| StoreError::Corrupt { what };
+        Ok(Amendment {
+            amendment_id: self.id.parse().map_err(corrupt("an amendment id"))?,
+            encounter_id: self
+                .encounter_id
+                .parse()
+                .map_err(corrupt("an amendment's visit id"))?,
+            text: self.text,
+            reason: self.reason,
+            author: self.author,
+            author_id: self.author_id.and_then(|id| id.parse().ok()),
+            created_at: time_from_text(&self.at).ok_or(StoreError::Corrupt {
+                what: "an amendment time",
+            })?,
+            corrections: corrections_from_columns(
+                &self.stops,
+                &self.withdraws,
+                &self.adds,
+                &self.vitals,
+            )?,
+        })
+    }
+}
+
 fn amendment_fields(a: &Amendment) -> Fields {
     match json!({
         "encounter_id": a.encounter_id.to_string(),
@@ -162,7 +243,10 @@ fn amendment_fields(a: &Amendment) -> Fields {
         "author": a.author.trim(),
         "author_id": a.author_id.map(|id| id.to_string()),
         "amended_at": time_text(a.created_at),
-        "stops": a.stops.iter().map(|m| m.trim()).collect::<Vec<_>>(),
+        "stops": a.corrections.stops.iter().map(|m| m.trim()).collect::<Vec<_>>(),
+        "withdraws": a.corrections.withdraws.iter().map(|k| k.trim()).collect::<Vec<_>>(),
+        "adds": a.corrections.adds,
+        "vitals": a.corrections.vitals,
     }) {
         Value::Object(map) => map,
         _ => unreachable!("json! of an object literal is an object"),
@@ -418,6 +502,16 @@ impl Store {
                 "Only a signed visit takes amendments; a draft can still be edited.".into(),
             ));
         }
+        if !amendment.corrections.vitals.is_empty() {
+            // Each corrected value is possible on its own; the visit as it would stand must be
+            // too (diastolic below systolic).
+            let mut all = self.amendments(amendment.encounter_id)?;
+            all.push(amendment.clone());
+            let standing = encounter.as_amended(&all).vitals.validate();
+            if !standing.is_valid() {
+                return Err(StoreError::Invalid(standing));
+            }
+        }
         let mut writer = self.writer()?;
         let mut amendment = amendment.clone();
         amendment.created_at = writer.now();
@@ -473,67 +567,49 @@ impl Store {
         rows.into_iter().collect()
     }
 
-    /// The visits of a patient that have amendments.
-    pub fn amended_encounters(
+    /// The amendments of a patient's visits, oldest first, by visit; a visit with none is absent.
+    pub fn amendments_for_patient(
         &self,
         patient_id: PatientId,
-    ) -> Result<std::collections::HashSet<EncounterId>, StoreError> {
+    ) -> Result<std::collections::HashMap<EncounterId, Vec<Amendment>>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT DISTINCT a.encounter_id FROM amendment a
-                 JOIN encounter e ON e.encounter_id = a.encounter_id
-                 WHERE e.patient_id = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {AMENDMENT_COLUMNS} FROM amendment
+                 JOIN encounter e ON e.encounter_id = amendment.encounter_id
+                 WHERE e.patient_id = ?1 ORDER BY amendment.amended_at"
+            ))
             .map_err(StoreError::sqlite("reading amendments"))?;
-        let ids: Vec<String> = stmt
-            .query_map([patient_id.to_string()], |row| row.get(0))
-            .and_then(Iterator::collect)
+        let rows = stmt
+            .query_map([patient_id.to_string()], AmendmentRow::read)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading amendments"))?;
-        Ok(ids.into_iter().filter_map(|id| id.parse().ok()).collect())
+        let mut by_visit: std::collections::HashMap<EncounterId, Vec<Amendment>> =
+            Default::default();
+        for row in rows {
+            let amendment = row.into_amendment()?;
+            by_visit
+                .entry(amendment.encounter_id)
+                .or_default()
+                .push(amendment);
+        }
+        Ok(by_visit)
     }
 
     /// The amendments of a visit, oldest first.
     pub fn amendments(&self, encounter_id: EncounterId) -> Result<Vec<Amendment>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT amendment_id, text, reason, author, amended_at, author_id, stops
-                 FROM amendment WHERE encounter_id = ?1 ORDER BY amended_at",
-            )
+            .prepare_cached(&format!(
+                "SELECT {AMENDMENT_COLUMNS} FROM amendment
+                 WHERE amendment.encounter_id = ?1 ORDER BY amended_at"
+            ))
             .map_err(StoreError::sqlite("reading amendments"))?;
         let rows = stmt
-            .query_map([encounter_id.to_string()], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, String>(6)?,
-                ))
-            })
+            .query_map([encounter_id.to_string()], AmendmentRow::read)
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading amendments"))?;
-        rows.into_iter()
-            .map(|(id, text, reason, author, at, author_id, stops)| {
-                Ok(Amendment {
-                    amendment_id: id.parse().map_err(|_| StoreError::Corrupt {
-                        what: "an amendment id",
-                    })?,
-                    encounter_id,
-                    text,
-                    reason,
-                    author,
-                    author_id: author_id.and_then(|id| id.parse().ok()),
-                    created_at: time_from_text(&at).ok_or(StoreError::Corrupt {
-                        what: "an amendment time",
-                    })?,
-                    stops: serde_json::from_str(&stops).unwrap_or_default(),
-                })
-            })
-            .collect()
+        rows.into_iter().map(AmendmentRow::into_amendment).collect()
     }
 
     /// Medicines this clinic prescribed before whose name starts with `prefix` (any case), most

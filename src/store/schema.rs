@@ -418,6 +418,14 @@ INSERT INTO diagnosis_usage (code, uses, last_used_at)
 ALTER TABLE amendment ADD COLUMN stops TEXT NOT NULL DEFAULT '[]';
 "#,
     },
+    Migration {
+        description: "amendments that withdraw or add a diagnosis and correct a vital sign",
+        sql: r#"
+ALTER TABLE amendment ADD COLUMN withdraws TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE amendment ADD COLUMN adds TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE amendment ADD COLUMN vitals TEXT NOT NULL DEFAULT '[]';
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -88,14 +88,27 @@ impl ChartData {
             .birth
             .and_then(|b| age_on(b.date, today))
             .map(|(years, months, _)| years * 12 + months);
-        let encounters = if clinical {
-            store.encounters_for_patient(patient_id)?
+        let amendments = if clinical {
+            store.amendments_for_patient(patient_id)?
+        } else {
+            Default::default()
+        };
+        // Lists and trends show each visit as it stands after its amendments.
+        let encounters: Vec<(crate::model::Encounter, bool)> = if clinical {
+            store
+                .encounters_for_patient(patient_id)?
+                .into_iter()
+                .map(|e| match amendments.get(&e.encounter_id) {
+                    Some(amended) => (e.as_amended(amended), true),
+                    None => (e, false),
+                })
+                .collect()
         } else {
             Vec::new()
         };
         let mut trends = Trends::default();
         // Newest first from the store; the plots want time order.
-        for encounter in encounters.iter().rev() {
+        for (encounter, _) in encounters.iter().rev() {
             if matches!(encounter.status, EncounterStatus::Voided { .. }) {
                 continue;
             }
@@ -118,15 +131,10 @@ impl ChartData {
                 }
             }
         }
-        let amended = if clinical {
-            store.amended_encounters(patient_id)?
-        } else {
-            Default::default()
-        };
         let visits = encounters
             .iter()
-            .map(|e| VisitLine {
-                amended: amended.contains(&e.encounter_id),
+            .map(|(e, amended)| VisitLine {
+                amended: *amended,
                 encounter_id: e.encounter_id,
                 date: format_date(e.started_at.with_timezone(&chrono::Local).date_naive()),
                 kind: e.kind.label(),
@@ -136,13 +144,7 @@ impl ChartData {
                     EncounterStatus::Signed { .. } => VisitState::Signed,
                     EncounterStatus::Voided { .. } => VisitState::Voided,
                 },
-                diagnosis: e
-                    .main_diagnosis()
-                    .map(|d| match &d.code {
-                        Some(code) => format!("{code} {}", d.title),
-                        None => d.title.clone(),
-                    })
-                    .unwrap_or_default(),
+                diagnosis: e.main_diagnosis().map(|d| d.label()).unwrap_or_default(),
                 flags: e
                     .vitals
                     .flags(age_months)

@@ -324,7 +324,7 @@ fn signed_visit_ui(ui: &mut Ui, row: &mut ConflictRow, cx: &mut ViewContext<'_>)
                 author: cx.user_name.to_owned(),
                 author_id: None,
                 created_at: Utc::now(),
-                stops: Vec::new(),
+                corrections: Default::default(),
             },
         }));
     }

@@ -11,6 +11,7 @@
 //! Architecture invariant: nothing here writes SQL or touches rusqlite; every write goes through
 //! [`OutpostApp`]'s command handling and the store's own methods.
 
+mod amend;
 mod audit;
 mod auth;
 mod chart;

@@ -7,6 +7,7 @@
 //! abnormal ones are flagged in the warning colour. Once signed, a visit is shown read-only and is
 //! corrected only by amendments, which are listed with their author and time.
 
+use super::amend::AmendForm;
 use super::command::{Command, Screen, ViewContext};
 use super::icd10_picker::{Icd10Choice, Icd10Picker};
 use super::widgets::{
@@ -16,9 +17,8 @@ use super::widgets::{
 };
 use crate::app::Command as AppCommand;
 use crate::model::{
-    Action, Allergy, AllergyStatus, Amendment, AmendmentId, Diagnosis, Encounter, EncounterId,
-    EncounterKind, EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES,
-    Vitals, age_on,
+    Action, Allergy, AllergyStatus, Amendment, Diagnosis, Encounter, EncounterId, EncounterKind,
+    EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES, Vitals, age_on,
 };
 use crate::store::{MedicineSuggestion, Store, StoreError};
 use chrono::{Local, NaiveDate, Utc};
@@ -46,13 +46,7 @@ enum Dialog {
     /// Confirm signing.
     Sign,
     /// Write an amendment.
-    Amend {
-        text: String,
-        reason: String,
-        /// The medicines the amendment stops.
-        stops: Vec<String>,
-        error: Option<String>,
-    },
+    Amend(Box<AmendForm>),
     /// Give the reason for voiding.
     Void {
         reason: String,
@@ -248,9 +242,8 @@ impl VisitEditor {
     pub fn action_failed(&mut self, error: &crate::app::AppError) {
         let text = super::widgets::app_error_text(error);
         match &mut self.dialog {
-            Some(Dialog::Amend { error, .. } | Dialog::Void { error, .. }) => {
-                *error = Some(text);
-            }
+            Some(Dialog::Amend(form)) => form.error = Some(text),
+            Some(Dialog::Void { error, .. }) => *error = Some(text),
             Some(Dialog::Sign) | None => {
                 self.dialog = None;
                 self.action_error = Some(format!("The visit was not signed: {text}"));
@@ -492,12 +485,11 @@ impl VisitEditor {
             }
             "signed" => {
                 if cx.allows(Action::AmendVisit) && ui.button("Amend…").clicked() {
-                    self.dialog = Some(Dialog::Amend {
-                        text: String::new(),
-                        reason: String::new(),
-                        stops: Vec::new(),
-                        error: None,
-                    });
+                    self.dialog = Some(Dialog::Amend(Box::new(AmendForm::new(
+                        &self.encounter,
+                        &self.amendments,
+                        self.age_months,
+                    ))));
                 }
                 if cx.allows(Action::VoidVisit) && ui.button("Void visit…").clicked() {
                     self.dialog = Some(Dialog::Void {
@@ -1022,7 +1014,12 @@ impl VisitEditor {
                                     ))
                                     .strong(),
                                 );
-                                ui.label(&amendment.text);
+                                if !amendment.text.is_empty() {
+                                    ui.label(&amendment.text);
+                                }
+                                for line in correction_lines(amendment) {
+                                    ui.label(line);
+                                }
                                 ui.label(
                                     RichText::new(format!("Reason: {}", amendment.reason)).weak(),
                                 );
@@ -1041,21 +1038,50 @@ impl VisitEditor {
                 });
                 ui.add_space(8.0);
                 section_ui(ui, "Vital signs", |ui| {
-                    if encounter.vitals.is_empty() {
+                    // As they stand after the amendments; a corrected value shows what it
+                    // replaced, struck through, with who corrected it and when.
+                    let current = encounter.as_amended(&self.amendments);
+                    let changes = encounter.vital_changes(&self.amendments);
+                    if current.vitals.is_empty() && changes.is_empty() {
                         ui.label(RichText::new("Not recorded").weak());
                         return;
                     }
-                    let flags = encounter.vitals.flags(self.age_months);
+                    let flags = current.vitals.flags(self.age_months);
                     egui::Grid::new("vitals_read_only")
                         .num_columns(3)
                         .spacing([10.0, 6.0])
                         .show(ui, |ui| {
                             for range in &VITAL_RANGES {
-                                let Some(value) = encounter.vitals.get(range.field) else {
+                                let value = current.vitals.get(range.field);
+                                let corrected: Vec<_> =
+                                    changes.iter().filter(|c| c.field == range.field).collect();
+                                if value.is_none() && corrected.is_empty() {
                                     continue;
-                                };
+                                }
                                 ui.label(range.label);
-                                ui.label(format!("{value} {}", range.unit));
+                                ui.horizontal_wrapped(|ui| {
+                                    for change in &corrected {
+                                        let was = change
+                                            .was
+                                            .map(|v| format!("{v} {}", range.unit))
+                                            .unwrap_or_else(|| "not recorded".to_owned());
+                                        ui.label(RichText::new(was).strikethrough().weak());
+                                    }
+                                    match value {
+                                        Some(value) => ui.label(format!("{value} {}", range.unit)),
+                                        None => ui.label(RichText::new("not recorded").weak()),
+                                    };
+                                    if let Some(last) = corrected.last() {
+                                        ui.label(
+                                            RichText::new(format!(
+                                                "corrected by {}, {}",
+                                                last.by.author,
+                                                format_local_time(last.by.at)
+                                            ))
+                                            .color(WARNING_TEXT),
+                                        );
+                                    }
+                                });
                                 let names: Vec<&str> = flags
                                     .iter()
                                     .filter(|f| f.field() == range.field)
@@ -1068,7 +1094,7 @@ impl VisitEditor {
                                 }
                                 ui.end_row();
                             }
-                            bmi_row_ui(ui, &encounter.vitals, self.age_months, false);
+                            bmi_row_ui(ui, &current.vitals, self.age_months, false);
                         });
                 });
             } else {
@@ -1081,17 +1107,42 @@ impl VisitEditor {
         });
         ui.add_space(8.0);
         section_ui(ui, "Diagnoses", |ui| {
-            if encounter.diagnoses.is_empty() {
+            // As they stand: a withdrawn diagnosis stays visible, struck through, with who
+            // withdrew it and when; one an amendment added says so.
+            let diagnoses = encounter.current_diagnoses(&self.amendments);
+            if diagnoses.is_empty() {
                 ui.label(RichText::new("None recorded").weak());
             }
-            for diagnosis in &encounter.diagnoses {
-                ui.horizontal(|ui| {
-                    if let Some(code) = &diagnosis.code {
-                        ui.label(RichText::new(code).monospace().strong());
+            for current in diagnoses {
+                let diagnosis = &current.diagnosis;
+                let withdrawn = current.withdrawn.is_some();
+                let text = |t: RichText| {
+                    if withdrawn {
+                        t.strikethrough().weak()
+                    } else {
+                        t
                     }
-                    ui.label(&diagnosis.title);
-                    if diagnosis.primary {
+                };
+                ui.horizontal_wrapped(|ui| {
+                    if let Some(code) = &diagnosis.code {
+                        ui.label(text(RichText::new(code).monospace().strong()));
+                    }
+                    ui.label(text(RichText::new(&diagnosis.title)));
+                    if diagnosis.primary && !withdrawn {
                         ui.label(RichText::new("(primary)").weak());
+                    }
+                    for (what, by) in [("added", &current.added), ("withdrawn", &current.withdrawn)]
+                    {
+                        if let Some(by) = by {
+                            ui.label(
+                                RichText::new(format!(
+                                    "{what} by {}, {}",
+                                    by.author,
+                                    format_local_time(by.at)
+                                ))
+                                .color(WARNING_TEXT),
+                            );
+                        }
                     }
                 });
             }
@@ -1189,18 +1240,6 @@ impl VisitEditor {
         let author = self.encounter.clinician.trim().to_owned();
         let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
-        // The medicines still standing, which an amendment may stop.
-        let standing: Vec<String> = if matches!(self.dialog, Some(Dialog::Amend { .. })) {
-            self.encounter
-                .current_prescriptions(&self.amendments)
-                .into_iter()
-                .filter(|c| c.stopped.is_none())
-                .map(|c| c.prescription.medicine.trim().to_owned())
-                .filter(|m| !m.is_empty())
-                .collect()
-        } else {
-            Vec::new()
-        };
         let Some(dialog) = &mut self.dialog else {
             return;
         };
@@ -1261,61 +1300,40 @@ impl VisitEditor {
                 }
                 modal.should_close()
             }
-            Dialog::Amend {
-                text,
-                reason,
-                stops,
-                error,
-            } => {
+            Dialog::Amend(form) => {
                 let mut add = false;
                 let modal =
                     egui::Modal::new(Id::unique("amend_visit_modal")).show(ui.ctx(), |ui| {
-                        ui.set_width(480.0);
+                        ui.set_width(520.0);
                         ui.label(RichText::new("Amend visit").heading().strong());
                         ui.label(
                             "The signed visit stays as it is; the amendment is added beside it.",
                         );
                         ui.add_space(6.0);
-                        labelled_multiline(ui, "Correction", text, 3);
-                        ui.add_space(4.0);
-                        let label = ui.label(RichText::new("Reason").strong());
-                        ui.add(TextEdit::singleline(reason).desired_width(f32::INFINITY))
-                            .labelled_by(label.id);
-                        if !standing.is_empty() {
-                            ui.add_space(4.0);
-                            ui.label(RichText::new("Stop a prescribed medicine").strong());
-                            for medicine in &standing {
-                                let mut stop = stops.contains(medicine);
-                                if ui.checkbox(&mut stop, format!("Stop {medicine}")).changed() {
-                                    if stop {
-                                        stops.push(medicine.clone());
-                                    } else {
-                                        stops.retain(|m| m != medicine);
-                                    }
-                                }
-                            }
-                        }
-                        error_label(ui, error.as_deref());
+                        // A small screen scrolls the form; the buttons stay in sight below it.
+                        let height = (ui.ctx().content_rect().height() - 200.0).max(160.0);
+                        egui::ScrollArea::vertical()
+                            .max_height(height)
+                            .auto_shrink([false, true])
+                            .show(ui, |ui| form.ui(ui, cx));
+                        error_label(ui, form.error.as_deref());
                         ui.add_space(8.0);
                         add = confirm_buttons_ui(
                             ui,
                             "Add amendment",
-                            !text.trim().is_empty() && !reason.trim().is_empty(),
-                            "Write the correction and the reason",
+                            form.ready(),
+                            "Write the correction or choose what it changes, and the reason",
                         );
                     });
                 if add {
-                    cx.send(Command::change(AppCommand::AddAmendment(Amendment {
-                        amendment_id: AmendmentId::new(),
-                        encounter_id,
-                        text: text.trim().to_owned(),
-                        reason: reason.trim().to_owned(),
-                        // The app service writes the signed-in user as the author.
-                        author: cx.user_name.to_owned(),
-                        author_id: None,
-                        created_at: Utc::now(),
-                        stops: stops.clone(),
-                    })));
+                    // The app service writes the signed-in user as the author.
+                    match form.build(cx.user_name) {
+                        Ok(amendment) => {
+                            form.error = None;
+                            cx.send(Command::change(AppCommand::AddAmendment(amendment)));
+                        }
+                        Err(message) => form.error = Some(message),
+                    }
                 }
                 modal.should_close()
             }
@@ -1353,6 +1371,36 @@ impl VisitEditor {
             self.dialog = None;
         }
     }
+}
+
+/// What an amendment changes in the record, in words, one line each.
+fn correction_lines(amendment: &Amendment) -> Vec<String> {
+    let c = &amendment.corrections;
+    let mut lines = Vec::new();
+    for medicine in &c.stops {
+        lines.push(format!("Stopped {medicine}."));
+    }
+    for key in &c.withdraws {
+        lines.push(format!("Withdrew the diagnosis {key}."));
+    }
+    for added in &c.adds {
+        let primary = if added.primary {
+            " as the primary one"
+        } else {
+            ""
+        };
+        lines.push(format!("Added the diagnosis {}{primary}.", added.label()));
+    }
+    for correction in &c.vitals {
+        let Some(range) = crate::model::VitalRange::of(&correction.field) else {
+            continue;
+        };
+        lines.push(match correction.value {
+            Some(value) => format!("Set {} to {value} {}.", range.label, range.unit),
+            None => format!("{} was not in fact measured.", range.label),
+        });
+    }
+    lines
 }
 
 /// Draft, signed or voided, with who and when.
@@ -1425,7 +1473,7 @@ fn bmi_row_ui(ui: &mut Ui, vitals: &Vitals, age_months: Option<u32>, unit_column
 }
 
 /// The vitals as typed (unreadable fields left out) and what to show beside each field.
-fn vitals_and_notes(
+pub(super) fn vitals_and_notes(
     texts: &[String; VITAL_RANGES.len()],
     age_months: Option<u32>,
 ) -> (Vitals, Vec<VitalNote>) {
@@ -1464,7 +1512,7 @@ fn vitals_and_notes(
 }
 
 /// Reads a vital sign as typed; a decimal comma is accepted. `Err` when it is not a number.
-fn parse_vital(text: &str) -> Result<Option<f64>, ()> {
+pub(super) fn parse_vital(text: &str) -> Result<Option<f64>, ()> {
     let text = text.trim().replace(',', ".");
     if text.is_empty() {
         return Ok(None);
@@ -1480,7 +1528,7 @@ fn not_a_number(unit: &str) -> String {
 }
 
 /// The text fields for stored vitals.
-fn vital_texts(vitals: &Vitals) -> [String; VITAL_RANGES.len()] {
+pub(super) fn vital_texts(vitals: &Vitals) -> [String; VITAL_RANGES.len()] {
     VITAL_RANGES.map(|range| {
         vitals
             .get(range.field)
