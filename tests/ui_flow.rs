@@ -348,6 +348,13 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     harness.get_by_label("38.6 °C");
     harness.get_by_label("38.2 °C");
     harness.get_by_label_contains("corrected by Dr Achieng");
+    // The amendment says in words what it changed.
+    harness.get_by_label("Stopped Artemether-lumefantrine.");
+    harness.get_by_label("Withdrew the diagnosis B54 Unspecified malaria.");
+    harness.get_by_label(
+        "Added the diagnosis J06.9 Acute upper respiratory infection, unspecified as the primary one.",
+    );
+    harness.get_by_label("Corrected Temperature: 38.2 °C.");
     // The signed line stays, struck through, with who stopped it.
     harness.get_by_label("Artemether-lumefantrine");
     harness.get_by_label_contains("stopped by Dr Achieng");
@@ -363,7 +370,7 @@ fn register_find_and_sign_a_visit_then_amend_it() {
     // Back on the chart the visit is listed as signed and amended, with its diagnosis as it
     // stands and its flag.
     press(&mut harness, "Back to chart");
-    harness.get_by_label("Signed, amended");
+    harness.get_by_label("Amended");
     harness.get_by_label("J06.9 Acute upper respiratory infection, unspecified");
     assert!(harness.query_by_label("B54 Unspecified malaria").is_none());
     harness.get_by_label("⚠ Fever");

@@ -735,7 +735,7 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                 .column(Column::exact(150.0).clip(true))
                 .column(Column::exact(95.0).clip(true))
                 .column(Column::exact(120.0).clip(true))
-                .column(Column::exact(60.0).clip(true))
+                .column(Column::exact(76.0).clip(true))
                 .column(Column::remainder().at_least(120.0).clip(true))
                 .column(Column::exact(120.0).clip(true))
                 .max_scroll_height(320.0)
@@ -781,9 +781,11 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                                 VisitState::Draft => {
                                     ui.label(RichText::new("Draft").italics().color(WARNING_TEXT))
                                 }
-                                VisitState::Signed if visit.amended => {
-                                    ui.label(RichText::new("Signed, amended").color(WARNING_TEXT))
-                                }
+                                // Only a signed visit takes amendments; the word fits the
+                                // column where "Signed, amended" did not.
+                                VisitState::Signed if visit.amended => ui
+                                    .label(RichText::new("Amended").color(WARNING_TEXT))
+                                    .on_hover_text("Signed, then corrected by amendment"),
                                 VisitState::Signed => {
                                     ui.label(RichText::new("Signed").color(OK_TEXT))
                                 }

@@ -999,6 +999,12 @@ impl VisitEditor {
                 ui,
                 &format!("Amendments ({})", self.amendments.len()),
                 |ui| {
+                    // Every diagnosis the visit has had, to name the ones withdrawn.
+                    let known: Vec<Diagnosis> = encounter
+                        .current_diagnoses(&self.amendments)
+                        .into_iter()
+                        .map(|c| c.diagnosis)
+                        .collect();
                     for amendment in &self.amendments {
                         egui::Frame::new()
                             .fill(super::widgets::WARNING_FILL)
@@ -1017,7 +1023,7 @@ impl VisitEditor {
                                 if !amendment.text.is_empty() {
                                     ui.label(&amendment.text);
                                 }
-                                for line in correction_lines(amendment) {
+                                for line in correction_lines(amendment, &known) {
                                     ui.label(line);
                                 }
                                 ui.label(
@@ -1059,7 +1065,7 @@ impl VisitEditor {
                                     continue;
                                 }
                                 ui.label(range.label);
-                                ui.horizontal_wrapped(|ui| {
+                                ui.horizontal(|ui| {
                                     for change in &corrected {
                                         let was = change
                                             .was
@@ -1071,26 +1077,32 @@ impl VisitEditor {
                                         Some(value) => ui.label(format!("{value} {}", range.unit)),
                                         None => ui.label(RichText::new("not recorded").weak()),
                                     };
-                                    if let Some(last) = corrected.last() {
-                                        ui.label(
-                                            RichText::new(format!(
-                                                "corrected by {}, {}",
-                                                last.by.author,
-                                                format_local_time(last.by.at)
-                                            ))
-                                            .color(WARNING_TEXT),
-                                        );
-                                    }
                                 });
                                 let names: Vec<&str> = flags
                                     .iter()
                                     .filter(|f| f.field() == range.field)
                                     .map(|f| f.label())
                                     .collect();
-                                if names.is_empty() {
-                                    ui.label("");
-                                } else {
-                                    warning_label(ui, &names.join(", "));
+                                match corrected.last() {
+                                    None if names.is_empty() => {
+                                        ui.label("");
+                                    }
+                                    None => warning_label(ui, &names.join(", ")),
+                                    Some(last) => {
+                                        ui.vertical(|ui| {
+                                            if !names.is_empty() {
+                                                warning_label(ui, &names.join(", "));
+                                            }
+                                            ui.label(
+                                                RichText::new(format!(
+                                                    "corrected by {}, {}",
+                                                    last.by.author,
+                                                    format_local_time(last.by.at)
+                                                ))
+                                                .color(WARNING_TEXT),
+                                            );
+                                        });
+                                    }
                                 }
                                 ui.end_row();
                             }
@@ -1373,15 +1385,20 @@ impl VisitEditor {
     }
 }
 
-/// What an amendment changes in the record, in words, one line each.
-fn correction_lines(amendment: &Amendment) -> Vec<String> {
+/// What an amendment changes in the record, in words, one line each; `known` names the
+/// diagnoses it withdraws.
+fn correction_lines(amendment: &Amendment, known: &[Diagnosis]) -> Vec<String> {
     let c = &amendment.corrections;
     let mut lines = Vec::new();
     for medicine in &c.stops {
         lines.push(format!("Stopped {medicine}."));
     }
     for key in &c.withdraws {
-        lines.push(format!("Withdrew the diagnosis {key}."));
+        let name = known
+            .iter()
+            .find(|d| d.has_key(key))
+            .map_or_else(|| key.clone(), Diagnosis::label);
+        lines.push(format!("Withdrew the diagnosis {name}."));
     }
     for added in &c.adds {
         let primary = if added.primary {
@@ -1396,8 +1413,8 @@ fn correction_lines(amendment: &Amendment) -> Vec<String> {
             continue;
         };
         lines.push(match correction.value {
-            Some(value) => format!("Set {} to {value} {}.", range.label, range.unit),
-            None => format!("{} was not in fact measured.", range.label),
+            Some(value) => format!("Corrected {}: {value} {}.", range.label, range.unit),
+            None => format!("{}: not in fact measured.", range.label),
         });
     }
     lines
