@@ -37,8 +37,14 @@ impl Drop for Server {
 
 /// Starts `outpost-server serve` on a free loopback port and returns it with its URL.
 fn serve(data: &Path) -> (Server, String) {
+    serve_on(data, "127.0.0.1:0")
+}
+
+/// Starts `outpost-server serve` on `listen` and returns it with its URL (`https://` when it
+/// says it listens with TLS), once it has said so.
+fn serve_on(data: &Path, listen: &str) -> (Server, String) {
     let mut child = Command::new(SERVER)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -47,12 +53,15 @@ fn serve(data: &Path) -> (Server, String) {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line
+    let rest = line
         .trim()
         .strip_prefix("outpost-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (Server(child), format!("http://{address}"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let url = match rest.strip_suffix(" with TLS") {
+        Some(address) => format!("https://{address}"),
+        None => format!("http://{rest}"),
+    };
+    (Server(child), url)
 }
 
 #[test]
@@ -277,6 +286,138 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     let again = revoke(&spare);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("no unused code matches"));
+}
+
+#[test]
+fn a_server_made_by_init_speaks_tls_and_workstations_trust_it_by_the_code_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, other) = (dir.path().join("real"), dir.path().join("other"));
+    // `init` makes the data folder and the server's own certificate, once.
+    let mut pins = Vec::new();
+    for data in [&real, &other] {
+        let init = run(
+            SERVER,
+            &[
+                "init",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--name",
+                "outpost.example.org",
+            ],
+        );
+        assert!(init.status.success());
+        pins.push(field(&stdout(&init), "Pin"));
+    }
+    assert_ne!(pins[0], pins[1]);
+    let again = run(SERVER, &["init", "--data-dir", real.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    // Its codes carry the certificate's pin after the secret.
+    let added = run(
+        SERVER,
+        &[
+            "clinic",
+            "add",
+            "Hill Clinic",
+            "--data-dir",
+            real.to_str().unwrap(),
+        ],
+    );
+    let code = field(&stdout(&added), "Enrollment code");
+    assert_eq!(code.split('-').count(), 8, "{code}");
+    assert_eq!(code.replace('-', "")[12..], pins[0]);
+    let second = run(
+        SERVER,
+        &[
+            "clinic",
+            "code",
+            &field(&stdout(&added), "Clinic id"),
+            "--data-dir",
+            real.to_str().unwrap(),
+        ],
+    );
+    let second_code = field(&stdout(&second), "Enrollment code");
+
+    // `serve` speaks TLS with it by default.
+    let (real_server, url) = serve(&real);
+    assert!(url.starts_with("https://"), "{url}");
+    let (_other_server, other_url) = serve(&other);
+
+    let admin = dir.path().join("admin.txt");
+    std::fs::write(&admin, "demo-admin-passphrase\n").unwrap();
+    let hill = dir.path().join("hill");
+    let demo = run(
+        OUTPOST,
+        &[
+            "demo",
+            "--patients",
+            "2",
+            "--visits",
+            "1",
+            "--data-dir",
+            hill.to_str().unwrap(),
+        ],
+    );
+    assert!(demo.status.success());
+    let sync = |data: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--user",
+            "admin",
+            "--password-file",
+            admin.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(OUTPOST, &args)
+    };
+
+    // A man in the middle: the code sent to a server with another certificate is refused before
+    // it is sent; that server never hears it.
+    let intercepted = sync(&hill, &["--server", &other_url, "--enroll", &code]);
+    assert_eq!(intercepted.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&intercepted.stderr);
+    assert!(
+        said.contains("not the one the enrollment code names"),
+        "{said}"
+    );
+    let devices = run(
+        SERVER,
+        &["device", "list", "--data-dir", other.to_str().unwrap()],
+    );
+    assert!(stdout(&devices).contains("No devices enrolled yet."));
+
+    // The real server: no certificate file to copy.
+    let enrolled = sync(&hill, &["--server", &url, "--enroll", &code]);
+    assert!(enrolled.status.success());
+    assert!(sync(&hill, &[]).status.success());
+    let devices = run(
+        SERVER,
+        &["device", "list", "--data-dir", real.to_str().unwrap()],
+    );
+    assert_eq!(stdout(&devices).matches("Workstation").count(), 1);
+
+    // The server's address now answers with another certificate: refused, and not taken for a
+    // network failure (exit 1, not 3).
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    drop(real_server);
+    let (_impostor, impostor_url) = serve_on(&other, &format!("127.0.0.1:{port}"));
+    assert_eq!(impostor_url, url);
+    let refused = sync(&hill, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("not the one this workstation trusts"),
+        "{said}"
+    );
+
+    // A second workstation of the clinic, given its own code, gets the same pinned trust.
+    let hill2 = dir.path().join("hill2");
+    let (_real_again, url_again) = serve(&real);
+    let enrolled = sync(&hill2, &["--server", &url_again, "--enroll", &second_code]);
+    assert!(enrolled.status.success());
 }
 
 #[test]

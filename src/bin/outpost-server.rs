@@ -24,12 +24,56 @@ use std::time::Duration;
     about = "Outpost's central sync server"
 )]
 struct Cli {
+    /// Settings file (TOML); command-line options and OUTPOST_* environment variables override
+    /// it. Default: /etc/outpost/server.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE", env = "OUTPOST_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The settings file's keys: each one an option of `serve` (and `data_dir` of every command).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_clock_skew_minutes: Option<u64>,
+    reflection: Option<bool>,
+}
+
+/// Where the settings file is looked for when none is named.
+const DEFAULT_CONFIG: &str = "/etc/outpost/server.toml";
+
+impl FileSettings {
+    /// The settings file named, or the default one if it exists, or none.
+    fn load(named: Option<&std::path::Path>) -> Result<Self> {
+        let path = match named {
+            Some(path) => path.to_path_buf(),
+            None if std::path::Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read the settings file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("the settings file {} is not valid", path.display()))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Prepare a data folder: the database, and the server's own TLS certificate, whose pin
+    /// every enrollment code then carries.
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// A host name or IP address workstations reach this server by (repeat for several;
+        /// localhost and the loopback addresses are always included).
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+    },
     /// Serve the sync protocol.
     Serve(ServeArgs),
     /// Add and list clinics.
@@ -51,33 +95,57 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DataDir {
-    /// Directory of the server's database and blobs (created if missing).
-    #[arg(long, value_name = "DIR")]
-    data_dir: PathBuf,
+    /// Directory of the server's database, blobs and certificate (created if missing).
+    #[arg(long, value_name = "DIR", env = "OUTPOST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    /// The folder given, or the settings file's.
+    fn resolve(&self, file: &FileSettings) -> Result<PathBuf> {
+        self.data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .context("give the data folder: --data-dir DIR, OUTPOST_DATA_DIR, or data_dir in the settings file")
+    }
 }
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on, e.g. 0.0.0.0:7443 (with TLS) or 127.0.0.1:7443.
-    #[arg(long, value_name = "ADDR")]
-    listen: SocketAddr,
+    /// Address to listen on, e.g. 0.0.0.0:7443 (default).
+    #[arg(long, value_name = "ADDR", env = "OUTPOST_LISTEN")]
+    listen: Option<SocketAddr>,
     #[command(flatten)]
     data: DataDir,
-    /// PEM certificate chain for TLS. Without it the server listens on loopback only.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    /// PEM certificate chain for TLS, from a certificate authority. Default: the certificate
+    /// `init` made in the data folder; with neither, the server listens on loopback only.
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_key",
+        env = "OUTPOST_TLS_CERT"
+    )]
     tls_cert: Option<PathBuf>,
     /// PEM private key for TLS.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_cert",
+        env = "OUTPOST_TLS_KEY"
+    )]
     tls_key: Option<PathBuf>,
     /// Changes stamped more than this many minutes ahead of the server's clock are quarantined
-    /// (more than a day ahead, refused).
-    #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_MAX_CLOCK_SKEW.as_secs() / 60)]
-    max_clock_skew_minutes: u64,
+    /// (more than a day ahead, refused). Default: 10.
+    #[arg(long, value_name = "MINUTES", env = "OUTPOST_MAX_CLOCK_SKEW_MINUTES")]
+    max_clock_skew_minutes: Option<u64>,
     /// Turn off gRPC server reflection (which lets tools such as grpcurl list the services).
     /// Recommended in production.
     #[arg(long)]
     no_reflection: bool,
 }
+
+/// The address `serve` listens on when none is given.
+const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
 
 /// Days an enrollment code is valid: 1 to 30.
 fn code_days(text: &str) -> Result<u64, String> {
@@ -167,8 +235,28 @@ fn main() -> ExitCode {
 }
 
 fn try_main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Serve(args) => run_server(args),
+    let cli = Cli::parse();
+    let file = FileSettings::load(cli.config.as_deref())?;
+    let open_store = |data: &DataDir| open_store(&data.resolve(&file)?);
+    match cli.command {
+        Command::Init { data, names } => {
+            let dir = data.resolve(&file)?;
+            open_store(&data)?;
+            let pin =
+                outpost::server::make_certificate(&dir, &names, chrono::Utc::now().date_naive())
+                    .context("could not make the server's certificate")?;
+            let paths = outpost::server::CertificatePaths::in_data_dir(&dir);
+            println!("Data folder:  {}", dir.display());
+            println!("Certificate:  {}", paths.cert.display());
+            println!("Private key:  {}", paths.key.display());
+            println!("Pin:          {}", pin.as_str());
+            println!(
+                "Enrollment codes from `clinic add` and `clinic code` carry this pin: workstations \
+                 trust this certificate alone, with no file to copy."
+            );
+            Ok(())
+        }
+        Command::Serve(args) => run_server(args, &file),
         Command::Clinic(ClinicCommand::Code {
             revoke: Some(code),
             data,
@@ -206,6 +294,7 @@ fn try_main() -> Result<()> {
             let code =
                 outpost::server::new_enrollment_code(&store, clinic_id, now_millis(), validity)
                     .context("could not make an enrollment code")?;
+            let code = with_pin(&code, &data.resolve(&file)?)?;
             println!("Enrollment code: {code}");
             println!("The code works once, for one workstation, within {code_valid_days} days.");
             Ok(())
@@ -224,7 +313,8 @@ fn try_main() -> Result<()> {
                 .context("could not add the clinic")?;
             println!("Clinic:          {}", added.clinic.name);
             println!("Clinic id:       {}", added.clinic.clinic_id);
-            println!("Enrollment code: {}", added.enrollment_code);
+            let code = with_pin(&added.enrollment_code, &data.resolve(&file)?)?;
+            println!("Enrollment code: {code}");
             println!("The code works once, for one workstation, within {code_valid_days} days.");
             Ok(())
         }
@@ -379,9 +469,24 @@ fn write_access_csv(path: &std::path::Path, log: &[AccessEntry]) -> Result<()> {
     std::fs::write(path, out).with_context(|| format!("could not write {}", path.display()))
 }
 
-fn open_store(data: &DataDir) -> Result<SqliteServerStore> {
-    SqliteServerStore::open(&data.data_dir)
-        .with_context(|| format!("could not open the store in {}", data.data_dir.display()))
+fn open_store(dir: &std::path::Path) -> Result<SqliteServerStore> {
+    SqliteServerStore::open(dir)
+        .with_context(|| format!("could not open the store in {}", dir.display()))
+}
+
+/// A new code as printed: with the pin of the server's own certificate when `init` made one
+/// (a workstation then trusts that certificate alone), else the bare code (a server with a
+/// certificate authority's certificate, or on loopback only).
+fn with_pin(code: &str, data_dir: &std::path::Path) -> Result<String> {
+    let paths = outpost::server::CertificatePaths::in_data_dir(data_dir);
+    let mut code = outpost::sync::code::EnrollmentCode::parse(code)?;
+    if paths.cert.is_file() {
+        code.pin = Some(
+            outpost::server::certificate_pin(&paths.cert)
+                .context("could not read the server's certificate")?,
+        );
+    }
+    Ok(code.display())
 }
 
 fn now_millis() -> i64 {
@@ -403,27 +508,46 @@ fn loopback_of(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-fn run_server(args: ServeArgs) -> Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
+fn run_server(args: ServeArgs, file: &FileSettings) -> Result<()> {
+    let dir = args.data.resolve(file)?;
+    let own = outpost::server::CertificatePaths::in_data_dir(&dir);
+    let (cert, key) = match (
+        args.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+        args.tls_key.clone().or_else(|| file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => (Some(cert), Some(key)),
+        (None, None) if own.exist() => (Some(own.cert), Some(own.key)),
+        (None, None) => (None, None),
+        _ => bail!("give both the TLS certificate and its key, or neither"),
+    };
+    let tls = match (&cert, &key) {
         (Some(cert), Some(key)) => Some(TlsIdentity::from_files(cert, key)?),
         _ => None,
     };
-    let mut listen = args.listen;
+    let mut listen = match args.listen.or(file.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse().context("the default address")?,
+    };
     if tls.is_none() {
         if !listen.ip().is_loopback() {
             listen = loopback_of(listen);
         }
         tracing::warn!(
             %listen,
-            "no TLS certificate and key given: listening on this computer only; \
-             give --tls-cert and --tls-key to serve clinics over the network"
+            "no TLS certificate: listening on this computer only; run `outpost-server init` \
+             (or give --tls-cert and --tls-key) to serve clinics over the network"
         );
     }
-    let store: Arc<dyn ServerStore> = Arc::new(open_store(&args.data)?);
+    let store: Arc<dyn ServerStore> = Arc::new(open_store(&dir)?);
+    let skew_minutes = args
+        .max_clock_skew_minutes
+        .or(file.max_clock_skew_minutes)
+        .unwrap_or(DEFAULT_MAX_CLOCK_SKEW.as_secs() / 60);
+    let with_tls = tls.is_some();
     let config = ServerConfig {
         tls,
-        max_clock_skew: Duration::from_secs(args.max_clock_skew_minutes.saturating_mul(60)),
-        reflection: !args.no_reflection,
+        max_clock_skew: Duration::from_secs(skew_minutes.saturating_mul(60)),
+        reflection: !args.no_reflection && file.reflection.unwrap_or(true),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -438,7 +562,10 @@ fn run_server(args: ServeArgs) -> Result<()> {
         let bound = listener
             .local_addr()
             .context("could not read the bound address")?;
-        println!("outpost-server listening on {bound}");
+        println!(
+            "outpost-server listening on {bound}{}",
+            if with_tls { " with TLS" } else { "" }
+        );
         serve(store, listener, config, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

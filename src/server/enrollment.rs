@@ -12,12 +12,7 @@ use crate::model::ClinicId;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// Characters of an enrollment code: digits 2–9 and letters without I and O (32 in all, so each
-/// character is 5 random bits).
-const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-
-/// Characters in a code, without the dashes (60 random bits).
-const CODE_LEN: usize = 12;
+use crate::sync::code::{CODE_ALPHABET, SECRET_LEN as CODE_LEN};
 
 /// How long a new enrollment code is valid unless the administrator says otherwise.
 pub const DEFAULT_CODE_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -105,16 +100,13 @@ pub fn random_code() -> Result<String, StoreError> {
     Ok(code)
 }
 
-/// The canonical form of a typed code (upper case, no dashes or spaces), or `None` when it
-/// cannot be a code at all.
+/// The canonical secret of a typed code (upper case, no dashes or spaces; a code that also
+/// carries the certificate pin gives its secret part), or `None` when it cannot be a code at
+/// all.
 pub fn normalize_code(typed: &str) -> Option<String> {
-    let code: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let valid = code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b));
-    valid.then_some(code)
+    crate::sync::code::EnrollmentCode::parse(typed)
+        .ok()
+        .map(|code| code.secret)
 }
 
 /// A fresh device token: 256 random bits as 64 hex digits.

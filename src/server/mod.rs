@@ -10,6 +10,7 @@
 //! Without a TLS certificate the server accepts only loopback listeners: device credentials and
 //! patient records never cross a network in clear text.
 
+mod certificate;
 mod enrollment;
 mod limited;
 mod scope;
@@ -19,6 +20,7 @@ mod store;
 mod throttle;
 mod uploads;
 
+pub use certificate::{CertificateError, CertificatePaths, certificate_pin, make_certificate};
 pub use enrollment::{
     DEFAULT_CODE_VALIDITY, MAX_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code,
     normalize_code, random_code, random_token, secret_hash,

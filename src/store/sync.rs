@@ -699,6 +699,14 @@ impl Store {
         meta_set(&self.conn, &format!("sync.{key}"), value)
     }
 
+    /// Forgets a sync setting (a certificate of a server this workstation no longer uses).
+    pub fn clear_sync_setting(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [format!("sync.{key}")])
+            .map(drop)
+            .map_err(StoreError::sqlite("writing a setting"))
+    }
+
     /// Joins the clinic the server enrolled this workstation in: records written here so far
     /// are re-labelled as that clinic's, so the server accepts them as this device's own.
     pub fn adopt_clinic(&mut self, clinic_id: ClinicId) -> Result<(), StoreError> {

@@ -170,6 +170,14 @@ pub enum SyncError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The server presented a certificate this workstation does not trust (not the one pinned
+    /// at enrollment, or not signed by a trusted authority): the connection was refused before
+    /// anything was sent. Not a network failure: it is not retried as one.
+    #[error("The server is not the one this workstation trusts: {reason}")]
+    UntrustedServer {
+        /// What was wrong with the certificate.
+        reason: String,
+    },
     /// The server's address or certificate settings are not usable.
     #[error("The server settings are not valid: {reason}")]
     Settings {
@@ -209,8 +217,33 @@ impl From<WireError> for SyncError {
     }
 }
 
+/// The certificate problem behind a failed connection, if that is what it was: rustls's own
+/// error, found in the chain of sources (tokio-rustls wraps it in an I/O error).
+fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let rustls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::InvalidCertificate(problem)) = rustls_error {
+            return Some(format!(
+                "its certificate was refused ({problem:?}); if the server's certificate was \
+                 replaced on purpose, enroll this workstation again with a new code"
+            ));
+        }
+        next = cause.source();
+    }
+    None
+}
+
 impl From<Status> for SyncError {
     fn from(status: Status) -> Self {
+        if let Some(reason) = certificate_problem(&status) {
+            return Self::UntrustedServer { reason };
+        }
         let reason = status.message().to_owned();
         // A status with a source was made on this side from a transport failure; the server
         // sends statuses without one.
@@ -351,13 +384,12 @@ fn endpoint(config: &ClientConfig) -> Result<Endpoint, SyncError> {
         .keep_alive_while_idle(true);
     let https = config.server_url.starts_with("https://");
     if https {
-        let Some(ca) = &config.ca_certificate_pem else {
-            return Err(settings(
-                "an https:// server needs the certificate of the authority that signed its certificate"
-                    .to_owned(),
-            ));
+        // The certificate pinned at enrollment or given by the administrator is the only root
+        // trusted; without one, the system's roots (a server with a public certificate).
+        let mut tls = match &config.ca_certificate_pem {
+            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+            None => ClientTlsConfig::new().with_native_roots(),
         };
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
         if let Some(domain) = &config.tls_domain_name {
             tls = tls.domain_name(domain.clone());
         }
@@ -424,12 +456,16 @@ pub fn push_batches(changes: &[ChangeRecord]) -> Vec<&[ChangeRecord]> {
 impl SyncClient {
     /// Connects to the server now, so an unreachable server shows at once.
     pub async fn connect(config: ClientConfig) -> Result<Self, SyncError> {
-        let channel = endpoint(&config)?
-            .connect()
-            .await
-            .map_err(|e| SyncError::Unreachable {
-                detail: transport_detail(&e),
-            })?;
+        let channel =
+            endpoint(&config)?
+                .connect()
+                .await
+                .map_err(|e| match certificate_problem(&e) {
+                    Some(reason) => SyncError::UntrustedServer { reason },
+                    None => SyncError::Unreachable {
+                        detail: transport_detail(&e),
+                    },
+                })?;
         Self::with_channel(channel, &config)
     }
 

@@ -10,6 +10,8 @@ use crate::store::{ApplyReport, PushOutcome, Store, StoreError};
 use crate::sync::client::{
     ClientConfig, PatientLookup, PullItem, RemotePatient, SyncClient, SyncError, push_batches,
 };
+use crate::sync::code::{EnrollmentCode, PINNED_SERVER_NAME};
+use crate::sync::pin::fetch_pinned_certificate;
 use crate::sync::wire::{Ack, ShareReason};
 use chrono::{DateTime, Utc};
 
@@ -27,6 +29,8 @@ mod keys {
     pub const DEVICE_ID: &str = "device_id";
     pub const CLINIC_NAME: &str = "clinic_name";
     pub const CA_CERTIFICATE: &str = "ca_certificate_pem";
+    /// The name the trusted certificate is checked under, when it was pinned at enrollment.
+    pub const TLS_DOMAIN: &str = "tls_domain_name";
     pub const LAST_SYNC: &str = "last_sync_at";
     pub const LAST_ERROR: &str = "last_error";
 }
@@ -40,6 +44,13 @@ pub enum EngineError {
     /// The local store failed.
     #[error("the local database failed during sync: {0}")]
     Store(#[from] StoreError),
+    /// The enrollment code as typed is not a code.
+    #[error(transparent)]
+    Code(#[from] crate::sync::code::CodeError),
+    /// The server's certificate is not the one the enrollment code names, or it could not be
+    /// reached to tell.
+    #[error(transparent)]
+    Pin(#[from] crate::sync::pin::PinError),
     /// The workstation has not been connected to a server yet.
     #[error("This workstation is not connected to a server yet: use Connect to server.")]
     NotEnrolled,
@@ -49,6 +60,7 @@ impl EngineError {
     /// True when the network is the problem: work goes on offline.
     pub fn is_offline(&self) -> bool {
         matches!(self, Self::Server(e) if e.is_network())
+            || matches!(self, Self::Pin(crate::sync::pin::PinError::Unreachable(_)))
     }
 }
 
@@ -113,6 +125,7 @@ pub fn client_config(store: &Store) -> Result<ClientConfig, EngineError> {
     config.ca_certificate_pem = store
         .sync_setting(keys::CA_CERTIFICATE)?
         .map(String::into_bytes);
+    config.tls_domain_name = store.sync_setting(keys::TLS_DOMAIN)?;
     Ok(config)
 }
 
@@ -135,7 +148,10 @@ pub fn clinic_name(store: &Store) -> Result<Option<String>, StoreError> {
 }
 
 /// Trades a one-time enrollment code for this workstation's credential and joins its clinic.
-/// `ca_certificate_pem` is the server's certificate authority for `https://` servers.
+/// `ca_certificate_pem` is the certificate authority of an `https://` server with a certificate
+/// of its own; a code that carries the server's certificate pin needs none (the certificate is
+/// met, checked against the pin and kept before the code is sent), and neither does a server
+/// whose certificate the system's roots trust.
 pub async fn enroll(
     store: &mut Store,
     server_url: &str,
@@ -143,23 +159,41 @@ pub async fn enroll(
     device_name: &str,
     ca_certificate_pem: Option<Vec<u8>>,
 ) -> Result<String, EngineError> {
-    let mut config = ClientConfig::new(server_url.trim());
-    config.ca_certificate_pem = ca_certificate_pem.clone();
-    let client = SyncClient::connect(config).await?;
+    let code = EnrollmentCode::parse(code)?;
+    let server_url = server_url.trim();
+    let mut config = ClientConfig::new(server_url);
+    config.ca_certificate_pem = ca_certificate_pem;
+    if let Some(pin) = &code.pin
+        && server_url.starts_with("https://")
+        && config.ca_certificate_pem.is_none()
+    {
+        let pem = fetch_pinned_certificate(server_url, pin, config.connect_timeout).await?;
+        config.ca_certificate_pem = Some(pem);
+        config.tls_domain_name = Some(PINNED_SERVER_NAME.to_owned());
+    }
+    let client = SyncClient::connect(config.clone()).await?;
     let node = store.workstation().node_id.0.clone();
-    let enrolled = client.enroll(code, device_name, &node).await?;
+    let enrolled = client.enroll(&code.secret, device_name, &node).await?;
     store.adopt_clinic(ClinicId(enrolled.clinic_id.0))?;
     if !enrolled.number_prefix.is_empty() {
         // Patients registered from now on are numbered under this workstation's own prefix;
         // numbers already given keep theirs.
         store.set_number_prefix(&enrolled.number_prefix)?;
     }
-    store.set_sync_setting(keys::SERVER_URL, server_url.trim())?;
+    store.set_sync_setting(keys::SERVER_URL, server_url)?;
     store.set_sync_setting(keys::DEVICE_TOKEN, &enrolled.device_token)?;
     store.set_sync_setting(keys::DEVICE_ID, &enrolled.device_id.to_string())?;
     store.set_sync_setting(keys::CLINIC_NAME, &enrolled.clinic_name)?;
-    if let Some(pem) = ca_certificate_pem {
-        store.set_sync_setting(keys::CA_CERTIFICATE, &String::from_utf8_lossy(&pem))?;
+    // What this server is trusted by replaces whatever an earlier server was.
+    match &config.ca_certificate_pem {
+        Some(pem) => {
+            store.set_sync_setting(keys::CA_CERTIFICATE, &String::from_utf8_lossy(pem))?;
+        }
+        None => store.clear_sync_setting(keys::CA_CERTIFICATE)?,
+    }
+    match &config.tls_domain_name {
+        Some(domain) => store.set_sync_setting(keys::TLS_DOMAIN, domain)?,
+        None => store.clear_sync_setting(keys::TLS_DOMAIN)?,
     }
     tracing::info!(device_id = %enrolled.device_id, "workstation enrolled");
     // The clinic's users come first, so that one of them can sign in here (a new

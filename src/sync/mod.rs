@@ -3,5 +3,7 @@
 //! the client engine that pushes the outbox and pulls everyone else's changes.
 
 pub mod client;
+pub mod code;
 pub mod engine;
+pub mod pin;
 pub mod wire;

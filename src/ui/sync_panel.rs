@@ -40,6 +40,8 @@ struct ServerAddress {
     url: String,
     /// The PEM file of the server's certificate authority, for `https://`.
     certificate_path: Option<PathBuf>,
+    /// The server certificate's pin, when the enrollment code typed carries one.
+    pin: Option<crate::sync::code::CertificatePin>,
 }
 
 /// What the window asks of the sync thread.
@@ -295,6 +297,16 @@ fn certificate(address: &ServerAddress) -> Result<Option<Vec<u8>>, String> {
 }
 
 async fn test_connection(address: &ServerAddress) -> Result<(), String> {
+    if let Some(pin) = &address.pin
+        && address.certificate_path.is_none()
+        && address.url.trim().starts_with("https://")
+    {
+        // The code names the server's certificate: meeting it is the test.
+        return crate::sync::pin::fetch_pinned_certificate(&address.url, pin, TEST_TIMEOUT)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string());
+    }
     let mut config = ClientConfig::new(address.url.trim());
     config.ca_certificate_pem = certificate(address)?;
     config.connect_timeout = TEST_TIMEOUT;
@@ -394,6 +406,9 @@ impl ConnectDialog {
         Ok(ServerAddress {
             url: url.to_owned(),
             certificate_path: (!certificate.is_empty()).then(|| PathBuf::from(certificate)),
+            pin: crate::sync::code::EnrollmentCode::parse(&self.code)
+                .ok()
+                .and_then(|code| code.pin),
         })
     }
 }
@@ -739,7 +754,10 @@ impl SyncPanel {
                     ui.end_row();
                 });
             ui.label(
-                RichText::new("The certificate is needed only for https:// addresses.")
+                RichText::new(
+                    "Leave the certificate empty when the code has eight groups (it names the \
+                     server's certificate) or the server's certificate is from a public authority.",
+                )
                     .small()
                     .weak(),
             );
