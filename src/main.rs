@@ -164,9 +164,12 @@ const EXIT_OFFLINE: u8 = 3;
 #[error("Server unreachable — working offline: {0}")]
 struct Offline(String);
 
+/// The user's local data folder: `~/.local/share/outpost` on Linux, and on Windows
+/// `%LOCALAPPDATA%\Outpost\Outpost\data` — local, not roaming, because a roaming profile copies
+/// its folder at every sign-in and out, which a live database must not go through.
 fn default_data_dir() -> Result<PathBuf> {
     directories::ProjectDirs::from("org", "Outpost", "Outpost")
-        .map(|dirs| dirs.data_dir().to_owned())
+        .map(|dirs| dirs.data_local_dir().to_owned())
         .context("cannot find a data folder for this user; pass --data-dir DIR")
 }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Checks the Windows installer that packaging/build.sh made: what the MSI holds (msitools), and
+# the programs it installs, run under Wine: `outpost.exe --version`, a demo data folder, `status`,
+# and `outpost-server.exe` serving a Linux workstation that enrolls and syncs with it.
+#
+# Usage: packaging/check-windows.sh LINUX_OUTPOST   (the Linux `outpost` binary to sync with)
+# Needs: msitools, wine64 (Debian's packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+linux_outpost="$1"
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
+msi="target/dist/outpost-${version}-x64.msi"
+upgrade_code="7BB36CB7-DBEF-4E25-83F2-BCCF910CC98E"
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  WINEPREFIX="$work/wine" wineserver -k 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "check-windows: $*" >&2
+  exit 1
+}
+
+echo "== the MSI's tables"
+msiinfo suminfo "$msi"
+msiinfo export "$msi" Property | grep -q "UpgradeCode.*{$upgrade_code}" ||
+  fail "the UpgradeCode is not the fixed one"
+msiinfo export "$msi" Upgrade | grep -q "{$upgrade_code}" ||
+  fail "no Upgrade row: a newer MSI would not replace an older one"
+msiinfo export "$msi" Shortcut | grep -q "Outpost" || fail "no Start menu shortcut"
+msiinfo export "$msi" Icon | grep -q "outpost.ico" || fail "no icon"
+msiinfo export "$msi" Directory | grep -q "ProgramFiles64Folder" ||
+  fail "not installed under Program Files"
+
+echo "== the MSI's files"
+msiextract -C "$work/extracted" "$msi"
+find "$work/extracted" -type f | sed "s|$work/extracted/||" | sort
+outpost_exe="$(find "$work/extracted" -name outpost.exe | head -1)"
+server_exe="$(find "$work/extracted" -name outpost-server.exe | head -1)"
+[ -n "$outpost_exe" ] && [ -n "$server_exe" ] || fail "a program is missing"
+case "$outpost_exe" in
+  *"Program Files"*/Outpost/outpost.exe) ;;
+  *) fail "outpost.exe is not under Program Files\\Outpost: $outpost_exe" ;;
+esac
+
+echo "== under Wine"
+export WINEPREFIX="$work/wine" WINEDEBUG=-all
+wine="$(command -v wine64 || echo /usr/lib/wine/wine64)"
+"$wine" wineboot --init >/dev/null 2>&1 || true
+winpath() { printf 'Z:%s' "$(echo "$1" | tr / '\\')"; }
+
+"$wine" "$outpost_exe" --version | tee "$work/version.txt"
+grep -q "outpost $version" "$work/version.txt" || fail "outpost.exe --version"
+
+data="$work/clinic"
+"$wine" "$outpost_exe" demo --patients 50 --data-dir "$(winpath "$data")"
+"$wine" "$outpost_exe" status --data-dir "$(winpath "$data")" | tee "$work/status.txt"
+grep -Eq "^patients: +50" "$work/status.txt" || fail "status does not count the demo's 50 patients"
+
+echo "== outpost-server.exe serving a Linux workstation"
+server_data="$(winpath "$work/server")"
+"$wine" "$server_exe" clinic add "Hill Clinic" --data-dir "$server_data" | tee "$work/clinic.txt"
+code="$(sed -n 's/^Enrollment code: *//p' "$work/clinic.txt" | tr -d '\r')"
+[ -n "$code" ] || fail "no enrollment code"
+mkfifo "$work/server.out"
+"$wine" "$server_exe" serve --listen 127.0.0.1:0 --data-dir "$server_data" >"$work/server.out" &
+server_pid=$!
+exec 3<"$work/server.out"
+read -r line <&3
+address="$(echo "$line" | tr -d '\r' | sed -n 's/^outpost-server listening on \([^ ]*\).*/\1/p')"
+[ -n "$address" ] || fail "the server did not say where it listens: $line"
+
+workstation="$work/linux-workstation"
+"$linux_outpost" demo --patients 3 --visits 1 --data-dir "$workstation" >/dev/null
+printf 'demo-admin-passphrase\n' >"$work/admin.txt"
+"$linux_outpost" sync --data-dir "$workstation" --server "http://$address" --enroll "$code" \
+  --user admin --password-file "$work/admin.txt"
+"$linux_outpost" status --data-dir "$workstation" | tee "$work/linux-status.txt"
+grep -Eq "^pending changes: +0" "$work/linux-status.txt" || fail "changes were left unsent"
+"$wine" "$server_exe" device list --data-dir "$server_data" | tee "$work/devices.txt"
+grep -q "Workstation" "$work/devices.txt" || fail "the workstation is not enrolled"
+
+echo "check-windows: the MSI and its programs work"
