@@ -41,12 +41,16 @@ echo "== Windows: both programs, cross-compiled"
 # need a cmake cross toolchain; the other codecs are Rust or C that the mingw compiler builds.
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 cargo build --locked --profile dist --target "$windows" --bins
-bin_dir="$target_dir/$windows/dist"
+# wixl takes its sources by relative path only: stage the programs inside the clone.
+staging="target/windows-staging"
+rm -rf "$staging"
+mkdir -p "$staging"
+cp "$target_dir/$windows/dist/outpost.exe" "$target_dir/$windows/dist/outpost-server.exe" "$staging/"
 
 echo "== Windows: the MSI"
 msi="$dist/outpost-${version}-x64.msi"
 wixl --arch x64 \
-  -D "Version=$version" -D "BinDir=$bin_dir" -D "SourceDir=$repo" \
+  -D "Version=$version" -D "BinDir=$staging" -D "SourceDir=." \
   -o "$msi" packaging/windows/outpost.wxs
 
 echo "== lintian"

@@ -57,7 +57,10 @@ impl Store {
                     .map_err(StoreError::sqlite("writing the backup"))?;
             }
         }
-        std::fs::File::open(&temporary)
+        // Windows flushes only a file opened for writing (opening it so does not change it).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&temporary)
             .and_then(|file| file.sync_all())
             .map_err(io_error(&temporary))?;
         std::fs::rename(&temporary, &database).map_err(io_error(&database))?;

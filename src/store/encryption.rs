@@ -328,7 +328,10 @@ fn move_to_key(
         })?;
     }
     after_step(EncryptStep::Copied)?;
-    std::fs::File::open(&copy)
+    // Windows flushes only a file opened for writing (opening it so does not change it).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
         .and_then(|file| file.sync_all())
         .map_err(io("flushing the encrypted copy"))?;
     after_step(EncryptStep::Flushed)?;
