@@ -111,10 +111,24 @@ enum Command {
     /// Write a backup of this workstation (records, key file, images; encrypted as they are
     /// here) into a new folder, by default under `backups` in the data folder (for an
     /// administrator). The backup is a data folder of its own: open it with --data-dir.
+    #[command(args_conflicts_with_subcommands = true)]
     Backup {
         /// The new folder to write.
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupAction {
+    /// Check a backup against its manifest: every file there, whole, as it was written. Needs no
+    /// password. Exit status 1 when anything is missing or changed.
+    Verify {
+        /// The backup's folder.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -751,7 +765,31 @@ fn try_main() -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Backup { to }) => {
+        Some(Command::Backup {
+            action: Some(BackupAction::Verify { dir }),
+            ..
+        }) => {
+            let check = outpost::store::verify_backup(&dir)?;
+            let mut lines = vec![
+                format!("backup: {}", dir.display()),
+                format!("written: {}", check.created_at),
+                format!("files: {}", check.files),
+                format!("bytes: {}", check.bytes),
+                format!("encrypted: {}", if check.encrypted { "yes" } else { "no" }),
+            ];
+            lines.extend(check.problems.iter().map(|p| format!("problem: {p}")));
+            print_lines(&lines);
+            if check.problems.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "the backup in {} is not whole ({} problems)",
+                    dir.display(),
+                    check.problems.len()
+                )
+            }
+        }
+        Some(Command::Backup { to, action: None }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
             let report = service.backup(to.as_deref())?;

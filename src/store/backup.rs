@@ -9,7 +9,188 @@
 
 use super::blobfile::BlobFiles;
 use super::{DATABASE_FILE, KEYRING_FILE, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+
+/// The file in a backup's folder that lists every other file with its size and SHA-256.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The manifest's format, for a later reader.
+const MANIFEST_FORMAT: u32 = 1;
+
+/// A backup's manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    created_at: String,
+    encrypted: bool,
+    files: Vec<ManifestFile>,
+}
+
+/// One file of a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ManifestFile {
+    /// Relative to the backup's folder, with `/` between folders.
+    path: String,
+    bytes: u64,
+    sha256: String,
+}
+
+/// What is wrong with a backup.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackupProblem {
+    /// No manifest: not a backup, or one cut short before it finished.
+    #[error("there is no {MANIFEST_FILE}: this is not a finished backup")]
+    NoManifest,
+    /// The manifest cannot be read.
+    #[error("{MANIFEST_FILE} cannot be read: {0}")]
+    BadManifest(String),
+    /// A file the manifest lists is gone.
+    #[error("{0} is missing")]
+    Missing(String),
+    /// A file's size or content is not what was written.
+    #[error("{0} has changed since the backup was written (damaged, or edited)")]
+    Changed(String),
+}
+
+/// The outcome of checking a backup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupCheck {
+    /// Files the manifest lists.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// When the backup was written (as the manifest says).
+    pub created_at: String,
+    /// Whether it is encrypted.
+    pub encrypted: bool,
+    /// Everything wrong; empty when the backup is whole.
+    pub problems: Vec<BackupProblem>,
+}
+
+/// Checks the backup in `dir` against its manifest: every file there, with its size and SHA-256.
+/// Reads every byte; needs no password (the files are checked as written, encrypted or not).
+pub fn verify_backup(dir: &Path) -> Result<BackupCheck, StoreError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(BackupCheck {
+                files: 0,
+                bytes: 0,
+                created_at: String::new(),
+                encrypted: false,
+                problems: vec![BackupProblem::NoManifest],
+            });
+        }
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    let manifest: Manifest = match serde_json::from_slice(&text) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            return Ok(BackupCheck {
+                files: 0,
+                bytes: 0,
+                created_at: String::new(),
+                encrypted: false,
+                problems: vec![BackupProblem::BadManifest(e.to_string())],
+            });
+        }
+    };
+    let mut problems = Vec::new();
+    for file in &manifest.files {
+        // Only plain relative paths: a manifest never sends the check outside the folder.
+        let relative = Path::new(&file.path);
+        if relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            problems.push(BackupProblem::BadManifest(format!(
+                "{:?} is not a path inside the backup",
+                file.path
+            )));
+            continue;
+        }
+        match hash_file(&dir.join(relative)) {
+            Ok(None) => problems.push(BackupProblem::Missing(file.path.clone())),
+            Ok(Some((bytes, sha256))) if bytes == file.bytes && sha256 == file.sha256 => {}
+            Ok(Some(_)) => problems.push(BackupProblem::Changed(file.path.clone())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(BackupCheck {
+        files: manifest.files.len(),
+        bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+        created_at: manifest.created_at,
+        encrypted: manifest.encrypted,
+        problems,
+    })
+}
+
+/// Every file under `root` (but the manifest), sorted, with its size and SHA-256.
+fn list_files(root: &Path) -> Result<Vec<ManifestFile>, StoreError> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(io_error(&folder))? {
+            let entry = entry.map_err(io_error(&folder))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(io_error(&path))?;
+            if kind.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            if relative == MANIFEST_FILE || relative.ends_with(".part") {
+                continue;
+            }
+            if let Some((bytes, sha256)) = hash_file(&path)? {
+                files.push(ManifestFile {
+                    path: relative,
+                    bytes,
+                    sha256,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The size and SHA-256 (hex) of a file; `None` when it does not exist.
+fn hash_file(path: &Path) -> Result<Option<(u64, String)>, StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io_error(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buffer.get(..n).unwrap_or_default());
+        bytes += n as u64;
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Some((bytes, sha256)))
+}
 
 /// What a backup wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +261,26 @@ impl Store {
                 images += 1;
             }
         }
+        // Last, the manifest: the size and SHA-256 of every file as written, read back from
+        // the disk, so `verify_backup` can tell a whole backup from a damaged or partial one.
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            created_at: super::time_text(chrono::Utc::now()),
+            encrypted: self.key.is_some(),
+            files: list_files(dest)?,
+        };
+        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+            StoreError::InvalidSetting(format!("the backup's manifest could not be written: {e}"))
+        })?;
+        let part = dest.join(format!(".{MANIFEST_FILE}.part"));
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&part).map_err(io_error(&part))?;
+            file.write_all(&text).map_err(io_error(&part))?;
+            file.sync_all().map_err(io_error(&part))?;
+        }
+        let final_path = dest.join(MANIFEST_FILE);
+        std::fs::rename(&part, &final_path).map_err(io_error(&final_path))?;
         if let Ok(folder) = std::fs::File::open(dest) {
             let _ = folder.sync_all();
         }

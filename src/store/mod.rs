@@ -23,7 +23,7 @@ mod users;
 mod write;
 
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
-pub use backup::BackupReport;
+pub use backup::{BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, verify_backup};
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
 pub use encounters::MedicineSuggestion;
