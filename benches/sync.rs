@@ -56,7 +56,7 @@ async fn workstation(
     )
     .unwrap();
     let mut store = Store::open_dir(&dir.join(name)).unwrap();
-    engine::enroll(&mut store, url, &clinic.enrollment_code, name, None)
+    engine::enroll(&mut store, url, &clinic.enrollment_code, name, None, false)
         .await
         .unwrap();
     store
@@ -78,7 +78,7 @@ async fn colleague(
     )
     .unwrap();
     let mut store = Store::open_dir(&dir.join(name)).unwrap();
-    engine::enroll(&mut store, url, &code, name, None)
+    engine::enroll(&mut store, url, &code, name, None, false)
         .await
         .unwrap();
     store
@@ -269,7 +269,7 @@ async fn main() {
         .unwrap();
         let client = SyncClient::connect(ClientConfig::new(&url)).await.unwrap();
         let device = client
-            .enroll(&clinic.enrollment_code, "Bench", "")
+            .enroll(&clinic.enrollment_code, "Bench", "", None)
             .await
             .unwrap();
         let client = client.with_device_token(&device.device_token).unwrap();
@@ -353,7 +353,7 @@ async fn district(
         let client = SyncClient::connect(ClientConfig::new(url)).await.unwrap();
         let node = format!("district{c}");
         let enrolled = client
-            .enroll(&clinic.enrollment_code, "Bench", &node)
+            .enroll(&clinic.enrollment_code, "Bench", &node, None)
             .await
             .unwrap();
         let device = server
@@ -422,7 +422,7 @@ async fn district(
     .unwrap();
     let ws_dir = dir.join("district-ws");
     let mut store = Store::open_dir(&ws_dir).unwrap();
-    engine::enroll(&mut store, url, &code, "New desk", None)
+    engine::enroll(&mut store, url, &code, "New desk", None, false)
         .await
         .unwrap();
     let client = client_of(&store).await;

@@ -66,6 +66,18 @@ enum Command {
         /// Repeat every SECONDS until stopped.
         #[arg(long, value_name = "SECONDS")]
         every: Option<u64>,
+        /// With --enroll, on a data folder restored from a backup: take over the workstation
+        /// it was backed up from (the server revokes that one) instead of enrolling beside it.
+        #[arg(long, requires = "enroll")]
+        take_over: bool,
+    },
+    /// Restore a backup into a new data folder (--data-dir), after checking every file against
+    /// its manifest. The restored workstation works at once; it syncs after it enrolls again
+    /// (`sync --enroll CODE`, with --take-over to replace the workstation it was backed up from).
+    Restore {
+        /// The backup's folder.
+        #[arg(value_name = "BACKUP")]
+        backup: PathBuf,
     },
     /// Describe DICOM files (patient, study, series, modality, transfer syntax, size, frames) and
     /// decode every frame. Exit status 1 if any file cannot be read.
@@ -231,6 +243,7 @@ async fn sync_command(
     mut service: AppService,
     cli: &Cli,
     enroll_with: Option<(String, String, Option<Vec<u8>>, String)>,
+    take_over: bool,
     every: Option<u64>,
 ) -> Result<()> {
     use outpost::sync::client::SyncClient;
@@ -240,7 +253,7 @@ async fn sync_command(
     }
     if let Some((server, code, ca_pem, device_name)) = enroll_with {
         let store = service.store_to_enroll()?;
-        let clinic = engine::enroll(store, &server, &code, &device_name, ca_pem)
+        let clinic = engine::enroll(store, &server, &code, &device_name, ca_pem, take_over)
             .await
             .map_err(|e| match e.is_offline() {
                 true => anyhow::Error::new(Offline(e.to_string())),
@@ -694,12 +707,29 @@ fn try_main() -> Result<()> {
             print_lines(&lines);
             Ok(())
         }
+        Some(Command::Restore { backup }) => {
+            let Some(dest) = cli.data_dir.clone() else {
+                bail!("give the new data folder to restore into: --data-dir DIR");
+            };
+            let report = outpost::store::restore_backup(&backup, &dest)?;
+            print_lines(&[
+                format!("restored: {}", report.folder.display()),
+                format!("files: {}", report.files),
+                format!("backup written: {}", report.backup_written),
+                "next: sign in as before; to sync, enroll again with a new code \
+                 (sync --server URL --enroll CODE, with --take-over to replace the workstation \
+                 this backup came from)"
+                    .to_owned(),
+            ]);
+            Ok(())
+        }
         Some(Command::Sync {
             server,
             enroll,
             ca_cert,
             device_name,
             every,
+            take_over,
         }) => {
             let data_dir = data_dir_of(cli.data_dir.clone(), false)?;
             let ca_pem = match ca_cert {
@@ -719,7 +749,7 @@ fn try_main() -> Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the network runtime")?;
-            runtime.block_on(sync_command(service, &cli, enroll_with, every))
+            runtime.block_on(sync_command(service, &cli, enroll_with, take_over, every))
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
         Some(Command::Import {

@@ -96,7 +96,7 @@ impl TestServer {
     async fn enrolled(&self, clinic: &NewClinic) -> (SyncClient, String) {
         let client = self.client().await;
         let device = client
-            .enroll(&clinic.enrollment_code, "Front desk", "")
+            .enroll(&clinic.enrollment_code, "Front desk", "", None)
             .await
             .unwrap();
         let token = device.device_token.clone();
@@ -113,7 +113,7 @@ impl TestServer {
         )
         .unwrap();
         let client = self.client().await;
-        let device = client.enroll(&code, "Back room", "").await.unwrap();
+        let device = client.enroll(&code, "Back room", "", None).await.unwrap();
         let token = device.device_token.clone();
         (client.with_device_token(&token).unwrap(), token)
     }
@@ -231,13 +231,13 @@ async fn an_enrollment_code_works_once() {
     let client = server.client().await;
     // Typed in lower case with spaces: still the code.
     let typed = clinic.enrollment_code.to_lowercase().replace('-', " ");
-    let device = client.enroll(&typed, "Front desk", "").await.unwrap();
+    let device = client.enroll(&typed, "Front desk", "", None).await.unwrap();
     assert_eq!(device.clinic_id, clinic.clinic.clinic_id);
     assert_eq!(device.clinic_name, "Hill Clinic");
     assert_eq!(device.device_token.len(), 64);
 
     let again = client
-        .enroll(&clinic.enrollment_code, "Back office", "")
+        .enroll(&clinic.enrollment_code, "Back office", "", None)
         .await;
     assert!(
         matches!(again, Err(SyncError::Unauthenticated { .. })),
@@ -838,7 +838,7 @@ async fn tls_with_a_self_signed_certificate_works_end_to_end() {
     config.tls_domain_name = Some("outpost.test".into());
     let client = SyncClient::connect(config.clone()).await.unwrap();
     let device = client
-        .enroll(&clinic.enrollment_code, "Desk", "")
+        .enroll(&clinic.enrollment_code, "Desk", "", None)
         .await
         .unwrap();
     config.device_token = Some(device.device_token);
@@ -852,7 +852,7 @@ async fn tls_with_a_self_signed_certificate_works_end_to_end() {
     let plain = format!("http://127.0.0.1:{}", server.port);
     let refused = match SyncClient::connect(ClientConfig::new(plain)).await {
         Ok(client) => client
-            .enroll("AAAA-AAAA-AAAA", "Desk", "")
+            .enroll("AAAA-AAAA-AAAA", "Desk", "", None)
             .await
             .map(|_| ()),
         Err(error) => Err(error),
@@ -920,7 +920,7 @@ async fn the_binarys_clinic_add_prints_a_code_that_enrolls() {
 
     let server = start_in(dir, None).await;
     let client = server.client().await;
-    let device = client.enroll(&code, "Front desk", "").await.unwrap();
+    let device = client.enroll(&code, "Front desk", "", None).await.unwrap();
     assert_eq!(device.clinic_name, "Hill Clinic");
 
     let devices = run_server_binary(&["device", "list"], server.dir.path());

@@ -103,7 +103,7 @@ impl Server {
         let client = SyncClient::connect(ClientConfig::new(&self.url))
             .await
             .unwrap();
-        let enrolled = client.enroll(code, "Attacker", node).await.unwrap();
+        let enrolled = client.enroll(code, "Attacker", node, None).await.unwrap();
         Device {
             token: enrolled.device_token.clone(),
             client: client.with_device_token(&enrolled.device_token).unwrap(),
@@ -120,7 +120,7 @@ impl Server {
 
     async fn enrolled_workstation(&self, name: &str, code: &str) -> Store {
         let mut store = Store::open_dir(&self.dir.path().join(name)).unwrap();
-        engine::enroll(&mut store, &self.url, code, name, None)
+        engine::enroll(&mut store, &self.url, code, name, None, false)
             .await
             .unwrap();
         store
@@ -739,7 +739,7 @@ async fn a_workstations_node_belongs_to_one_clinic() {
         .await
         .unwrap();
     let taken = client
-        .enroll(&river.enrollment_code, "Attacker", "hill-desk")
+        .enroll(&river.enrollment_code, "Attacker", "hill-desk", None)
         .await;
     assert!(
         matches!(&taken, Err(SyncError::Refused { reason, .. }) if reason.contains("another clinic")),
@@ -771,14 +771,16 @@ async fn enrollment_guesses_are_slowed_and_codes_can_be_revoked() {
         .await
         .unwrap();
     for _ in 0..5 {
-        let wrong = client.enroll("AAAA-BBBB-CCCC", "Guesser", "").await;
+        let wrong = client.enroll("AAAA-BBBB-CCCC", "Guesser", "", None).await;
         assert!(
             matches!(wrong, Err(SyncError::Unauthenticated { .. })),
             "{wrong:?}"
         );
     }
     // Even the right code waits now, from this address.
-    let slowed = client.enroll(&hill.enrollment_code, "Guesser", "").await;
+    let slowed = client
+        .enroll(&hill.enrollment_code, "Guesser", "", None)
+        .await;
     assert!(
         matches!(&slowed, Err(SyncError::Refused { reason, .. }) if reason.contains("wait")),
         "{slowed:?}"
@@ -799,7 +801,9 @@ async fn enrollment_guesses_are_slowed_and_codes_can_be_revoked() {
     let client = SyncClient::connect(ClientConfig::new(&other.url))
         .await
         .unwrap();
-    let revoked = client.enroll(&clinic.enrollment_code, "Desk", "").await;
+    let revoked = client
+        .enroll(&clinic.enrollment_code, "Desk", "", None)
+        .await;
     assert!(
         matches!(revoked, Err(SyncError::Unauthenticated { .. })),
         "{revoked:?}"

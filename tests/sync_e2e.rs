@@ -71,7 +71,7 @@ async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
 /// A workstation in `dir/name`, enrolled with `code` in the clinic named `clinic`.
 async fn enrolled(server: &Server, dir: &TempDir, name: &str, code: &str, clinic: &str) -> Store {
     let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
-    let joined = engine::enroll(&mut store, &server.url, code, "Front desk", None)
+    let joined = engine::enroll(&mut store, &server.url, code, "Front desk", None, false)
         .await
         .unwrap();
     assert_eq!(joined, clinic);
@@ -739,7 +739,7 @@ async fn a_user_added_at_one_workstation_signs_in_at_another_offline_until_disab
     // A second workstation of the same clinic, with no user of its own.
     let code = another_code(&server, front.store().clinic_id());
     let mut back = Store::open_dir(&dir.path().join("hill-back")).unwrap();
-    engine::enroll(&mut back, &server.url, &code, "Back room", None)
+    engine::enroll(&mut back, &server.url, &code, "Back room", None, false)
         .await
         .unwrap();
     sync(front.store_for(Action::SyncNow).unwrap()).await;
@@ -888,6 +888,7 @@ async fn a_workstation_set_up_before_it_enrolled_takes_the_clinics_key_and_its_u
         &code,
         "Outpost room",
         None,
+        false,
     )
     .await
     .unwrap();
@@ -946,5 +947,147 @@ async fn a_workstation_set_up_before_it_enrolled_takes_the_clinics_key_and_its_u
             .unwrap()
             .given_name,
         "Auma"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstation_restored_from_its_backup_takes_over_and_nothing_is_lost_or_doubled() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut front = workstation(&server, &dir, "Hill Clinic").await;
+    let old_device: uuid::Uuid = front
+        .sync_setting("device_id")
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Before the backup: one patient sent, one written and not sent yet.
+    let sent = front.register_patient(patient(&front, "Sent")).unwrap();
+    sync(&mut front).await;
+    let unsent = front.register_patient(patient(&front, "Unsent")).unwrap();
+    let backup = dir.path().join("backup");
+    front.backup_to(&backup).unwrap();
+    // After the backup: the unsent one goes, and another is written and sent.
+    let later = front.register_patient(patient(&front, "Later")).unwrap();
+    sync(&mut front).await;
+    let stored_before = server.store.device_changes(old_device).unwrap().len();
+
+    // The workstation's disk dies; its backup is restored on another computer.
+    let restored_dir = dir.path().join("restored");
+    let report = outpost::store::restore_backup(&backup, &restored_dir).unwrap();
+    assert!(report.files >= 1, "the database at least");
+    let mut restored = Store::open_dir(&restored_dir).unwrap();
+    assert!(restored.is_restored_copy());
+    assert_eq!(restored.patient_count().unwrap(), 2, "what the backup held");
+    // It works at once, but does not sync as the workstation it was copied from.
+    assert!(matches!(
+        engine::client_config(&restored),
+        Err(engine::EngineError::RestoredCopy)
+    ));
+    // Taking over needs a copy restored from an enrolled workstation.
+    let mut fresh = Store::open_dir(&dir.path().join("fresh")).unwrap();
+    let code = another_code(&server, front.clinic_id());
+    assert!(matches!(
+        engine::enroll(&mut fresh, &server.url, &code, "New", None, true).await,
+        Err(engine::EngineError::NothingToTakeOver)
+    ));
+
+    // It takes over the old workstation with a new code.
+    engine::enroll(
+        &mut restored,
+        &server.url,
+        &code,
+        "Front desk (restored)",
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(!restored.is_restored_copy());
+    sync(&mut restored).await;
+    // Everything, once: the patient pushed after the backup came back from the server.
+    assert_eq!(restored.patient_count().unwrap(), 3);
+    for p in [&sent, &unsent, &later] {
+        assert_eq!(
+            restored.patient(p.patient_id).unwrap().given_name,
+            p.given_name
+        );
+    }
+    // Nothing stored twice: what the restored copy sent again, the server already had.
+    let new_device: uuid::Uuid = restored
+        .sync_setting("device_id")
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(server.store.device_changes(new_device).unwrap().is_empty());
+    assert_eq!(
+        server.store.device_changes(old_device).unwrap().len(),
+        stored_before
+    );
+    assert_ne!(
+        restored.workstation().node_id,
+        front.workstation().node_id,
+        "its own clock node from now on"
+    );
+    // The old workstation is revoked: if it comes back, it cannot sync as a second one.
+    let devices = server.store.devices().unwrap();
+    let old = devices.iter().find(|d| d.device_id == old_device).unwrap();
+    assert!(old.revoked_at_millis.is_some());
+    let client = SyncClient::connect(engine::client_config(&front).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        engine::sync_once(&mut front, &client, |_| {}).await,
+        Err(engine::EngineError::Server(
+            outpost::sync::client::SyncError::Unauthenticated { .. }
+        ))
+    ));
+
+    // A workstation whose disk dies right after its backup, with a change it never sent: taking
+    // over, the restored copy sends it, stamped as the old workstation stamped it.
+    let mut ward = colleague(&server, &dir, &front, "ward").await;
+    sync(&mut ward).await;
+    let orphan = ward.register_patient(patient(&ward, "Orphan")).unwrap();
+    let ward_backup = dir.path().join("ward-backup");
+    ward.backup_to(&ward_backup).unwrap();
+    drop(ward);
+    let ward_restored_dir = dir.path().join("ward-restored");
+    outpost::store::restore_backup(&ward_backup, &ward_restored_dir).unwrap();
+    let mut ward_restored = Store::open_dir(&ward_restored_dir).unwrap();
+    let code = another_code(&server, front.clinic_id());
+    engine::enroll(&mut ward_restored, &server.url, &code, "Ward", None, true)
+        .await
+        .unwrap();
+    let report = sync(&mut ward_restored).await;
+    assert_eq!(report.refused, 0, "{report:?}");
+    sync(&mut restored).await;
+    assert_eq!(
+        restored.patient(orphan.patient_id).unwrap().given_name,
+        "Orphan",
+        "the change only the backup held reached the clinic"
+    );
+
+    // Restored again, beside a workstation still in use: a new workstation with its own node.
+    let beside_dir = dir.path().join("beside");
+    outpost::store::restore_backup(&backup, &beside_dir).unwrap();
+    let mut beside = Store::open_dir(&beside_dir).unwrap();
+    let code = another_code(&server, front.clinic_id());
+    engine::enroll(&mut beside, &server.url, &code, "Second desk", None, false)
+        .await
+        .unwrap();
+    assert_ne!(beside.workstation().node_id, front.workstation().node_id);
+    sync(&mut beside).await;
+    assert_eq!(beside.patient_count().unwrap(), 4);
+    let active = server
+        .store
+        .devices()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.revoked_at_millis.is_none())
+        .count();
+    assert_eq!(
+        active, 3,
+        "the two restored in place of theirs, and the one beside"
     );
 }

@@ -108,6 +108,7 @@ impl Server {
                 code,
                 "Front desk",
                 None,
+                false,
             ))
             .unwrap();
         store
@@ -275,6 +276,7 @@ fn connect_to_the_server_then_sync_a_registered_patient() {
             &other_code,
             "Ward",
             None,
+            false,
         ))
         .unwrap();
     server.sync(&mut other);

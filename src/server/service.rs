@@ -291,7 +291,14 @@ impl pb::enrollment_server::Enrollment for SyncService {
             enrollment_code,
             device_name,
             node_id,
+            replaces_device_id,
         } = request.into_inner();
+        let replaces = match replaces_device_id.trim() {
+            "" => None,
+            id => Some(id.parse::<Uuid>().map_err(|_| {
+                Status::invalid_argument("the device to take over is not a device id")
+            })?),
+        };
         let node_id = node_id.trim().to_owned();
         if node_id.len() > 64
             || !node_id
@@ -327,6 +334,7 @@ impl pb::enrollment_server::Enrollment for SyncService {
             name: device_name,
             token_hash: secret_hash(&token),
             node_id: (!node_id.is_empty()).then_some(node_id),
+            replaces,
         };
         let store = Arc::clone(&self.store);
         let now = now_millis();

@@ -244,6 +244,11 @@ INSERT OR IGNORE INTO blob_refs
     WHERE entity = 'attachment' AND patient_id IS NOT NULL
         AND json_extract(fields_json, '$.blob_sha256') IS NOT NULL;
 "#,
+    r#"
+-- A workstation restored from a backup that took over its old device also pushes the changes
+-- the old one stamped and never sent: the old device's clock node, inherited.
+ALTER TABLE devices ADD COLUMN inherited_node TEXT;
+"#,
 ];
 
 /// The schema step that added the patient directory, which is filled from the log in Rust.
@@ -736,16 +741,41 @@ impl ServerStore for SqliteServerStore {
                     return Err(StoreError::NodeTaken);
                 }
             }
+            let mut inherited: Option<String> = None;
+            if let Some(old) = device.replaces {
+                // Taking over: the old device must be this clinic's; it is revoked now, so the
+                // workstation it was and the one restored from its backup never both sync.
+                let revoked = tx
+                    .execute(
+                        "UPDATE devices SET revoked_at = coalesce(revoked_at, ?3)
+                         WHERE device_id = ?1 AND clinic_id = ?2",
+                        params![old.hyphenated().to_string(), clinic_id, now_millis],
+                    )
+                    .map_err(StoreError::database(context))?;
+                if revoked == 0 {
+                    return Err(StoreError::UnknownDevice(old));
+                }
+                inherited = tx
+                    .query_row(
+                        "SELECT node_id FROM devices WHERE device_id = ?1",
+                        [old.hyphenated().to_string()],
+                        |row| row.get(0),
+                    )
+                    .map_err(StoreError::database(context))?;
+                tracing::info!(old_device_id = %old, new_device_id = %device.device_id, "a restored workstation took over its device");
+            }
             tx.execute(
-                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at, node_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at, node_id,
+                                      inherited_node)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     device.device_id.hyphenated().to_string(),
                     clinic_id,
                     device.name,
                     device.token_hash,
                     now_millis,
-                    device.node_id
+                    device.node_id,
+                    inherited
                 ],
             )
             .map_err(StoreError::database(context))?;
@@ -794,11 +824,11 @@ impl ServerStore for SqliteServerStore {
         self.write(context, |tx| {
             release_due(tx, now_millis)?;
             // The device as stored now: its node may have been bound by an earlier push.
-            let (mut node, last_hlc): (Option<String>, Option<String>) = tx
-                .query_row(
-                    "SELECT node_id, last_hlc FROM devices WHERE device_id = ?1",
+            let (mut node, last_hlc, inherited): (Option<String>, Option<String>, Option<String>) =
+                tx.query_row(
+                    "SELECT node_id, last_hlc, inherited_node FROM devices WHERE device_id = ?1",
                     [&device_id],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .map_err(StoreError::database(context))?;
             let mut last: Option<HlcStamp> = last_hlc.and_then(|t| t.parse().ok());
@@ -850,6 +880,8 @@ impl ServerStore for SqliteServerStore {
                 }
                 let stamp_node = &change.hlc.node.0;
                 match &node {
+                    // Taken over from the device this one replaced: its stamps, as they were.
+                    Some(_) if inherited.as_deref() == Some(stamp_node.as_str()) => {}
                     Some(own) if own != stamp_node => {
                         tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a change stamped by another workstation was refused");
                         acks.push(Ack::Refused {
@@ -1940,6 +1972,7 @@ mod tests {
             name: "desk".into(),
             token_hash: "token".into(),
             node_id: Some("n".into()),
+            replaces: None,
         };
         let (device, _) = store.enroll_device("code", &new, 1).unwrap();
         assert!(matches!(
@@ -2031,6 +2064,7 @@ mod tests {
             name: "river desk".into(),
             token_hash: "river-token".into(),
             node_id: Some("r".into()),
+            replaces: None,
         };
         let (river, _) = store.enroll_device("river-code", &river_device, 1).unwrap();
         // Interleaved: Hill, River, Hill, River, …

@@ -53,6 +53,9 @@ pub struct NewDevice {
     pub token_hash: String,
     /// The workstation's clock node, when it said (older workstations do not).
     pub node_id: Option<String>,
+    /// The device this one takes over (a workstation restored from its backup): revoked in the
+    /// same transaction; it must be of the clinic the code is for.
+    pub replaces: Option<Uuid>,
 }
 
 /// What a clinic asks the district server for when its own records do not have a patient.

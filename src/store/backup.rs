@@ -17,6 +17,92 @@ use std::path::{Path, PathBuf};
 /// The file in a backup's folder that lists every other file with its size and SHA-256.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The file that marks a data folder restored from a backup, until it enrolls again.
+pub const RESTORED_MARKER: &str = "restored-from-backup.json";
+
+/// What a restore wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The new data folder.
+    pub folder: PathBuf,
+    /// Files copied.
+    pub files: usize,
+    /// When the backup was written.
+    pub backup_written: String,
+}
+
+/// Restores the backup in `backup` into the new data folder `dest` (which must not exist, or be
+/// empty), after checking every file against the manifest. The copy is marked as restored: it
+/// works offline at once, and syncs only after it enrolls again, as a new workstation or taking
+/// over the one it was backed up from (see `sync::engine::enroll`).
+pub fn restore_backup(backup: &Path, dest: &Path) -> Result<RestoreReport, StoreError> {
+    let check = verify_backup(backup)?;
+    if !check.problems.is_empty() {
+        return Err(StoreError::BackupNotWhole {
+            problems: check.problems,
+        });
+    }
+    if dest.exists()
+        && std::fs::read_dir(dest)
+            .map_err(io_error(dest))?
+            .next()
+            .is_some()
+    {
+        return Err(StoreError::InvalidSetting(format!(
+            "{} is not empty: a backup is restored into a new folder",
+            dest.display()
+        )));
+    }
+    let text = std::fs::read(backup.join(MANIFEST_FILE)).map_err(io_error(backup))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| StoreError::BackupNotWhole {
+            problems: vec![BackupProblem::BadManifest(e.to_string())],
+        })?;
+    for file in &manifest.files {
+        let from = backup.join(&file.path);
+        let to = dest.join(&file.path);
+        if let Some(folder) = to.parent() {
+            std::fs::create_dir_all(folder).map_err(io_error(folder))?;
+        }
+        std::fs::copy(&from, &to).map_err(io_error(&to))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&to)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error(&to))?;
+    }
+    let marker = serde_json::json!({
+        "backup_written": manifest.created_at,
+        "restored_at": super::time_text(chrono::Utc::now()),
+    });
+    let marker_path = dest.join(RESTORED_MARKER);
+    std::fs::write(&marker_path, marker.to_string()).map_err(io_error(&marker_path))?;
+    Ok(RestoreReport {
+        folder: dest.to_owned(),
+        files: manifest.files.len(),
+        backup_written: manifest.created_at,
+    })
+}
+
+impl Store {
+    /// True for a data folder restored from a backup that has not enrolled since.
+    pub fn is_restored_copy(&self) -> bool {
+        self.data_dir().join(RESTORED_MARKER).is_file()
+    }
+
+    /// After a restored copy enrolled: pull everything again from the start (changes already
+    /// here are recognised by their id), and drop the restored mark.
+    pub fn finish_restore(&mut self) -> Result<(), StoreError> {
+        self.set_sync_setting("cursor", "0")?;
+        let marker = self.data_dir().join(RESTORED_MARKER);
+        match std::fs::remove_file(&marker) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&marker)(e)),
+        }
+    }
+}
+
 /// The manifest's format, for a later reader.
 const MANIFEST_FORMAT: u32 = 1;
 

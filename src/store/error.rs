@@ -6,6 +6,12 @@ use std::path::PathBuf;
 /// An error from the local store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A backup is missing files or holds changed ones; nothing was restored.
+    #[error("the backup is not whole: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    BackupNotWhole {
+        /// What is wrong, file by file.
+        problems: Vec<super::BackupProblem>,
+    },
     /// The database file could not be opened.
     #[error("cannot open the database {path}: {source}")]
     Open {

@@ -23,7 +23,10 @@ mod users;
 mod write;
 
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
-pub use backup::{BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, verify_backup};
+pub use backup::{
+    BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, RESTORED_MARKER, RestoreReport,
+    restore_backup, verify_backup,
+};
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
 pub use encounters::MedicineSuggestion;
@@ -278,6 +281,18 @@ impl Store {
     /// Who this workstation is.
     pub fn workstation(&self) -> &Workstation {
         &self.workstation
+    }
+
+    /// Gives this workstation a new clock node (a data folder restored from a backup that
+    /// enrolls as a new workstation beside the one it was copied from): changes from now on are
+    /// stamped with it; the stamps already written keep theirs.
+    pub fn renew_node(&mut self) -> Result<NodeId, StoreError> {
+        let node = NodeId(crate::model::new_uuid().simple().to_string());
+        meta_set(&self.conn, "node_id", &node.0)?;
+        let last: Option<HlcStamp> = meta_get(&self.conn, "hlc_last")?.and_then(|s| s.parse().ok());
+        self.clock = HybridClock::resume(node.clone(), last.as_ref());
+        self.workstation.node_id = node.clone();
+        Ok(node)
     }
 
     /// Sets the prefix of patient numbers handed out from now on.

@@ -548,11 +548,13 @@ impl SyncClient {
         enrollment_code: &str,
         device_name: &str,
         node_id: &str,
+        replaces: Option<Uuid>,
     ) -> Result<EnrolledDevice, SyncError> {
         let request = self.timed_request(pb::EnrollRequest {
             enrollment_code: enrollment_code.to_owned(),
             device_name: device_name.to_owned(),
             node_id: node_id.to_owned(),
+            replaces_device_id: replaces.map(|id| id.to_string()).unwrap_or_default(),
         });
         let mut client = self.enrollment.clone();
         let reply = self.unary(client.enroll(request)).await?;

@@ -51,6 +51,19 @@ pub enum EngineError {
     /// reached to tell.
     #[error(transparent)]
     Pin(#[from] crate::sync::pin::PinError),
+    /// This data folder was restored from a backup and has not enrolled since: syncing as the
+    /// workstation it was backed up from would make one workstation two.
+    #[error(
+        "This workstation was restored from a backup: enroll it again with a new code \
+         (`outpost sync --server URL --enroll CODE`, with --take-over to replace the workstation \
+         it was backed up from) before it syncs."
+    )]
+    RestoredCopy,
+    /// `--take-over` on a workstation that has no earlier device to take over.
+    #[error(
+        "Only a workstation restored from a backup of an enrolled workstation takes over a device."
+    )]
+    NothingToTakeOver,
     /// The workstation has not been connected to a server yet.
     #[error("This workstation is not connected to a server yet: use Connect to server.")]
     NotEnrolled,
@@ -114,6 +127,9 @@ pub enum SyncProgress {
 
 /// How this workstation reaches its server, from the store's settings.
 pub fn client_config(store: &Store) -> Result<ClientConfig, EngineError> {
+    if store.is_restored_copy() {
+        return Err(EngineError::RestoredCopy);
+    }
     let url = store
         .sync_setting(keys::SERVER_URL)?
         .ok_or(EngineError::NotEnrolled)?;
@@ -152,14 +168,33 @@ pub fn clinic_name(store: &Store) -> Result<Option<String>, StoreError> {
 /// of its own; a code that carries the server's certificate pin needs none (the certificate is
 /// met, checked against the pin and kept before the code is sent), and neither does a server
 /// whose certificate the system's roots trust.
+///
+/// A data folder restored from a backup enrolls with a clock node of its own: as a new
+/// workstation beside the one it was copied from, or, with `take_over`, in its place: the server
+/// revokes that device and accepts from this one the changes the old node stamped and never
+/// sent. Either way it then pulls everything again from the start, so what
+/// was pushed after the backup comes back, each change once.
 pub async fn enroll(
     store: &mut Store,
     server_url: &str,
     code: &str,
     device_name: &str,
     ca_certificate_pem: Option<Vec<u8>>,
+    take_over: bool,
 ) -> Result<String, EngineError> {
     let code = EnrollmentCode::parse(code)?;
+    let restored = store.is_restored_copy();
+    let replaces = if take_over {
+        let old = store
+            .sync_setting(keys::DEVICE_ID)?
+            .and_then(|id| id.parse::<uuid::Uuid>().ok());
+        match (restored, old) {
+            (true, Some(old)) => Some(old),
+            _ => return Err(EngineError::NothingToTakeOver),
+        }
+    } else {
+        None
+    };
     let server_url = server_url.trim();
     let mut config = ClientConfig::new(server_url);
     config.ca_certificate_pem = ca_certificate_pem;
@@ -172,8 +207,16 @@ pub async fn enroll(
         config.tls_domain_name = Some(PINNED_SERVER_NAME.to_owned());
     }
     let client = SyncClient::connect(config.clone()).await?;
+    if restored {
+        // A clock node of its own, so the restored copy never stamps (or chains audit entries)
+        // as the workstation it was copied from, which may still be in use. Taking over, the
+        // server lets it also send the changes the old node stamped and never sent.
+        store.renew_node()?;
+    }
     let node = store.workstation().node_id.0.clone();
-    let enrolled = client.enroll(&code.secret, device_name, &node).await?;
+    let enrolled = client
+        .enroll(&code.secret, device_name, &node, replaces)
+        .await?;
     store.adopt_clinic(ClinicId(enrolled.clinic_id.0))?;
     if !enrolled.number_prefix.is_empty() {
         // Patients registered from now on are numbered under this workstation's own prefix;
@@ -194,6 +237,11 @@ pub async fn enroll(
     match &config.tls_domain_name {
         Some(domain) => store.set_sync_setting(keys::TLS_DOMAIN, domain)?,
         None => store.clear_sync_setting(keys::TLS_DOMAIN)?,
+    }
+    if restored {
+        // Everything again from the start: what was pushed after the backup comes back, and
+        // what is already here is recognised by its change id.
+        store.finish_restore()?;
     }
     tracing::info!(device_id = %enrolled.device_id, "workstation enrolled");
     // The clinic's users come first, so that one of them can sign in here (a new

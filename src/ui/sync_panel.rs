@@ -323,9 +323,16 @@ async fn enroll(
     device_name: &str,
 ) -> Result<String, String> {
     let pem = certificate(address)?;
-    engine::enroll(store, &address.url, code.trim(), device_name.trim(), pem)
-        .await
-        .map_err(|error| error.to_string())
+    engine::enroll(
+        store,
+        &address.url,
+        code.trim(),
+        device_name.trim(),
+        pem,
+        false,
+    )
+    .await
+    .map_err(|error| error.to_string())
 }
 
 /// What the window must refresh after the events of a frame.
