@@ -421,6 +421,97 @@ fn a_server_made_by_init_speaks_tls_and_workstations_trust_it_by_the_code_alone(
 }
 
 #[test]
+fn a_server_backed_up_while_it_serves_is_restored_with_its_records_and_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let data_arg = data.to_str().unwrap();
+    assert!(
+        run(SERVER, &["init", "--data-dir", data_arg])
+            .status
+            .success()
+    );
+    let added = run(
+        SERVER,
+        &["clinic", "add", "Hill Clinic", "--data-dir", data_arg],
+    );
+    let code = field(&stdout(&added), "Enrollment code");
+    let (server, url) = serve(&data);
+
+    let admin = dir.path().join("admin.txt");
+    std::fs::write(&admin, "demo-admin-passphrase\n").unwrap();
+    let hill = dir.path().join("hill");
+    let hill_arg = hill.to_str().unwrap();
+    assert!(
+        run(
+            OUTPOST,
+            &[
+                "demo",
+                "--patients",
+                "4",
+                "--visits",
+                "1",
+                "--data-dir",
+                hill_arg
+            ]
+        )
+        .status
+        .success()
+    );
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--data-dir",
+            hill_arg,
+            "--user",
+            "admin",
+            "--password-file",
+            admin.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(OUTPOST, &args)
+    };
+    assert!(
+        sync(&["--server", &url, "--enroll", &code])
+            .status
+            .success()
+    );
+
+    // Written while the server serves; checked against its manifest.
+    let backup = dir.path().join("server-backup");
+    let written = run(
+        SERVER,
+        &[
+            "backup",
+            "--data-dir",
+            data_arg,
+            "--to",
+            backup.to_str().unwrap(),
+        ],
+    );
+    assert!(written.status.success());
+    let verified = run(SERVER, &["backup", "verify", backup.to_str().unwrap()]);
+    assert!(verified.status.success());
+    assert!(stdout(&verified).contains("The backup is whole."));
+
+    // The server's disk is lost: the backup becomes its data folder, on the same address.
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    drop(server);
+    std::fs::remove_dir_all(&data).unwrap();
+    let (_restored, restored_url) = serve_on(&backup, &format!("127.0.0.1:{port}"));
+    assert_eq!(restored_url, url);
+    // The workstation trusts it (the same certificate) and finds its device and records there.
+    let synced = sync(&[]);
+    assert!(synced.status.success());
+    let devices = run(
+        SERVER,
+        &["device", "list", "--data-dir", backup.to_str().unwrap()],
+    );
+    assert_eq!(stdout(&devices).matches("active").count(), 1);
+    let status = stdout(&run(OUTPOST, &["status", "--data-dir", hill_arg]));
+    assert_eq!(field(&status, "pending changes"), "0");
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_a_failure_status() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();

@@ -82,6 +82,19 @@ enum Command {
     /// List and revoke enrolled workstations; review and hold back what a device pushed.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Write a consistent copy of the server's data folder (database, images, certificate and
+    /// key) into a new folder while it serves, with a manifest of every file's SHA-256;
+    /// `backup verify DIR` checks one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The new folder to write.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+    },
     /// List the reads that crossed a clinic's boundary: lookups of another clinic's patients,
     /// patients opened with a reason, and their records fetched.
     AccessLog {
@@ -90,6 +103,15 @@ enum Command {
         /// Write the log as CSV to this file instead of listing it.
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupAction {
+    /// Check a backup against its manifest; exit status 1 when a file is missing or changed.
+    Verify {
+        /// The backup's folder.
+        dir: PathBuf,
     },
 }
 
@@ -257,6 +279,57 @@ fn try_main() -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => run_server(args, &file),
+        Command::Backup {
+            action: Some(BackupAction::Verify { dir }),
+            ..
+        } => {
+            let check = outpost::store::verify_backup(&dir)?;
+            println!("Backup:   {}", dir.display());
+            println!("Written:  {}", check.created_at);
+            println!("Files:    {} ({} bytes)", check.files, check.bytes);
+            for problem in &check.problems {
+                println!("Problem:  {problem}");
+            }
+            if !check.problems.is_empty() {
+                bail!(
+                    "the backup is not whole ({} problems)",
+                    check.problems.len()
+                );
+            }
+            println!("The backup is whole.");
+            Ok(())
+        }
+        Command::Backup {
+            data,
+            to,
+            action: None,
+        } => {
+            let dir = data.resolve(&file)?;
+            let Some(dest) = to else {
+                bail!("give the new folder to write: backup --to DIR");
+            };
+            let store = open_store(&data)?;
+            let blobs = store
+                .backup_to(&dest)
+                .with_context(|| format!("could not write the backup into {}", dest.display()))?;
+            // The certificate and its key: a restored server keeps the identity workstations pin.
+            let own = outpost::server::CertificatePaths::in_data_dir(&dir);
+            if own.exist() {
+                let tls = dest.join("tls");
+                std::fs::create_dir_all(&tls)?;
+                std::fs::copy(&own.cert, tls.join("server.crt"))?;
+                std::fs::copy(&own.key, tls.join("server.key"))?;
+            }
+            outpost::store::write_manifest(&dest, false).context("could not write the manifest")?;
+            println!("Backup:   {}", dest.display());
+            println!("Images:   {blobs}");
+            println!(
+                "It holds the server's private key: keep it where only the server's \
+                 administrators can read it. To restore, stop the server and use the folder as \
+                 its data folder."
+            );
+            Ok(())
+        }
         Command::Clinic(ClinicCommand::Code {
             revoke: Some(code),
             data,

@@ -300,6 +300,51 @@ impl SqliteServerStore {
         &self.db_path
     }
 
+    /// Writes a consistent copy of the store into `dest` (a new or empty folder) while it
+    /// serves: the database as one snapshot (`VACUUM INTO`), then every complete blob (blobs
+    /// never change once complete, and one the snapshot names was complete before it).
+    /// Unfinished uploads are left out. Returns how many blobs were copied.
+    pub fn backup_to(&self, dest: &Path) -> Result<usize, StoreError> {
+        if dest.exists()
+            && fs::read_dir(dest)
+                .map_err(StoreError::io(dest))?
+                .next()
+                .is_some()
+        {
+            return Err(StoreError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "not empty: a backup goes into a new folder",
+                ),
+            });
+        }
+        fs::create_dir_all(dest).map_err(StoreError::io(dest))?;
+        let database = dest.join(DATABASE_FILE);
+        let target = database.to_string_lossy().into_owned();
+        self.read(|conn| {
+            conn.execute("VACUUM INTO ?1", [&target])
+                .map(drop)
+                .map_err(StoreError::database("writing the backup"))
+        })?;
+        let mut blobs = 0;
+        for shard in fs::read_dir(&self.blob_dir).map_err(StoreError::io(&self.blob_dir))? {
+            let shard = shard.map_err(StoreError::io(&self.blob_dir))?;
+            if shard.file_name() == "partial" || !shard.path().is_dir() {
+                continue;
+            }
+            let to_shard = dest.join(BLOB_DIR).join(shard.file_name());
+            fs::create_dir_all(&to_shard).map_err(StoreError::io(&to_shard))?;
+            for blob in fs::read_dir(shard.path()).map_err(StoreError::io(&shard.path()))? {
+                let blob = blob.map_err(StoreError::io(&shard.path()))?;
+                let to = to_shard.join(blob.file_name());
+                fs::copy(blob.path(), &to).map_err(StoreError::io(&to))?;
+                blobs += 1;
+            }
+        }
+        Ok(blobs)
+    }
+
     fn read<T>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,

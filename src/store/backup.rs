@@ -216,6 +216,34 @@ pub fn verify_backup(dir: &Path) -> Result<BackupCheck, StoreError> {
     })
 }
 
+/// Writes the manifest of the backup in `dest`, last: the size and SHA-256 of every file as
+/// written, read back from the disk, so [`verify_backup`] can tell a whole backup from a damaged
+/// or partial one. The server's backups use it too.
+pub fn write_manifest(dest: &Path, encrypted: bool) -> Result<(), StoreError> {
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        created_at: super::time_text(chrono::Utc::now()),
+        encrypted,
+        files: list_files(dest)?,
+    };
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        StoreError::InvalidSetting(format!("the backup's manifest could not be written: {e}"))
+    })?;
+    let part = dest.join(format!(".{MANIFEST_FILE}.part"));
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&part).map_err(io_error(&part))?;
+        file.write_all(&text).map_err(io_error(&part))?;
+        file.sync_all().map_err(io_error(&part))?;
+    }
+    let final_path = dest.join(MANIFEST_FILE);
+    std::fs::rename(&part, &final_path).map_err(io_error(&final_path))?;
+    if let Ok(folder) = std::fs::File::open(dest) {
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
 /// Every file under `root` (but the manifest), sorted, with its size and SHA-256.
 fn list_files(root: &Path) -> Result<Vec<ManifestFile>, StoreError> {
     let mut files = Vec::new();
@@ -347,29 +375,7 @@ impl Store {
                 images += 1;
             }
         }
-        // Last, the manifest: the size and SHA-256 of every file as written, read back from
-        // the disk, so `verify_backup` can tell a whole backup from a damaged or partial one.
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT,
-            created_at: super::time_text(chrono::Utc::now()),
-            encrypted: self.key.is_some(),
-            files: list_files(dest)?,
-        };
-        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| {
-            StoreError::InvalidSetting(format!("the backup's manifest could not be written: {e}"))
-        })?;
-        let part = dest.join(format!(".{MANIFEST_FILE}.part"));
-        {
-            use std::io::Write as _;
-            let mut file = std::fs::File::create(&part).map_err(io_error(&part))?;
-            file.write_all(&text).map_err(io_error(&part))?;
-            file.sync_all().map_err(io_error(&part))?;
-        }
-        let final_path = dest.join(MANIFEST_FILE);
-        std::fs::rename(&part, &final_path).map_err(io_error(&final_path))?;
-        if let Ok(folder) = std::fs::File::open(dest) {
-            let _ = folder.sync_all();
-        }
+        write_manifest(dest, self.key.is_some())?;
         Ok(BackupReport {
             folder: dest.to_owned(),
             images,

@@ -25,7 +25,7 @@ mod write;
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
 pub use backup::{
     BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, RESTORED_MARKER, RestoreReport,
-    restore_backup, verify_backup,
+    restore_backup, verify_backup, write_manifest,
 };
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
