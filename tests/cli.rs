@@ -64,6 +64,22 @@ fn serve_on(data: &Path, listen: &str) -> (Server, String) {
     (Server(child), url)
 }
 
+/// `outpost sync` on the workstation in `data` as the demo's administrator (password in
+/// `admin`), with `extra` arguments.
+fn sync_as_admin(data: &Path, admin: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sync",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--user",
+        "admin",
+        "--password-file",
+        admin.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(OUTPOST, &args)
+}
+
 #[test]
 fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,19 +376,7 @@ fn a_server_made_by_init_speaks_tls_and_workstations_trust_it_by_the_code_alone(
         ],
     );
     assert!(demo.status.success());
-    let sync = |data: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "sync",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--user",
-            "admin",
-            "--password-file",
-            admin.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(OUTPOST, &args)
-    };
+    let sync = |data: &Path, extra: &[&str]| sync_as_admin(data, &admin, extra);
 
     // A man in the middle: the code sent to a server with another certificate is refused before
     // it is sent; that server never hears it.
@@ -457,19 +461,7 @@ fn a_server_backed_up_while_it_serves_is_restored_with_its_records_and_certifica
         .status
         .success()
     );
-    let sync = |extra: &[&str]| {
-        let mut args = vec![
-            "sync",
-            "--data-dir",
-            hill_arg,
-            "--user",
-            "admin",
-            "--password-file",
-            admin.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(OUTPOST, &args)
-    };
+    let sync = |extra: &[&str]| sync_as_admin(&hill, &admin, extra);
     assert!(
         sync(&["--server", &url, "--enroll", &code])
             .status

@@ -42,12 +42,7 @@ pub fn restore_backup(backup: &Path, dest: &Path) -> Result<RestoreReport, Store
             problems: check.problems,
         });
     }
-    if dest.exists()
-        && std::fs::read_dir(dest)
-            .map_err(io_error(dest))?
-            .next()
-            .is_some()
-    {
+    if !is_missing_or_empty(dest)? {
         return Err(StoreError::InvalidSetting(format!(
             "{} is not empty: a backup is restored into a new folder",
             dest.display()
@@ -244,6 +239,17 @@ pub fn write_manifest(dest: &Path, encrypted: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// True when `dir` does not exist or holds nothing: a backup or a restore writes only there.
+fn is_missing_or_empty(dir: &Path) -> Result<bool, StoreError> {
+    if !dir.exists() {
+        return Ok(true);
+    }
+    Ok(std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .next()
+        .is_none())
+}
+
 /// Every file under `root` (but the manifest), sorted, with its size and SHA-256.
 fn list_files(root: &Path) -> Result<Vec<ManifestFile>, StoreError> {
     let mut files = Vec::new();
@@ -327,12 +333,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 impl Store {
     /// Writes a backup into the folder `dest`, which must not exist yet (or be empty).
     pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, StoreError> {
-        if dest.exists()
-            && std::fs::read_dir(dest)
-                .map_err(io_error(dest))?
-                .next()
-                .is_some()
-        {
+        if !is_missing_or_empty(dest)? {
             return Err(StoreError::InvalidSetting(format!(
                 "{} is not empty: a backup goes into a new folder",
                 dest.display()

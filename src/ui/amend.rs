@@ -4,8 +4,8 @@
 
 use super::command::ViewContext;
 use super::icd10_picker::{Icd10Choice, Icd10Picker};
-use super::visit_editor::{parse_vital, vital_texts, vitals_and_notes};
-use super::widgets::{labelled_multiline, vital_field_ui};
+use super::visit_editor::{parse_vital, vital_fields_ui, vital_texts};
+use super::widgets::labelled_multiline;
 use crate::model::{
     Amendment, AmendmentId, Corrections, Diagnosis, Encounter, EncounterId, VITAL_RANGES,
     VitalCorrection, Vitals,
@@ -133,20 +133,13 @@ impl AmendForm {
         egui::CollapsingHeader::new(RichText::new("Correct a vital sign").strong())
             .id_salt("amend_vitals")
             .show(ui, |ui| {
-                let (_, notes) = vitals_and_notes(&self.vital_text, self.age_months);
-                egui::Grid::new("amend_vitals_grid")
-                    .num_columns(4)
-                    .spacing([10.0, 6.0])
-                    .show(ui, |ui| {
-                        for ((range, text), note) in VITAL_RANGES
-                            .iter()
-                            .zip(self.vital_text.iter_mut())
-                            .zip(&notes)
-                        {
-                            vital_field_ui(ui, range, text, note);
-                            ui.end_row();
-                        }
-                    });
+                vital_fields_ui(
+                    ui,
+                    "amend_vitals_grid",
+                    &mut self.vital_text,
+                    self.age_months,
+                    |_, _| {},
+                );
             });
     }
 

@@ -586,21 +586,16 @@ impl VisitEditor {
     }
 
     fn vitals_ui(&mut self, ui: &mut Ui) {
-        let (vitals, notes) = vitals_and_notes(&self.vital_text, self.age_months);
-        egui::Grid::new("vitals")
-            .num_columns(4)
-            .spacing([10.0, 6.0])
-            .show(ui, |ui| {
-                for ((range, text), note) in VITAL_RANGES
-                    .iter()
-                    .zip(self.vital_text.iter_mut())
-                    .zip(&notes)
-                {
-                    vital_field_ui(ui, range, text, note);
-                    ui.end_row();
-                }
-                bmi_row_ui(ui, &vitals, self.age_months, true);
-            });
+        let age_months = self.age_months;
+        vital_fields_ui(
+            ui,
+            "vitals",
+            &mut self.vital_text,
+            age_months,
+            |ui, vitals| {
+                bmi_row_ui(ui, vitals, age_months, true);
+            },
+        );
     }
 
     /// Whose draft this is, and the hand-over to the signed-in clinician.
@@ -1487,6 +1482,28 @@ fn bmi_row_ui(ui: &mut Ui, vitals: &Vitals, age_months: Option<u32>, unit_column
         warning_label(ui, &flags.join(", "));
     }
     ui.end_row();
+}
+
+/// The vital-sign fields in a grid, each with its note (impossible, or flagged), then `after`
+/// with the values as read (the BMI row).
+pub(super) fn vital_fields_ui(
+    ui: &mut Ui,
+    id: &str,
+    texts: &mut [String; VITAL_RANGES.len()],
+    age_months: Option<u32>,
+    after: impl FnOnce(&mut Ui, &Vitals),
+) {
+    let (vitals, notes) = vitals_and_notes(texts, age_months);
+    egui::Grid::new(id)
+        .num_columns(4)
+        .spacing([10.0, 6.0])
+        .show(ui, |ui| {
+            for ((range, text), note) in VITAL_RANGES.iter().zip(texts.iter_mut()).zip(&notes) {
+                vital_field_ui(ui, range, text, note);
+                ui.end_row();
+            }
+            after(ui, &vitals);
+        });
 }
 
 /// The vitals as typed (unreadable fields left out) and what to show beside each field.
