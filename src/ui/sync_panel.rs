@@ -58,6 +58,8 @@ enum SyncRequest {
         address: ServerAddress,
         code: String,
         device_name: String,
+        /// A workstation restored from a backup replaces the one it came from.
+        take_over: bool,
     },
     /// Look a patient up at the district server.
     Find(PatientLookup),
@@ -220,8 +222,10 @@ fn worker_main(opener: &StoreOpener, requests: &Receiver<SyncRequest>, events: &
                 address,
                 code,
                 device_name,
+                take_over,
             }) => {
-                let result = runtime.block_on(enroll(&mut store, &address, &code, &device_name));
+                let result =
+                    runtime.block_on(enroll(&mut store, &address, &code, &device_name, take_over));
                 let succeeded = result.is_ok();
                 events.send(SyncEvent::Enrolled(result));
                 if succeeded {
@@ -321,6 +325,7 @@ async fn enroll(
     address: &ServerAddress,
     code: &str,
     device_name: &str,
+    take_over: bool,
 ) -> Result<String, String> {
     let pem = certificate(address)?;
     engine::enroll(
@@ -329,7 +334,7 @@ async fn enroll(
         code.trim(),
         device_name.trim(),
         pem,
-        false,
+        take_over,
     )
     .await
     .map_err(|error| error.to_string())
@@ -378,6 +383,8 @@ struct ConnectDialog {
     code: String,
     device_name: String,
     certificate_path: String,
+    /// This computer holds a restored backup and replaces the workstation it came from.
+    take_over: bool,
     busy: Option<DialogBusy>,
     /// The outcome of the last test or attempt, and whether it is an error.
     result: Option<(String, bool)>,
@@ -396,6 +403,7 @@ impl ConnectDialog {
             code: String::new(),
             device_name,
             certificate_path: String::new(),
+            take_over: false,
             busy: None,
             result: None,
         }
@@ -768,6 +776,14 @@ impl SyncPanel {
                     .small()
                     .weak(),
             );
+            ui.checkbox(
+                &mut dialog.take_over,
+                "Restored from a backup: replace the workstation it came from",
+            )
+            .on_hover_text(
+                "The server stops accepting the old workstation, and this one sends what the \
+                 old one wrote and never sent. Leave it off to add this computer beside it.",
+            );
             ui.add_space(8.0);
             match dialog.busy {
                 Some(DialogBusy::Testing) => {
@@ -807,6 +823,7 @@ impl SyncPanel {
                                 address,
                                 code: dialog.code.trim().to_owned(),
                                 device_name: dialog.device_name.trim().to_owned(),
+                                take_over: dialog.take_over,
                             });
                             dialog.busy = Some(DialogBusy::Connecting);
                         }
