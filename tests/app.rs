@@ -700,9 +700,11 @@ fn entries_are_never_changed_in_place() {
 #[test]
 fn backups_and_audit_exports_are_an_administrators_and_each_is_in_the_trail() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut service, _clock) = service_in(&dir);
+    let (mut service, clock) = service_in(&dir);
     let fx = fixture(&mut service);
     support::add_user(&mut service, "amina", "Dr Amina", &[Role::Clinician]);
+    assert_eq!(service.last_backup(), None);
+    assert!(service.backup_overdue(), "no backup yet is a warning");
     let exports = |service: &AppService| {
         service
             .store()
@@ -728,6 +730,13 @@ fn backups_and_audit_exports_are_an_administrators_and_each_is_in_the_trail() {
     service.sign_in("achieng", PASSWORD).unwrap();
     let report = service.backup(None).unwrap();
     assert!(report.encrypted);
+    // When it happened is kept, and a week later it is a warning again.
+    assert_eq!(service.last_backup(), Some(start()));
+    assert!(!service.backup_overdue());
+    clock.advance(Duration::days(7));
+    assert!(!service.backup_overdue());
+    clock.advance(Duration::minutes(1));
+    assert!(service.backup_overdue());
     assert!(report.folder.starts_with(dir.path().join("backups")));
     assert_eq!(exports(&service), 1);
     let entries = service.export_audit().unwrap();

@@ -954,3 +954,25 @@ fn a_choice_picked_with_enter_closes_its_list() {
         "the list closed after the pick"
     );
 }
+
+#[test]
+fn an_administrator_sees_when_the_last_backup_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = support::signed_in(store_in(&dir));
+    {
+        let harness = harness(OutpostApp::new(support::signed_in(store_in(
+            &tempfile::tempdir().unwrap(),
+        ))));
+        harness.get_by_label("No backup yet");
+    }
+    service.backup(None).unwrap();
+    let day = service
+        .last_backup()
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%-d %B %Y")
+        .to_string();
+    let harness = harness(OutpostApp::new(service));
+    harness.get_by_label(&format!("Last backup {day}"));
+    assert!(harness.query_by_label("No backup yet").is_none());
+}

@@ -45,6 +45,21 @@ const MAX_LOGIN_WAIT_SECONDS: i64 = 300;
 pub const DEFAULT_AUTO_LOCK_MINUTES: u32 = 10;
 
 const AUTO_LOCK_SETTING: &str = "auto_lock_minutes";
+/// When this workstation's last backup was written (RFC 3339).
+const LAST_BACKUP_SETTING: &str = "last_backup_at";
+
+/// A backup older than this is shown in the warning colour.
+pub const BACKUP_WARNING_DAYS: i64 = 7;
+
+/// When the store says its last backup was written.
+fn read_last_backup(store: &Store) -> Option<DateTime<Utc>> {
+    store
+        .setting(LAST_BACKUP_SETTING)
+        .ok()
+        .flatten()
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
 const RECOVERY_SLOT_SETTING: &str = "recovery_slot";
 /// What the recovery slot is bound to: the clinic's id when it was sealed (enrolling gives the
 /// workstation another clinic id later; the slot keeps its own).
@@ -152,6 +167,8 @@ pub struct AppService {
     last_activity: DateTime<Utc>,
     /// The idle time before the screen locks, as last read from the settings.
     auto_lock_minutes: u32,
+    /// When the last backup was written, as last read from the settings.
+    last_backup: Option<DateTime<Utc>>,
     /// A plain workstation being encrypted at sign-in.
     encryption: Option<Encryption>,
 }
@@ -200,6 +217,7 @@ impl AppService {
             .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
         Self {
             auto_lock_minutes,
+            last_backup: read_last_backup(&store),
             store,
             opened: true,
             store_generation: 0,
@@ -325,6 +343,7 @@ impl AppService {
             .flatten()
             .and_then(|m| m.parse().ok())
             .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
+        self.last_backup = read_last_backup(&store);
         self.store = store;
         self.opened = true;
         self.store_generation += 1;
@@ -779,6 +798,18 @@ impl AppService {
         self.auto_lock_minutes
     }
 
+    /// When this workstation's last backup was written, if ever.
+    pub fn last_backup(&self) -> Option<DateTime<Utc>> {
+        self.last_backup
+    }
+
+    /// Whether the last backup is missing or older than [`BACKUP_WARNING_DAYS`].
+    pub fn backup_overdue(&self) -> bool {
+        self.last_backup.is_none_or(|at| {
+            self.clock.now().signed_duration_since(at) > chrono::Duration::days(BACKUP_WARNING_DAYS)
+        })
+    }
+
     /// Whether an unlocked session was left untouched for the auto-lock time: the window saves
     /// what it can, then calls [`AppService::lock`].
     pub fn idle_lock_due(&self) -> bool {
@@ -914,6 +945,12 @@ impl AppService {
         let report = self.store.backup_to(&folder)?;
         self.store
             .record_audit(AuditEvent::new(AuditAction::Export, Some(user_id)))?;
+        let now = self.clock.now();
+        self.store.set_setting(
+            LAST_BACKUP_SETTING,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )?;
+        self.last_backup = Some(now);
         Ok(report)
     }
 

@@ -564,6 +564,27 @@ impl OutpostApp {
             };
             ui.label(RichText::new(patients).small());
             ui.separator();
+            // Those who can back up see when it last happened; a week without is a warning.
+            if self.service.allows(crate::model::Action::Backup) {
+                let text = match self.service.last_backup() {
+                    Some(at) => format!(
+                        "Last backup {}",
+                        widgets::format_date(at.with_timezone(&chrono::Local).date_naive())
+                    ),
+                    None => "No backup yet".to_owned(),
+                };
+                let text = RichText::new(text).small();
+                ui.label(if self.service.backup_overdue() {
+                    text.color(widgets::WARNING_TEXT)
+                } else {
+                    text
+                })
+                .on_hover_text(format!(
+                    "Back up with `outpost backup --to FOLDER` (a USB drive) at least every {} days",
+                    crate::app::BACKUP_WARNING_DAYS
+                ));
+                ui.separator();
+            }
             let pending = self.status.as_ref().map(|status| status.pending_changes);
             if self.sync.status_ui(ui, pending) {
                 self.request_open(Screen::Conflicts, chrono::Local::now().date_naive());
