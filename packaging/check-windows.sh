@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 linux_outpost="$1"
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
 msi="target/dist/outpost-${version}-x64.msi"
+repo_msi="$(pwd)/$msi"
 upgrade_code="7BB36CB7-DBEF-4E25-83F2-BCCF910CC98E"
 work="$(mktemp -d)"
 server_pid=""
@@ -86,5 +87,31 @@ printf 'demo-admin-passphrase\n' >"$work/admin.txt"
 grep -Eq "^pending changes: +0" "$work/linux-status.txt" || fail "changes were left unsent"
 "$wine" "$server_exe" device list --data-dir "$server_data" | tee "$work/devices.txt"
 grep -q "Workstation" "$work/devices.txt" || fail "the workstation is not enrolled"
+
+echo "== installing, upgrading in place and uninstalling (msiexec under Wine)"
+installed="C:\\Program Files\\Outpost\\outpost.exe"
+"$wine" msiexec /i "$(winpath "$repo_msi")" /qn || fail "the MSI did not install"
+[ -f "$WINEPREFIX/drive_c/Program Files/Outpost/outpost.exe" ] || fail "nothing under Program Files"
+local_data="$("$wine" cmd /c 'echo %LOCALAPPDATA%' | tr -d '\r')\\Outpost\\Outpost\\data"
+"$wine" "$installed" demo --patients 20 --data-dir "$local_data" >/dev/null
+# With no --data-dir the installed program finds it: the user's local application data.
+"$wine" "$installed" status | tee "$work/installed-status.txt"
+grep -Eq "^patients: +20" "$work/installed-status.txt" || fail "the default data folder is not LocalAppData"
+# A newer build of the same product replaces the installed one and leaves the data.
+next_version="$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')"
+wixl --arch x64 -D "Version=$next_version" -D "BinDir=target/windows-staging" -D "SourceDir=." \
+  -o "$work/upgrade.msi" packaging/windows/outpost.wxs 2>/dev/null
+"$wine" msiexec /i "$(winpath "$work/upgrade.msi")" /qn || fail "the upgrade did not install"
+"$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s |
+  tr -d '\r' | tee "$work/products.txt" | grep -E "DisplayName|DisplayVersion"
+[ "$(grep -c "DisplayName.*Outpost$" "$work/products.txt")" -eq 1 ] ||
+  fail "the upgrade left two Outposts installed"
+grep -q "DisplayVersion.*$next_version" "$work/products.txt" || fail "the upgrade is not the one installed"
+"$wine" "$installed" status | grep -Eq "^patients: +20" || fail "the upgrade lost the data"
+# Uninstalling removes the program and keeps the records.
+"$wine" msiexec /x "$(winpath "$work/upgrade.msi")" /qn || fail "the MSI did not uninstall"
+[ ! -e "$WINEPREFIX/drive_c/Program Files/Outpost/outpost.exe" ] || fail "the program is still there"
+find "$WINEPREFIX/drive_c/users" -path "*AppData/Local/Outpost/Outpost/data/outpost.sqlite3" |
+  grep -q . || fail "uninstalling removed the records"
 
 echo "check-windows: the MSI and its programs work"
