@@ -821,3 +821,62 @@ fn another_clinicians_draft_is_written_only_after_a_recorded_hand_over() {
             .is_err()
     );
 }
+
+#[test]
+fn the_daily_backup_is_an_administrators_setting_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut service, clock) = service_in(&dir);
+    fixture(&mut service);
+    support::add_user(&mut service, "amina", "Dr Amina", &[Role::Clinician]);
+    let usb = dir.path().join("usb");
+    let schedule = outpost::app::BackupSchedule {
+        folder: usb.clone(),
+        keep: 2,
+    };
+
+    service.sign_in("amina", PASSWORD).unwrap();
+    assert!(matches!(
+        service.execute(Command::SetBackupSchedule(Some(schedule.clone()))),
+        Err(AppError::Forbidden(Action::Backup))
+    ));
+    assert!(service.scheduled_backup_due().is_none(), "none set up");
+
+    service.sign_in("achieng", PASSWORD).unwrap();
+    service
+        .execute(Command::SetBackupSchedule(Some(schedule.clone())))
+        .unwrap();
+    assert_eq!(service.backup_schedule(), Some(&schedule));
+    // Due at once (never backed up), then a day after each one. Three days: three backups,
+    // the newest two kept.
+    for _ in 0..3 {
+        let (opener, target, keep) = service.scheduled_backup_due().expect("due");
+        let report = opener.open().unwrap().backup_to(&target).unwrap();
+        outpost::store::prune_backups(&usb, keep as usize).unwrap();
+        assert!(
+            outpost::store::verify_backup(&report.folder)
+                .unwrap()
+                .problems
+                .is_empty()
+        );
+        service.record_scheduled_backup().unwrap();
+        assert!(
+            service.scheduled_backup_due().is_none(),
+            "not again the same day"
+        );
+        clock.advance(Duration::hours(23));
+        assert!(service.scheduled_backup_due().is_none());
+        clock.advance(Duration::hours(1));
+    }
+    let kept = std::fs::read_dir(&usb).unwrap().count();
+    assert_eq!(kept, 2);
+    // Something else in the folder is never removed.
+    std::fs::create_dir(usb.join("photos")).unwrap();
+    outpost::store::prune_backups(&usb, 1).unwrap();
+    assert!(usb.join("photos").is_dir());
+    assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 2);
+
+    // Turned off.
+    service.execute(Command::SetBackupSchedule(None)).unwrap();
+    assert!(service.backup_schedule().is_none());
+    assert!(service.scheduled_backup_due().is_none());
+}

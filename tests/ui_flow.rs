@@ -976,3 +976,42 @@ fn an_administrator_sees_when_the_last_backup_was_written() {
     harness.get_by_label(&format!("Last backup {day}"));
     assert!(harness.query_by_label("No backup yet").is_none());
 }
+
+#[test]
+fn an_administrator_sets_up_the_daily_backup_and_it_is_written_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let usb = dir.path().join("usb");
+    let mut harness = harness(OutpostApp::new(support::signed_in(store_in(&dir))));
+    harness.state_mut().open(outpost::ui::Screen::Users);
+    harness.run();
+    harness.get_by_label("Daily backup");
+    replace_text(
+        &mut harness,
+        Role::TextInput,
+        "Backup folder",
+        usb.to_str().unwrap(),
+    );
+    replace_text(&mut harness, Role::TextInput, "Backups kept", "3");
+    press(&mut harness, "Save backup settings");
+    assert_eq!(
+        harness.state().service().backup_schedule().map(|s| s.keep),
+        Some(3)
+    );
+    // Due at once (never backed up): written on its own thread, then said and remembered.
+    support::step_until(&mut harness, "the daily backup", |h| {
+        h.query_by_label_contains("Daily backup written to")
+            .is_some()
+    });
+    assert!(harness.state().service().last_backup().is_some());
+    let backups: Vec<_> = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(
+        outpost::store::verify_backup(&backups[0])
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+}

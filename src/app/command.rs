@@ -99,6 +99,9 @@ pub enum Command {
     },
     /// Set how long the window waits, untouched, before it locks itself.
     SetAutoLockMinutes(u32),
+    /// Back this workstation up every day into a folder, keeping the newest few; `None` turns
+    /// the daily backup off.
+    SetBackupSchedule(Option<super::BackupSchedule>),
     /// Take the clinic's key in place of this workstation's own (see
     /// [`crate::app::AppService::adopt_clinic_key`]).
     AdoptClinicKey {
@@ -181,6 +184,7 @@ impl Command {
             | Self::SetUserDisabled { .. }
             | Self::ResetPassword { .. } => Action::ManageUsers,
             Self::SetAutoLockMinutes(_) | Self::AdoptClinicKey { .. } => Action::ChangeSettings,
+            Self::SetBackupSchedule(_) => Action::Backup,
         }
     }
 }

@@ -50,6 +50,42 @@ const LAST_BACKUP_SETTING: &str = "last_backup_at";
 
 /// A backup older than this is shown in the warning colour.
 pub const BACKUP_WARNING_DAYS: i64 = 7;
+/// The folder daily backups go into (empty: no daily backup).
+const BACKUP_FOLDER_SETTING: &str = "backup_folder";
+/// How many daily backups are kept.
+const BACKUP_KEEP_SETTING: &str = "backup_keep";
+/// Daily backups kept unless the administrator says otherwise.
+pub const DEFAULT_BACKUP_KEEP: u32 = 7;
+/// The most daily backups an administrator may ask to keep.
+pub const MAX_BACKUP_KEEP: u32 = 365;
+
+/// Where and how many daily backups are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// The folder (a USB drive, a network share); each backup is a new folder in it, named by
+    /// its date and time.
+    pub folder: PathBuf,
+    /// How many of the newest backups stay; older ones are removed.
+    pub keep: u32,
+}
+
+/// The daily backup the store's settings describe, if any.
+fn read_backup_schedule(store: &Store) -> Option<BackupSchedule> {
+    let folder = store.setting(BACKUP_FOLDER_SETTING).ok().flatten()?;
+    if folder.trim().is_empty() {
+        return None;
+    }
+    let keep = store
+        .setting(BACKUP_KEEP_SETTING)
+        .ok()
+        .flatten()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(DEFAULT_BACKUP_KEEP);
+    Some(BackupSchedule {
+        folder: PathBuf::from(folder),
+        keep,
+    })
+}
 
 /// When the store says its last backup was written.
 fn read_last_backup(store: &Store) -> Option<DateTime<Utc>> {
@@ -169,6 +205,8 @@ pub struct AppService {
     auto_lock_minutes: u32,
     /// When the last backup was written, as last read from the settings.
     last_backup: Option<DateTime<Utc>>,
+    /// The daily backup, as last read from the settings.
+    backup_schedule: Option<BackupSchedule>,
     /// A plain workstation being encrypted at sign-in.
     encryption: Option<Encryption>,
 }
@@ -218,6 +256,7 @@ impl AppService {
         Self {
             auto_lock_minutes,
             last_backup: read_last_backup(&store),
+            backup_schedule: read_backup_schedule(&store),
             store,
             opened: true,
             store_generation: 0,
@@ -344,6 +383,7 @@ impl AppService {
             .and_then(|m| m.parse().ok())
             .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
         self.last_backup = read_last_backup(&store);
+        self.backup_schedule = read_backup_schedule(&store);
         self.store = store;
         self.opened = true;
         self.store_generation += 1;
@@ -803,6 +843,46 @@ impl AppService {
         self.last_backup
     }
 
+    /// The daily backup, if an administrator set one up.
+    pub fn backup_schedule(&self) -> Option<&BackupSchedule> {
+        self.backup_schedule.as_ref()
+    }
+
+    /// The daily backup to write now, if one is due: someone is signed in (the store is open
+    /// with its key) and the last backup is a day old or more. Gives what a worker thread needs:
+    /// a way to open the store, the new folder, and how many backups to keep.
+    pub fn scheduled_backup_due(&self) -> Option<(crate::store::StoreOpener, PathBuf, u32)> {
+        let schedule = self.backup_schedule.as_ref()?;
+        self.user()?;
+        let now = self.clock.now();
+        let due = self
+            .last_backup
+            .is_none_or(|at| now.signed_duration_since(at) >= chrono::Duration::hours(24));
+        due.then(|| {
+            (
+                self.store.opener(),
+                schedule
+                    .folder
+                    .join(now.format(crate::store::BACKUP_NAME_FORMAT).to_string()),
+                schedule.keep,
+            )
+        })
+    }
+
+    /// A daily backup was written by the worker: remembered, and in the audit trail (with no
+    /// user: the schedule, not whoever is at the keyboard, wrote it).
+    pub fn record_scheduled_backup(&mut self) -> Result<(), AppError> {
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::Export, None))?;
+        let now = self.clock.now();
+        self.store.set_setting(
+            LAST_BACKUP_SETTING,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )?;
+        self.last_backup = Some(now);
+        Ok(())
+    }
+
     /// Whether the last backup is missing or older than [`BACKUP_WARNING_DAYS`].
     pub fn backup_overdue(&self) -> bool {
         self.last_backup.is_none_or(|at| {
@@ -937,10 +1017,12 @@ impl AppService {
         let user_id = self.authorize(Action::Backup)?.user.user_id;
         let folder = match dest {
             Some(dest) => dest.to_owned(),
-            None => self
-                .data_dir
-                .join("backups")
-                .join(self.clock.now().format("%Y-%m-%d-%H%M%S").to_string()),
+            None => self.data_dir.join("backups").join(
+                self.clock
+                    .now()
+                    .format(crate::store::BACKUP_NAME_FORMAT)
+                    .to_string(),
+            ),
         };
         let report = self.store.backup_to(&folder)?;
         self.store
@@ -1143,6 +1225,25 @@ impl AppService {
                 self.store
                     .record_audit(AuditEvent::new(AuditAction::SettingChanged, signer.user_id))?;
                 self.auto_lock_minutes = minutes;
+                Outcome::SettingSaved
+            }
+            Command::SetBackupSchedule(schedule) => {
+                let schedule = schedule.map(|s| BackupSchedule {
+                    keep: s.keep.clamp(1, MAX_BACKUP_KEEP),
+                    ..s
+                });
+                let folder = schedule
+                    .as_ref()
+                    .map(|s| s.folder.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.store.set_setting(BACKUP_FOLDER_SETTING, &folder)?;
+                if let Some(s) = &schedule {
+                    self.store
+                        .set_setting(BACKUP_KEEP_SETTING, &s.keep.to_string())?;
+                }
+                self.store
+                    .record_audit(AuditEvent::new(AuditAction::SettingChanged, signer.user_id))?;
+                self.backup_schedule = schedule;
                 Outcome::SettingSaved
             }
             Command::AdoptClinicKey {

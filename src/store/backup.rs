@@ -17,6 +17,32 @@ use std::path::{Path, PathBuf};
 /// The file in a backup's folder that lists every other file with its size and SHA-256.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// How a backup's folder is named: its date and time (UTC), so names sort as times do.
+pub const BACKUP_NAME_FORMAT: &str = "%Y-%m-%d-%H%M%S";
+
+/// Removes all but the newest `keep` backups in `folder`: only folders named as backups are
+/// named ([`BACKUP_NAME_FORMAT`]) that hold a manifest, so nothing else there is touched.
+/// Returns how many were removed.
+pub fn prune_backups(folder: &Path, keep: usize) -> Result<usize, StoreError> {
+    let mut backups: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(io_error(folder))? {
+        let path = entry.map_err(io_error(folder))?.path();
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| chrono::NaiveDateTime::parse_from_str(n, BACKUP_NAME_FORMAT).is_ok());
+        if named && path.join(MANIFEST_FILE).is_file() {
+            backups.push(path);
+        }
+    }
+    backups.sort();
+    let old = backups.len().saturating_sub(keep.max(1));
+    for path in backups.iter().take(old) {
+        std::fs::remove_dir_all(path).map_err(io_error(path))?;
+    }
+    Ok(old)
+}
+
 /// The file that marks a data folder restored from a backup, until it enrolls again.
 pub const RESTORED_MARKER: &str = "restored-from-backup.json";
 

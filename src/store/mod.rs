@@ -24,8 +24,8 @@ mod write;
 
 pub use audit::{AuditFilter, AuditReport, write_audit_csv};
 pub use backup::{
-    BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, RESTORED_MARKER, RestoreReport,
-    restore_backup, verify_backup, write_manifest,
+    BACKUP_NAME_FORMAT, BackupCheck, BackupProblem, BackupReport, MANIFEST_FILE, RESTORED_MARKER,
+    RestoreReport, prune_backups, restore_backup, verify_backup, write_manifest,
 };
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};

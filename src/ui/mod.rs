@@ -190,6 +190,10 @@ pub struct OutpostApp {
     district: Option<district::DistrictDialog>,
     /// The patient being opened from the district, and why (for the message when it is done).
     district_opening: Option<(String, crate::sync::wire::ShareReason)>,
+    /// The daily backup being written on its own thread.
+    backup_job: Option<Receiver<Result<std::path::PathBuf, String>>>,
+    /// After a daily backup failed (a USB drive not plugged in), when to try again.
+    backup_retry_at: Option<std::time::Instant>,
 }
 
 impl OutpostApp {
@@ -223,6 +227,8 @@ impl OutpostApp {
             import: None,
             district: None,
             district_opening: None,
+            backup_job: None,
+            backup_retry_at: None,
         };
         app.refresh_signer();
         app.attach_store();
@@ -311,6 +317,7 @@ impl OutpostApp {
                 .ensure_worker(ui.ctx(), &self.service.store().opener());
         }
         self.poll_icd10(ui);
+        self.daily_backup(ui);
         self.poll_status(ui);
         self.poll_sync();
         if !self.gate.is_open() {
@@ -763,6 +770,7 @@ impl OutpostApp {
             Screen::Users => Ok(ActiveScreen::Users(Box::new(users::UsersScreen::open(
                 store,
                 self.service.auto_lock_minutes(),
+                self.service.backup_schedule(),
             )))),
             Screen::Audit { patient_id } => Ok(ActiveScreen::Audit(Box::new(
                 audit::AuditScreen::open(store, patient_id),
@@ -1354,6 +1362,79 @@ impl OutpostApp {
         self.status_refresh = StatusRefresh::Idle;
         if again {
             self.refresh_status();
+        }
+    }
+
+    /// Starts the daily backup when it is due, on its own thread (copying the images may take
+    /// a while), and records it when the thread is done. A failure is said in the status bar and
+    /// tried again an hour later.
+    fn daily_backup(&mut self, ui: &Ui) {
+        if let Some(job) = &self.backup_job {
+            let Ok(result) = job.try_recv() else {
+                return;
+            };
+            self.backup_job = None;
+            match result {
+                Ok(folder) => match self.service.record_scheduled_backup() {
+                    Ok(()) => self.set_message(
+                        format!("Daily backup written to {}", folder.display()),
+                        false,
+                    ),
+                    Err(e) => self.set_message(
+                        format!(
+                            "The daily backup was written but not recorded: {}",
+                            widgets::app_error_text(&e)
+                        ),
+                        true,
+                    ),
+                },
+                Err(error) => {
+                    self.backup_retry_at =
+                        Some(std::time::Instant::now() + Duration::from_secs(3600));
+                    self.set_message(
+                        format!("The daily backup failed (tried again in an hour): {error}"),
+                        true,
+                    );
+                }
+            }
+            return;
+        }
+        if self
+            .backup_retry_at
+            .is_some_and(|at| std::time::Instant::now() < at)
+        {
+            return;
+        }
+        let Some((opener, target, keep)) = self.service.scheduled_backup_due() else {
+            return;
+        };
+        let (done, job) = std::sync::mpsc::channel();
+        let wake = ui.ctx().clone();
+        let spawned = std::thread::Builder::new()
+            .name("backup".to_owned())
+            .spawn(move || {
+                let result = opener
+                    .open()
+                    .and_then(|store| store.backup_to(&target))
+                    .and_then(|report| {
+                        if let Some(folder) = report.folder.parent() {
+                            crate::store::prune_backups(folder, keep as usize)?;
+                        }
+                        Ok(report.folder)
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = done.send(result);
+                wake.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.backup_job = Some(job);
+                self.set_message("Writing the daily backup…", false);
+            }
+            Err(e) => {
+                self.backup_retry_at = Some(std::time::Instant::now() + Duration::from_secs(3600));
+                self.set_message(format!("The daily backup cannot start: {e}"), true);
+            }
         }
     }
 

@@ -18,6 +18,9 @@ pub struct UsersScreen {
     /// The user about to be disabled (asked first).
     confirm_disable: Option<UserId>,
     auto_lock: String,
+    /// The daily backup's folder (empty: none) and how many to keep, as typed.
+    backup_folder: String,
+    backup_keep: String,
     /// Taking the clinic's key: a clinic user's name and password.
     clinic_user: String,
     clinic_password: String,
@@ -35,8 +38,18 @@ struct NewUser {
 
 impl UsersScreen {
     /// The screen, with the users as stored.
-    pub fn open(store: &Store, auto_lock_minutes: u32) -> Self {
+    pub fn open(
+        store: &Store,
+        auto_lock_minutes: u32,
+        backup: Option<&crate::app::BackupSchedule>,
+    ) -> Self {
         Self {
+            backup_folder: backup
+                .map(|b| b.folder.display().to_string())
+                .unwrap_or_default(),
+            backup_keep: backup
+                .map_or(crate::app::DEFAULT_BACKUP_KEEP, |b| b.keep)
+                .to_string(),
             users: store.users().map_err(|e| store_error_text(&e)),
             new_user: NewUser::default(),
             reset: None,
@@ -299,6 +312,44 @@ impl UsersScreen {
                         self.error = Some(format!(
                             "Enter a number of minutes from 1 to 1440 (the default is {DEFAULT_AUTO_LOCK_MINUTES})."
                         ));
+                    }
+                }
+            }
+        });
+        ui.add_space(6.0);
+        ui.label(RichText::new("Daily backup").strong());
+        ui.label(
+            RichText::new(
+                "Once a day, while someone is signed in, a backup is written into a new folder \
+                 here (a USB drive or a network folder); the newest are kept, older ones removed.",
+            )
+            .weak(),
+        );
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Backup folder");
+            ui.add(TextEdit::singleline(&mut self.backup_folder).desired_width(280.0))
+                .labelled_by(label.id);
+            let label = ui.label("Backups kept");
+            ui.add(TextEdit::singleline(&mut self.backup_keep).desired_width(40.0))
+                .labelled_by(label.id);
+            if ui.button("Save backup settings").clicked() {
+                let folder = self.backup_folder.trim();
+                let max = crate::app::MAX_BACKUP_KEEP;
+                match self.backup_keep.trim().parse::<u32>() {
+                    _ if folder.is_empty() => {
+                        cx.send(Command::change(AppCommand::SetBackupSchedule(None)));
+                    }
+                    Ok(keep) if (1..=max).contains(&keep) => {
+                        cx.send(Command::change(AppCommand::SetBackupSchedule(Some(
+                            crate::app::BackupSchedule {
+                                folder: std::path::PathBuf::from(folder),
+                                keep,
+                            },
+                        ))));
+                    }
+                    _ => {
+                        self.error =
+                            Some(format!("Enter how many backups to keep, from 1 to {max}."));
                     }
                 }
             }
