@@ -21,6 +21,8 @@ pub struct UsersScreen {
     /// The daily backup's folder (empty: none) and how many to keep, as typed.
     backup_folder: String,
     backup_keep: String,
+    /// The system's folder picker, open on its own thread.
+    folder_picker: Option<std::sync::mpsc::Receiver<Option<std::path::PathBuf>>>,
     /// Taking the clinic's key: a clinic user's name and password.
     clinic_user: String,
     clinic_password: String,
@@ -50,6 +52,7 @@ impl UsersScreen {
             backup_keep: backup
                 .map_or(crate::app::DEFAULT_BACKUP_KEEP, |b| b.keep)
                 .to_string(),
+            folder_picker: None,
             users: store.users().map_err(|e| store_error_text(&e)),
             new_user: NewUser::default(),
             reset: None,
@@ -329,6 +332,34 @@ impl UsersScreen {
             let label = ui.label("Backup folder");
             ui.add(TextEdit::singleline(&mut self.backup_folder).desired_width(280.0))
                 .labelled_by(label.id);
+            if let Some(picked) = self.folder_picker.as_ref().and_then(|p| p.try_recv().ok()) {
+                self.folder_picker = None;
+                if let Some(folder) = picked {
+                    self.backup_folder = folder.display().to_string();
+                }
+            }
+            let picking = self.folder_picker.is_some();
+            if ui
+                .add_enabled(!picking, egui::Button::new("Choose…"))
+                .clicked()
+            {
+                // The system's picker blocks its thread, so it gets one of its own.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let wake = ui.ctx().clone();
+                let spawned = std::thread::Builder::new()
+                    .name("folder-picker".to_owned())
+                    .spawn(move || {
+                        let picked = rfd::FileDialog::new()
+                            .set_title("Folder for the daily backup")
+                            .pick_folder();
+                        let _ = tx.send(picked);
+                        wake.request_repaint();
+                    });
+                match spawned {
+                    Ok(_) => self.folder_picker = Some(rx),
+                    Err(e) => self.error = Some(format!("The folder picker cannot open: {e}")),
+                }
+            }
             let label = ui.label("Backups kept");
             ui.add(TextEdit::singleline(&mut self.backup_keep).desired_width(40.0))
                 .labelled_by(label.id);
