@@ -69,18 +69,23 @@ pub struct BackupSchedule {
     pub keep: u32,
 }
 
+/// A number the store's settings hold, or `default` when it is missing or unreadable.
+fn number_setting(store: &Store, key: &str, default: u32) -> u32 {
+    store
+        .setting(key)
+        .ok()
+        .flatten()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The daily backup the store's settings describe, if any.
 fn read_backup_schedule(store: &Store) -> Option<BackupSchedule> {
     let folder = store.setting(BACKUP_FOLDER_SETTING).ok().flatten()?;
     if folder.trim().is_empty() {
         return None;
     }
-    let keep = store
-        .setting(BACKUP_KEEP_SETTING)
-        .ok()
-        .flatten()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(DEFAULT_BACKUP_KEEP);
+    let keep = number_setting(store, BACKUP_KEEP_SETTING, DEFAULT_BACKUP_KEEP);
     Some(BackupSchedule {
         folder: PathBuf::from(folder),
         keep,
@@ -247,12 +252,8 @@ impl AppService {
     pub fn with_clock(store: Store, clock: Arc<dyn Clock>) -> Self {
         let last_activity = clock.now();
         let data_dir = store.data_dir().to_owned();
-        let auto_lock_minutes = store
-            .setting(AUTO_LOCK_SETTING)
-            .ok()
-            .flatten()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
+        let auto_lock_minutes =
+            number_setting(&store, AUTO_LOCK_SETTING, DEFAULT_AUTO_LOCK_MINUTES);
         Self {
             auto_lock_minutes,
             last_backup: read_last_backup(&store),
@@ -376,12 +377,8 @@ impl AppService {
         let actor = self.close_store()?;
         let mut store = Store::open_keyed(&path, key)?;
         store.set_actor(actor);
-        self.auto_lock_minutes = store
-            .setting(AUTO_LOCK_SETTING)
-            .ok()
-            .flatten()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
+        self.auto_lock_minutes =
+            number_setting(&store, AUTO_LOCK_SETTING, DEFAULT_AUTO_LOCK_MINUTES);
         self.last_backup = read_last_backup(&store);
         self.backup_schedule = read_backup_schedule(&store);
         self.store = store;
