@@ -869,8 +869,14 @@ impl AppService {
     /// A daily backup was written by the worker: remembered, and in the audit trail (with no
     /// user: the schedule, not whoever is at the keyboard, wrote it).
     pub fn record_scheduled_backup(&mut self) -> Result<(), AppError> {
+        self.backup_written(None)
+    }
+
+    /// A backup was written, by `user_id` or by the schedule: in the audit trail, and
+    /// remembered as the last one.
+    fn backup_written(&mut self, user_id: Option<UserId>) -> Result<(), AppError> {
         self.store
-            .record_audit(AuditEvent::new(AuditAction::Export, None))?;
+            .record_audit(AuditEvent::new(AuditAction::Export, user_id))?;
         let now = self.clock.now();
         self.store.set_setting(
             LAST_BACKUP_SETTING,
@@ -1022,14 +1028,7 @@ impl AppService {
             ),
         };
         let report = self.store.backup_to(&folder)?;
-        self.store
-            .record_audit(AuditEvent::new(AuditAction::Export, Some(user_id)))?;
-        let now = self.clock.now();
-        self.store.set_setting(
-            LAST_BACKUP_SETTING,
-            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        )?;
-        self.last_backup = Some(now);
+        self.backup_written(Some(user_id))?;
         Ok(report)
     }
 
