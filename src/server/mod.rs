@@ -10,9 +10,11 @@
 //! Without a TLS certificate the server accepts only loopback listeners: device credentials and
 //! patient records never cross a network in clear text.
 
+mod blobs;
 mod certificate;
 mod enrollment;
 mod limited;
+mod push;
 mod scope;
 mod service;
 mod sqlite;

@@ -14,20 +14,18 @@
 //! The rules of who may write and see what are in [`super::scope`]; this file applies them as
 //! changes are pushed and pulled.
 
-use super::scope;
+use super::blobs::BlobFolder;
+use super::push::{self, ChangeLog, DeviceClock, Incoming};
+use super::scope::{self, on_sqlite::SqliteRecords};
 use super::store::{
-    AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange,
-    FAR_FUTURE_MILLIS, NewDevice, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange,
-    STAMP_TOLERANCE_MILLIS, ServerStore, ShareReason, StoreError, far_future_reason,
-    quarantine_reason,
+    AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange, NewDevice,
+    OpenedBlob, PatientHit, PatientQuery, QuarantinedChange, ServerStore, ShareReason, StoreError,
 };
-use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind, HlcStamp};
+use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -257,7 +255,7 @@ const DIRECTORY_STEP: i64 = 3;
 /// The server store on SQLite and the local file system.
 pub struct SqliteServerStore {
     db_path: PathBuf,
-    blob_dir: PathBuf,
+    blobs: BlobFolder,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -266,7 +264,7 @@ impl std::fmt::Debug for SqliteServerStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteServerStore")
             .field("db_path", &self.db_path)
-            .field("blob_dir", &self.blob_dir)
+            .field("blobs", &self.blobs)
             .finish_non_exhaustive()
     }
 }
@@ -281,15 +279,13 @@ impl SqliteServerStore {
     /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         fs::create_dir_all(data_dir).map_err(StoreError::io(data_dir))?;
-        let blob_dir = data_dir.join(BLOB_DIR);
-        let partial_dir = blob_dir.join("partial");
-        fs::create_dir_all(&partial_dir).map_err(StoreError::io(&partial_dir))?;
+        let blobs = BlobFolder::open(data_dir.join(BLOB_DIR))?;
         let db_path = data_dir.join(DATABASE_FILE);
         let mut writer = open_connection(&db_path)?;
         migrate(&mut writer)?;
         Ok(Self {
             db_path,
-            blob_dir,
+            blobs,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
         })
@@ -327,22 +323,7 @@ impl SqliteServerStore {
                 .map(drop)
                 .map_err(StoreError::database("writing the backup"))
         })?;
-        let mut blobs = 0;
-        for shard in fs::read_dir(&self.blob_dir).map_err(StoreError::io(&self.blob_dir))? {
-            let shard = shard.map_err(StoreError::io(&self.blob_dir))?;
-            if shard.file_name() == "partial" || !shard.path().is_dir() {
-                continue;
-            }
-            let to_shard = dest.join(BLOB_DIR).join(shard.file_name());
-            fs::create_dir_all(&to_shard).map_err(StoreError::io(&to_shard))?;
-            for blob in fs::read_dir(shard.path()).map_err(StoreError::io(&shard.path()))? {
-                let blob = blob.map_err(StoreError::io(&shard.path()))?;
-                let to = to_shard.join(blob.file_name());
-                fs::copy(blob.path(), &to).map_err(StoreError::io(&to))?;
-                blobs += 1;
-            }
-        }
-        Ok(blobs)
+        self.blobs.copy_complete_to(&dest.join(BLOB_DIR))
     }
 
     fn read<T>(
@@ -378,20 +359,6 @@ impl SqliteServerStore {
         Ok(value)
     }
 
-    fn partial_dir(&self, device_id: Uuid) -> PathBuf {
-        self.blob_dir
-            .join("partial")
-            .join(device_id.hyphenated().to_string())
-    }
-
-    fn partial_path(&self, device_id: Uuid, sha256: &BlobHash) -> PathBuf {
-        self.partial_dir(device_id).join(sha256.as_str())
-    }
-
-    fn complete_path(&self, sha256: &BlobHash) -> PathBuf {
-        let name = sha256.as_str();
-        self.blob_dir.join(name.get(..2).unwrap_or("00")).join(name)
-    }
     /// A page of the log within `range` whose rows also pass `filter` (SQL over `change_log`
     /// whose parameters, from `?4` on, are `filter_params`), leaving out held-back changes.
     fn page(
@@ -504,7 +471,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(StoreError::database(context))?;
     }
     if found < DIRECTORY_STEP && known >= DIRECTORY_STEP {
-        scope::fill_directory(&tx)?;
+        scope::on_sqlite::fill_directory(&tx)?;
     }
     // PRAGMA takes no parameters; `known` is a number this program computed.
     tx.execute_batch(&format!("PRAGMA user_version = {known}"))
@@ -864,188 +831,15 @@ impl ServerStore for SqliteServerStore {
         now_millis: i64,
         max_skew_millis: i64,
     ) -> Result<Vec<Ack>, StoreError> {
-        let context = "storing pushed changes";
-        let device_id = device.device_id.hyphenated().to_string();
-        self.write(context, |tx| {
+        self.write("storing pushed changes", |tx| {
             release_due(tx, now_millis)?;
-            // The device as stored now: its node may have been bound by an earlier push.
-            let (mut node, last_hlc, inherited): (Option<String>, Option<String>, Option<String>) =
-                tx.query_row(
-                    "SELECT node_id, last_hlc, inherited_node FROM devices WHERE device_id = ?1",
-                    [&device_id],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .map_err(StoreError::database(context))?;
-            let mut last: Option<HlcStamp> = last_hlc.and_then(|t| t.parse().ok());
-            let bound_before = node.clone();
-            let mut find_seq = tx
-                .prepare_cached("SELECT server_seq FROM change_log WHERE change_id = ?1")
-                .map_err(StoreError::database(context))?;
-            let mut insert = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO change_log ({CHANGE_COLUMNS}, device_id, received_at,
-                         patient_id, scope_clinic)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     RETURNING server_seq"
-                ))
-                .map_err(StoreError::database(context))?;
-            let mut find_quarantined = tx
-                .prepare_cached("SELECT reason FROM quarantine WHERE change_id = ?1")
-                .map_err(StoreError::database(context))?;
-            let mut quarantine = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO quarantine ({CHANGE_COLUMNS}, device_id, received_at,
-                         hlc_millis, reason, patient_id, scope_clinic)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ))
-                .map_err(StoreError::database(context))?;
-
-            let mut acks = Vec::with_capacity(changes.len());
-            for change in changes {
-                // The wire's text form is the stored form: what is pulled is exactly what was pushed.
-                let text = ChangeText::from(change);
-                // Sent before (a reply was lost): answered as it was, whatever has changed since.
-                let seq: Option<i64> = find_seq
-                    .query_row([&text.change_id], |row| row.get(0))
-                    .optional()
-                    .map_err(StoreError::database(context))?;
-                if let Some(seq) = seq {
-                    acks.push(Ack::Duplicate {
-                        seq: seq_from_sql(seq),
-                    });
-                    continue;
-                }
-                let held: Option<String> = find_quarantined
-                    .query_row([&text.change_id], |row| row.get(0))
-                    .optional()
-                    .map_err(StoreError::database(context))?;
-                if let Some(reason) = held {
-                    acks.push(Ack::Quarantined { reason });
-                    continue;
-                }
-                let stamp_node = &change.hlc.node.0;
-                match &node {
-                    // Taken over from the device this one replaced: its stamps, as they were.
-                    Some(_) if inherited.as_deref() == Some(stamp_node.as_str()) => {}
-                    Some(own) if own != stamp_node => {
-                        tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a change stamped by another workstation was refused");
-                        acks.push(Ack::Refused {
-                            reason: format!(
-                                "this change is stamped by workstation {stamp_node}, but this \
-                                 device is workstation {own}: a workstation pushes only its own \
-                                 changes"
-                            ),
-                        });
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => {
-                        // Bound at the first push (a workstation enrolled before nodes were
-                        // bound), unless the node is another clinic's.
-                        let elsewhere: bool = tx
-                            .query_row(
-                                "SELECT EXISTS (SELECT 1 FROM devices
-                                                WHERE node_id = ?1 AND clinic_id <> ?2
-                                                  AND revoked_at IS NULL)",
-                                params![stamp_node, device.clinic_id.to_string()],
-                                |row| row.get(0),
-                            )
-                            .map_err(StoreError::database(context))?;
-                        if elsewhere {
-                            acks.push(Ack::Refused {
-                                reason: format!(
-                                    "this change is stamped by workstation {stamp_node}, which \
-                                     belongs to another clinic"
-                                ),
-                            });
-                            continue;
-                        }
-                        node = Some(stamp_node.clone());
-                    }
-                }
-                let ahead = change.hlc.millis.saturating_sub(now_millis);
-                if ahead > FAR_FUTURE_MILLIS {
-                    acks.push(Ack::Refused {
-                        reason: far_future_reason(ahead),
-                    });
-                    continue;
-                }
-                if let Some(last) = &last
-                    && change.hlc.millis < last.millis.saturating_sub(STAMP_TOLERANCE_MILLIS)
-                {
-                    tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a backdated change was refused");
-                    acks.push(Ack::Refused {
-                        reason: "this change is stamped earlier than changes this workstation \
-                                 sent before: a workstation's stamps only move forward"
-                            .into(),
-                    });
-                    continue;
-                }
-                let placement = match scope::place(tx, change)? {
-                    Ok(placement) => placement,
-                    Err(reason) => {
-                        tracing::warn!(device_id = %device.device_id, change_id = %change.change_id, "a change to a record of another clinic was refused");
-                        acks.push(Ack::Refused { reason });
-                        continue;
-                    }
-                };
-                if last.as_ref().is_none_or(|l| change.hlc > *l) {
-                    last = Some(change.hlc.clone());
-                }
-                scope::record_effects(tx, change, &placement)?;
-                if ahead > max_skew_millis {
-                    let reason = quarantine_reason(ahead, max_skew_millis);
-                    quarantine
-                        .execute(params![
-                            text.change_id,
-                            text.entity,
-                            text.entity_id,
-                            text.fields_json,
-                            text.hlc,
-                            text.clinic_id,
-                            text.supersedes_json,
-                            device_id,
-                            now_millis,
-                            change.hlc.millis,
-                            reason,
-                            placement.patient_id,
-                            placement.scope_clinic,
-                        ])
-                        .map_err(StoreError::database(context))?;
-                    acks.push(Ack::Quarantined { reason });
-                    continue;
-                }
-                let seq: i64 = insert
-                    .query_row(
-                        params![
-                            text.change_id,
-                            text.entity,
-                            text.entity_id,
-                            text.fields_json,
-                            text.hlc,
-                            text.clinic_id,
-                            text.supersedes_json,
-                            device_id,
-                            now_millis,
-                            placement.patient_id,
-                            placement.scope_clinic,
-                        ],
-                        |row| row.get(0),
-                    )
-                    .map_err(StoreError::database(context))?;
-                acks.push(Ack::Accepted {
-                    seq: seq_from_sql(seq),
-                });
-            }
-            if node != bound_before {
-                tracing::info!(device_id = %device.device_id, "the device's clock node was bound at its first push");
-            }
-            tx.execute(
-                "UPDATE devices SET node_id = ?2, last_hlc = ?3 WHERE device_id = ?1",
-                params![device_id, node, last.map(|l| l.to_string())],
+            push::push(
+                &mut SqliteRecords(tx),
+                device,
+                changes,
+                now_millis,
+                max_skew_millis,
             )
-            .map_err(StoreError::database(context))?;
-            Ok(acks)
         })
     }
 
@@ -1389,7 +1183,7 @@ impl ServerStore for SqliteServerStore {
 
     fn may_see_patient(&self, clinic_id: ClinicId, patient_id: Uuid) -> Result<bool, StoreError> {
         self.read(|conn| {
-            scope::may_see(
+            scope::on_sqlite::may_see(
                 conn,
                 &clinic_id.to_string(),
                 &patient_id.hyphenated().to_string(),
@@ -1486,7 +1280,7 @@ impl ServerStore for SqliteServerStore {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?1 AND {})",
-                scope::visible_to(2)
+                scope::on_sqlite::visible_to(2)
             ))
             .and_then(|mut stmt| {
                 stmt.query_row(params![sha256.as_str(), clinic_id.to_string()], |row| {
@@ -1512,15 +1306,7 @@ impl ServerStore for SqliteServerStore {
     }
 
     fn blob_state(&self, device_id: Uuid, sha256: &BlobHash) -> Result<BlobState, StoreError> {
-        let complete = self.complete_path(sha256);
-        if let Some(size) = file_len(&complete)? {
-            return Ok(BlobState::Complete { size });
-        }
-        let partial = self.partial_path(device_id, sha256);
-        Ok(match file_len(&partial)? {
-            Some(stored) => BlobState::Partial { stored },
-            None => BlobState::Missing,
-        })
+        self.blobs.blob_state(device_id, sha256)
     }
 
     fn begin_upload(
@@ -1529,57 +1315,19 @@ impl ServerStore for SqliteServerStore {
         sha256: &BlobHash,
         total_size: u64,
     ) -> Result<Box<dyn BlobUpload>, StoreError> {
-        let partial = self.partial_path(device_id, sha256);
-        if let Some(dir) = partial.parent() {
-            fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&partial)
-            .map_err(StoreError::io(&partial))?;
-        let mut stored = file.metadata().map_err(StoreError::io(&partial))?.len();
-        if stored > total_size {
-            // Bytes beyond the declared size cannot belong to this blob: start again.
-            file.set_len(0).map_err(StoreError::io(&partial))?;
-            stored = 0;
-        }
-        // Hash what is held already, so the bytes that follow are hashed as they arrive and
-        // the check at the end needs no second pass over the file.
-        let mut hasher = Sha256::new();
-        file.seek(SeekFrom::Start(0))
-            .map_err(StoreError::io(&partial))?;
-        let copied = std::io::copy(&mut (&mut file).take(stored), &mut HashWriter(&mut hasher))
-            .map_err(StoreError::io(&partial))?;
-        if copied != stored {
-            // The file shrank under us; resume from what was actually read.
-            file.set_len(copied).map_err(StoreError::io(&partial))?;
-            stored = copied;
-        }
-        file.seek(SeekFrom::Start(stored))
-            .map_err(StoreError::io(&partial))?;
-        Ok(Box::new(FileUpload {
-            sha256: sha256.clone(),
-            file,
-            hasher,
-            offset: stored,
-            total_size,
-            partial,
-            complete: self.complete_path(sha256),
-        }))
+        self.blobs.begin_upload(device_id, sha256, total_size)
     }
 
     fn open_blob(&self, sha256: &BlobHash) -> Result<Option<OpenedBlob>, StoreError> {
-        let path = self.complete_path(sha256);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io(&path)(e)),
-        };
-        let size = file.metadata().map_err(StoreError::io(&path))?.len();
-        Ok(Some((size, Box::new(file))))
+        self.blobs.open_blob(sha256)
+    }
+
+    fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError> {
+        self.blobs.partial_bytes(device_id)
+    }
+
+    fn remove_stale_partials(&self, older_than: SystemTime) -> Result<usize, StoreError> {
+        self.blobs.remove_stale_partials(older_than)
     }
 
     fn record_blob_stored(
@@ -1615,52 +1363,6 @@ impl ServerStore for SqliteServerStore {
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(StoreError::database("counting a device's stored bytes"))
         })
-    }
-
-    fn partial_bytes(&self, device_id: Uuid) -> Result<u64, StoreError> {
-        let dir = self.partial_dir(device_id);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(StoreError::io(&dir)(e)),
-        };
-        let mut total = 0u64;
-        for entry in entries {
-            let entry = entry.map_err(StoreError::io(&dir))?;
-            let len = entry
-                .metadata()
-                .map_err(StoreError::io(entry.path()))?
-                .len();
-            total = total.saturating_add(len);
-        }
-        Ok(total)
-    }
-
-    fn remove_stale_partials(&self, older_than: SystemTime) -> Result<usize, StoreError> {
-        let root = self.blob_dir.join("partial");
-        let mut removed = 0;
-        for device_dir in fs::read_dir(&root).map_err(StoreError::io(&root))? {
-            let device_dir = device_dir.map_err(StoreError::io(&root))?.path();
-            if !device_dir.is_dir() {
-                // A partial upload kept by an older server, before uploads were per device.
-                if modified_before(&device_dir, older_than)? {
-                    fs::remove_file(&device_dir).map_err(StoreError::io(&device_dir))?;
-                    removed += 1;
-                }
-                continue;
-            }
-            for file in fs::read_dir(&device_dir).map_err(StoreError::io(&device_dir))? {
-                let file = file.map_err(StoreError::io(&device_dir))?.path();
-                if modified_before(&file, older_than)? {
-                    match fs::remove_file(&file) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(StoreError::io(&file)(e)),
-                    }
-                }
-            }
-        }
-        Ok(removed)
     }
 
     fn revoke_enrollment_code(&self, code_hash: &str, now_millis: i64) -> Result<bool, StoreError> {
@@ -1730,15 +1432,6 @@ impl ServerStore for SqliteServerStore {
             .map_err(StoreError::database(context))?;
             Ok(held)
         })
-    }
-}
-
-/// Whether a file was last written before `time`.
-fn modified_before(path: &Path, time: SystemTime) -> Result<bool, StoreError> {
-    match fs::metadata(path).and_then(|m| m.modified()) {
-        Ok(modified) => Ok(modified < time),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(StoreError::io(path)(e)),
     }
 }
 
@@ -1845,111 +1538,6 @@ fn release_due(tx: &rusqlite::Transaction<'_>, now_millis: i64) -> Result<usize,
     Ok(moved)
 }
 
-fn file_len(path: &Path) -> Result<Option<u64>, StoreError> {
-    match fs::metadata(path) {
-        Ok(meta) => Ok(Some(meta.len())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io(path)(e)),
-    }
-}
-
-/// Feeds bytes copied into it to a SHA-256.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An upload into `blobs/partial/<sha256>`.
-struct FileUpload {
-    sha256: BlobHash,
-    file: File,
-    hasher: Sha256,
-    offset: u64,
-    total_size: u64,
-    partial: PathBuf,
-    complete: PathBuf,
-}
-
-impl BlobUpload for FileUpload {
-    fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    fn append(&mut self, data: &[u8]) -> Result<u64, StoreError> {
-        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
-        let end = self.offset.saturating_add(len);
-        if end > self.total_size {
-            return Err(StoreError::PastEnd {
-                sha256: self.sha256.clone(),
-                offset: end,
-                total_size: self.total_size,
-            });
-        }
-        self.file
-            .write_all(data)
-            .map_err(StoreError::io(&self.partial))?;
-        self.hasher.update(data);
-        self.offset = end;
-        Ok(end)
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), StoreError> {
-        let upload = *self;
-        if upload.offset != upload.total_size {
-            return Err(StoreError::Incomplete {
-                sha256: upload.sha256,
-                offset: upload.offset,
-                total_size: upload.total_size,
-            });
-        }
-        let actual = BlobHash::from_digest(&upload.hasher.finalize());
-        if actual != upload.sha256 {
-            drop(upload.file);
-            fs::remove_file(&upload.partial).map_err(StoreError::io(&upload.partial))?;
-            return Err(StoreError::HashMismatch {
-                sha256: upload.sha256,
-                actual,
-            });
-        }
-        upload
-            .file
-            .sync_all()
-            .map_err(StoreError::io(&upload.partial))?;
-        drop(upload.file);
-        let dir = upload
-            .complete
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        fs::rename(&upload.partial, &upload.complete).map_err(StoreError::io(&upload.complete))?;
-        // The rename itself must survive a power cut before the blob is reported stored.
-        sync_dir(&dir)?;
-        Ok(())
-    }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(StoreError::io(dir))
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
-    // Directories cannot be opened for syncing here; the rename is durable on its own.
-    Ok(())
-}
-
 /// An audit entry from its stored text columns.
 fn audit_from_text(row: &[String; 9]) -> Option<AuditEntry> {
     use crate::model::{AuditEvent, NodeId, hash_from_hex};
@@ -1975,6 +1563,140 @@ fn audit_from_text(row: &[String; 9]) -> Option<AuditEntry> {
         prev_hash: hash_from_hex(&row[7])?,
         hash: hash_from_hex(&row[8])?,
     })
+}
+
+/// The push rules' questions answered by queries on the write transaction.
+impl ChangeLog for SqliteRecords<'_, '_> {
+    fn device_clock(&mut self, device_id: &str) -> Result<DeviceClock, StoreError> {
+        self.0
+            .query_row(
+                "SELECT node_id, last_hlc, inherited_node FROM devices WHERE device_id = ?1",
+                [device_id],
+                |row| {
+                    Ok(DeviceClock {
+                        node: row.get(0)?,
+                        last_hlc: row.get(1)?,
+                        inherited: row.get(2)?,
+                    })
+                },
+            )
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn logged_seq(&mut self, change_id: &str) -> Result<Option<u64>, StoreError> {
+        self.0
+            .prepare_cached("SELECT server_seq FROM change_log WHERE change_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([change_id], |row| row.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|seq| seq.map(seq_from_sql))
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn quarantined_reason(&mut self, change_id: &str) -> Result<Option<String>, StoreError> {
+        self.0
+            .prepare_cached("SELECT reason FROM quarantine WHERE change_id = ?1")
+            .and_then(|mut stmt| stmt.query_row([change_id], |row| row.get(0)).optional())
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn node_elsewhere(&mut self, node: &str, clinic_id: &str) -> Result<bool, StoreError> {
+        self.0
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM devices
+                                WHERE node_id = ?1 AND clinic_id <> ?2 AND revoked_at IS NULL)",
+                params![node, clinic_id],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn append(
+        &mut self,
+        change: Incoming<'_>,
+        device_id: &str,
+        now_millis: i64,
+    ) -> Result<u64, StoreError> {
+        let text = change.text;
+        self.0
+            .prepare_cached(&format!(
+                "INSERT INTO change_log ({CHANGE_COLUMNS}, device_id, received_at,
+                     patient_id, scope_clinic)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 RETURNING server_seq"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![
+                        text.change_id,
+                        text.entity,
+                        text.entity_id,
+                        text.fields_json,
+                        text.hlc,
+                        text.clinic_id,
+                        text.supersedes_json,
+                        device_id,
+                        now_millis,
+                        change.placement.patient_id,
+                        change.placement.scope_clinic,
+                    ],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .map(seq_from_sql)
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn quarantine(
+        &mut self,
+        change: Incoming<'_>,
+        device_id: &str,
+        now_millis: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let text = change.text;
+        self.0
+            .prepare_cached(&format!(
+                "INSERT INTO quarantine ({CHANGE_COLUMNS}, device_id, received_at,
+                     hlc_millis, reason, patient_id, scope_clinic)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    text.change_id,
+                    text.entity,
+                    text.entity_id,
+                    text.fields_json,
+                    text.hlc,
+                    text.clinic_id,
+                    text.supersedes_json,
+                    device_id,
+                    now_millis,
+                    change.hlc_millis,
+                    reason,
+                    change.placement.patient_id,
+                    change.placement.scope_clinic,
+                ])
+            })
+            .map(drop)
+            .map_err(StoreError::database("storing pushed changes"))
+    }
+
+    fn set_device_clock(
+        &mut self,
+        device_id: &str,
+        node: Option<&str>,
+        last_hlc: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "UPDATE devices SET node_id = ?2, last_hlc = ?3 WHERE device_id = ?1",
+                params![device_id, node, last_hlc],
+            )
+            .map(drop)
+            .map_err(StoreError::database("storing pushed changes"))
+    }
 }
 
 #[cfg(test)]
