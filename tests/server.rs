@@ -3,11 +3,12 @@
 //! the raw generated clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/stores.rs"]
+mod stores;
 use outpost::keys::DataKey;
 use outpost::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, NodeId};
 use outpost::server::{
-    NewClinic, ServerConfig, ServerError, ServerStore, SqliteServerStore, TlsIdentity, add_clinic,
-    serve,
+    NewClinic, ServerConfig, ServerError, ServerStore, TlsIdentity, add_clinic, serve,
 };
 use outpost::store::{BlobFiles, BlobReader};
 use outpost::sync::client::{
@@ -30,7 +31,7 @@ const HOUR_MILLIS: i64 = 3_600_000;
 struct TestServer {
     url: String,
     port: u16,
-    store: Arc<SqliteServerStore>,
+    store: Arc<dyn ServerStore>,
     dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -48,7 +49,7 @@ async fn start() -> TestServer {
 }
 
 async fn start_in(dir: TempDir, tls: Option<TlsIdentity>) -> TestServer {
-    let store = Arc::new(SqliteServerStore::open(dir.path()).unwrap());
+    let store = stores::open_server_store(dir.path());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -57,7 +58,7 @@ async fn start_in(dir: TempDir, tls: Option<TlsIdentity>) -> TestServer {
         tls,
         ..ServerConfig::default()
     };
-    let served: Arc<dyn ServerStore> = store.clone();
+    let served = store.clone();
     // The listener is bound already, so connections queue until the server accepts them.
     tokio::spawn(async move {
         serve(served, listener, config, async {
@@ -866,7 +867,7 @@ async fn tls_with_a_self_signed_certificate_works_end_to_end() {
 #[tokio::test]
 async fn without_tls_only_loopback_is_served() {
     let store: Arc<dyn ServerStore> =
-        Arc::new(SqliteServerStore::open(tempfile::tempdir().unwrap().path()).unwrap());
+        stores::open_server_store(tempfile::tempdir().unwrap().path());
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
     let result = serve(store, listener, ServerConfig::default(), async {}).await;
     assert!(
@@ -894,6 +895,7 @@ fn run_server_binary(args: &[&str], data_dir: &Path) -> String {
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
+        .args(stores::binary_args(data_dir))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -5,14 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/stores.rs"]
+mod stores;
 use chrono::{NaiveDate, Utc};
 use outpost::model::{
     Attachment, ChangeId, ChangeRecord, ClinicId, DateOfBirth, Encounter, EntityKind, HlcStamp,
     NodeId, Patient, Sex, Signer,
 };
 use outpost::server::{
-    DEFAULT_CODE_VALIDITY, NewClinic, ServerConfig, ServerStore, SqliteServerStore, add_clinic,
-    new_enrollment_code, serve,
+    DEFAULT_CODE_VALIDITY, NewClinic, ServerConfig, ServerStore, add_clinic, new_enrollment_code,
+    serve,
 };
 use outpost::store::{ConflictKind, Store};
 use outpost::sync::client::{Ack, BlobHash, ClientConfig, PullItem, SyncClient, SyncError};
@@ -31,7 +33,7 @@ use uuid::Uuid;
 
 struct Server {
     url: String,
-    store: Arc<SqliteServerStore>,
+    store: Arc<dyn ServerStore>,
     dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -46,11 +48,11 @@ impl Drop for Server {
 
 async fn start_with(config: ServerConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteServerStore::open(&dir.path().join("server")).unwrap());
+    let store = stores::open_server_store(&dir.path().join("server"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let served: Arc<dyn ServerStore> = store.clone();
+    let served = store.clone();
     tokio::spawn(async move {
         serve(served, listener, config, async {
             let _ = stopped.await;

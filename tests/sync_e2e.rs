@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/stores.rs"]
+mod stores;
 mod support;
 
 use chrono::{NaiveDate, Utc};
 use outpost::model::{DateOfBirth, Diagnosis, Encounter, Patient, Sex};
-use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::server::{ServerConfig, ServerStore, add_clinic, serve};
 use outpost::store::{ConflictKind, Store};
 use outpost::sync::client::SyncClient;
 use outpost::sync::engine::{self, SyncReport};
@@ -19,7 +21,7 @@ use tokio::sync::oneshot;
 
 struct Server {
     url: String,
-    store: Arc<SqliteServerStore>,
+    store: Arc<dyn ServerStore>,
     _dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -34,11 +36,11 @@ impl Drop for Server {
 
 async fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteServerStore::open(dir.path()).unwrap());
+    let store = stores::open_server_store(dir.path());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let served: Arc<dyn ServerStore> = store.clone();
+    let served = store.clone();
     tokio::spawn(async move {
         serve(served, listener, ServerConfig::default(), async {
             let _ = stopped.await;

@@ -4,6 +4,8 @@
 //! test owns, while the app's own "sync" thread talks to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/stores.rs"]
+mod stores;
 mod support;
 
 use chrono::{NaiveDate, Utc};
@@ -12,7 +14,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use outpost::model::{DateOfBirth, Patient, Sex};
-use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::server::{ServerConfig, ServerStore, add_clinic, serve};
 use outpost::store::Store;
 use outpost::sync::client::SyncClient;
 use outpost::sync::engine;
@@ -26,7 +28,7 @@ use tokio::sync::oneshot;
 /// The real server on a runtime of its own; stops when dropped.
 struct Server {
     url: String,
-    store: Arc<SqliteServerStore>,
+    store: Arc<dyn ServerStore>,
     stop: Option<oneshot::Sender<()>>,
     runtime: tokio::runtime::Runtime,
     _dir: TempDir,
@@ -47,11 +49,11 @@ fn start_server() -> Server {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteServerStore::open(dir.path()).unwrap());
+    let store = stores::open_server_store(dir.path());
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let served: Arc<dyn ServerStore> = store.clone();
+    let served = store.clone();
     // The listener is bound already, so connections queue until the server accepts them.
     runtime.spawn(async move {
         serve(served, listener, ServerConfig::default(), async {

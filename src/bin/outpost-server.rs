@@ -1,14 +1,15 @@
 //! `outpost-server`: the central sync server, and the administrator's commands for clinics and
 //! devices. Builds without the desktop GUI (`--no-default-features`).
 //!
-//! `serve` runs the gRPC service over the store in `--data-dir`; the other commands open the
-//! same store directly (safe while the server runs: SQLite serialises the writers).
+//! `serve` runs the gRPC service over the store in `--data-dir` (SQLite), or in the PostgreSQL
+//! database `--database` names with the blobs in the data folder; the other commands open the
+//! same store directly (safe while the server runs: both stores serialise the writers).
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use outpost::server::{
-    AccessEntry, DEFAULT_MAX_CLOCK_SKEW, MAX_CODE_VALIDITY, ServerConfig, ServerStore,
-    SqliteServerStore, TlsIdentity, add_clinic, serve,
+    AccessEntry, DEFAULT_MAX_CLOCK_SKEW, MAX_CODE_VALIDITY, PostgresServerStore, PostgresTarget,
+    ServerConfig, ServerStore, SqliteServerStore, TlsIdentity, add_clinic, serve,
 };
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -38,6 +39,8 @@ struct Cli {
 struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_ca: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_clock_skew_minutes: Option<u64>,
@@ -95,6 +98,22 @@ enum Command {
         #[command(subcommand)]
         action: Option<BackupAction>,
     },
+    /// Move a district's whole history from the SQLite store to an empty PostgreSQL database,
+    /// then check every table; the blobs go to --data-dir (default: stay in the SQLite folder).
+    Migrate {
+        /// The SQLite store: sqlite:DIR (the old data folder).
+        #[arg(long, value_name = "sqlite:DIR")]
+        from: String,
+        /// The PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The folder of the new server's blobs and certificate.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// PEM file of the certificate authority of the database's TLS certificate.
+        #[arg(long, value_name = "PEM")]
+        database_ca: Option<PathBuf>,
+    },
     /// List the reads that crossed a clinic's boundary: lookups of another clinic's patients,
     /// patients opened with a reason, and their records fetched.
     AccessLog {
@@ -117,9 +136,18 @@ enum BackupAction {
 
 #[derive(Args, Debug)]
 struct DataDir {
-    /// Directory of the server's database, blobs and certificate (created if missing).
+    /// Directory of the server's database, blobs and certificate (created if missing). With
+    /// --database, the blobs and certificate only: a folder every server process shares.
     #[arg(long, value_name = "DIR", env = "OUTPOST_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of the embedded SQLite one:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require (or libpq's key=value form).
+    #[arg(long = "database", value_name = "URL", env = "OUTPOST_DATABASE_URL")]
+    database_url: Option<String>,
+    /// PEM file of the certificate authority that signed the database's TLS certificate, when
+    /// the system does not trust it already.
+    #[arg(long, value_name = "PEM", env = "OUTPOST_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
 }
 
 impl DataDir {
@@ -129,6 +157,39 @@ impl DataDir {
             .clone()
             .or_else(|| file.data_dir.clone())
             .context("give the data folder: --data-dir DIR, OUTPOST_DATA_DIR, or data_dir in the settings file")
+    }
+
+    /// The PostgreSQL database given, or the settings file's; `None` for the SQLite store.
+    fn postgres(&self, file: &FileSettings) -> Option<PostgresTarget> {
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+            .filter(|url| !url.trim().is_empty())?;
+        Some(PostgresTarget {
+            url,
+            ca_file: self
+                .database_ca
+                .clone()
+                .or_else(|| file.database_ca.clone()),
+        })
+    }
+}
+
+/// The store a command works on: the SQLite one in the data folder, or PostgreSQL.
+enum OpenedStore {
+    Sqlite(SqliteServerStore),
+    Postgres(PostgresServerStore),
+}
+
+impl std::ops::Deref for OpenedStore {
+    type Target = dyn ServerStore;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
     }
 }
 
@@ -259,7 +320,7 @@ fn main() -> ExitCode {
 fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let file = FileSettings::load(cli.config.as_deref())?;
-    let open_store = |data: &DataDir| open_store(&data.resolve(&file)?);
+    let open_store = |data: &DataDir| open_store(&data.resolve(&file)?, data.postgres(&file));
     match cli.command {
         Command::Init { data, names } => {
             let dir = data.resolve(&file)?;
@@ -279,6 +340,66 @@ fn try_main() -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => run_server(args, &file),
+        Command::Migrate {
+            from,
+            to,
+            data_dir,
+            database_ca,
+        } => {
+            let Some(from) = from.strip_prefix("sqlite:") else {
+                bail!("--from names the SQLite store as sqlite:DIR");
+            };
+            let from = PathBuf::from(from);
+            if !from.join(outpost::server::DATABASE_FILE).is_file() {
+                bail!(
+                    "{} holds no server database ({})",
+                    from.display(),
+                    outpost::server::DATABASE_FILE
+                );
+            }
+            let data_dir = data_dir.unwrap_or_else(|| from.clone());
+            let target = PostgresTarget {
+                url: to,
+                ca_file: database_ca,
+            };
+            let report = outpost::server::sqlite_to_postgres(
+                &from,
+                &target,
+                &data_dir.join("blobs"),
+                |table, rows| println!("Copied:   {table} ({rows} rows)"),
+            )
+            .context("the migration stopped; nothing was written to PostgreSQL")?;
+            if report.blobs > 0 {
+                println!(
+                    "Blobs:    {} copied to {}",
+                    report.blobs,
+                    data_dir.display()
+                );
+            }
+            // The certificate goes along: workstations pin it.
+            let old = outpost::server::CertificatePaths::in_data_dir(&from);
+            let new = outpost::server::CertificatePaths::in_data_dir(&data_dir);
+            if old.exist() && !new.exist() {
+                if let Some(tls) = new.cert.parent() {
+                    std::fs::create_dir_all(tls)?;
+                }
+                std::fs::copy(&old.cert, &new.cert)?;
+                std::fs::copy(&old.key, &new.key)?;
+                println!(
+                    "TLS:      the certificate workstations pin, copied to {}",
+                    data_dir.display()
+                );
+            }
+            println!(
+                "Checked:  {} tables, the same rows on both sides.",
+                report.tables.len()
+            );
+            println!(
+                "Serve from PostgreSQL now with: outpost-server serve --data-dir {} --database URL",
+                data_dir.display()
+            );
+            Ok(())
+        }
         Command::Backup {
             action: Some(BackupAction::Verify { dir }),
             ..
@@ -308,7 +429,15 @@ fn try_main() -> Result<()> {
             let Some(dest) = to else {
                 bail!("give the new folder to write: backup --to DIR");
             };
-            let store = open_store(&data)?;
+            let store = match open_store(&data)? {
+                OpenedStore::Sqlite(store) => store,
+                OpenedStore::Postgres(store) => bail!(
+                    "the database is PostgreSQL ({}): back it up with pg_dump, and the data \
+                     folder's blobs and tls folders with any file copy (README: Backups of a \
+                     PostgreSQL district)",
+                    store.target()
+                ),
+            };
             let blobs = store
                 .backup_to(&dest)
                 .with_context(|| format!("could not write the backup into {}", dest.display()))?;
@@ -365,7 +494,7 @@ fn try_main() -> Result<()> {
             }
             let validity = Duration::from_secs(code_valid_days * 24 * 3600);
             let code =
-                outpost::server::new_enrollment_code(&store, clinic_id, now_millis(), validity)
+                outpost::server::new_enrollment_code(&*store, clinic_id, now_millis(), validity)
                     .context("could not make an enrollment code")?;
             let code = with_pin(&code, &data.resolve(&file)?)?;
             println!("Enrollment code: {code}");
@@ -382,7 +511,7 @@ fn try_main() -> Result<()> {
             }
             let store = open_store(&data)?;
             let validity = Duration::from_secs(code_valid_days * 24 * 3600);
-            let added = add_clinic(&store, &name, now_millis(), validity)
+            let added = add_clinic(&*store, &name, now_millis(), validity)
                 .context("could not add the clinic")?;
             println!("Clinic:          {}", added.clinic.name);
             println!("Clinic id:       {}", added.clinic.clinic_id);
@@ -542,9 +671,15 @@ fn write_access_csv(path: &std::path::Path, log: &[AccessEntry]) -> Result<()> {
     std::fs::write(path, out).with_context(|| format!("could not write {}", path.display()))
 }
 
-fn open_store(dir: &std::path::Path) -> Result<SqliteServerStore> {
-    SqliteServerStore::open(dir)
-        .with_context(|| format!("could not open the store in {}", dir.display()))
+fn open_store(dir: &std::path::Path, postgres: Option<PostgresTarget>) -> Result<OpenedStore> {
+    match postgres {
+        Some(target) => PostgresServerStore::open(&target, &dir.join("blobs"))
+            .map(OpenedStore::Postgres)
+            .context("could not open the PostgreSQL store"),
+        None => SqliteServerStore::open(dir)
+            .map(OpenedStore::Sqlite)
+            .with_context(|| format!("could not open the store in {}", dir.display())),
+    }
 }
 
 /// A new code as printed: with the pin of the server's own certificate when `init` made one
@@ -611,7 +746,10 @@ fn run_server(args: ServeArgs, file: &FileSettings) -> Result<()> {
              (or give --tls-cert and --tls-key) to serve clinics over the network"
         );
     }
-    let store: Arc<dyn ServerStore> = Arc::new(open_store(&dir)?);
+    let store: Arc<dyn ServerStore> = match open_store(&dir, args.data.postgres(file))? {
+        OpenedStore::Sqlite(store) => Arc::new(store),
+        OpenedStore::Postgres(store) => Arc::new(store),
+    };
     let skew_minutes = args
         .max_clock_skew_minutes
         .or(file.max_clock_skew_minutes)

@@ -12,9 +12,13 @@
 
 mod blobs;
 mod certificate;
+mod chain;
 mod enrollment;
 mod limited;
+mod migrate;
+mod postgres;
 mod push;
+mod rows;
 mod scope;
 mod service;
 mod sqlite;
@@ -27,6 +31,8 @@ pub use enrollment::{
     DEFAULT_CODE_VALIDITY, MAX_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code,
     normalize_code, random_code, random_token, secret_hash,
 };
+pub use migrate::{MigrateError, MigrationReport, sqlite_to_postgres};
+pub use postgres::{PostgresServerStore, PostgresTarget};
 pub use sqlite::{DATABASE_FILE, SqliteServerStore};
 pub use store::{
     AccessEntry, AccessKind, BlobRead, BlobState, BlobUpload, Clinic, Device, DeviceChange,

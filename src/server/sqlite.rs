@@ -15,7 +15,13 @@
 //! changes are pushed and pulled.
 
 use super::blobs::BlobFolder;
+use super::chain::{self, ChainStore};
 use super::push::{self, ChangeLog, DeviceClock, Incoming};
+use super::rows::{
+    AccessRow, DeviceRow, DirectoryRow, PageRange, access_from_row, audit_from_text,
+    change_from_text, clinic_from_parts, device_from_parts, hit_from_row, merge_pages,
+    seq_from_sql, seq_to_sql,
+};
 use super::scope::{self, on_sqlite::SqliteRecords};
 use super::store::{
     AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange, NewDevice,
@@ -35,7 +41,7 @@ use uuid::Uuid;
 pub const DATABASE_FILE: &str = "server.sqlite3";
 
 /// Directory of blobs inside the data directory.
-const BLOB_DIR: &str = "blobs";
+pub(super) const BLOB_DIR: &str = "blobs";
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -392,49 +398,6 @@ impl SqliteServerStore {
     }
 }
 
-/// Two pages of the same range, each in sequence order, as one: only up to the lower of their
-/// last sequence numbers (beyond it either may have left out rows), and at most `max_count`.
-fn merge_pages(
-    a: Vec<(u64, ChangeRecord)>,
-    b: Vec<(u64, ChangeRecord)>,
-    max_count: usize,
-) -> Vec<(u64, ChangeRecord)> {
-    let bound = match (a.last(), b.last()) {
-        (Some((x, _)), Some((y, _))) => (*x).min(*y),
-        (Some((x, _)), None) | (None, Some((x, _))) => *x,
-        (None, None) => return Vec::new(),
-    };
-    let mut merged: Vec<(u64, ChangeRecord)> = a
-        .into_iter()
-        .chain(b)
-        .filter(|(seq, _)| *seq <= bound)
-        .collect();
-    merged.sort_by_key(|(seq, _)| *seq);
-    merged.truncate(max_count.max(1));
-    merged
-}
-
-/// Which part of the log a page covers: `after_seq < seq <= up_to_seq`, at most `max_count`
-/// changes and about `max_bytes` of change text.
-#[derive(Clone, Copy)]
-struct PageRange {
-    after_seq: u64,
-    up_to_seq: u64,
-    max_count: usize,
-    max_bytes: usize,
-}
-
-impl PageRange {
-    fn new(after_seq: u64, up_to_seq: u64, max_count: usize, max_bytes: usize) -> Self {
-        Self {
-            after_seq,
-            up_to_seq,
-            max_count,
-            max_bytes,
-        }
-    }
-}
-
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -479,32 +442,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(StoreError::database(context))
 }
 
-fn seq_to_sql(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-fn seq_from_sql(seq: i64) -> u64 {
-    u64::try_from(seq).unwrap_or(0)
-}
-
 fn clinic_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
-fn clinic_from_parts((id, name, created): (String, String, i64)) -> Result<Clinic, StoreError> {
-    Ok(Clinic {
-        clinic_id: id.parse().map_err(|_| StoreError::Corrupt {
-            what: "clinic".into(),
-            reason: "the clinic id is not a UUID".into(),
-        })?,
-        name,
-        created_at_millis: created,
-    })
-}
-
 const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at, node_id";
-
-type DeviceRow = (String, String, String, i64, Option<i64>, Option<String>);
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
@@ -515,27 +457,6 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
         row.get(4)?,
         row.get(5)?,
     ))
-}
-
-fn device_from_parts(
-    (id, clinic, name, created, revoked, node_id): DeviceRow,
-) -> Result<Device, StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        what: format!("device {}", id.chars().take(40).collect::<String>()),
-        reason: reason.to_owned(),
-    };
-    Ok(Device {
-        device_id: id
-            .parse()
-            .map_err(|_| corrupt("the device id is not a UUID"))?,
-        clinic_id: clinic
-            .parse()
-            .map_err(|_| corrupt("the clinic id is not a UUID"))?,
-        name,
-        created_at_millis: created,
-        revoked_at_millis: revoked,
-        node_id,
-    })
 }
 
 const CHANGE_COLUMNS: &str =
@@ -581,9 +502,7 @@ fn change_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<Chang
     let hlc = text(4)?;
     let clinic_id = text(5)?;
     let supersedes_json = text(6)?;
-    let label = change_id.clone();
-    // The same conversion the wire uses: what was accepted from the wire reads back the same.
-    let wire = ChangeText {
+    Ok(change_from_text(ChangeText {
         change_id,
         entity,
         entity_id,
@@ -591,8 +510,7 @@ fn change_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<Chang
         hlc,
         clinic_id,
         supersedes_json,
-    };
-    Ok(ChangeRecord::try_from(wire).map_err(|e| format!("change {label}: {e}")))
+    }))
 }
 
 impl ServerStore for SqliteServerStore {
@@ -899,115 +817,8 @@ impl ServerStore for SqliteServerStore {
     }
 
     fn append_audit(&self, device: &Device, entries: &[AuditEntry]) -> Result<i64, StoreError> {
-        let context = "storing audit entries";
-        let device_id = device.device_id.hyphenated().to_string();
-        self.write(context, |tx| {
-            let bound: Option<String> = tx
-                .query_row(
-                    "SELECT node_id FROM audit_node WHERE device_id = ?1",
-                    [&device_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(StoreError::database(context))?;
-            let node = match (bound, entries.first()) {
-                (Some(node), _) => node,
-                (None, None) => return Ok(0),
-                (None, Some(first)) => {
-                    let node = first.node_id.0.clone();
-                    let taken = tx
-                        .execute(
-                            "INSERT OR IGNORE INTO audit_node (device_id, node_id) VALUES (?1, ?2)",
-                            params![device_id, node],
-                        )
-                        .map_err(StoreError::database(context))?;
-                    if taken == 0 {
-                        return Err(StoreError::AuditRefused(
-                            "those entries belong to another workstation".into(),
-                        ));
-                    }
-                    node
-                }
-            };
-            let held: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT seq, hash FROM audit_log WHERE node_id = ?1 ORDER BY seq DESC LIMIT 1",
-                    [&node],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(StoreError::database(context))?;
-            let (mut last_seq, mut last_hash) = match held {
-                Some((seq, hash)) => (seq, hash),
-                None => (0, crate::model::hex(&crate::model::CHAIN_START)),
-            };
-            let mut find = tx
-                .prepare_cached("SELECT hash FROM audit_log WHERE node_id = ?1 AND seq = ?2")
-                .map_err(StoreError::database(context))?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO audit_log (node_id, seq, at, user_id, action, patient_id,
-                         record_id, prev_hash, hash, device_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(StoreError::database(context))?;
-            for entry in entries {
-                let refuse = |why: String| Err(StoreError::AuditRefused(why));
-                if entry.node_id.0 != node {
-                    return refuse("those entries belong to another workstation".into());
-                }
-                if entry.computed_hash() != entry.hash {
-                    return refuse(format!("entry {} does not match its hash", entry.seq));
-                }
-                let hash = crate::model::hex(&entry.hash);
-                if entry.seq <= last_seq {
-                    // Sent again (a reply was lost): it must be exactly what is held.
-                    let stored: Option<String> = find
-                        .query_row(params![node, entry.seq], |row| row.get(0))
-                        .optional()
-                        .map_err(StoreError::database(context))?;
-                    if stored.as_deref() != Some(hash.as_str()) {
-                        tracing::warn!(device_id = %device.device_id, seq = entry.seq, "an audit chain that rewrites an entry was refused");
-                        return refuse(format!(
-                            "entry {} differs from the one the server holds: the chain was rewritten",
-                            entry.seq
-                        ));
-                    }
-                    continue;
-                }
-                if entry.seq != last_seq + 1 {
-                    return refuse(format!(
-                        "entries {} to {} are missing",
-                        last_seq + 1,
-                        entry.seq - 1
-                    ));
-                }
-                if crate::model::hex(&entry.prev_hash) != last_hash {
-                    tracing::warn!(device_id = %device.device_id, seq = entry.seq, "an audit chain with a broken link was refused");
-                    return refuse(format!(
-                        "entry {} does not follow the entry before it: the chain was rewritten",
-                        entry.seq
-                    ));
-                }
-                let text = |id: Option<uuid::Uuid>| id.map(|u| u.hyphenated().to_string()).unwrap_or_default();
-                insert
-                    .execute(params![
-                        node,
-                        entry.seq,
-                        entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        text(entry.event.user_id.map(|u| u.0)),
-                        entry.event.action.code(),
-                        text(entry.event.patient_id.map(|p| p.0)),
-                        text(entry.event.record_id),
-                        crate::model::hex(&entry.prev_hash),
-                        hash,
-                        device_id,
-                    ])
-                    .map_err(StoreError::database(context))?;
-                last_seq = entry.seq;
-                last_hash = hash;
-            }
-            Ok(last_seq)
+        self.write("storing audit entries", |tx| {
+            chain::append(&mut SqliteRecords(tx), device, entries)
         })
     }
 
@@ -1435,25 +1246,6 @@ impl ServerStore for SqliteServerStore {
     }
 }
 
-type AccessRow = (i64, String, String, String, String, String);
-
-fn access_from_row(
-    (at, device, clinic, kind, patient, reason): AccessRow,
-) -> Result<AccessEntry, StoreError> {
-    let corrupt = |why: &str| StoreError::Corrupt {
-        what: "access log entry".into(),
-        reason: format!("the {why} cannot be read"),
-    };
-    Ok(AccessEntry {
-        at_millis: at,
-        device_id: device.parse().map_err(|_| corrupt("device id"))?,
-        clinic_id: clinic.parse().map_err(|_| corrupt("clinic id"))?,
-        kind: AccessKind::from_code(&kind).ok_or_else(|| corrupt("kind"))?,
-        patient_id: patient.parse().map_err(|_| corrupt("patient id"))?,
-        reason,
-    })
-}
-
 fn insert_access(tx: &rusqlite::Transaction<'_>, entry: &AccessEntry) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO access_log (at, device_id, clinic_id, kind, patient_id, reason)
@@ -1473,18 +1265,6 @@ fn insert_access(tx: &rusqlite::Transaction<'_>, entry: &AccessEntry) -> Result<
     .map_err(StoreError::database("logging access"))
 }
 
-type DirectoryRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    String,
-    Option<String>,
-    String,
-);
-
 fn directory_row(row: &Row<'_>) -> rusqlite::Result<DirectoryRow> {
     Ok((
         row.get(0)?,
@@ -1497,24 +1277,6 @@ fn directory_row(row: &Row<'_>) -> rusqlite::Result<DirectoryRow> {
         row.get(7)?,
         row.get(8)?,
     ))
-}
-
-fn hit_from_row(
-    (id, clinic, clinic_name, prefix, seq, family_name, given_name, birth, sex): DirectoryRow,
-) -> Option<PatientHit> {
-    Some(PatientHit {
-        patient_id: id.parse().ok()?,
-        clinic_id: clinic.parse().ok()?,
-        clinic_name,
-        number: match seq {
-            Some(seq) if !prefix.is_empty() => format!("{prefix}-{seq:06}"),
-            _ => String::new(),
-        },
-        family_name,
-        given_name,
-        birth_year: birth.and_then(|b| b.get(..4)?.parse().ok()),
-        sex,
-    })
 }
 
 /// Moves quarantined changes stamped at or before `now_millis` into the log, in stamp order.
@@ -1536,33 +1298,6 @@ fn release_due(tx: &rusqlite::Transaction<'_>, now_millis: i64) -> Result<usize,
         .and_then(|mut stmt| stmt.execute([now_millis]))
         .map_err(StoreError::database(context))?;
     Ok(moved)
-}
-
-/// An audit entry from its stored text columns.
-fn audit_from_text(row: &[String; 9]) -> Option<AuditEntry> {
-    use crate::model::{AuditEvent, NodeId, hash_from_hex};
-    let uuid = |text: &str| -> Option<Option<uuid::Uuid>> {
-        if text.is_empty() {
-            Some(None)
-        } else {
-            uuid::Uuid::parse_str(text).ok().map(Some)
-        }
-    };
-    Some(AuditEntry {
-        node_id: NodeId(row[0].clone()),
-        seq: row[1].parse().ok()?,
-        at: chrono::DateTime::parse_from_rfc3339(&row[2])
-            .ok()?
-            .with_timezone(&chrono::Utc),
-        event: AuditEvent {
-            user_id: uuid(&row[3])?.map(crate::model::UserId),
-            action: row[4].parse().ok()?,
-            patient_id: uuid(&row[5])?.map(crate::model::PatientId),
-            record_id: uuid(&row[6])?,
-        },
-        prev_hash: hash_from_hex(&row[7])?,
-        hash: hash_from_hex(&row[8])?,
-    })
 }
 
 /// The push rules' questions answered by queries on the write transaction.
@@ -1696,6 +1431,73 @@ impl ChangeLog for SqliteRecords<'_, '_> {
             )
             .map(drop)
             .map_err(StoreError::database("storing pushed changes"))
+    }
+}
+
+/// The chain check's questions answered by queries on the write transaction.
+impl ChainStore for SqliteRecords<'_, '_> {
+    fn chain_node(&mut self, device_id: &str) -> Result<Option<String>, StoreError> {
+        self.0
+            .query_row(
+                "SELECT node_id FROM audit_node WHERE device_id = ?1",
+                [device_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::database("storing audit entries"))
+    }
+
+    fn bind_chain_node(&mut self, device_id: &str, node: &str) -> Result<bool, StoreError> {
+        self.0
+            .execute(
+                "INSERT OR IGNORE INTO audit_node (device_id, node_id) VALUES (?1, ?2)",
+                params![device_id, node],
+            )
+            .map(|n| n > 0)
+            .map_err(StoreError::database("storing audit entries"))
+    }
+
+    fn chain_end(&mut self, node: &str) -> Result<Option<(i64, String)>, StoreError> {
+        self.0
+            .query_row(
+                "SELECT seq, hash FROM audit_log WHERE node_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [node],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::database("storing audit entries"))
+    }
+
+    fn chain_hash(&mut self, node: &str, seq: i64) -> Result<Option<String>, StoreError> {
+        self.0
+            .prepare_cached("SELECT hash FROM audit_log WHERE node_id = ?1 AND seq = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![node, seq], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(StoreError::database("storing audit entries"))
+    }
+
+    fn add_chain_entry(
+        &mut self,
+        node: &str,
+        entry: &AuditEntry,
+        device_id: &str,
+    ) -> Result<(), StoreError> {
+        let [at, user, action, patient, record, prev_hash, hash] = chain::entry_columns(entry);
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit_log (node_id, seq, at, user_id, action, patient_id,
+                     record_id, prev_hash, hash, device_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    node, entry.seq, at, user, action, patient, record, prev_hash, hash, device_id
+                ])
+            })
+            .map(drop)
+            .map_err(StoreError::database("storing audit entries"))
     }
 }
 
