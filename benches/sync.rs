@@ -4,6 +4,12 @@
 //! pulls only its own patients. `OUTPOST_BENCH_SYNC_PATIENTS` sets the history's size (default
 //! 100,000 patients with 5 visits each); `OUTPOST_BENCH_DISTRICT_PATIENTS` the patients of each of
 //! the district's clinics (default 50,000).
+//!
+//! With `OUTPOST_BENCH_PG` naming a PostgreSQL server (a key=value connection string for a role
+//! that may create databases, e.g. `host=/run/postgresql user=outpost`), the table gains a
+//! PostgreSQL column: the same history moved there by `migrate`, two `outpost-server` processes
+//! on that one database, a new workstation's first pull through one of them, and 20 workstations
+//! pushing through both at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +27,8 @@ use tokio::net::TcpListener;
 struct Row {
     name: String,
     value: String,
+    /// The same measure on PostgreSQL, when it was taken.
+    postgres: String,
     target: &'static str,
 }
 
@@ -138,6 +146,7 @@ async fn main() {
             summary.visits
         ),
         value: format!("{:.0} changes/s", records / push_secs),
+        postgres: String::new(),
         target: "",
     });
 
@@ -156,6 +165,7 @@ async fn main() {
     rows.push(Row {
         name: format!("pull stream alone, nothing applied ({streamed} records)"),
         value: format!("{:.0} records/s", streamed as f64 / stream_secs),
+        postgres: String::new(),
         target: "",
     });
     let t = Instant::now();
@@ -164,6 +174,7 @@ async fn main() {
         .unwrap();
     let pull_secs = t.elapsed().as_secs_f64();
     assert_eq!(river.status().unwrap().patients as usize, patients);
+    let initial_pull_row = rows.len();
     rows.push(Row {
         name: format!(
             "initial pull into an empty workstation ({} records)",
@@ -173,7 +184,8 @@ async fn main() {
             "{:.0} records/s ({pull_secs:.1} s)",
             report.pulled.applied as f64 / pull_secs
         ),
-        target: "≥ 20,000 records/s",
+        postgres: String::new(),
+        target: "≥ 20,000 records/s; PG ≥ ⅔ of SQLite",
     });
 
     // An incremental round: 100 edits at one clinic, then its round and the other's.
@@ -211,6 +223,7 @@ async fn main() {
             up.as_secs_f64() * 1e3,
             down.as_secs_f64() * 1e3
         ),
+        postgres: String::new(),
         target: "≤ 100 ms",
     });
 
@@ -252,6 +265,7 @@ async fn main() {
     rows.push(Row {
         name: "blob of 64 MiB: upload / download".into(),
         value: format!("{:.0} MB/s / {:.0} MB/s", mb / up, mb / down),
+        postgres: String::new(),
         target: "≥ 100 MB/s",
     });
 
@@ -302,29 +316,200 @@ async fn main() {
         task.await.unwrap();
     }
     let secs = t.elapsed().as_secs_f64();
+    let pushes_row = rows.len();
     rows.push(Row {
         name: format!(
             "server taking pushes from 20 workstations ({} changes)",
             20 * per_client
         ),
         value: format!("{:.0} changes/s", (20 * per_client) as f64 / secs),
-        target: "≥ 10,000 changes/s",
+        postgres: String::new(),
+        target: "≥ 10,000 (PG: 20,000) changes/s",
     });
 
     district(&server, &url, dir.path(), &mut rows).await;
 
+    if let Some(pg) = std::env::var("OUTPOST_BENCH_PG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        let (pull, pushes) = on_postgres(&pg, &dir.path().join("server"), dir.path(), &hill).await;
+        rows[initial_pull_row].postgres = pull;
+        rows[pushes_row].postgres = pushes;
+        rows[pushes_row]
+            .name
+            .push_str("; PostgreSQL: through 2 processes");
+    }
+
     println!();
     println!(
-        "| {:<72} | {:<30} | {:<20} |",
-        "measure", "result", "target"
+        "| {:<84} | {:<26} | {:<26} | {:<20} |",
+        "measure", "SQLite", "PostgreSQL", "target"
     );
-    println!("|{}|{}|{}|", "-".repeat(74), "-".repeat(32), "-".repeat(22));
+    println!(
+        "|{}|{}|{}|{}|",
+        "-".repeat(86),
+        "-".repeat(28),
+        "-".repeat(28),
+        "-".repeat(22)
+    );
     for row in rows {
         println!(
-            "| {:<72} | {:<30} | {:<20} |",
-            row.name, row.value, row.target
+            "| {:<84} | {:<26} | {:<26} | {:<20} |",
+            row.name, row.value, row.postgres, row.target
         );
     }
+}
+
+/// `outpost-server serve` over the PostgreSQL database `url`, killed when dropped.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an `outpost-server` process on a free loopback port; its URL once it listens.
+fn serve_process(data: &std::path::Path, url: &str) -> (ServerProcess, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outpost-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(["--database", url])
+        .stdout(std::process::Stdio::piped())
+        // Its log of every push would bury the table.
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("outpost-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (ServerProcess(child), format!("http://{address}"))
+}
+
+/// The PostgreSQL column: the SQLite server's history moved into a new database on `server`,
+/// two server processes on it, then the first pull of Hill's history and 20 workstations
+/// pushing through both processes. Returns the two figures.
+async fn on_postgres(
+    server: &str,
+    sqlite_dir: &std::path::Path,
+    dir: &std::path::Path,
+    hill: &Store,
+) -> (String, String) {
+    use outpost::server::{PostgresServerStore, PostgresTarget};
+    let name = format!("outpost_bench_{}", uuid::Uuid::now_v7().simple());
+    let admin = format!("{server} dbname=postgres");
+    let create = format!("CREATE DATABASE {name}");
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        client.batch_execute(&create).unwrap();
+    })
+    .await
+    .unwrap();
+    let url = format!("{server} dbname={name}");
+    let data = dir.join("pg-server");
+    let target = PostgresTarget {
+        url: url.clone(),
+        ca_file: None,
+    };
+    let t = Instant::now();
+    let (from, to, blobs) = (sqlite_dir.to_path_buf(), target.clone(), data.join("blobs"));
+    let report = tokio::task::spawn_blocking(move || {
+        outpost::server::sqlite_to_postgres(&from, &to, &blobs, |_, _| {}).unwrap()
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "migrated {} tables to PostgreSQL in {:.0} s",
+        report.tables.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let store = PostgresServerStore::open(&target, &data.join("blobs")).unwrap();
+    let ((_a, url_a), (_b, url_b)) = (serve_process(&data, &url), serve_process(&data, &url));
+
+    // A new workstation of Hill takes its first pull through one process.
+    let code = outpost::server::new_enrollment_code(
+        &store,
+        hill.clinic_id(),
+        Utc::now().timestamp_millis(),
+        outpost::server::DEFAULT_CODE_VALIDITY,
+    )
+    .unwrap();
+    let mut ws = Store::open_dir(&dir.join("pg-ws")).unwrap();
+    engine::enroll(&mut ws, &url_a, &code, "PG desk", None, false)
+        .await
+        .unwrap();
+    let client = client_of(&ws).await;
+    let t = Instant::now();
+    let report = engine::sync_once(&mut ws, &client, |_| {}).await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        ws.status().unwrap().patients,
+        hill.status().unwrap().patients
+    );
+    let pull = format!(
+        "{:.0} records/s ({secs:.1} s)",
+        report.pulled.applied as f64 / secs
+    );
+
+    // 20 workstations, half through each process, pushing at once.
+    let per_client = 5_000;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let clinic = add_clinic(
+            &store,
+            &format!("PG clinic {i}"),
+            Utc::now().timestamp_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap();
+        let via = if i % 2 == 0 { &url_a } else { &url_b };
+        let client = SyncClient::connect(ClientConfig::new(via)).await.unwrap();
+        let device = client
+            .enroll(&clinic.enrollment_code, "Bench", "", None)
+            .await
+            .unwrap();
+        let client = client.with_device_token(&device.device_token).unwrap();
+        let node = NodeId(format!("pgbench{i}"));
+        let changes: Vec<ChangeRecord> = (0..per_client)
+            .map(|n| ChangeRecord {
+                change_id: ChangeId::new(),
+                entity: EntityKind::Patient,
+                entity_id: PatientId::new().0,
+                fields: serde_json::json!({"given_name": format!("P{n}"), "family_name": "Bench", "village": "Kosti"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                hlc: HlcStamp { millis: Utc::now().timestamp_millis(), counter: n, node: node.clone() },
+                clinic_id: clinic.clinic.clinic_id,
+                supersedes: Default::default(),
+            })
+            .collect();
+        clients.push((client, changes));
+    }
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (client, changes) in clients {
+        tasks.push(tokio::spawn(async move {
+            for batch in changes.chunks(500) {
+                client.push(batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let pushes = format!("{:.0} changes/s", (20 * per_client) as f64 / secs);
+    (pull, pushes)
 }
 
 /// A district of 20 clinics: each clinic's patients pushed straight into the server's store, then
@@ -409,6 +594,7 @@ async fn district(
     rows.push(Row {
         name: format!("district: server storing {total} patients of {CLINICS} clinics"),
         value: format!("{:.0} changes/s", total as f64 / fill),
+        postgres: String::new(),
         target: "",
     });
 
@@ -440,6 +626,7 @@ async fn district(
             report.pulled.applied
         ),
         value: format!("{secs:.1} s, store {:.0} MB", bytes as f64 / 1e6),
+        postgres: String::new(),
         target: "",
     });
 }
