@@ -418,7 +418,7 @@ async fn on_postgres(
     let data = dir.join("pg-server");
     let target = PostgresTarget {
         url: url.clone(),
-        ca_file: None,
+        ..PostgresTarget::default()
     };
     let t = Instant::now();
     let (from, to, blobs) = (sqlite_dir.to_path_buf(), target.clone(), data.join("blobs"));

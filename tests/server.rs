@@ -939,3 +939,166 @@ async fn the_binarys_clinic_add_prints_a_code_that_enrolls() {
         "{push:?}"
     );
 }
+
+/// The runtime stage of the container image as `packaging/container/Dockerfile` writes it.
+struct Image {
+    env: Vec<(String, String)>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    healthcheck: Vec<String>,
+}
+
+/// Reads the image's ENV, ENTRYPOINT, CMD and HEALTHCHECK from the Dockerfile's last stage.
+fn container_image() -> Image {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/container/Dockerfile"),
+    )
+    .unwrap();
+    // Continuation lines joined, comments dropped, the last stage only.
+    let joined = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let stage = joined.rsplit("\nFROM ").next().unwrap();
+    let mut image = Image {
+        env: Vec::new(),
+        entrypoint: Vec::new(),
+        cmd: Vec::new(),
+        healthcheck: Vec::new(),
+    };
+    let json = |s: &str| -> Vec<String> { serde_json::from_str(s.trim()).unwrap() };
+    for line in stage.lines() {
+        if let Some(rest) = line.strip_prefix("ENV ") {
+            for pair in rest.split_whitespace() {
+                let (key, value) = pair.split_once('=').unwrap();
+                image.env.push((key.to_owned(), value.to_owned()));
+            }
+        } else if let Some(rest) = line.strip_prefix("ENTRYPOINT ") {
+            image.entrypoint = json(rest);
+        } else if let Some(rest) = line.strip_prefix("CMD ") {
+            image.cmd = json(rest);
+        } else if let Some(rest) = line.strip_prefix("HEALTHCHECK ") {
+            image.healthcheck = json(rest.split_once("CMD ").unwrap().1);
+        }
+    }
+    image
+}
+
+#[test]
+fn the_container_images_command_line_serves_and_passes_its_health_check() {
+    use std::io::BufRead;
+    let image = container_image();
+    assert_eq!(image.entrypoint, ["outpost-server"]);
+    assert_eq!(
+        image.healthcheck.first().map(String::as_str),
+        Some("outpost-server")
+    );
+    let binary = env!("CARGO_BIN_EXE_outpost-server");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("volume");
+
+    // The certificate is made once, outside, and mounted from secrets where `serve` looks.
+    let made = std::process::Command::new(binary)
+        .args(["init", "--name", "server.example", "--data-dir"])
+        .arg(dir.path().join("secrets-init"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    std::fs::create_dir_all(data.join("tls")).unwrap();
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(
+            dir.path().join("secrets-init/tls").join(file),
+            data.join("tls").join(file),
+        )
+        .unwrap();
+    }
+
+    // The image's environment, with the volume here and a port the system picks; compose's
+    // database variables when the tests run on PostgreSQL.
+    let mut env: Vec<(String, String)> = image
+        .env
+        .iter()
+        .map(|(key, value)| match key.as_str() {
+            "OUTPOST_DATA_DIR" => (key.clone(), data.display().to_string()),
+            "OUTPOST_LISTEN" => {
+                let mut listen: std::net::SocketAddr = value.parse().unwrap();
+                listen.set_port(0);
+                (key.clone(), listen.to_string())
+            }
+            _ => (key.clone(), value.clone()),
+        })
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == "OUTPOST_LISTEN"));
+    if let Some(url) = stores::postgres_database(&data) {
+        let secret = dir.path().join("db_password");
+        std::fs::write(&secret, "not-needed-with-trust\n").unwrap();
+        env.push(("OUTPOST_DATABASE_URL".into(), url));
+        env.push((
+            "OUTPOST_DATABASE_PASSWORD_FILE".into(),
+            secret.display().to_string(),
+        ));
+    }
+    let command = |args: &[String], env: &[(String, String)]| {
+        let mut command = std::process::Command::new(binary);
+        command
+            .args(args)
+            .env_remove("OUTPOST_CONFIG")
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        command
+    };
+
+    let mut server = command(&[&image.entrypoint[1..], &image.cmd[..]].concat(), &env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let bound = line
+        .trim()
+        .strip_prefix("outpost-server listening on ")
+        .and_then(|rest| rest.strip_suffix(" with TLS"))
+        .unwrap_or_else(|| panic!("not serving with TLS: {line:?}"))
+        .to_owned();
+
+    // The health check, as the image runs it, where the server really listens.
+    let mut here = env.clone();
+    for (key, value) in &mut here {
+        if key == "OUTPOST_LISTEN" {
+            *value = bound.clone();
+        }
+    }
+    let check = command(&image.healthcheck[1..], &here).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("serving"));
+
+    // `docker compose exec server outpost-server clinic add …` gives a code with the pin.
+    let added = command(&["clinic".into(), "add".into(), "Hill Clinic".into()], &env)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&added.stdout);
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Enrollment code:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let parsed = outpost::sync::code::EnrollmentCode::parse(&code).unwrap();
+    assert!(parsed.pin.is_some(), "{code}");
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let down = command(&image.healthcheck[1..], &here).output().unwrap();
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "a stopped server fails the check"
+    );
+}

@@ -164,7 +164,7 @@ async fn two_server_processes_on_one_database_number_every_change_once_and_in_or
     let admin = PostgresServerStore::open(
         &PostgresTarget {
             url: url.clone(),
-            ca_file: None,
+            ..PostgresTarget::default()
         },
         &shared.join("blobs"),
     )
@@ -380,8 +380,14 @@ async fn a_district_migrated_from_sqlite_keeps_serving_its_workstations() {
 
     // Served from PostgreSQL, the same workstations carry on where they were.
     let postgres: Arc<dyn ServerStore> = Arc::new(
-        PostgresServerStore::open(&PostgresTarget { url, ca_file: None }, &new.join("blobs"))
-            .unwrap(),
+        PostgresServerStore::open(
+            &PostgresTarget {
+                url,
+                ..PostgresTarget::default()
+            },
+            &new.join("blobs"),
+        )
+        .unwrap(),
     );
     assert_eq!(postgres.last_seq().unwrap(), last_seq);
     assert_eq!(postgres.clinics().unwrap().len(), 1);

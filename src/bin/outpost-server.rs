@@ -41,6 +41,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_ca: Option<PathBuf>,
+    database_password_file: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_clock_skew_minutes: Option<u64>,
@@ -114,6 +115,20 @@ enum Command {
         #[arg(long, value_name = "PEM")]
         database_ca: Option<PathBuf>,
     },
+    /// Ask the server on this computer whether it serves (the standard gRPC health check, which
+    /// fails while its database does not answer): exit status 0 when it does, 1 when not. A
+    /// container's health check runs this.
+    Health {
+        /// The data folder, whose certificate the server is trusted by.
+        #[arg(long, value_name = "DIR", env = "OUTPOST_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The address the server listens on (its port is asked on this computer).
+        #[arg(long, value_name = "ADDR", env = "OUTPOST_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Ask this URL instead (https://HOST:PORT for a certificate from an authority).
+        #[arg(long, value_name = "URL", conflicts_with = "listen")]
+        url: Option<String>,
+    },
     /// List the reads that crossed a clinic's boundary: lookups of another clinic's patients,
     /// patients opened with a reason, and their records fetched.
     AccessLog {
@@ -148,6 +163,9 @@ struct DataDir {
     /// the system does not trust it already.
     #[arg(long, value_name = "PEM", env = "OUTPOST_DATABASE_CA")]
     database_ca: Option<PathBuf>,
+    /// A file holding the database's password (a container's secret), kept out of the URL.
+    #[arg(long, value_name = "FILE", env = "OUTPOST_DATABASE_PASSWORD_FILE")]
+    database_password_file: Option<PathBuf>,
 }
 
 impl DataDir {
@@ -160,19 +178,41 @@ impl DataDir {
     }
 
     /// The PostgreSQL database given, or the settings file's; `None` for the SQLite store.
-    fn postgres(&self, file: &FileSettings) -> Option<PostgresTarget> {
-        let url = self
+    fn postgres(&self, file: &FileSettings) -> Result<Option<PostgresTarget>> {
+        let Some(url) = self
             .database_url
             .clone()
             .or_else(|| file.database_url.clone())
-            .filter(|url| !url.trim().is_empty())?;
-        Some(PostgresTarget {
+            .filter(|url| !url.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let password = match self
+            .database_password_file
+            .clone()
+            .or_else(|| file.database_password_file.clone())
+        {
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "could not read the database password from {}",
+                            path.display()
+                        )
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        Ok(Some(PostgresTarget {
             url,
             ca_file: self
                 .database_ca
                 .clone()
                 .or_else(|| file.database_ca.clone()),
-        })
+            password,
+        }))
     }
 }
 
@@ -320,7 +360,7 @@ fn main() -> ExitCode {
 fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let file = FileSettings::load(cli.config.as_deref())?;
-    let open_store = |data: &DataDir| open_store(&data.resolve(&file)?, data.postgres(&file));
+    let open_store = |data: &DataDir| open_store(&data.resolve(&file)?, data.postgres(&file)?);
     match cli.command {
         Command::Init { data, names } => {
             let dir = data.resolve(&file)?;
@@ -340,6 +380,15 @@ fn try_main() -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => run_server(args, &file),
+        Command::Health {
+            data_dir,
+            listen,
+            url,
+        } => health(
+            data_dir.or(file.data_dir.clone()),
+            listen.or(file.listen),
+            url,
+        ),
         Command::Migrate {
             from,
             to,
@@ -361,6 +410,7 @@ fn try_main() -> Result<()> {
             let target = PostgresTarget {
                 url: to,
                 ca_file: database_ca,
+                password: None,
             };
             let report = outpost::server::sqlite_to_postgres(
                 &from,
@@ -697,6 +747,59 @@ fn with_pin(code: &str, data_dir: &std::path::Path) -> Result<String> {
     Ok(code.display())
 }
 
+/// `health`: asks the server's gRPC health service; an error when it does not serve.
+fn health(
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    url: Option<String>,
+) -> Result<()> {
+    let own = data_dir
+        .as_deref()
+        .map(outpost::server::CertificatePaths::in_data_dir)
+        .filter(outpost::server::CertificatePaths::exist);
+    let mut config = match url {
+        Some(url) => outpost::sync::client::ClientConfig::new(&url),
+        None => {
+            let listen = match listen {
+                Some(listen) => listen,
+                None => DEFAULT_LISTEN.parse().context("the default address")?,
+            };
+            let scheme = if own.is_some() { "https" } else { "http" };
+            let here = loopback_of(listen);
+            outpost::sync::client::ClientConfig::new(format!("{scheme}://{here}"))
+        }
+    };
+    if let Some(own) = &own
+        && config.server_url.starts_with("https://")
+    {
+        // The server's own certificate, trusted as workstations trust it through the pin.
+        config.ca_certificate_pem = Some(
+            std::fs::read(&own.cert)
+                .with_context(|| format!("could not read {}", own.cert.display()))?,
+        );
+        config.tls_domain_name = Some(outpost::sync::code::PINNED_SERVER_NAME.to_owned());
+    }
+    config.connect_timeout = Duration::from_secs(5);
+    config.request_timeout = Duration::from_secs(5);
+    let url = config.server_url.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let serving = runtime.block_on(async move {
+        let client = outpost::sync::client::SyncClient::connect(config).await?;
+        client.serving().await
+    });
+    match serving {
+        Ok(true) => {
+            println!("{url}: serving");
+            Ok(())
+        }
+        Ok(false) => bail!("{url}: not serving (its database does not answer)"),
+        Err(error) => bail!("{url}: {error}"),
+    }
+}
+
 fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -746,7 +849,7 @@ fn run_server(args: ServeArgs, file: &FileSettings) -> Result<()> {
              (or give --tls-cert and --tls-key) to serve clinics over the network"
         );
     }
-    let store: Arc<dyn ServerStore> = match open_store(&dir, args.data.postgres(file))? {
+    let store: Arc<dyn ServerStore> = match open_store(&dir, args.data.postgres(file)?)? {
         OpenedStore::Sqlite(store) => Arc::new(store),
         OpenedStore::Postgres(store) => Arc::new(store),
     };

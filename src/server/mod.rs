@@ -49,6 +49,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+/// How often the health service asks the store whether it answers.
+const HEALTH_EVERY: Duration = Duration::from_secs(10);
 
 /// How far ahead of the server's clock a change may be stamped before it is quarantined.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(10 * 60);
@@ -194,18 +198,11 @@ pub async fn serve(
         config.upload_idle,
         config.max_stored_bytes_per_device,
     );
-    let cleaner = tokio::spawn(remove_stale_partials(store));
+    let cleaner = tokio::spawn(remove_stale_partials(Arc::clone(&store)));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::enrollment_server::EnrollmentServer<SyncService>>()
-        .await;
-    health
-        .set_serving::<pb::sync_server::SyncServer<SyncService>>()
-        .await;
-    health
-        .set_serving::<pb::blobs_server::BlobsServer<SyncService>>()
-        .await;
+    set_health(&health, ServingStatus::Serving).await;
+    let watcher = tokio::spawn(watch_database(store, health));
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -268,7 +265,49 @@ pub async fn serve(
         .await
         .map_err(ServerError::Transport);
     cleaner.abort();
+    watcher.abort();
     served
+}
+
+/// Every service's status in the health service, and the server's as a whole (`""`).
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    use tonic::server::NamedService;
+    for name in [
+        "",
+        <pb::enrollment_server::EnrollmentServer<SyncService> as NamedService>::NAME,
+        <pb::sync_server::SyncServer<SyncService> as NamedService>::NAME,
+        <pb::blobs_server::BlobsServer<SyncService> as NamedService>::NAME,
+    ] {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Asks the store a cheap question every [`HEALTH_EVERY`] and reports the services not serving
+/// while it cannot answer (a PostgreSQL server down or out of reach), so a load balancer or a
+/// container's health check sends workstations elsewhere.
+async fn watch_database(store: Arc<dyn ServerStore>, health: tonic_health::server::HealthReporter) {
+    let mut every = tokio::time::interval(HEALTH_EVERY);
+    let mut serving = true;
+    loop {
+        every.tick().await;
+        let store = Arc::clone(&store);
+        let asked = tokio::time::timeout(
+            HEALTH_EVERY,
+            tokio::task::spawn_blocking(move || store.last_seq()),
+        )
+        .await;
+        let answered = matches!(asked, Ok(Ok(Ok(_))));
+        if answered != serving {
+            serving = answered;
+            if serving {
+                tracing::info!("the database answers again: serving");
+                set_health(&health, ServingStatus::Serving).await;
+            } else {
+                tracing::warn!("the database does not answer: reported not serving");
+                set_health(&health, ServingStatus::NotServing).await;
+            }
+        }
+    }
 }
 
 /// Removes partial uploads untouched for [`STALE_PARTIAL_AGE`], now and every hour.

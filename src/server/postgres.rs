@@ -109,6 +109,7 @@ CREATE TABLE change_log (
 CREATE INDEX change_log_by_scope ON change_log (scope_clinic, server_seq);
 CREATE INDEX change_log_by_patient ON change_log (patient_id, server_seq);
 CREATE INDEX change_log_by_device ON change_log (device_id, server_seq);
+CREATE INDEX change_log_by_entity ON change_log (entity, clinic_id, server_seq);
 CREATE TABLE quarantine (
     change_id       TEXT PRIMARY KEY,
     entity          TEXT NOT NULL,
@@ -410,13 +411,28 @@ impl std::fmt::Debug for PostgresServerStore {
 }
 
 /// How to reach a PostgreSQL database.
-#[derive(Clone, Debug)]
+#[derive(Clone, Default)]
 pub struct PostgresTarget {
     /// `postgres://user@host:port/database?sslmode=…`, or the key=value form libpq takes.
     pub url: String,
     /// A PEM file of the CA that signed the database's certificate, when it is not one the
     /// system trusts.
     pub ca_file: Option<PathBuf>,
+    /// The password, when it is kept apart from the URL (a secret file).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL can hold the password too: only where it points is shown.
+        let shown = postgres::Config::from_str(&self.url)
+            .map(|config| describe(&config))
+            .unwrap_or_else(|_| "(not a valid database URL)".into());
+        f.debug_struct("PostgresTarget")
+            .field("database", &shown)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PostgresServerStore {
@@ -424,7 +440,10 @@ impl PostgresServerStore {
     /// `blob_dir` (shared by every server process of the district).
     pub fn open(target: &PostgresTarget, blob_dir: &Path) -> Result<Self, StoreError> {
         let context = "connecting to PostgreSQL";
-        let config = postgres::Config::from_str(&target.url).map_err(pg(context))?;
+        let mut config = postgres::Config::from_str(&target.url).map_err(pg(context))?;
+        if let Some(password) = &target.password {
+            config.password(password.as_bytes());
+        }
         let described = describe(&config);
         let tls = MakeRustlsConnect::new(tls_config(target.ca_file.as_deref())?);
         let manager = PostgresConnectionManager::new(config, tls);
@@ -488,9 +507,13 @@ impl PostgresServerStore {
 
     /// A page of the log within `range` whose rows also pass `filter` (SQL over `change_log`
     /// whose parameters, from `$4` on, are `filter_params`), leaving out held-back changes.
+    /// `order` is `server_seq` after the columns `filter` fixes to one value: the same order,
+    /// written as the index that serves the filter is, so the planner walks that index instead
+    /// of the whole log's.
     fn page(
         &self,
         filter: &str,
+        order: &str,
         filter_params: &[&(dyn ToSql + Sync)],
         range: PageRange,
     ) -> Result<Vec<(u64, ChangeRecord)>, StoreError> {
@@ -498,7 +521,7 @@ impl PostgresServerStore {
         let sql = format!(
             "SELECT server_seq, {CHANGE_COLUMNS} FROM change_log
              WHERE server_seq > $1 AND server_seq <= $2 AND held_at IS NULL AND {filter}
-             ORDER BY server_seq LIMIT $3"
+             ORDER BY {order} LIMIT $3"
         );
         self.with_client(context, |client| {
             let (after, up_to, count) = (
@@ -1063,10 +1086,16 @@ impl ServerStore for PostgresServerStore {
         // SQLite store does).
         let clinic = clinic_id.to_string();
         let half = PageRange::new(after_seq, up_to_seq, max_count, (max_bytes / 2).max(1));
-        let own = self.page("scope_clinic = $4", &[&clinic], half)?;
+        let own = self.page(
+            "scope_clinic = $4",
+            "scope_clinic, server_seq",
+            &[&clinic],
+            half,
+        )?;
         let shared = self.page(
             "patient_id IN (SELECT g.patient_id FROM patient_grants g WHERE g.clinic_id = $4)
              AND scope_clinic <> $4",
+            "server_seq",
             &[&clinic],
             half,
         )?;
@@ -1085,6 +1114,7 @@ impl ServerStore for PostgresServerStore {
         let range = PageRange::new(after_seq, up_to_seq, max_count, max_bytes);
         self.page(
             "entity = $4 AND clinic_id = $5",
+            "entity, clinic_id, server_seq",
             &[&entity.as_str(), &clinic_id.to_string()],
             range,
         )
@@ -1101,6 +1131,7 @@ impl ServerStore for PostgresServerStore {
         let range = PageRange::new(after_seq, up_to_seq, max_count, max_bytes);
         self.page(
             "patient_id = $4",
+            "patient_id, server_seq",
             &[&patient_id.hyphenated().to_string()],
             range,
         )

@@ -354,6 +354,7 @@ pub struct SyncClient {
     enrollment: pb::enrollment_client::EnrollmentClient<Channel>,
     sync: pb::sync_client::SyncClient<Channel>,
     blobs: pb::blobs_client::BlobsClient<Channel>,
+    health: tonic_health::pb::health_client::HealthClient<Channel>,
     authorization: Option<MetadataValue<Ascii>>,
     request_timeout: Duration,
 }
@@ -489,9 +490,10 @@ impl SyncClient {
             sync: pb::sync_client::SyncClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            blobs: pb::blobs_client::BlobsClient::new(channel)
+            blobs: pb::blobs_client::BlobsClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            health: tonic_health::pb::health_client::HealthClient::new(channel),
             authorization,
             request_timeout: config.request_timeout,
         })
@@ -537,6 +539,18 @@ impl SyncClient {
         let mut request = self.request(message);
         request.set_timeout(self.request_timeout);
         request
+    }
+
+    /// Whether the server reports itself serving through the standard gRPC health service (it
+    /// does not while its database does not answer).
+    pub async fn serving(&self) -> Result<bool, SyncError> {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        let request = self.timed_request(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        });
+        let mut client = self.health.clone();
+        let reply = self.unary(client.check(request)).await?;
+        Ok(reply.status == ServingStatus::Serving as i32)
     }
 
     /// Trades a one-time enrollment code for a device credential. Send the credential with

@@ -63,7 +63,10 @@ pub fn binary_args(dir: &Path) -> Vec<String> {
 pub fn open_server_store(dir: &Path) -> Arc<dyn ServerStore> {
     match postgres_database(dir) {
         Some(url) => {
-            let target = PostgresTarget { url, ca_file: None };
+            let target = PostgresTarget {
+                url,
+                ..PostgresTarget::default()
+            };
             Arc::new(PostgresServerStore::open(&target, &dir.join("blobs")).unwrap())
         }
         None => Arc::new(SqliteServerStore::open(dir).unwrap()),
