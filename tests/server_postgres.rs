@@ -399,3 +399,90 @@ async fn a_district_migrated_from_sqlite_keeps_serving_its_workstations() {
     assert!(finds(&front, "Dalia"));
     assert_eq!(postgres.last_seq().unwrap(), last_seq + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: OUTPOST_TEST_POSTGRES (bash .ci/test runs it)"]
+async fn the_documented_pg_dump_routine_restores_a_district() {
+    let server = postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let store = stores::open_server_store(&shared);
+    let (url, _stop) = serve_store(store.clone()).await;
+    let added = add_clinic(
+        store.as_ref(),
+        "Hill Clinic",
+        Utc::now().timestamp_millis(),
+        outpost::server::DEFAULT_CODE_VALIDITY,
+    )
+    .unwrap();
+    let client = SyncClient::connect(ClientConfig::new(&url)).await.unwrap();
+    let device = client
+        .enroll(&added.enrollment_code, "Desk", "node-dump", None)
+        .await
+        .unwrap();
+    let client = client.with_device_token(&device.device_token).unwrap();
+    let now = Utc::now().timestamp_millis();
+    let changes: Vec<ChangeRecord> = (0..25)
+        .map(|i| patient_change(added.clinic.clinic_id, "node-dump", now + i, i as u32))
+        .collect();
+    client.push(&changes).await.unwrap();
+    let last = store.last_seq().unwrap();
+    assert_eq!(last, 25);
+
+    // README's routine: pg_dump in the custom format, pg_restore into a new database.
+    let dump = dir.path().join("outpost.dump");
+    let source = stores::postgres_database(&shared).unwrap();
+    let dumped = Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(format!("--dbname={source}"))
+        .output()
+        .expect("pg_dump is installed with PostgreSQL");
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    let restored_url = stores::new_postgres_database(&server);
+    let restored = Command::new("pg_restore")
+        .arg("--no-owner")
+        .arg(format!("--dbname={restored_url}"))
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+
+    // The restored district serves the same workstation, which carries on numbering.
+    let back: Arc<dyn ServerStore> = Arc::new(
+        PostgresServerStore::open(
+            &PostgresTarget {
+                url: restored_url,
+                ..PostgresTarget::default()
+            },
+            &shared.join("blobs"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(back.last_seq().unwrap(), last);
+    assert_eq!(back.devices().unwrap(), store.devices().unwrap());
+    let (back_url, _back_stop) = serve_store(back.clone()).await;
+    let client = SyncClient::connect(ClientConfig::new(&back_url))
+        .await
+        .unwrap()
+        .with_device_token(&device.device_token)
+        .unwrap();
+    let (seqs, _) = pull_seqs(&client, 0).await;
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    let more = [patient_change(
+        added.clinic.clinic_id,
+        "node-dump",
+        now + 100,
+        100,
+    )];
+    let reply = client.push(&more).await.unwrap();
+    assert_eq!(reply.acks, [Ack::Accepted { seq: last + 1 }]);
+}
