@@ -21,6 +21,8 @@ const PUSH_ROUND: usize = 500;
 const AUDIT_BATCH: usize = 500;
 /// Changes per pulled page.
 const PULL_PAGE: u32 = 500;
+/// Pulled changes applied in one transaction, at most (a few pages).
+const APPLY_BATCH: usize = 5_000;
 
 /// Settings keys in the store.
 mod keys {
@@ -366,27 +368,23 @@ async fn sync_round(
     }
 
     let mut stream = client.pull(store.sync_cursor()?, PULL_PAGE).await?;
+    // Pages are applied a few at a time, in one transaction each: a commit (and the search
+    // index's flush) per page costs more than the page's rows on a first pull. The cursor moves
+    // with each transaction, so a cut line resumes after the last one committed.
+    let mut batch: Vec<(u64, crate::model::ChangeRecord)> = Vec::new();
     while let Some(item) = stream.next().await? {
         match item {
             PullItem::Page(changes) => {
-                let Some(last) = changes.last().map(|(seq, _)| *seq) else {
-                    continue;
-                };
-                let applied = store.apply_remote_page(&changes, last)?;
-                report.pulled.applied += applied.applied;
-                report.pulled.known += applied.known;
-                report.pulled.invalid += applied.invalid;
-                report.pulled.unapplied += applied.unapplied;
-                report.cursor = last;
-                progress(SyncProgress::Pulling {
-                    applied: report.pulled.applied,
-                    cursor: last,
-                });
+                batch.extend(changes);
+                if batch.len() >= APPLY_BATCH {
+                    apply_batch(store, &mut batch, &mut report, progress)?;
+                }
             }
             PullItem::Checkpoint {
                 last_seq,
                 server_time_millis,
             } => {
+                apply_batch(store, &mut batch, &mut report, progress)?;
                 store.set_clock_offset(server_time_millis - Utc::now().timestamp_millis())?;
                 if last_seq > store.sync_cursor()? {
                     store.apply_remote_page(&[], last_seq)?;
@@ -406,6 +404,30 @@ async fn sync_round(
     }
     sync_audit(store, client, &mut report).await?;
     Ok(report)
+}
+
+/// Applies the pulled changes gathered in `batch` (emptying it) in one transaction.
+fn apply_batch(
+    store: &mut Store,
+    batch: &mut Vec<(u64, crate::model::ChangeRecord)>,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(SyncProgress),
+) -> Result<(), EngineError> {
+    let Some(last) = batch.last().map(|(seq, _)| *seq) else {
+        return Ok(());
+    };
+    let applied = store.apply_remote_page(batch, last)?;
+    batch.clear();
+    report.pulled.applied += applied.applied;
+    report.pulled.known += applied.known;
+    report.pulled.invalid += applied.invalid;
+    report.pulled.unapplied += applied.unapplied;
+    report.cursor = last;
+    progress(SyncProgress::Pulling {
+        applied: report.pulled.applied,
+        cursor: last,
+    });
+    Ok(())
 }
 
 /// Sends the audit entries the server does not hold yet, in order, in batches.
