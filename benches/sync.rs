@@ -271,51 +271,7 @@ async fn main() {
 
     // 20 workstations pushing at once.
     let per_client = 5_000;
-    let mut tasks = Vec::new();
-    let mut clients = Vec::new();
-    for i in 0..20 {
-        let clinic = add_clinic(
-            server.as_ref(),
-            &format!("Clinic {i}"),
-            Utc::now().timestamp_millis(),
-            outpost::server::DEFAULT_CODE_VALIDITY,
-        )
-        .unwrap();
-        let client = SyncClient::connect(ClientConfig::new(&url)).await.unwrap();
-        let device = client
-            .enroll(&clinic.enrollment_code, "Bench", "", None)
-            .await
-            .unwrap();
-        let client = client.with_device_token(&device.device_token).unwrap();
-        let node = NodeId(format!("bench{i}"));
-        let changes: Vec<ChangeRecord> = (0..per_client)
-            .map(|n| ChangeRecord {
-                change_id: ChangeId::new(),
-                entity: EntityKind::Patient,
-                entity_id: PatientId::new().0,
-                fields: serde_json::json!({"given_name": format!("P{n}"), "family_name": "Bench", "village": "Kosti"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-                hlc: HlcStamp { millis: Utc::now().timestamp_millis(), counter: n, node: node.clone() },
-                clinic_id: clinic.clinic.clinic_id,
-                supersedes: Default::default(),
-            })
-            .collect();
-        clients.push((client, changes));
-    }
-    let t = Instant::now();
-    for (client, changes) in clients {
-        tasks.push(tokio::spawn(async move {
-            for batch in changes.chunks(500) {
-                client.push(batch).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let secs = t.elapsed().as_secs_f64();
+    let secs = twenty_pushing(server.as_ref(), &[url.as_str()], "Clinic", per_client).await;
     let pushes_row = rows.len();
     rows.push(Row {
         name: format!(
@@ -359,6 +315,62 @@ async fn main() {
             row.name, row.value, row.postgres, row.target
         );
     }
+}
+
+/// 20 clinics of one workstation each, enrolled through the servers at `urls` in turn, pushing
+/// `per_client` new patients each, all at once in batches of 500. Returns the seconds it took.
+async fn twenty_pushing(
+    store: &dyn ServerStore,
+    urls: &[&str],
+    name: &str,
+    per_client: usize,
+) -> f64 {
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let clinic = add_clinic(
+            store,
+            &format!("{name} {i}"),
+            Utc::now().timestamp_millis(),
+            outpost::server::DEFAULT_CODE_VALIDITY,
+        )
+        .unwrap();
+        let via = urls[i % urls.len()];
+        let client = SyncClient::connect(ClientConfig::new(via)).await.unwrap();
+        let device = client
+            .enroll(&clinic.enrollment_code, "Bench", "", None)
+            .await
+            .unwrap();
+        let client = client.with_device_token(&device.device_token).unwrap();
+        let node = NodeId(format!("{}{i}", name.replace(' ', "")));
+        let changes: Vec<ChangeRecord> = (0..u32::try_from(per_client).unwrap())
+            .map(|n| ChangeRecord {
+                change_id: ChangeId::new(),
+                entity: EntityKind::Patient,
+                entity_id: PatientId::new().0,
+                fields: serde_json::json!({"given_name": format!("P{n}"), "family_name": "Bench", "village": "Kosti"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                hlc: HlcStamp { millis: Utc::now().timestamp_millis(), counter: n, node: node.clone() },
+                clinic_id: clinic.clinic.clinic_id,
+                supersedes: Default::default(),
+            })
+            .collect();
+        clients.push((client, changes));
+    }
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (client, changes) in clients {
+        tasks.push(tokio::spawn(async move {
+            for batch in changes.chunks(500) {
+                client.push(batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    t.elapsed().as_secs_f64()
 }
 
 /// `outpost-server serve` over the PostgreSQL database `url`, killed when dropped.
@@ -462,52 +474,13 @@ async fn on_postgres(
 
     // 20 workstations, half through each process, pushing at once.
     let per_client = 5_000;
-    let mut clients = Vec::new();
-    for i in 0..20 {
-        let clinic = add_clinic(
-            &store,
-            &format!("PG clinic {i}"),
-            Utc::now().timestamp_millis(),
-            outpost::server::DEFAULT_CODE_VALIDITY,
-        )
-        .unwrap();
-        let via = if i % 2 == 0 { &url_a } else { &url_b };
-        let client = SyncClient::connect(ClientConfig::new(via)).await.unwrap();
-        let device = client
-            .enroll(&clinic.enrollment_code, "Bench", "", None)
-            .await
-            .unwrap();
-        let client = client.with_device_token(&device.device_token).unwrap();
-        let node = NodeId(format!("pgbench{i}"));
-        let changes: Vec<ChangeRecord> = (0..per_client)
-            .map(|n| ChangeRecord {
-                change_id: ChangeId::new(),
-                entity: EntityKind::Patient,
-                entity_id: PatientId::new().0,
-                fields: serde_json::json!({"given_name": format!("P{n}"), "family_name": "Bench", "village": "Kosti"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-                hlc: HlcStamp { millis: Utc::now().timestamp_millis(), counter: n, node: node.clone() },
-                clinic_id: clinic.clinic.clinic_id,
-                supersedes: Default::default(),
-            })
-            .collect();
-        clients.push((client, changes));
-    }
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for (client, changes) in clients {
-        tasks.push(tokio::spawn(async move {
-            for batch in changes.chunks(500) {
-                client.push(batch).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let secs = t.elapsed().as_secs_f64();
+    let secs = twenty_pushing(
+        &store,
+        &[url_a.as_str(), url_b.as_str()],
+        "PG clinic",
+        per_client,
+    )
+    .await;
     let pushes = format!("{:.0} changes/s", (20 * per_client) as f64 / secs);
     (pull, pushes)
 }

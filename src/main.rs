@@ -284,7 +284,7 @@ async fn sync_command(
         let store = service.store_for(Action::SyncNow)?;
         let round = async {
             let client = SyncClient::connect(engine::client_config(store)?).await?;
-            engine::sync_once(store, &client, |_| {}).await
+            engine::sync_once(store, &client, print_pull_progress).await
         };
         let result = round.await;
         service.save_status()?;
@@ -855,4 +855,35 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A long pull's progress on the terminal, one line rewritten in place (nothing when the output
+/// goes to a file or a log).
+fn print_pull_progress(progress: outpost::sync::engine::SyncProgress) {
+    use std::io::{IsTerminal, Write};
+    let outpost::sync::engine::SyncProgress::Pulling {
+        applied,
+        fraction: Some(fraction),
+        left,
+        ..
+    } = progress
+    else {
+        return;
+    };
+    let mut err = std::io::stderr();
+    if !err.is_terminal() {
+        return;
+    }
+    let left = left
+        .map(outpost::sync::engine::time_left_text)
+        .unwrap_or_default();
+    let _ = write!(
+        err,
+        "\rreceived {applied} records ({:.0}%) {left}    ",
+        fraction * 100.0
+    );
+    if fraction >= 1.0 {
+        let _ = writeln!(err);
+    }
+    let _ = err.flush();
 }

@@ -571,6 +571,12 @@ async fn pulls_come_in_pages_and_resume_from_a_cursor() {
     assert_eq!(pulled_seqs(&rest), (13..=25).collect::<Vec<_>>());
     assert_eq!(checkpoint(&rest), 25);
 
+    // Each page says where the pull ends, so a workstation can tell how far through it is.
+    let mut pull = reader.pull(0, 10).await.unwrap();
+    assert_eq!(pull.ends_at(), None, "nothing said before the first page");
+    pull.next().await.unwrap();
+    assert_eq!(pull.ends_at(), Some(25));
+
     // Nothing new: only the checkpoint, at the cursor.
     let nothing = pull_all(&reader, 25, 0).await;
     assert_eq!(nothing.len(), 1);

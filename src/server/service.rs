@@ -682,7 +682,10 @@ impl pb::sync_server::Sync for SyncService {
                         change: Some(pb::Change::from(change)),
                     })
                     .collect();
-                let item = pb::pull_response::Item::Page(pb::ChangePage { changes });
+                let item = pb::pull_response::Item::Page(pb::ChangePage {
+                    changes,
+                    up_to_seq: up_to,
+                });
                 if tx
                     .send(Ok(pb::PullResponse { item: Some(item) }))
                     .await

@@ -741,6 +741,7 @@ impl SyncClient {
         Ok(PullStream {
             inner: stream,
             last_seq: after_seq,
+            ends_at: None,
             finished: false,
             idle_timeout: self.request_timeout,
         })
@@ -959,6 +960,7 @@ impl SyncClient {
 pub struct PullStream {
     inner: Streaming<pb::PullResponse>,
     last_seq: u64,
+    ends_at: Option<u64>,
     finished: bool,
     idle_timeout: Duration,
 }
@@ -973,6 +975,11 @@ impl std::fmt::Debug for PullStream {
 }
 
 impl PullStream {
+    /// Where the pull ends (the log's last number when it began), once a page said so.
+    pub fn ends_at(&self) -> Option<u64> {
+        self.ends_at
+    }
+
     /// The next page or the checkpoint; `None` after the checkpoint. Sequence numbers are
     /// checked to rise, so a page is never applied twice or out of order.
     pub async fn next(&mut self) -> Result<Option<PullItem>, SyncError> {
@@ -995,6 +1002,9 @@ impl PullStream {
         match message.item {
             None => Err(SyncError::bad("an empty pull message")),
             Some(pb::pull_response::Item::Page(page)) => {
+                if page.up_to_seq > 0 {
+                    self.ends_at = Some(page.up_to_seq);
+                }
                 let mut changes = Vec::with_capacity(page.changes.len());
                 for sequenced in page.changes {
                     if sequenced.server_seq <= self.last_seq {

@@ -14,6 +14,7 @@ use crate::sync::code::{EnrollmentCode, PINNED_SERVER_NAME};
 use crate::sync::pin::fetch_pinned_certificate;
 use crate::sync::wire::{Ack, ShareReason};
 use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
 
 /// Changes read from the outbox per push round.
 const PUSH_ROUND: usize = 500;
@@ -104,7 +105,7 @@ pub struct SyncReport {
 }
 
 /// Progress of a running round, for a progress bar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SyncProgress {
     /// Pushed `done` of `total` changes waiting at the start.
     Pushing {
@@ -119,6 +120,10 @@ pub enum SyncProgress {
         applied: usize,
         /// The cursor so far.
         cursor: u64,
+        /// How far through the pull, 0 to 1, when the server said where it ends.
+        fraction: Option<f32>,
+        /// The time the rest should take at the pace so far, once there is a pace.
+        left: Option<Duration>,
     },
     /// Moving images (blobs) to or from the server.
     Blobs {
@@ -367,7 +372,9 @@ async fn sync_round(
         }
     }
 
-    let mut stream = client.pull(store.sync_cursor()?, PULL_PAGE).await?;
+    let start = store.sync_cursor()?;
+    let mut stream = client.pull(start, PULL_PAGE).await?;
+    let began = Instant::now();
     // Pages are applied a few at a time, in one transaction each: a commit (and the search
     // index's flush) per page costs more than the page's rows on a first pull. The cursor moves
     // with each transaction, so a cut line resumes after the last one committed.
@@ -377,14 +384,24 @@ async fn sync_round(
             PullItem::Page(changes) => {
                 batch.extend(changes);
                 if batch.len() >= APPLY_BATCH {
-                    apply_batch(store, &mut batch, &mut report, progress)?;
+                    let pace = Pace {
+                        start,
+                        ends_at: stream.ends_at(),
+                        elapsed: began.elapsed(),
+                    };
+                    apply_batch(store, &mut batch, &mut report, pace, progress)?;
                 }
             }
             PullItem::Checkpoint {
                 last_seq,
                 server_time_millis,
             } => {
-                apply_batch(store, &mut batch, &mut report, progress)?;
+                let pace = Pace {
+                    start,
+                    ends_at: stream.ends_at(),
+                    elapsed: began.elapsed(),
+                };
+                apply_batch(store, &mut batch, &mut report, pace, progress)?;
                 store.set_clock_offset(server_time_millis - Utc::now().timestamp_millis())?;
                 if last_seq > store.sync_cursor()? {
                     store.apply_remote_page(&[], last_seq)?;
@@ -406,11 +423,52 @@ async fn sync_round(
     Ok(report)
 }
 
+/// Where a pull stands: the cursor it started from, where it ends, and how long it has run.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// The cursor the pull started from.
+    pub start: u64,
+    /// The log's last number when the pull began, when the server said.
+    pub ends_at: Option<u64>,
+    /// Time since the pull began.
+    pub elapsed: Duration,
+}
+
+impl Pace {
+    /// How far through the pull `cursor` is (0 to 1), and the time the rest should take at the
+    /// pace so far: `None` until the server said where the pull ends, and the time left `None`
+    /// until some of it is done.
+    pub fn estimate(&self, cursor: u64) -> (Option<f32>, Option<Duration>) {
+        let Some(end) = self.ends_at.filter(|end| *end > self.start) else {
+            return (None, None);
+        };
+        let done = cursor.clamp(self.start, end) - self.start;
+        let fraction = done as f64 / (end - self.start) as f64;
+        let left = (fraction > 0.0).then(|| {
+            Duration::from_secs_f64(self.elapsed.as_secs_f64() * (1.0 - fraction) / fraction)
+        });
+        (Some(fraction as f32), left)
+    }
+}
+
+/// The time a pull has left, as a person says it: "less than a minute", "about 3 minutes",
+/// "about 1 h 20 min".
+pub fn time_left_text(left: Duration) -> String {
+    let minutes = (left.as_secs() + 30) / 60;
+    match minutes {
+        0 => "less than a minute left".to_owned(),
+        1 => "about a minute left".to_owned(),
+        2..=59 => format!("about {minutes} minutes left"),
+        _ => format!("about {} h {} min left", minutes / 60, minutes % 60),
+    }
+}
+
 /// Applies the pulled changes gathered in `batch` (emptying it) in one transaction.
 fn apply_batch(
     store: &mut Store,
     batch: &mut Vec<(u64, crate::model::ChangeRecord)>,
     report: &mut SyncReport,
+    pace: Pace,
     progress: &mut impl FnMut(SyncProgress),
 ) -> Result<(), EngineError> {
     let Some(last) = batch.last().map(|(seq, _)| *seq) else {
@@ -423,9 +481,12 @@ fn apply_batch(
     report.pulled.invalid += applied.invalid;
     report.pulled.unapplied += applied.unapplied;
     report.cursor = last;
+    let (fraction, left) = pace.estimate(last);
     progress(SyncProgress::Pulling {
         applied: report.pulled.applied,
         cursor: last,
+        fraction,
+        left,
     });
     Ok(())
 }
@@ -505,4 +566,56 @@ async fn sync_blobs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pull_estimates_the_time_left_from_its_pace() {
+        let pace = Pace {
+            start: 1_000,
+            ends_at: Some(11_000),
+            elapsed: Duration::from_secs(30),
+        };
+        let (fraction, left) = pace.estimate(3_500);
+        assert_eq!(fraction, Some(0.25));
+        assert_eq!(
+            left,
+            Some(Duration::from_secs(90)),
+            "a quarter in 30 s: 90 s to go"
+        );
+        assert_eq!(pace.estimate(11_000), (Some(1.0), Some(Duration::ZERO)));
+        // Nothing done yet: a place, no time.
+        assert_eq!(pace.estimate(1_000), (Some(0.0), None));
+        // A cursor past the end (the log grew) counts as the end.
+        assert_eq!(pace.estimate(12_000).0, Some(1.0));
+        // An older server says nothing of the end.
+        let unknown = Pace {
+            ends_at: None,
+            ..pace
+        };
+        assert_eq!(unknown.estimate(5_000), (None, None));
+    }
+
+    #[test]
+    fn the_time_left_reads_as_people_say_it() {
+        assert_eq!(
+            time_left_text(Duration::from_secs(20)),
+            "less than a minute left"
+        );
+        assert_eq!(
+            time_left_text(Duration::from_secs(75)),
+            "about a minute left"
+        );
+        assert_eq!(
+            time_left_text(Duration::from_secs(170)),
+            "about 3 minutes left"
+        );
+        assert_eq!(
+            time_left_text(Duration::from_secs(4_800)),
+            "about 1 h 20 min left"
+        );
+    }
 }

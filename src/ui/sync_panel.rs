@@ -720,14 +720,24 @@ impl SyncPanel {
                 let fraction = (done as f32 / total as f32).clamp(0.0, 1.0);
                 ui.add(egui::ProgressBar::new(fraction).desired_width(120.0));
             }
-            Some(SyncProgress::Pulling { applied, .. }) => {
-                ui.label(
-                    RichText::new(format!(
-                        "Syncing… {} received",
-                        format_count(i64::try_from(applied).unwrap_or(i64::MAX))
-                    ))
-                    .small(),
+            Some(SyncProgress::Pulling {
+                applied,
+                fraction,
+                left,
+                ..
+            }) => {
+                let received = format!(
+                    "Syncing… {} received",
+                    format_count(i64::try_from(applied).unwrap_or(i64::MAX))
                 );
+                let text = match left {
+                    Some(left) => format!("{received}, {}", engine::time_left_text(left)),
+                    None => received,
+                };
+                ui.label(RichText::new(text).small());
+                if let Some(fraction) = fraction {
+                    ui.add(egui::ProgressBar::new(fraction).desired_width(120.0));
+                }
             }
             Some(SyncProgress::Blobs { done }) => {
                 ui.label(RichText::new(format!("Syncing… {done} image(s) moved")).small());
