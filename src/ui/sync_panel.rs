@@ -884,3 +884,42 @@ fn short_time(at: DateTime<Utc>) -> String {
         local.format("%-d %b %H:%M").to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    /// The status bar during a long first pull: what came, a bar, and the time left.
+    #[test]
+    fn a_long_pull_shows_how_far_it_is_and_the_time_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let mut panel = SyncPanel::new(&store);
+        panel.enrolled = true;
+        panel.round = RoundState::Running(Some(SyncProgress::Pulling {
+            applied: 45_000,
+            cursor: 45_000,
+            fraction: Some(0.45),
+            left: Some(std::time::Duration::from_secs(170)),
+        }));
+        let harness = Harness::new_ui(|ui| {
+            ui.horizontal(|ui| {
+                panel.status_ui(ui, Some(0));
+            });
+        });
+        harness.get_by_label("Syncing… 45,000 received, about 3 minutes left");
+        assert!(
+            harness
+                .query_all(
+                    egui_kittest::kittest::by().role(egui::accesskit::Role::ProgressIndicator)
+                )
+                .next()
+                .is_some(),
+            "a progress bar"
+        );
+    }
+}
