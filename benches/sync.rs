@@ -2,7 +2,7 @@
 //! empty workstation, an incremental round, blob upload and download, the server taking pushes
 //! from 20 workstations at once, and a district of 20 clinics where one clinic's new workstation
 //! pulls only its own patients. `OUTPOST_BENCH_SYNC_PATIENTS` sets the history's size (default
-//! 100,000 patients with 5 visits each); `OUTPOST_BENCH_DISTRICT_PATIENTS` the patients of each of
+//! 100,000 patients with `OUTPOST_BENCH_SYNC_VISITS` visits each, default 5); `OUTPOST_BENCH_DISTRICT_PATIENTS` the patients of each of
 //! the district's clinics (default 50,000).
 //!
 //! With `OUTPOST_BENCH_PG` naming a PostgreSQL server (a key=value connection string for a role
@@ -114,6 +114,10 @@ async fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
+    let visits: usize = std::env::var("OUTPOST_BENCH_SYNC_VISITS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let (server, url) = start_server(&dir.path().join("server")).await;
     let mut rows = Vec::new();
@@ -125,7 +129,7 @@ async fn main() {
         &mut hill,
         &DemoOptions {
             patients,
-            visits: 5..=5,
+            visits: visits..=visits,
             seed: 3,
         },
         |_, _| {},
