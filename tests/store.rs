@@ -663,3 +663,45 @@ fn icd10_words_rank_the_common_codes_and_this_clinics_own_first() {
     }
     assert_eq!(codes(&store, "malaria")[0], "B53.0");
 }
+
+#[test]
+fn the_images_of_a_patient_seen_today_are_fetched_ahead_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_dir(dir.path()).unwrap();
+    let today = chrono::Local::now().date_naive();
+    let start_of = |date: NaiveDate| date.and_hms_opt(9, 30, 0).unwrap().and_utc();
+    let mut blobs = Vec::new();
+    for (given, visit_day) in [
+        ("Amina", today),
+        ("Baraka", today.pred_opt().unwrap()),
+        ("Chebet", today.succ_opt().unwrap()),
+    ] {
+        let patient = store
+            .register_patient(new_patient(&store, given, "Otieno"))
+            .unwrap();
+        let visit = outpost::model::Encounter::new_draft(
+            patient.patient_id,
+            "Dr Achieng",
+            start_of(visit_day),
+        );
+        store.save_encounter(&visit).unwrap();
+        // The record of an image whose bytes are not on this workstation.
+        let hash = outpost::sync::client::BlobHash::of_bytes(given.as_bytes());
+        store
+            .add_attachment(&outpost::model::Attachment::file(
+                patient.patient_id,
+                hash.clone(),
+                5,
+                "image/jpeg",
+                "photo.jpg",
+                Utc::now(),
+            ))
+            .unwrap();
+        blobs.push(hash);
+    }
+    assert_eq!(
+        store.blobs_to_download(today).unwrap(),
+        vec![blobs[0].clone()],
+        "only the patient with a visit today"
+    );
+}
