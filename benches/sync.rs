@@ -13,6 +13,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/stores.rs"]
+mod stores;
+
 use chrono::Utc;
 use outpost::demo::{self, DemoOptions};
 use outpost::model::{ChangeId, ChangeRecord, EntityKind, HlcStamp, NodeId, PatientId};
@@ -377,38 +380,15 @@ async fn twenty_pushing(
     t.elapsed().as_secs_f64()
 }
 
-/// `outpost-server serve` over the PostgreSQL database `url`, killed when dropped.
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts an `outpost-server` process on a free loopback port; its URL once it listens.
-fn serve_process(data: &std::path::Path, url: &str) -> (ServerProcess, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outpost-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(["--database", url])
-        .stdout(std::process::Stdio::piped())
-        // Its log of every push would bury the table.
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("outpost-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (ServerProcess(child), format!("http://{address}"))
+/// `outpost-server serve` over the PostgreSQL database `url` (its log of every push would bury
+/// the table, so it goes nowhere); its URL once it listens.
+fn serve_process(data: &std::path::Path, url: &str) -> (stores::ServerProcess, String) {
+    stores::serve_on_postgres(
+        env!("CARGO_BIN_EXE_outpost-server"),
+        data,
+        url,
+        std::process::Stdio::null(),
+    )
 }
 
 /// The PostgreSQL column: the SQLite server's history moved into a new database on `server`,
@@ -421,16 +401,7 @@ async fn on_postgres(
     hill: &Store,
 ) -> (String, String) {
     use outpost::server::{PostgresServerStore, PostgresTarget};
-    let name = format!("outpost_bench_{}", uuid::Uuid::now_v7().simple());
-    let admin = format!("{server} dbname=postgres");
-    let create = format!("CREATE DATABASE {name}");
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        client.batch_execute(&create).unwrap();
-    })
-    .await
-    .unwrap();
-    let url = format!("{server} dbname={name}");
+    let url = stores::new_postgres_database(server);
     let data = dir.join("pg-server");
     let target = PostgresTarget {
         url: url.clone(),

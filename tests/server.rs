@@ -994,7 +994,6 @@ fn container_image() -> Image {
 
 #[test]
 fn the_container_images_command_line_serves_and_passes_its_health_check() {
-    use std::io::BufRead;
     let image = container_image();
     assert_eq!(image.entrypoint, ["outpost-server"]);
     assert_eq!(
@@ -1055,19 +1054,13 @@ fn the_container_images_command_line_serves_and_passes_its_health_check() {
         command
     };
 
-    let mut server = command(&[&image.entrypoint[1..], &image.cmd[..]].concat(), &env)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let bound = line
-        .trim()
-        .strip_prefix("outpost-server listening on ")
-        .and_then(|rest| rest.strip_suffix(" with TLS"))
-        .unwrap_or_else(|| panic!("not serving with TLS: {line:?}"))
+    let (server, listening) = stores::start_server(&mut command(
+        &[&image.entrypoint[1..], &image.cmd[..]].concat(),
+        &env,
+    ));
+    let bound = listening
+        .strip_suffix(" with TLS")
+        .unwrap_or_else(|| panic!("not serving with TLS: {listening:?}"))
         .to_owned();
 
     // The health check, as the image runs it, where the server really listens.
@@ -1099,8 +1092,7 @@ fn the_container_images_command_line_serves_and_passes_its_health_check() {
     let parsed = outpost::sync::code::EnrollmentCode::parse(&code).unwrap();
     assert!(parsed.pin.is_some(), "{code}");
 
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let down = command(&image.healthcheck[1..], &here).output().unwrap();
     assert_eq!(
         down.status.code(),

@@ -19,9 +19,8 @@ use outpost::sync::client::{ClientConfig, PullItem, SyncClient};
 use outpost::sync::engine;
 use outpost::sync::wire::Ack;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -37,36 +36,9 @@ fn postgres() -> String {
     })
 }
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `outpost-server serve` on a free loopback port over the database `url`, once it says it
-/// listens; its URL.
-fn serve_process(data: &Path, url: &str) -> (Process, String) {
-    let mut child = Command::new(SERVER)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(["--database", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("outpost-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (Process(child), format!("http://{address}"))
+/// `outpost-server serve` over the database `url`, on a free loopback port; its URL.
+fn serve_process(data: &Path, url: &str) -> (stores::ServerProcess, String) {
+    stores::serve_on_postgres(SERVER, data, url, Stdio::inherit())
 }
 
 /// A new patient of `clinic`, stamped by workstation `node`.

@@ -20,7 +20,7 @@ pub fn postgres_server() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-/// A new, empty database on the tests' PostgreSQL server; its connection string.
+/// A new, empty database on the PostgreSQL server `server` names; its connection string.
 pub fn new_postgres_database(server: &str) -> String {
     let name = format!("outpost_test_{}", uuid::Uuid::now_v7().simple());
     let admin = format!("{server} dbname=postgres");
@@ -71,4 +71,53 @@ pub fn open_server_store(dir: &Path) -> Arc<dyn ServerStore> {
         }
         None => Arc::new(SqliteServerStore::open(dir).unwrap()),
     }
+}
+
+/// An `outpost-server` process, killed when dropped.
+pub struct ServerProcess(pub std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` (an `outpost-server serve`) with its standard output piped and waits for
+/// the line saying where it listens: the process, and what follows "listening on "
+/// (`127.0.0.1:PORT`, with " with TLS" when it serves TLS).
+pub fn start_server(command: &mut std::process::Command) -> (ServerProcess, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listening = line
+        .trim()
+        .strip_prefix("outpost-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (ServerProcess(child), listening)
+}
+
+/// `outpost-server serve` on a free loopback port over the PostgreSQL database `url`, with
+/// `data` as its shared folder; its URL once it listens.
+pub fn serve_on_postgres(
+    binary: &str,
+    data: &Path,
+    url: &str,
+    stderr: std::process::Stdio,
+) -> (ServerProcess, String) {
+    let (process, address) = start_server(
+        std::process::Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(["--database", url])
+            .stderr(stderr),
+    );
+    (process, format!("http://{address}"))
 }
