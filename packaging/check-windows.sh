@@ -27,13 +27,15 @@ fail() {
 
 echo "== the MSI's tables"
 msiinfo suminfo "$msi"
-msiinfo export "$msi" Property | grep -q "UpgradeCode.*{$upgrade_code}" ||
-  fail "the UpgradeCode is not the fixed one"
-msiinfo export "$msi" Upgrade | grep -q "{$upgrade_code}" ||
-  fail "no Upgrade row: a newer MSI would not replace an older one"
-msiinfo export "$msi" Shortcut | grep -q "Outpost" || fail "no Start menu shortcut"
-msiinfo export "$msi" Icon | grep -q "outpost.ico" || fail "no icon"
-msiinfo export "$msi" Directory | grep -Eq "^INSTALLDIR[[:space:]]+ProgramFiles64Folder[[:space:]]+Outpost" ||
+# Each table is read whole before it is searched: `grep -q` stops at the first match, and under
+# pipefail the writer's SIGPIPE would fail the check at random.
+table() { msiinfo export "$msi" "$1"; }
+has() { grep -Eq "$2" <<<"$(table "$1")"; }
+has Property "UpgradeCode.*\\{$upgrade_code\\}" || fail "the UpgradeCode is not the fixed one"
+has Upgrade "\\{$upgrade_code\\}" || fail "no Upgrade row: a newer MSI would not replace an older one"
+has Shortcut "Outpost" || fail "no Start menu shortcut"
+has Icon "outpost\\.ico" || fail "no icon"
+has Directory "^INSTALLDIR[[:space:]]+ProgramFiles64Folder[[:space:]]+Outpost" ||
   fail "not installed under Program Files\\Outpost"
 
 echo "== the MSI's files"
@@ -107,7 +109,7 @@ wixl --arch x64 -D "Version=$next_version" -D "BinDir=target/windows-staging" -D
 [ "$(grep -c "DisplayName.*Outpost$" "$work/products.txt")" -eq 1 ] ||
   fail "the upgrade left two Outposts installed"
 grep -q "DisplayVersion.*$next_version" "$work/products.txt" || fail "the upgrade is not the one installed"
-"$wine" "$installed" status | grep -Eq "^patients: +20" || fail "the upgrade lost the data"
+grep -Eq "^patients: +20" <<<"$("$wine" "$installed" status)" || fail "the upgrade lost the data"
 # Uninstalling removes the program and keeps the records.
 "$wine" msiexec /x "$(winpath "$work/upgrade.msi")" /qn || fail "the MSI did not uninstall"
 [ ! -e "$WINEPREFIX/drive_c/Program Files/Outpost/outpost.exe" ] || fail "the program is still there"
