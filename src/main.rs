@@ -120,6 +120,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         clinic_password_file: Option<PathBuf>,
     },
+    /// Fold every change the server has acknowledged into its record, and give the freed space
+    /// back to the disk (for an administrator; sync does a little of this after every round).
+    Compact,
     /// Write a backup of this workstation (records, key file, images; encrypted as they are
     /// here) into a new folder, by default under `backups` in the data folder (for an
     /// administrator). The backup is a data folder of its own: open it with --data-dir.
@@ -819,6 +822,24 @@ fn try_main() -> Result<()> {
                 )
             }
         }
+        Some(Command::Compact) => {
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let outcome = service.compact(print_compact_progress)?;
+            let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
+            print_lines(&[
+                format!("records compacted: {}", outcome.report.records),
+                format!("changes removed: {}", outcome.report.changes_removed),
+                format!(
+                    "records keeping their history: {}",
+                    outcome.report.records_kept
+                ),
+                format!("changes left in the log: {}", outcome.log_left),
+                format!("database before: {}", mb(outcome.bytes_before)),
+                format!("database after: {}", mb(outcome.bytes_after)),
+            ]);
+            Ok(())
+        }
         Some(Command::Backup { to, action: None }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
@@ -855,6 +876,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Compaction's progress on the terminal, one line rewritten in place (nothing when the output
+/// goes to a file or a log).
+fn print_compact_progress(done: u64, of: u64) {
+    use std::io::{IsTerminal, Write};
+    let mut err = std::io::stderr();
+    if !err.is_terminal() || of == 0 {
+        return;
+    }
+    let _ = write!(err, "\rcompacting: {done} of {of} log rows looked at    ");
+    if done >= of {
+        let _ = writeln!(err);
+    }
+    let _ = err.flush();
 }
 
 /// A long pull's progress on the terminal, one line rewritten in place (nothing when the output

@@ -141,6 +141,23 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
         );
         assert!(demo.status.success());
     }
+    // Nothing is acknowledged before the first sync: compacting keeps every change.
+    let compact = |dir: &Path| {
+        let mut args = vec!["compact", "--data-dir", dir.to_str().unwrap()];
+        args.extend_from_slice(&as_admin);
+        let output = run(OUTPOST, &args);
+        assert!(output.status.success(), "{output:?}");
+        stdout(&output)
+    };
+    let before_sync = compact(&hill);
+    assert_eq!(field(&before_sync, "changes removed"), "0");
+    let waiting: u64 = field(&before_sync, "changes left in the log")
+        .parse()
+        .unwrap();
+    assert!(
+        waiting > 3,
+        "the demo's patients, visits and users wait for the server"
+    );
     for (dir, code) in [(&hill, &codes[0]), (&river, &codes[1])] {
         let mut args = vec![
             "sync",
@@ -167,6 +184,14 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
     );
     assert!(sync_as_admin(&hill).status.success());
     assert!(sync_as_admin(&river).status.success());
+    // Acknowledged and pulled back, the records' changes left the log with the rounds; what is
+    // left is the user accounts' history.
+    let after_sync = compact(&hill);
+    let left: u64 = field(&after_sync, "changes left in the log")
+        .parse()
+        .unwrap();
+    assert!(left < waiting, "{after_sync}");
+    assert_eq!(field(&after_sync, "records keeping their history"), "0");
 
     // A second Hill workstation, new: enrolling brings the clinic's users, and Hill's
     // administrator signing in there opens the clinic's records.

@@ -105,6 +105,17 @@ fn another_code(server: &Server, clinic: outpost::model::ClinicId) -> String {
     .unwrap()
 }
 
+/// Change records of patients and their records still in a workstation's log.
+fn record_changes_in_log(store: &Store) -> i64 {
+    let conn = rusqlite::Connection::open(store.status().unwrap().database_path).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM change_log WHERE entity <> 'user'",
+        [],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
 fn patient(store: &Store, given: &str) -> Patient {
     let mut p = Patient::blank(store.clinic_id());
     p.given_name = given.into();
@@ -275,6 +286,12 @@ async fn concurrent_edits_converge_through_the_server_with_a_conflict_for_the_lo
     let amina = a.register_patient(patient(&a, "Amina")).unwrap();
     sync(&mut a).await;
     sync(&mut b).await;
+    sync(&mut a).await;
+    // Acknowledged and pulled back, the registration left both logs: the edits below merge with
+    // what the compacted record keeps.
+    for store in [&a, &b] {
+        assert_eq!(record_changes_in_log(store), 0);
+    }
 
     let mut at_a = a.patient(amina.patient_id).unwrap();
     at_a.phone = "0711 111 111".into();
@@ -512,17 +529,33 @@ async fn run_steps(steps: Vec<Step>) {
             sync(replica).await;
         }
     }
-    // What the server holds, as a new workstation of the clinic sees it.
+    // What the server holds, as a new workstation of the clinic sees it: pulled page by page
+    // and never compacted, so it merges from every change (each round of the replicas above
+    // compacted what the server had acknowledged).
     let mut fresh = colleague(&server, &dir, &replicas[0], "Observer").await;
-    sync(&mut fresh).await;
+    let client = SyncClient::connect(engine::client_config(&fresh).unwrap())
+        .await
+        .unwrap();
+    let mut stream = client.pull(fresh.sync_cursor().unwrap(), 7).await.unwrap();
+    while let Some(item) = stream.next().await.unwrap() {
+        if let outpost::sync::client::PullItem::Page(page) = item
+            && let Some(last) = page.last().map(|(seq, _)| *seq)
+        {
+            fresh.apply_remote_page(&page, last).unwrap();
+        }
+    }
 
-    let expected = replicas[0].patient(shared.patient_id).unwrap();
-    let expected_conflicts = replicas[0].conflicts().unwrap();
-    for store in replicas.iter().chain([&fresh]) {
+    let expected = fresh.patient(shared.patient_id).unwrap();
+    let expected_conflicts = fresh.conflicts().unwrap();
+    for store in &replicas {
         assert_eq!(store.patient(shared.patient_id).unwrap(), expected);
         assert_eq!(store.conflicts().unwrap(), expected_conflicts);
         assert_eq!(store.status().unwrap().pending_changes, 0);
         assert!(store.held_changes().unwrap().is_empty());
+        if expected_conflicts.is_empty() {
+            // Settled: the patient's changes left the log.
+            assert!(store.change_log_size().unwrap() < fresh.change_log_size().unwrap());
+        }
     }
     assert_eq!(
         server.store.last_seq().unwrap(),

@@ -216,6 +216,19 @@ pub struct AppService {
     encryption: Option<Encryption>,
 }
 
+/// What compacting the store did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactOutcome {
+    /// Records folded and change records removed.
+    pub report: crate::store::CompactReport,
+    /// The database file's size before and after.
+    pub bytes_before: u64,
+    /// After (the space given back).
+    pub bytes_after: u64,
+    /// Change records still in the log (waiting for the server, in conflict, user accounts).
+    pub log_left: i64,
+}
+
 impl AppService {
     /// The service over the workstation in `data_dir`, nobody signed in, on the system clock.
     /// An encrypted database stays closed until a sign-in opens it; a plain one (a workstation
@@ -1030,6 +1043,23 @@ impl AppService {
         let report = self.store.backup_to(&folder)?;
         self.backup_written(Some(user_id))?;
         Ok(report)
+    }
+
+    /// Folds every change the server has acknowledged into its record and gives the freed
+    /// space back to the disk; `progress` hears how many log rows were looked at of how many.
+    /// Sync compacts a little after every round; this does all of it at once (an
+    /// administrator's action, like a backup: the database file is rewritten).
+    pub fn compact(&mut self, progress: impl FnMut(u64, u64)) -> Result<CompactOutcome, AppError> {
+        self.authorize(Action::Backup)?;
+        let before = self.store.file_size()?;
+        let report = self.store.compact_all(20_000, progress)?;
+        self.store.reclaim_space()?;
+        Ok(CompactOutcome {
+            report,
+            bytes_before: before,
+            bytes_after: self.store.file_size()?,
+            log_left: self.store.change_log_size()?,
+        })
     }
 
     /// The whole audit trail, every workstation's chain in order, for an export: an

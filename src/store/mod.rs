@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod batch;
 mod blobfile;
+mod compact;
 mod encounters;
 mod encryption;
 mod error;
@@ -29,6 +30,7 @@ pub use backup::{
 };
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
+pub use compact::CompactReport;
 pub use encounters::MedicineSuggestion;
 pub use encryption::{EncryptStep, FileState, MigrationProgress, encrypt_in_place, file_state};
 pub use error::StoreError;

@@ -426,6 +426,25 @@ ALTER TABLE amendment ADD COLUMN adds TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE amendment ADD COLUMN vitals TEXT NOT NULL DEFAULT '[]';
 "#,
     },
+    Migration {
+        description: "compacted history: what the merge still needs of acknowledged changes",
+        sql: r#"
+-- A record whose acknowledged changes were folded into it (see store::compact): per clock stamp
+-- still needed, the fields whose value it wrote and the stamps those fields superseded, as
+-- compact JSON. NULL for a record whose whole history is in change_log.
+ALTER TABLE patient ADD COLUMN merge_state TEXT;
+ALTER TABLE allergy ADD COLUMN merge_state TEXT;
+ALTER TABLE problem ADD COLUMN merge_state TEXT;
+ALTER TABLE encounter ADD COLUMN merge_state TEXT;
+ALTER TABLE amendment ADD COLUMN merge_state TEXT;
+ALTER TABLE attachment ADD COLUMN merge_state TEXT;
+-- Node and clinic ids named by merge_state, each stored once.
+CREATE TABLE merge_name (
+    name_ref INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -719,6 +719,18 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("joining the clinic"))?;
         let (old_text, new_text) = (old.to_string(), clinic_id.to_string());
+        let compacted: Vec<String> = tx
+            .prepare(
+                "SELECT patient_id FROM patient WHERE clinic_id = ?1 AND merge_state IS NOT NULL",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([&old_text], |row| row.get(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(StoreError::sqlite("joining the clinic"))?;
+        for patient_id in compacted {
+            super::compact::freeze(&tx, EntityKind::Patient, &patient_id)?;
+        }
         exec(
             &tx,
             "UPDATE patient SET clinic_id = ?2 WHERE clinic_id = ?1",

@@ -121,6 +121,7 @@ pub(crate) fn update_row(
     if columns.is_empty() {
         return Ok(0);
     }
+    super::compact::freeze(conn, kind, entity_id)?;
     let (table, id_column) = table_of(kind);
     let mut sets = Vec::new();
     let mut values = Vec::new();
@@ -311,6 +312,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         fields: Fields,
     ) -> Result<(), StoreError> {
         let (table, id_column) = table_of(kind);
+        super::compact::freeze(&self.tx, kind, &entity_id.hyphenated().to_string())?;
         for (column, value) in &fields {
             if kind.field_kind(column).is_none() {
                 return Err(StoreError::InvalidSetting(format!(
@@ -433,8 +435,9 @@ pub(super) fn parse_object(text: &str) -> Fields {
     }
 }
 
-/// Every change in the log that counts towards an entity's value.
-pub(super) fn entity_changes(
+/// Every change that counts towards an entity's value: those in the log, and those a compacted
+/// record stands for.
+pub(crate) fn entity_changes(
     conn: &rusqlite::Connection,
     kind: EntityKind,
     entity_id: &str,
@@ -451,17 +454,19 @@ pub(super) fn entity_changes(
         })
         .and_then(Iterator::collect)
         .map_err(StoreError::sqlite("merging changes"))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(hlc, fields, clinic, supersedes)| {
-            Some(EntityWrite {
-                hlc: hlc.parse().ok()?,
-                fields: parse_object(&fields),
-                clinic,
-                supersedes: parse_object(&supersedes),
-            })
-        })
-        .collect())
+    let mut writes = super::compact::settled_changes(conn, kind, entity_id)?;
+    writes.extend(
+        rows.into_iter()
+            .filter_map(|(hlc, fields, clinic, supersedes)| {
+                Some(EntityWrite {
+                    hlc: hlc.parse().ok()?,
+                    fields: parse_object(&fields),
+                    clinic,
+                    supersedes: parse_object(&supersedes),
+                })
+            }),
+    );
+    Ok(writes)
 }
 
 /// The stamps of the current values (the heads) of each of `fields` of an entity: what a new

@@ -24,6 +24,11 @@ const AUDIT_BATCH: usize = 500;
 const PULL_PAGE: u32 = 500;
 /// Pulled changes applied in one transaction, at most (a few pages).
 const APPLY_BATCH: usize = 5_000;
+/// Log rows looked at per compaction transaction after a round, and at most how many such
+/// transactions a round runs (the rest waits for the next round): a user's save waits at most
+/// one of them.
+const COMPACT_PASS: usize = 5_000;
+const COMPACT_PASSES: usize = 20;
 
 /// Settings keys in the store.
 mod keys {
@@ -102,6 +107,8 @@ pub struct SyncReport {
     pub blobs_held_back: usize,
     /// Audit entries the server took.
     pub audit_sent: usize,
+    /// Acknowledged change records folded into their records and deleted from the log.
+    pub compacted: usize,
 }
 
 /// Progress of a running round, for a progress bar.
@@ -408,6 +415,14 @@ async fn sync_round(
                 }
                 report.cursor = store.sync_cursor()?;
             }
+        }
+    }
+    // What the server has acknowledged and the pull brought back leaves the log.
+    for _ in 0..COMPACT_PASSES {
+        let pass = store.compact_log(COMPACT_PASS)?;
+        report.compacted += pass.changes_removed;
+        if pass.finished {
+            break;
         }
     }
     sync_blobs(store, client, &mut report, progress).await?;
