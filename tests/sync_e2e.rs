@@ -531,17 +531,16 @@ async fn run_steps(steps: Vec<Step>) {
     }
     // What the server holds, as a new workstation of the clinic sees it: pulled page by page
     // and never compacted, so it merges from every change (each round of the replicas above
-    // compacted what the server had acknowledged).
+    // compacted what the server had acknowledged). Pages applied out of order are always
+    // logged whole, never written in compacted form.
     let mut fresh = colleague(&server, &dir, &replicas[0], "Observer").await;
     let client = SyncClient::connect(engine::client_config(&fresh).unwrap())
         .await
         .unwrap();
     let mut stream = client.pull(fresh.sync_cursor().unwrap(), 7).await.unwrap();
     while let Some(item) = stream.next().await.unwrap() {
-        if let outpost::sync::client::PullItem::Page(page) = item
-            && let Some(last) = page.last().map(|(seq, _)| *seq)
-        {
-            fresh.apply_remote_page(&page, last).unwrap();
+        if let outpost::sync::client::PullItem::Page(page) = item {
+            fresh.apply_remote_out_of_order(&page).unwrap();
         }
     }
 

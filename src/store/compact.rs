@@ -43,9 +43,14 @@ pub(crate) struct SettledWrite {
     /// The clinic that wrote it (a `merge_name`).
     c: i64,
     /// The fields whose value, as the row shows it, it wrote. Absent: every field no other write
-    /// of the record names and whose value is not its default (most records were written once).
+    /// of the record names and whose value is not its default, and those in `a` (most records
+    /// were written once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     f: Option<Vec<String>>,
+    /// With `f` absent: the fields it also wrote, whose value is the default or that another
+    /// write names with a value of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    a: Vec<String>,
     /// Fields it wrote with a value the row no longer shows (a visit's first signing).
     #[serde(default, skip_serializing_if = "Fields::is_empty")]
     v: Fields,
@@ -76,6 +81,14 @@ pub(crate) fn settle(
     row: &Fields,
     names: &mut impl Names,
 ) -> Result<Option<Vec<SettledWrite>>, StoreError> {
+    if let [only] = changes
+        && only
+            .supersedes
+            .values()
+            .all(|seen| seen.as_array().is_none_or(Vec::is_empty))
+    {
+        return Ok(settle_one(kind, only, row, names)?.map(|state| vec![state]));
+    }
     let merged = merge_entity(kind, changes);
     if !merged.after_signing.is_empty()
         || merged
@@ -145,12 +158,12 @@ pub(crate) fn settle(
             }
         }
     }
-    // The group whose fields are exactly "every other non-default field" is written without
-    // its list; try the largest first.
-    let mut order: Vec<&HlcStamp> = groups.keys().collect();
-    order.sort_by_key(|stamp| std::cmp::Reverse(groups[*stamp].fields.len()));
-    let mut implicit: Option<HlcStamp> = None;
-    for stamp in order {
+    // One group is written without its list: its fields are every non-default field no other
+    // group names, plus the few it lists in `a` (values it wrote that equal the default, such as
+    // a `false`). The group that leaves the fewest names to write is chosen.
+    let mut implicit: Option<(HlcStamp, Vec<String>, usize)> = None;
+    let field_count: usize = groups.values().map(|g| g.fields.len()).sum();
+    for stamp in groups.keys() {
         let named_elsewhere: BTreeSet<&str> = groups
             .iter()
             .filter(|(other, _)| *other != stamp)
@@ -163,9 +176,14 @@ pub(crate) fn settle(
             .collect();
         let implied: BTreeSet<&str> = implied_fields(kind, row, &named_elsewhere).collect();
         let own: BTreeSet<&str> = groups[stamp].fields.iter().map(String::as_str).collect();
-        if implied == own {
-            implicit = Some(stamp.clone());
-            break;
+        if !implied.is_subset(&own) {
+            continue;
+        }
+        let also: Vec<String> = own.difference(&implied).map(|f| (*f).to_owned()).collect();
+        // Names written: this group's `a`, and every other group's list.
+        let cost = also.len() + field_count - own.len();
+        if implicit.as_ref().is_none_or(|(_, _, least)| cost < *least) {
+            implicit = Some((stamp.clone(), also, cost));
         }
     }
     let mut state = Vec::with_capacity(groups.len());
@@ -181,10 +199,15 @@ pub(crate) fn settle(
             }
             x.insert(field, kept);
         }
+        let (f, a) = match &implicit {
+            Some((chosen, also, _)) if *chosen == stamp => (None, also.clone()),
+            _ => (Some(g.fields), Vec::new()),
+        };
         state.push(SettledWrite {
             s: pack(&stamp, names)?,
             c: names.intern(clinic)?,
-            f: (implicit.as_ref() != Some(&stamp)).then_some(g.fields),
+            f,
+            a,
             v: g.values,
             x,
         });
@@ -198,6 +221,42 @@ pub(crate) fn settle(
         return Ok(None);
     }
     Ok(Some(state))
+}
+
+/// [`settle`] for a record written once, superseding nothing (most records): its one write
+/// holds every field it wrote, and the row shows each of them.
+fn settle_one(
+    kind: EntityKind,
+    only: &EntityWrite,
+    row: &Fields,
+    names: &mut impl Names,
+) -> Result<Option<SettledWrite>, StoreError> {
+    if only
+        .fields
+        .keys()
+        .any(|field| kind.field_kind(field).is_none())
+    {
+        return Ok(None);
+    }
+    let mut also = Vec::new();
+    for (field, _) in kind.fields() {
+        let default = kind.field_default(field);
+        let expected = only.fields.get(*field).unwrap_or(&default);
+        if row.get(*field) != Some(expected) {
+            return Ok(None);
+        }
+        if only.fields.contains_key(*field) && *expected == default {
+            also.push((*field).to_owned());
+        }
+    }
+    Ok(Some(SettledWrite {
+        s: pack(&only.hlc, names)?,
+        c: names.intern(&only.clinic)?,
+        f: None,
+        a: also,
+        v: Fields::new(),
+        x: BTreeMap::new(),
+    }))
 }
 
 /// The fields of a row no write names and whose value is not the default.
@@ -434,6 +493,7 @@ pub(crate) fn freeze(
                 s: w.s,
                 c: w.c,
                 f: Some(Vec::new()),
+                a: Vec::new(),
                 v: values,
                 x: w.x.clone(),
             }
@@ -476,7 +536,12 @@ fn fields_from_row(
             })
             .collect(),
         None => implied_fields(kind, row, named)
-            .map(|field| (field.to_owned(), row[field].clone()))
+            .map(str::to_owned)
+            .chain(write.a.iter().cloned())
+            .map(|field| {
+                let value = row.get(&field).cloned().unwrap_or(Value::Null);
+                (field, value)
+            })
             .collect(),
     }
 }
@@ -855,7 +920,7 @@ mod tests {
         fields.insert("given_name".into(), Value::from("Amina"));
         fields.insert("sex".into(), Value::from("female"));
         fields.insert("number_seq".into(), Value::from(7));
-        fields.insert("birth_estimated".into(), Value::Bool(true));
+        fields.insert("birth_estimated".into(), Value::Bool(false));
         let created = EntityWrite {
             hlc: stamp(1_000, "01a23cde17f2773a9f4e49ae0e618b81"),
             fields,
@@ -874,8 +939,13 @@ mod tests {
         .unwrap();
         assert_eq!(state.len(), 1);
         assert_eq!(state[0].f, None, "the fields follow from the row");
+        assert_eq!(
+            state[0].a,
+            vec!["birth_estimated".to_owned()],
+            "a false it wrote"
+        );
         let text = serde_json::to_string(&state).unwrap();
-        assert!(text.len() < 40, "{text}");
+        assert!(text.len() < 60, "{text}");
         let back = unsettle(EntityKind::Patient, &state, &row, &mut names)
             .unwrap()
             .unwrap();

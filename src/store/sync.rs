@@ -17,7 +17,7 @@ use super::write::{
     Fields, entity_changes, insert_row, parse_object, sql_value, table_of, update_row,
 };
 use super::{Store, StoreError, meta_get, meta_set, time_text};
-use crate::model::merge::merge_entity;
+use crate::model::merge::{EntityWrite, merge_entity};
 use crate::model::{ChangeId, ChangeRecord, ClinicId, EntityKind, HlcStamp, Patient, PatientId};
 use chrono::Utc;
 use rusqlite::types::Value as SqlValue;
@@ -157,58 +157,7 @@ fn refold_entity(
         .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get::<_, i64>(0)))
         .map(|n| n > 0)
         .map_err(StoreError::sqlite("merging changes"))?;
-    let now = time_text(Utc::now());
-    // Only known columns are ever written: the names come from the model's field lists. A field
-    // no valid change writes holds its default.
-    let mut columns: Vec<(&'static str, SqlValue)> = kind
-        .fields()
-        .iter()
-        .filter_map(|(name, field_kind)| {
-            let value = match merged.fields.get(*name) {
-                Some(merge) => merge.winner.1.clone(),
-                // A new row's ids come from its changes; without one it cannot be written.
-                None if *field_kind == crate::model::FieldKind::Id => return None,
-                None => kind.field_default(name),
-            };
-            Some((*name, sql_value(&value)))
-        })
-        .collect();
-    let text_of = |field: &str| -> String {
-        merged
-            .fields
-            .get(field)
-            .and_then(|m| m.winner.1.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    };
-    if kind == EntityKind::Patient && !columns.is_empty() {
-        // The search and sort columns, written with the row rather than after it.
-        let mut patient = Patient::blank(ClinicId(Uuid::nil()));
-        patient.family_name = text_of("family_name");
-        patient.given_name = text_of("given_name");
-        patient.phone = text_of("phone");
-        columns.extend(super::patients::patient_derived(&patient));
-    }
-    if exists {
-        update_row(tx, kind, entity_id, &columns)?;
-    } else if !columns.is_empty() {
-        insert_row(tx, kind, entity_id, &columns, &now)?;
-    }
-    if kind == EntityKind::Encounter {
-        let started_at = text_of("started_at");
-        if exists || text_of("status") == "voided" || started_at.is_empty() {
-            refresh_last_visit(tx, entity_id)?;
-        } else {
-            // A new visit can only make the last visit later.
-            exec(
-                tx,
-                "UPDATE patient SET last_visit_at = ?2
-                 WHERE patient_id = ?1 AND (last_visit_at IS NULL OR last_visit_at < ?2)",
-                params![text_of("patient_id"), started_at],
-            )
-            .map_err(StoreError::sqlite("updating the last visit"))?;
-        }
-    }
-
+    write_merged(tx, kind, entity_id, &merged, exists, None)?;
     if exists {
         // A record new to this workstation has no heads or conflicts to replace.
         exec(
@@ -266,6 +215,228 @@ fn refold_entity(
             ])
             .map_err(StoreError::sqlite("merging changes"))?;
     }
+    Ok(())
+}
+
+/// What logging a pulled change found.
+enum Logged {
+    /// New here, and readable.
+    New,
+    /// New here, and unreadable: kept as 'invalid', reported and never applied.
+    Unreadable,
+    /// Known already: this workstation's own change coming back, or a repeat. Its server number
+    /// is recorded.
+    Known,
+}
+
+/// Stores one pulled change in the log.
+fn log_remote(
+    tx: &Transaction<'_>,
+    server_seq: u64,
+    change: &ChangeRecord,
+) -> Result<Logged, StoreError> {
+    let seq = i64::try_from(server_seq).ok();
+    let valid = change.check_fields();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO change_log (change_id, entity, entity_id, fields, hlc, clinic_id,
+                 supersedes, origin, server_seq, push_state, push_note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'remote', ?8, ?9, ?10)
+             ON CONFLICT (change_id) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                change.change_id.to_string(),
+                change.entity.as_str(),
+                change.entity_id.hyphenated().to_string(),
+                Value::Object(change.fields.clone()).to_string(),
+                change.hlc.to_string(),
+                change.clinic_id.to_string(),
+                serde_json::to_string(&change.supersedes).unwrap_or_else(|_| "{}".into()),
+                seq,
+                if valid.is_ok() { "remote" } else { "invalid" },
+                valid.as_ref().err().cloned().unwrap_or_default(),
+            ])
+        })
+        .map_err(StoreError::sqlite("applying pulled changes"))?;
+    if inserted == 0 {
+        exec(
+            tx,
+            "UPDATE change_log SET server_seq = coalesce(server_seq, ?2),
+                 push_state = CASE WHEN push_state IN ('pending', 'quarantined')
+                                   THEN 'sent' ELSE push_state END
+             WHERE change_id = ?1 AND (server_seq IS NULL OR push_state <> 'sent')",
+            params![change.change_id.to_string(), seq],
+        )
+        .map_err(StoreError::sqlite("applying pulled changes"))?;
+        return Ok(Logged::Known);
+    }
+    Ok(if valid.is_ok() {
+        Logged::New
+    } else {
+        Logged::Unreadable
+    })
+}
+
+/// The records of a page that are new here and whole in it: every change readable, no row, no
+/// change logged, not waiting for another record. Each with the indices of its changes.
+fn fresh_records(
+    tx: &Transaction<'_>,
+    changes: &[(u64, ChangeRecord)],
+) -> Result<BTreeMap<(EntityKind, String), Vec<usize>>, StoreError> {
+    let mut by_record: BTreeMap<(EntityKind, String), Vec<usize>> = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
+    for (i, (_, change)) in changes.iter().enumerate() {
+        if !super::compact::compactable(change.entity) {
+            continue;
+        }
+        let key = (change.entity, change.entity_id.hyphenated().to_string());
+        if change.check_fields().is_err() {
+            unreadable.insert(key.clone());
+        }
+        by_record.entry(key).or_default().push(i);
+    }
+    let mut fresh = BTreeMap::new();
+    for (key, indices) in by_record {
+        if unreadable.contains(&key) {
+            continue;
+        }
+        let (kind, entity_id) = &key;
+        let (table, id_column) = table_of(*kind);
+        let known: bool = tx
+            .prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE {id_column} = ?2)
+                     OR EXISTS (SELECT 1 FROM change_log WHERE entity = ?1 AND entity_id = ?2)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![kind.as_str(), entity_id], |row| row.get(0))
+            })
+            .map_err(StoreError::sqlite("applying pulled changes"))?;
+        if !known {
+            fresh.insert(key, indices);
+        }
+    }
+    Ok(fresh)
+}
+
+/// A pulled change as the merge reads it.
+fn entity_write(change: &ChangeRecord) -> EntityWrite {
+    EntityWrite {
+        hlc: change.hlc.clone(),
+        fields: change.fields.clone(),
+        clinic: change.clinic_id.to_string(),
+        supersedes: change
+            .supersedes
+            .iter()
+            .map(|(field, stamps)| {
+                let stamps: Vec<Value> =
+                    stamps.iter().map(|s| Value::from(s.to_string())).collect();
+                (field.clone(), Value::from(stamps))
+            })
+            .collect(),
+    }
+}
+
+/// Writes a record new here, whose every change is `writes`, straight in compacted form: its row
+/// with the history the merge still needs, and no change logged. `false` when it must take the
+/// ordinary path: it is not settled (a conflict, a change after a signing), or its row cannot be
+/// written yet (its patient has not arrived); nothing was written then.
+fn write_new_settled(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+    writes: &[EntityWrite],
+    names: &mut super::compact::NameTable<'_>,
+) -> Result<bool, StoreError> {
+    let merged = merge_entity(kind, writes);
+    let row: Fields = kind
+        .fields()
+        .iter()
+        .map(|(name, _)| {
+            let value = match merged.fields.get(*name) {
+                Some(merge) => merge.winner.1.clone(),
+                None => kind.field_default(name),
+            };
+            ((*name).to_owned(), value)
+        })
+        .collect();
+    let Some(state) = super::compact::settle(kind, writes, &row, names)? else {
+        return Ok(false);
+    };
+    let state = serde_json::to_string(&state).map_err(|_| StoreError::Corrupt {
+        what: "a compacted record's history",
+    })?;
+    // The insert is the statement that can fail (a reference to a record not here yet), and a
+    // failed statement changes nothing.
+    Ok(write_merged(tx, kind, entity_id, &merged, false, Some(&state)).is_ok())
+}
+
+/// Writes a record's row as `merged` gives it (inserting it when it does not `exist`), with its
+/// compacted history `state` when it is written straight in compacted form, and keeps its
+/// patient's last visit up to date.
+fn write_merged(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+    merged: &crate::model::merge::EntityMerge,
+    exists: bool,
+    state: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = time_text(Utc::now());
+    // Only known columns are ever written: the names come from the model's field lists. A field
+    // no valid change writes holds its default.
+    let mut columns: Vec<(&'static str, SqlValue)> = kind
+        .fields()
+        .iter()
+        .filter_map(|(name, field_kind)| {
+            let value = match merged.fields.get(*name) {
+                Some(merge) => merge.winner.1.clone(),
+                // A new row's ids come from its changes; without one it cannot be written.
+                None if *field_kind == crate::model::FieldKind::Id => return None,
+                None => kind.field_default(name),
+            };
+            Some((*name, sql_value(&value)))
+        })
+        .collect();
+    let text_of = |field: &str| -> String {
+        merged
+            .fields
+            .get(field)
+            .and_then(|m| m.winner.1.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    if kind == EntityKind::Patient && !columns.is_empty() {
+        // The search and sort columns, written with the row rather than after it.
+        let mut patient = Patient::blank(ClinicId(Uuid::nil()));
+        patient.family_name = text_of("family_name");
+        patient.given_name = text_of("given_name");
+        patient.phone = text_of("phone");
+        columns.extend(super::patients::patient_derived(&patient));
+    }
+    if let Some(state) = state {
+        columns.push(("merge_state", SqlValue::Text(state.to_owned())));
+    }
+    if exists {
+        update_row(tx, kind, entity_id, &columns)?;
+    } else if !columns.is_empty() {
+        insert_row(tx, kind, entity_id, &columns, &now)?;
+    }
+    if kind == EntityKind::Encounter {
+        let started_at = text_of("started_at");
+        if exists || text_of("status") == "voided" || started_at.is_empty() {
+            refresh_last_visit(tx, entity_id)?;
+        } else {
+            // A new visit can only make the last visit later.
+            exec(
+                tx,
+                "UPDATE patient SET last_visit_at = ?2
+                 WHERE patient_id = ?1 AND (last_visit_at IS NULL OR last_visit_at < ?2)",
+                params![text_of("patient_id"), started_at],
+            )
+            .map_err(StoreError::sqlite("updating the last visit"))?;
+        }
+    }
+
     Ok(())
 }
 
@@ -442,53 +613,29 @@ impl Store {
         let mut report = ApplyReport::default();
         let mut dirty: BTreeSet<(EntityKind, String)> = BTreeSet::new();
         let wall = Utc::now().timestamp_millis();
+        // Records new here whose every change is in this page (a new workstation's first pull,
+        // mostly) are written straight in compacted form, their changes never logged; the rest
+        // take the ordinary path.
+        let fresh = match cursor {
+            Some(_) => fresh_records(&tx, changes)?,
+            None => BTreeMap::new(),
+        };
         for (server_seq, change) in changes {
-            let seq = i64::try_from(*server_seq).ok();
             let entity_id = change.entity_id.hyphenated().to_string();
-            let valid = change.check_fields();
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO change_log (change_id, entity, entity_id, fields, hlc, clinic_id,
-                         supersedes, origin, server_seq, push_state, push_note)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'remote', ?8, ?9, ?10)
-                     ON CONFLICT (change_id) DO NOTHING",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        change.change_id.to_string(),
-                        change.entity.as_str(),
-                        entity_id,
-                        Value::Object(change.fields.clone()).to_string(),
-                        change.hlc.to_string(),
-                        change.clinic_id.to_string(),
-                        serde_json::to_string(&change.supersedes).unwrap_or_else(|_| "{}".into()),
-                        seq,
-                        if valid.is_ok() { "remote" } else { "invalid" },
-                        valid.as_ref().err().cloned().unwrap_or_default(),
-                    ])
-                })
-                .map_err(StoreError::sqlite("applying pulled changes"))?;
-            if inserted == 0 {
-                // Known already: this workstation's own change coming back, or a repeat.
-                exec(
-                    &tx,
-                    "UPDATE change_log SET server_seq = coalesce(server_seq, ?2),
-                         push_state = CASE WHEN push_state IN ('pending', 'quarantined')
-                                           THEN 'sent' ELSE push_state END
-                     WHERE change_id = ?1 AND (server_seq IS NULL OR push_state <> 'sent')",
-                    params![change.change_id.to_string(), seq],
-                )
-                .map_err(StoreError::sqlite("applying pulled changes"))?;
-                report.known += 1;
+            if fresh.contains_key(&(change.entity, entity_id.clone())) {
+                self.clock.observe(&change.hlc, wall);
+                report.applied += 1;
                 continue;
             }
-            if valid.is_err() {
-                report.invalid += 1;
-                continue;
+            match log_remote(&tx, *server_seq, change)? {
+                Logged::New => {
+                    self.clock.observe(&change.hlc, wall);
+                    dirty.insert((change.entity, entity_id));
+                    report.applied += 1;
+                }
+                Logged::Unreadable => report.invalid += 1,
+                Logged::Known => report.known += 1,
             }
-            self.clock.observe(&change.hlc, wall);
-            dirty.insert((change.entity, entity_id));
-            report.applied += 1;
         }
         // Records that waited for others are tried again with this page.
         let waiting: Vec<(String, String)> = {
@@ -508,15 +655,30 @@ impl Store {
         }
         // Parents before children, so a record's references exist when it is written.
         let mut ordered: Vec<(EntityKind, String)> = dirty.into_iter().collect();
+        ordered.extend(fresh.keys().cloned());
         ordered.sort_by_key(|(kind, _)| match kind {
             EntityKind::Patient | EntityKind::User => 0,
             EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
             EntityKind::Amendment | EntityKind::Attachment => 2,
         });
+        let mut names = super::compact::NameTable::new(&tx);
         // No savepoint per record: a record's first write is the statement that can fail (a
         // reference to a record not received yet), and a failed statement changes nothing. A
         // savepoint would also make the search index flush at every record.
         for (kind, entity_id) in ordered {
+            if let Some(indices) = fresh.get(&(kind, entity_id.clone())) {
+                let writes: Vec<EntityWrite> = indices
+                    .iter()
+                    .map(|i| entity_write(&changes[*i].1))
+                    .collect();
+                if write_new_settled(&tx, kind, &entity_id, &writes, &mut names)? {
+                    continue;
+                }
+                // Not settled, or waiting for another record: logged, and merged as any other.
+                for i in indices {
+                    log_remote(&tx, changes[*i].0, &changes[*i].1)?;
+                }
+            }
             match refold_entity(&tx, kind, &entity_id) {
                 Ok(()) => {
                     if was_waiting.contains(&(kind, entity_id.clone())) {
@@ -541,6 +703,7 @@ impl Store {
                 }
             }
         }
+        drop(names);
         if let Some(cursor) = cursor {
             meta_set(&tx, "sync.cursor", &cursor.to_string())?;
         }
