@@ -288,6 +288,25 @@ impl EntityKind {
     }
 }
 
+/// The length of a value's JSON text, counted as it is written, without keeping it.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 impl ChangeRecord {
     /// Checks that every field exists for the entity and holds the right kind of value, so a
     /// change from another replica can be stored and applied without surprises. The message names
@@ -309,8 +328,8 @@ impl ChangeRecord {
                 (FieldKind::Integer | FieldKind::OptionalInteger, Value::Number(n)) => n.is_i64(),
                 (FieldKind::OptionalInteger, Value::Null) => true,
                 (FieldKind::Bool, Value::Bool(_)) => true,
-                (FieldKind::Object, Value::Object(_)) => value.to_string().len() <= MAX_FIELD_TEXT,
-                (FieldKind::List, Value::Array(_)) => value.to_string().len() <= MAX_FIELD_TEXT,
+                (FieldKind::Object, Value::Object(_)) => json_len(value) <= MAX_FIELD_TEXT,
+                (FieldKind::List, Value::Array(_)) => json_len(value) <= MAX_FIELD_TEXT,
                 _ => false,
             };
             if !fits {

@@ -19,8 +19,8 @@
 //! value back: a signing of the visit stamped *earlier* than the one known, arriving after the
 //! compaction, which sets aside the changes after it. A compacted replica then shows the same
 //! values as one that kept its log, and may list fewer conflicts on that visit. A change pulled
-//! again (a restored backup pulls from the start) is not recognised by its id once its row is
-//! gone; it merges to the same record, and is compacted again.
+//! again (a restored backup pulls from the start) is recognised by its stamp, which the state
+//! keeps, rather than by its id.
 
 use super::write::{Fields, table_of};
 use super::{Store, StoreError, meta_get, meta_set};
@@ -259,6 +259,42 @@ fn settle_one(
     }))
 }
 
+/// The state of a record new here that `change`, superseding nothing, wrote whole: its row will
+/// show each field the change wrote and the default elsewhere. `None` if the change writes a
+/// field the record does not have.
+pub(crate) fn settle_single(
+    change: &crate::model::ChangeRecord,
+    names: &mut impl Names,
+) -> Result<Option<String>, StoreError> {
+    let kind = change.entity;
+    if change
+        .fields
+        .keys()
+        .any(|field| kind.field_kind(field).is_none())
+    {
+        return Ok(None);
+    }
+    let also = change
+        .fields
+        .iter()
+        .filter(|(field, value)| **value == kind.field_default(field))
+        .map(|(field, _)| field.clone())
+        .collect();
+    let state = [SettledWrite {
+        s: pack(&change.hlc, names)?,
+        c: names.intern(&change.clinic_id.to_string())?,
+        f: None,
+        a: also,
+        v: Fields::new(),
+        x: BTreeMap::new(),
+    }];
+    serde_json::to_string(&state)
+        .map(Some)
+        .map_err(|_| StoreError::Corrupt {
+            what: "a compacted record's history",
+        })
+}
+
 /// The fields of a row no write names and whose value is not the default.
 fn implied_fields<'a>(
     kind: EntityKind,
@@ -339,6 +375,19 @@ impl<'c> NameTable<'c> {
             by_name: HashMap::new(),
             by_number: HashMap::new(),
         }
+    }
+}
+
+impl NameTable<'_> {
+    /// The number of `name`, if it has one.
+    fn lookup(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(number) = self.by_name.get(name) {
+            return Ok(Some(*number));
+        }
+        self.conn
+            .prepare_cached("SELECT name_ref FROM merge_name WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row([name], |row| row.get(0)).optional())
+            .map_err(StoreError::sqlite("reading a compacted record"))
     }
 }
 
@@ -544,6 +593,41 @@ fn fields_from_row(
             })
             .collect(),
     }
+}
+
+/// Whether a compacted record's state already holds the change stamped `stamp` (as a write it
+/// stands for, or a value superseded): a change pulled again after its row left the log.
+pub(crate) fn state_knows(
+    conn: &Connection,
+    kind: EntityKind,
+    entity_id: &str,
+    stamp: &HlcStamp,
+) -> Result<bool, StoreError> {
+    if !compactable(kind) {
+        return Ok(false);
+    }
+    let (table, id_column) = table_of(kind);
+    let state: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT merge_state FROM {table} WHERE {id_column} = ?1"
+        ))
+        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get(0)).optional())
+        .map_err(StoreError::sqlite("reading a compacted record"))?
+        .flatten();
+    let Some(state) = state else {
+        return Ok(false);
+    };
+    let Ok(state) = serde_json::from_str::<Vec<SettledWrite>>(&state) else {
+        return Ok(false);
+    };
+    let node = match NameTable::new(conn).lookup(&stamp.node.0)? {
+        Some(node) => node,
+        None => return Ok(false),
+    };
+    let wanted = (stamp.millis, stamp.counter, node);
+    Ok(state
+        .iter()
+        .any(|w| w.s == wanted || w.x.values().flatten().any(|s| *s == wanted)))
 }
 
 /// What one pass of compaction did.

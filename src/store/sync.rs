@@ -148,6 +148,18 @@ fn refold_entity(
     kind: EntityKind,
     entity_id: &str,
 ) -> Result<(), StoreError> {
+    let mut last_visits = LastVisits::new();
+    refold_into(tx, kind, entity_id, &mut last_visits)?;
+    raise_last_visits(tx, &last_visits)
+}
+
+/// [`refold_entity`], a new visit raising its patient's last visit in `last_visits`.
+fn refold_into(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+    last_visits: &mut LastVisits,
+) -> Result<(), StoreError> {
     let merged = merge_entity(kind, &entity_changes(tx, kind, entity_id)?);
     let (table, id_column) = table_of(kind);
     let exists: bool = tx
@@ -157,7 +169,7 @@ fn refold_entity(
         .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get::<_, i64>(0)))
         .map(|n| n > 0)
         .map_err(StoreError::sqlite("merging changes"))?;
-    write_merged(tx, kind, entity_id, &merged, exists, None)?;
+    write_merged(tx, kind, entity_id, &merged, exists, None, last_visits)?;
     if exists {
         // A record new to this workstation has no heads or conflicts to replace.
         exec(
@@ -347,6 +359,7 @@ fn write_new_settled(
     entity_id: &str,
     writes: &[EntityWrite],
     names: &mut super::compact::NameTable<'_>,
+    last_visits: &mut LastVisits,
 ) -> Result<bool, StoreError> {
     let merged = merge_entity(kind, writes);
     let row: Fields = kind
@@ -368,12 +381,26 @@ fn write_new_settled(
     })?;
     // The insert is the statement that can fail (a reference to a record not here yet), and a
     // failed statement changes nothing.
-    Ok(write_merged(tx, kind, entity_id, &merged, false, Some(&state)).is_ok())
+    let mut visits = LastVisits::new();
+    if write_merged(
+        tx,
+        kind,
+        entity_id,
+        &merged,
+        false,
+        Some(&state),
+        &mut visits,
+    )
+    .is_err()
+    {
+        return Ok(false);
+    }
+    raise_in(last_visits, visits);
+    Ok(true)
 }
 
-/// Writes a record's row as `merged` gives it (inserting it when it does not `exist`), with its
-/// compacted history `state` when it is written straight in compacted form, and keeps its
-/// patient's last visit up to date.
+/// Writes a record's row as `merged` gives it (inserting it when it does not `exist`). See
+/// [`write_row`].
 fn write_merged(
     tx: &Transaction<'_>,
     kind: EntityKind,
@@ -381,6 +408,26 @@ fn write_merged(
     merged: &crate::model::merge::EntityMerge,
     exists: bool,
     state: Option<&str>,
+    last_visits: &mut LastVisits,
+) -> Result<(), StoreError> {
+    let winner = |field: &str| merged.fields.get(field).map(|m| &m.winner.1);
+    write_row(tx, kind, entity_id, winner, exists, state, last_visits)
+}
+
+/// The latest new visit of each patient in a page: their last visit, raised once at the end.
+type LastVisits = BTreeMap<String, String>;
+
+/// Writes a record's row with each field's value from `winner` (the default where it has none),
+/// inserting it when it does not `exist`, with its compacted history `state` when it is written
+/// straight in compacted form; a new visit raises its patient's last visit in `last_visits`.
+fn write_row<'v>(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+    winner: impl Fn(&str) -> Option<&'v Value>,
+    exists: bool,
+    state: Option<&str>,
+    last_visits: &mut LastVisits,
 ) -> Result<(), StoreError> {
     let now = time_text(Utc::now());
     // Only known columns are ever written: the names come from the model's field lists. A field
@@ -389,20 +436,18 @@ fn write_merged(
         .fields()
         .iter()
         .filter_map(|(name, field_kind)| {
-            let value = match merged.fields.get(*name) {
-                Some(merge) => merge.winner.1.clone(),
+            let value = match winner(name) {
+                Some(value) => sql_value(value),
                 // A new row's ids come from its changes; without one it cannot be written.
                 None if *field_kind == crate::model::FieldKind::Id => return None,
-                None => kind.field_default(name),
+                None => sql_value(&kind.field_default(name)),
             };
-            Some((*name, sql_value(&value)))
+            Some((*name, value))
         })
         .collect();
     let text_of = |field: &str| -> String {
-        merged
-            .fields
-            .get(field)
-            .and_then(|m| m.winner.1.as_str().map(str::to_owned))
+        winner(field)
+            .and_then(|value| value.as_str().map(str::to_owned))
             .unwrap_or_default()
     };
     if kind == EntityKind::Patient && !columns.is_empty() {
@@ -427,17 +472,71 @@ fn write_merged(
             refresh_last_visit(tx, entity_id)?;
         } else {
             // A new visit can only make the last visit later.
-            exec(
-                tx,
-                "UPDATE patient SET last_visit_at = ?2
-                 WHERE patient_id = ?1 AND (last_visit_at IS NULL OR last_visit_at < ?2)",
-                params![text_of("patient_id"), started_at],
-            )
-            .map_err(StoreError::sqlite("updating the last visit"))?;
+            let latest = last_visits.entry(text_of("patient_id")).or_default();
+            if *latest < started_at {
+                *latest = started_at;
+            }
         }
     }
-
     Ok(())
+}
+
+/// Raises each patient's last visit to their latest new visit of the page.
+fn raise_last_visits(tx: &Transaction<'_>, last_visits: &LastVisits) -> Result<(), StoreError> {
+    for (patient_id, started_at) in last_visits {
+        exec(
+            tx,
+            "UPDATE patient SET last_visit_at = ?2
+             WHERE patient_id = ?1 AND (last_visit_at IS NULL OR last_visit_at < ?2)",
+            params![patient_id, started_at],
+        )
+        .map_err(StoreError::sqlite("updating the last visit"))?;
+    }
+    Ok(())
+}
+
+/// Writes a record new here that one change, superseding nothing, wrote whole (most of a first
+/// pull): its row straight from the change, with the history the merge still needs. `false`
+/// when its row cannot be written yet (its patient has not arrived); nothing was written then.
+fn write_new_single(
+    tx: &Transaction<'_>,
+    change: &ChangeRecord,
+    entity_id: &str,
+    names: &mut super::compact::NameTable<'_>,
+    last_visits: &mut LastVisits,
+) -> Result<bool, StoreError> {
+    let Some(state) = super::compact::settle_single(change, names)? else {
+        return Ok(false);
+    };
+    let winner = |field: &str| change.fields.get(field);
+    let mut visits = LastVisits::new();
+    // The insert is the statement that can fail (a reference to a record not here yet), and a
+    // failed statement changes nothing.
+    if write_row(
+        tx,
+        change.entity,
+        entity_id,
+        winner,
+        false,
+        Some(&state),
+        &mut visits,
+    )
+    .is_err()
+    {
+        return Ok(false);
+    }
+    raise_in(last_visits, visits);
+    Ok(true)
+}
+
+/// Adds a record's new visits to the page's.
+fn raise_in(last_visits: &mut LastVisits, visits: LastVisits) {
+    for (patient_id, started_at) in visits {
+        let latest = last_visits.entry(patient_id).or_default();
+        if *latest < started_at {
+            *latest = started_at;
+        }
+    }
 }
 
 /// Recomputes a patient's last visit from their visits, after a visit changed.
@@ -627,6 +726,13 @@ impl Store {
                 report.applied += 1;
                 continue;
             }
+            if change.check_fields().is_ok()
+                && super::compact::state_knows(&tx, change.entity, &entity_id, &change.hlc)?
+            {
+                // Pulled before, and folded into its record since.
+                report.known += 1;
+                continue;
+            }
             match log_remote(&tx, *server_seq, change)? {
                 Logged::New => {
                     self.clock.observe(&change.hlc, wall);
@@ -665,13 +771,35 @@ impl Store {
         // No savepoint per record: a record's first write is the statement that can fail (a
         // reference to a record not received yet), and a failed statement changes nothing. A
         // savepoint would also make the search index flush at every record.
+        let mut last_visits = LastVisits::new();
         for (kind, entity_id) in ordered {
             if let Some(indices) = fresh.get(&(kind, entity_id.clone())) {
-                let writes: Vec<EntityWrite> = indices
-                    .iter()
-                    .map(|i| entity_write(&changes[*i].1))
-                    .collect();
-                if write_new_settled(&tx, kind, &entity_id, &writes, &mut names)? {
+                let written = match indices.as_slice() {
+                    [only] if changes[*only].1.supersedes.values().all(Vec::is_empty) => {
+                        write_new_single(
+                            &tx,
+                            &changes[*only].1,
+                            &entity_id,
+                            &mut names,
+                            &mut last_visits,
+                        )?
+                    }
+                    _ => {
+                        let writes: Vec<EntityWrite> = indices
+                            .iter()
+                            .map(|i| entity_write(&changes[*i].1))
+                            .collect();
+                        write_new_settled(
+                            &tx,
+                            kind,
+                            &entity_id,
+                            &writes,
+                            &mut names,
+                            &mut last_visits,
+                        )?
+                    }
+                };
+                if written {
                     continue;
                 }
                 // Not settled, or waiting for another record: logged, and merged as any other.
@@ -679,7 +807,7 @@ impl Store {
                     log_remote(&tx, changes[*i].0, &changes[*i].1)?;
                 }
             }
-            match refold_entity(&tx, kind, &entity_id) {
+            match refold_into(&tx, kind, &entity_id, &mut last_visits) {
                 Ok(()) => {
                     if was_waiting.contains(&(kind, entity_id.clone())) {
                         exec(
@@ -704,6 +832,7 @@ impl Store {
             }
         }
         drop(names);
+        raise_last_visits(&tx, &last_visits)?;
         if let Some(cursor) = cursor {
             meta_set(&tx, "sync.cursor", &cursor.to_string())?;
         }
