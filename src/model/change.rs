@@ -288,6 +288,28 @@ impl EntityKind {
     }
 }
 
+/// Whether a value's JSON text is at most `limit` bytes: a bound from its strings' lengths
+/// first (each character escaped at worst to six bytes, each number at most 24), and only when
+/// that bound is over the limit, the text counted as it is written.
+fn json_fits(value: &serde_json::Value, limit: usize) -> bool {
+    fn bound(value: &serde_json::Value) -> usize {
+        use serde_json::Value;
+        match value {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 24,
+            Value::String(s) => s.len() * 6 + 2,
+            Value::Array(items) => items.iter().map(|v| bound(v) + 1).sum::<usize>() + 2,
+            Value::Object(map) => {
+                map.iter()
+                    .map(|(k, v)| k.len() * 6 + 4 + bound(v))
+                    .sum::<usize>()
+                    + 2
+            }
+        }
+    }
+    bound(value) <= limit || json_len(value) <= limit
+}
+
 /// The length of a value's JSON text, counted as it is written, without keeping it.
 fn json_len(value: &serde_json::Value) -> usize {
     struct Count(usize);
@@ -328,8 +350,8 @@ impl ChangeRecord {
                 (FieldKind::Integer | FieldKind::OptionalInteger, Value::Number(n)) => n.is_i64(),
                 (FieldKind::OptionalInteger, Value::Null) => true,
                 (FieldKind::Bool, Value::Bool(_)) => true,
-                (FieldKind::Object, Value::Object(_)) => json_len(value) <= MAX_FIELD_TEXT,
-                (FieldKind::List, Value::Array(_)) => json_len(value) <= MAX_FIELD_TEXT,
+                (FieldKind::Object, Value::Object(_)) => json_fits(value, MAX_FIELD_TEXT),
+                (FieldKind::List, Value::Array(_)) => json_fits(value, MAX_FIELD_TEXT),
                 _ => false,
             };
             if !fits {
@@ -347,5 +369,28 @@ impl ChangeRecord {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_list_fits_by_the_length_of_its_json_text() {
+        let short = json!([{"medicine": "Amoxicillin", "dose": 500.0}]);
+        assert!(json_fits(&short, MAX_FIELD_TEXT));
+        // Quotes are escaped: 40,000 of them are 80,000 bytes of text.
+        let quotes = Value::from(vec![Value::from("\"".repeat(40_000))]);
+        assert!(!json_fits(&quotes, MAX_FIELD_TEXT));
+        // Over the quick bound, under the limit once counted.
+        let plain = Value::from(vec![Value::from("a".repeat(60_000))]);
+        assert!(json_fits(&plain, MAX_FIELD_TEXT));
+        let long = Value::from(vec![Value::from("a".repeat(MAX_FIELD_TEXT))]);
+        assert!(!json_fits(&long, MAX_FIELD_TEXT));
+        for value in [short, quotes, plain, long] {
+            assert_eq!(json_len(&value), value.to_string().len());
+        }
     }
 }

@@ -259,35 +259,47 @@ fn settle_one(
     }))
 }
 
-/// The state of a record new here that `change`, superseding nothing, wrote whole: its row will
-/// show each field the change wrote and the default elsewhere. `None` if the change writes a
-/// field the record does not have.
-pub(crate) fn settle_single(
-    change: &crate::model::ChangeRecord,
+/// The state of a record new here written whole by `changes`, which supersede nothing and write
+/// no field twice: its row will show each field as its one writer wrote it, and the default
+/// elsewhere. The change with the most fields is written without its list. `None` if a change
+/// writes a field the record does not have.
+pub(crate) fn settle_disjoint(
+    changes: &[&crate::model::ChangeRecord],
     names: &mut impl Names,
 ) -> Result<Option<String>, StoreError> {
-    let kind = change.entity;
-    if change
-        .fields
-        .keys()
-        .any(|field| kind.field_kind(field).is_none())
-    {
+    let Some(implicit) = (0..changes.len()).max_by_key(|i| changes[*i].fields.len()) else {
         return Ok(None);
+    };
+    let mut state = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let kind = change.entity;
+        if change
+            .fields
+            .keys()
+            .any(|field| kind.field_kind(field).is_none())
+        {
+            return Ok(None);
+        }
+        let (f, a) = if i == implicit {
+            let also = change
+                .fields
+                .iter()
+                .filter(|(field, value)| **value == kind.field_default(field))
+                .map(|(field, _)| field.clone())
+                .collect();
+            (None, also)
+        } else {
+            (Some(change.fields.keys().cloned().collect()), Vec::new())
+        };
+        state.push(SettledWrite {
+            s: pack(&change.hlc, names)?,
+            c: names.intern(&change.clinic_id.to_string())?,
+            f,
+            a,
+            v: Fields::new(),
+            x: BTreeMap::new(),
+        });
     }
-    let also = change
-        .fields
-        .iter()
-        .filter(|(field, value)| **value == kind.field_default(field))
-        .map(|(field, _)| field.clone())
-        .collect();
-    let state = [SettledWrite {
-        s: pack(&change.hlc, names)?,
-        c: names.intern(&change.clinic_id.to_string())?,
-        f: None,
-        a: also,
-        v: Fields::new(),
-        x: BTreeMap::new(),
-    }];
     serde_json::to_string(&state)
         .map(Some)
         .map_err(|_| StoreError::Corrupt {
@@ -1034,6 +1046,63 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(back, vec![created]);
+    }
+
+    #[test]
+    fn a_record_written_by_changes_of_their_own_fields_reads_back_as_them() {
+        use crate::model::{ChangeId, ChangeRecord, ClinicId};
+        let clinic = ClinicId(uuid::Uuid::now_v7());
+        let record = uuid::Uuid::now_v7();
+        let change = |millis: i64, fields: &[(&str, Value)]| ChangeRecord {
+            change_id: ChangeId::new(),
+            entity: EntityKind::Patient,
+            entity_id: record,
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            hlc: stamp(millis, "a"),
+            clinic_id: clinic,
+            supersedes: fields
+                .iter()
+                .map(|(k, _)| ((*k).to_owned(), Vec::new()))
+                .collect(),
+        };
+        let registered = change(
+            1_000,
+            &[
+                ("family_name", Value::from("Achieng")),
+                ("given_name", Value::from("Amina")),
+                ("birth_estimated", Value::Bool(false)),
+            ],
+        );
+        let asked = change(2_000, &[("allergy_status", Value::from("none_known"))]);
+        let mut names = MemoryNames::default();
+        let text = settle_disjoint(&[&registered, &asked], &mut names)
+            .unwrap()
+            .unwrap();
+        let state: Vec<SettledWrite> = serde_json::from_str(&text).unwrap();
+        assert_eq!(state[0].f, None, "the registration names no field");
+        assert_eq!(state[1].f, Some(vec!["allergy_status".to_owned()]));
+        let as_writes = |c: &ChangeRecord| EntityWrite {
+            hlc: c.hlc.clone(),
+            fields: c.fields.clone(),
+            clinic: c.clinic_id.to_string(),
+            supersedes: c
+                .supersedes
+                .keys()
+                .map(|k| (k.clone(), Value::Array(Vec::new())))
+                .collect(),
+        };
+        let history = vec![as_writes(&registered), as_writes(&asked)];
+        let row = row_of(EntityKind::Patient, &history);
+        let back = unsettle(EntityKind::Patient, &state, &row, &mut names)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            merge_entity(EntityKind::Patient, &back).fields,
+            merge_entity(EntityKind::Patient, &history).fields
+        );
     }
 
     #[test]

@@ -495,26 +495,30 @@ fn raise_last_visits(tx: &Transaction<'_>, last_visits: &LastVisits) -> Result<(
     Ok(())
 }
 
-/// Writes a record new here that one change, superseding nothing, wrote whole (most of a first
-/// pull): its row straight from the change, with the history the merge still needs. `false`
-/// when its row cannot be written yet (its patient has not arrived); nothing was written then.
-fn write_new_single(
+/// Writes a record new here whose changes supersede nothing and write no field twice (most of a
+/// first pull: one change, or a registration and a later field of its own): its row straight
+/// from the changes, with the history the merge still needs. `false` when its row cannot be
+/// written yet (its patient has not arrived); nothing was written then.
+fn write_new_whole(
     tx: &Transaction<'_>,
-    change: &ChangeRecord,
+    changes: &[&ChangeRecord],
     entity_id: &str,
     names: &mut super::compact::NameTable<'_>,
     last_visits: &mut LastVisits,
 ) -> Result<bool, StoreError> {
-    let Some(state) = super::compact::settle_single(change, names)? else {
+    let Some(kind) = changes.first().map(|c| c.entity) else {
         return Ok(false);
     };
-    let winner = |field: &str| change.fields.get(field);
+    let Some(state) = super::compact::settle_disjoint(changes, names)? else {
+        return Ok(false);
+    };
+    let winner = |field: &str| changes.iter().find_map(|c| c.fields.get(field));
     let mut visits = LastVisits::new();
     // The insert is the statement that can fail (a reference to a record not here yet), and a
     // failed statement changes nothing.
     if write_row(
         tx,
-        change.entity,
+        kind,
         entity_id,
         winner,
         false,
@@ -527,6 +531,26 @@ fn write_new_single(
     }
     raise_in(last_visits, visits);
     Ok(true)
+}
+
+/// Whether a record's changes supersede nothing and no two write one field: each field then has
+/// one value, its only writer's. A visit takes the merge whenever more than one change wrote it
+/// (a change after its signing must not simply apply).
+fn writes_each_field_once(changes: &[&ChangeRecord]) -> bool {
+    let Some(first) = changes.first() else {
+        return false;
+    };
+    if first.entity == EntityKind::Encounter && changes.len() > 1 {
+        return false;
+    }
+    let mut seen = BTreeSet::new();
+    changes.iter().all(|change| {
+        change.supersedes.values().all(Vec::is_empty)
+            && change
+                .fields
+                .keys()
+                .all(|field| seen.insert(field.as_str()))
+    })
 }
 
 /// Adds a record's new visits to the page's.
@@ -774,30 +798,15 @@ impl Store {
         let mut last_visits = LastVisits::new();
         for (kind, entity_id) in ordered {
             if let Some(indices) = fresh.get(&(kind, entity_id.clone())) {
-                let written = match indices.as_slice() {
-                    [only] if changes[*only].1.supersedes.values().all(Vec::is_empty) => {
-                        write_new_single(
-                            &tx,
-                            &changes[*only].1,
-                            &entity_id,
-                            &mut names,
-                            &mut last_visits,
-                        )?
-                    }
-                    _ => {
-                        let writes: Vec<EntityWrite> = indices
-                            .iter()
-                            .map(|i| entity_write(&changes[*i].1))
-                            .collect();
-                        write_new_settled(
-                            &tx,
-                            kind,
-                            &entity_id,
-                            &writes,
-                            &mut names,
-                            &mut last_visits,
-                        )?
-                    }
+                let whole: Vec<&ChangeRecord> = indices.iter().map(|i| &changes[*i].1).collect();
+                let written = if writes_each_field_once(&whole) {
+                    write_new_whole(&tx, &whole, &entity_id, &mut names, &mut last_visits)?
+                } else {
+                    let writes: Vec<EntityWrite> = indices
+                        .iter()
+                        .map(|i| entity_write(&changes[*i].1))
+                        .collect();
+                    write_new_settled(&tx, kind, &entity_id, &writes, &mut names, &mut last_visits)?
                 };
                 if written {
                     continue;
