@@ -302,9 +302,7 @@ pub(crate) fn settle_disjoint(
     }
     serde_json::to_string(&state)
         .map(Some)
-        .map_err(|_| StoreError::Corrupt {
-            what: "a compacted record's history",
-        })
+        .map_err(|_| corrupt())
 }
 
 /// The fields of a row no write names and whose value is not the default.
@@ -481,6 +479,32 @@ fn typed(kind: FieldKind, value: SqlValue) -> Value {
     }
 }
 
+/// A record's compacted state, if it has one.
+fn read_state(
+    conn: &Connection,
+    kind: EntityKind,
+    entity_id: &str,
+) -> Result<Option<Vec<SettledWrite>>, StoreError> {
+    let (table, id_column) = table_of(kind);
+    let state: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT merge_state FROM {table} WHERE {id_column} = ?1"
+        ))
+        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get(0)).optional())
+        .map_err(StoreError::sqlite("reading a compacted record"))?
+        .flatten();
+    state
+        .map(|text| serde_json::from_str(&text).map_err(|_| corrupt()))
+        .transpose()
+}
+
+/// The error of a compacted state that cannot be read or written.
+pub(crate) fn corrupt() -> StoreError {
+    StoreError::Corrupt {
+        what: "a compacted record's history",
+    }
+}
+
 /// The writes a compacted record stands for (none for a record whose history is all in the log).
 pub(crate) fn settled_changes(
     conn: &Connection,
@@ -490,25 +514,11 @@ pub(crate) fn settled_changes(
     if !compactable(kind) {
         return Ok(Vec::new());
     }
-    let (table, id_column) = table_of(kind);
-    let state: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT merge_state FROM {table} WHERE {id_column} = ?1"
-        ))
-        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get(0)).optional())
-        .map_err(StoreError::sqlite("reading a compacted record"))?
-        .flatten();
-    let Some(state) = state else {
+    let Some(state) = read_state(conn, kind, entity_id)? else {
         return Ok(Vec::new());
     };
-    let state: Vec<SettledWrite> =
-        serde_json::from_str(&state).map_err(|_| StoreError::Corrupt {
-            what: "a compacted record's history",
-        })?;
     let row = row_fields(conn, kind, entity_id)?.unwrap_or_default();
-    unsettle(kind, &state, &row, &mut NameTable::new(conn))?.ok_or(StoreError::Corrupt {
-        what: "a compacted record's history",
-    })
+    unsettle(kind, &state, &row, &mut NameTable::new(conn))?.ok_or_else(corrupt)
 }
 
 /// Writes a compacted record's field values into its state, before its row changes: the state
@@ -522,21 +532,9 @@ pub(crate) fn freeze(
     if !compactable(kind) {
         return Ok(());
     }
-    let (table, id_column) = table_of(kind);
-    let state: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT merge_state FROM {table} WHERE {id_column} = ?1"
-        ))
-        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get(0)).optional())
-        .map_err(StoreError::sqlite("reading a compacted record"))?
-        .flatten();
-    let Some(state) = state else {
+    let Some(state) = read_state(conn, kind, entity_id)? else {
         return Ok(());
     };
-    let corrupt = || StoreError::Corrupt {
-        what: "a compacted record's history",
-    };
-    let state: Vec<SettledWrite> = serde_json::from_str(&state).map_err(|_| corrupt())?;
     if state
         .iter()
         .all(|w| w.f.as_ref().is_some_and(Vec::is_empty))
@@ -561,6 +559,7 @@ pub(crate) fn freeze(
         })
         .collect();
     let text = serde_json::to_string(&frozen).map_err(|_| corrupt())?;
+    let (table, id_column) = table_of(kind);
     conn.prepare_cached(&format!(
         "UPDATE {table} SET merge_state = ?2 WHERE {id_column} = ?1"
     ))
@@ -618,18 +617,7 @@ pub(crate) fn state_knows(
     if !compactable(kind) {
         return Ok(false);
     }
-    let (table, id_column) = table_of(kind);
-    let state: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT merge_state FROM {table} WHERE {id_column} = ?1"
-        ))
-        .and_then(|mut stmt| stmt.query_row([entity_id], |row| row.get(0)).optional())
-        .map_err(StoreError::sqlite("reading a compacted record"))?
-        .flatten();
-    let Some(state) = state else {
-        return Ok(false);
-    };
-    let Ok(state) = serde_json::from_str::<Vec<SettledWrite>>(&state) else {
+    let Some(state) = read_state(conn, kind, entity_id)? else {
         return Ok(false);
     };
     let node = match NameTable::new(conn).lookup(&stamp.node.0)? {
@@ -857,9 +845,7 @@ fn compact_record(
         return Ok(None);
     };
     let (table, id_column) = table_of(kind);
-    let state = serde_json::to_string(&state).map_err(|_| StoreError::Corrupt {
-        what: "a compacted record's history",
-    })?;
+    let state = serde_json::to_string(&state).map_err(|_| corrupt())?;
     conn.prepare_cached(&format!(
         "UPDATE {table} SET merge_state = ?2 WHERE {id_column} = ?1"
     ))

@@ -376,27 +376,18 @@ fn write_new_settled(
     let Some(state) = super::compact::settle(kind, writes, &row, names)? else {
         return Ok(false);
     };
-    let state = serde_json::to_string(&state).map_err(|_| StoreError::Corrupt {
-        what: "a compacted record's history",
-    })?;
+    let state = serde_json::to_string(&state).map_err(|_| super::compact::corrupt())?;
     // The insert is the statement that can fail (a reference to a record not here yet), and a
     // failed statement changes nothing.
-    let mut visits = LastVisits::new();
-    if write_merged(
+    let winner = |field: &str| merged.fields.get(field).map(|m| &m.winner.1);
+    Ok(insert_settled(
         tx,
         kind,
         entity_id,
-        &merged,
-        false,
-        Some(&state),
-        &mut visits,
-    )
-    .is_err()
-    {
-        return Ok(false);
-    }
-    raise_in(last_visits, visits);
-    Ok(true)
+        winner,
+        &state,
+        last_visits,
+    ))
 }
 
 /// Writes a record's row as `merged` gives it (inserting it when it does not `exist`). See
@@ -513,24 +504,33 @@ fn write_new_whole(
         return Ok(false);
     };
     let winner = |field: &str| changes.iter().find_map(|c| c.fields.get(field));
-    let mut visits = LastVisits::new();
-    // The insert is the statement that can fail (a reference to a record not here yet), and a
-    // failed statement changes nothing.
-    if write_row(
+    Ok(insert_settled(
         tx,
         kind,
         entity_id,
         winner,
-        false,
-        Some(&state),
-        &mut visits,
-    )
-    .is_err()
-    {
-        return Ok(false);
+        &state,
+        last_visits,
+    ))
+}
+
+/// Inserts a record new here with its compacted `state`; `false` when its row cannot be written
+/// yet (its patient has not arrived). The insert is the statement that can fail, and a failed
+/// statement changes nothing; the record's new visit counts only once it is written.
+fn insert_settled<'v>(
+    tx: &Transaction<'_>,
+    kind: EntityKind,
+    entity_id: &str,
+    winner: impl Fn(&str) -> Option<&'v Value>,
+    state: &str,
+    last_visits: &mut LastVisits,
+) -> bool {
+    let mut visits = LastVisits::new();
+    if write_row(tx, kind, entity_id, winner, false, Some(state), &mut visits).is_err() {
+        return false;
     }
     raise_in(last_visits, visits);
-    Ok(true)
+    true
 }
 
 /// Whether a record's changes supersede nothing and no two write one field: each field then has
