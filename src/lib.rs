@@ -5,6 +5,8 @@
 
 pub mod app;
 pub mod demo;
+pub mod documents;
+pub mod fonts;
 pub mod imaging;
 pub mod keys;
 pub mod model;

@@ -120,6 +120,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         clinic_password_file: Option<PathBuf>,
     },
+    /// Print a document as a PDF file (for a user who may read charts; each print is in the
+    /// audit trail).
+    Print {
+        #[command(subcommand)]
+        document: PrintDocument,
+    },
     /// Fold every change the server has acknowledged into its record, and give the freed space
     /// back to the disk (for an administrator; sync does a little of this after every round).
     Compact,
@@ -133,6 +139,22 @@ enum Command {
         to: Option<PathBuf>,
         #[command(subcommand)]
         action: Option<BackupAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrintDocument {
+    /// A signed visit's prescription: clinic, patient, date, each medicine, allergies, prescriber.
+    Prescription {
+        /// The visit's id.
+        #[arg(long, value_name = "ID")]
+        visit: String,
+        /// The PDF file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// a4, letter or 80mm (a receipt printer's roll).
+        #[arg(long, default_value = "a4")]
+        paper: String,
     },
 }
 
@@ -821,6 +843,27 @@ fn try_main() -> Result<()> {
                     check.problems.len()
                 )
             }
+        }
+        Some(Command::Print {
+            document: PrintDocument::Prescription { visit, out, paper },
+        }) => {
+            let Some(paper) = outpost::documents::Paper::parse(&paper) else {
+                bail!("--paper is a4, letter or 80mm, not {paper:?}");
+            };
+            let visit = visit
+                .trim()
+                .parse::<uuid::Uuid>()
+                .map(outpost::model::EncounterId)
+                .map_err(|_| anyhow::anyhow!("--visit is a visit's id, not {visit:?}"))?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let pdf = service.print_prescription(visit, paper)?;
+            std::fs::write(&out, &pdf).with_context(|| format!("writing {}", out.display()))?;
+            print_lines(&[
+                format!("written: {}", out.display()),
+                format!("bytes: {}", pdf.len()),
+            ]);
+            Ok(())
         }
         Some(Command::Compact) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

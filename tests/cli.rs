@@ -538,6 +538,30 @@ fn bad_input_gets_a_clear_error_and_a_failure_status() {
     let unenrolled = run(OUTPOST, &["sync", "--data-dir", data]);
     assert_eq!(unenrolled.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unenrolled.stderr).contains("not set up yet"));
+    let out = dir.path().join("rx.pdf");
+    let out = out.to_str().unwrap();
+    for (args, says) in [
+        (
+            ["--visit", "not-an-id", "--paper", "a4"],
+            "--visit is a visit's id",
+        ),
+        (
+            [
+                "--visit",
+                "01a23cde-17f3-7760-b03b-a1a88eb0aacb",
+                "--paper",
+                "a5",
+            ],
+            "--paper is a4, letter or 80mm",
+        ),
+    ] {
+        let mut line = vec!["print", "prescription", "--data-dir", data, "--out", out];
+        line.extend_from_slice(&args);
+        let refused = run(OUTPOST, &line);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(says));
+    }
+    assert!(!Path::new(out).exists(), "nothing written");
 }
 
 #[test]

@@ -72,6 +72,9 @@ pub enum AppError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A document could not be made.
+    #[error(transparent)]
+    Document(#[from] crate::documents::DocumentError),
     /// A key could not be made, opened or sealed.
     #[error(transparent)]
     Key(#[from] KeyError),
