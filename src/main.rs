@@ -120,8 +120,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         clinic_password_file: Option<PathBuf>,
     },
-    /// Print a document as a PDF file (for a user who may read charts; each print is in the
-    /// audit trail).
+    /// Print a document as a PDF file (for a user who may read clinical notes; each print is in
+    /// the audit trail).
     Print {
         #[command(subcommand)]
         document: PrintDocument,

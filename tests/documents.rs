@@ -136,6 +136,25 @@ fn a_signed_visits_prescription_prints_on_a4_and_an_80_mm_roll() {
 }
 
 #[test]
+fn a_receptionist_may_not_print_a_prescription() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = clinic(dir.path());
+    let (_, visit) = arabic_patient_with_a_prescription(&service);
+    let receptionist = DEMO_ACCOUNTS
+        .iter()
+        .find(|a| a.role == outpost::model::Role::Receptionist)
+        .expect("the demo has a receptionist");
+    service
+        .sign_in(receptionist.user_name, receptionist.password)
+        .unwrap();
+    let refused = service.print_prescription(visit.encounter_id, Paper::A4);
+    assert!(
+        matches!(refused, Err(AppError::Forbidden(_))),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn a_draft_visit_has_no_prescription_to_print() {
     let dir = tempfile::tempdir().unwrap();
     let mut service = clinic(dir.path());

@@ -1073,14 +1073,14 @@ impl AppService {
     }
 
     /// A signed visit's prescription as a PDF on `paper`, printed by the signed-in user, who must
-    /// be allowed to read charts; the print is in the audit trail. The letterhead is the
+    /// be allowed to read clinical notes; the print is in the audit trail. The letterhead is the
     /// clinic's name as the server gave it at enrollment.
     pub fn print_prescription(
         &mut self,
         encounter_id: crate::model::EncounterId,
         paper: crate::documents::Paper,
     ) -> Result<Vec<u8>, AppError> {
-        let user = self.authorize(Action::FindPatients)?.user.clone();
+        let user = self.authorize(Action::ReadClinical)?.user.clone();
         let visit = self.store.encounter(encounter_id)?;
         let patient = self.store.patient(visit.patient_id)?;
         let status = self.store.allergy_status(visit.patient_id)?;
