@@ -19,13 +19,11 @@ mod stores;
 use chrono::Utc;
 use outpost::demo::{self, DemoOptions};
 use outpost::model::{ChangeId, ChangeRecord, EntityKind, HlcStamp, NodeId, PatientId};
-use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::server::{ServerStore, SqliteServerStore, add_clinic};
 use outpost::store::Store;
 use outpost::sync::client::{BlobHash, ClientConfig, SyncClient};
 use outpost::sync::engine;
-use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
 
 struct Row {
     name: String,
@@ -33,24 +31,6 @@ struct Row {
     /// The same measure on PostgreSQL, when it was taken.
     postgres: String,
     target: &'static str,
-}
-
-async fn start_server(dir: &std::path::Path) -> (Arc<SqliteServerStore>, String) {
-    let store = Arc::new(SqliteServerStore::open(dir).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let served: Arc<dyn ServerStore> = store.clone();
-    tokio::spawn(async move {
-        serve(
-            served,
-            listener,
-            ServerConfig::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-    });
-    (store, url)
 }
 
 async fn workstation(
@@ -122,7 +102,7 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
-    let (server, url) = start_server(&dir.path().join("server")).await;
+    let (server, url) = stores::serve_sqlite_here(&dir.path().join("server")).await;
     let mut rows = Vec::new();
 
     // A clinic's history, pushed once.

@@ -10,17 +10,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/stores.rs"]
+mod stores;
+
 use outpost::app::AppService;
 use outpost::demo::{self, DemoOptions};
 use outpost::keys::{DataKey, KdfParams, KeySlot};
 use outpost::model::PatientId;
-use outpost::server::{ServerConfig, ServerStore, SqliteServerStore, add_clinic, serve};
+use outpost::server::add_clinic;
 use outpost::store::{DATABASE_FILE, PatientSort, Store};
 use outpost::sync::client::SyncClient;
 use outpost::sync::engine;
 use outpost::ui::OutpostApp;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn data_dir(patients: usize, kind: &str) -> PathBuf {
@@ -109,20 +111,7 @@ fn prepare_synced(patients: usize, plain: &Path) -> (PathBuf, String) {
             .build()
             .unwrap();
         let figures = runtime.block_on(async {
-            let server = Arc::new(SqliteServerStore::open(&server_dir).unwrap());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let served: Arc<dyn ServerStore> = server.clone();
-            tokio::spawn(async move {
-                serve(
-                    served,
-                    listener,
-                    ServerConfig::default(),
-                    std::future::pending(),
-                )
-                .await
-                .unwrap();
-            });
+            let (server, url) = stores::serve_sqlite_here(&server_dir).await;
             let clinic = add_clinic(
                 server.as_ref(),
                 "Bench Clinic",

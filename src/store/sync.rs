@@ -377,8 +377,6 @@ fn write_new_settled(
         return Ok(false);
     };
     let state = serde_json::to_string(&state).map_err(|_| super::compact::corrupt())?;
-    // The insert is the statement that can fail (a reference to a record not here yet), and a
-    // failed statement changes nothing.
     let winner = |field: &str| merged.fields.get(field).map(|m| &m.winner.1);
     Ok(insert_settled(
         tx,

@@ -121,3 +121,23 @@ pub fn serve_on_postgres(
     );
     (process, format!("http://{address}"))
 }
+
+/// An SQLite server store in `dir` served in this process on `127.0.0.1:0` until the runtime
+/// ends (the benchmarks' server); the store and its URL.
+pub async fn serve_sqlite_here(dir: &Path) -> (Arc<SqliteServerStore>, String) {
+    let store = Arc::new(SqliteServerStore::open(dir).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served: Arc<dyn ServerStore> = store.clone();
+    tokio::spawn(async move {
+        outpost::server::serve(
+            served,
+            listener,
+            outpost::server::ServerConfig::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    (store, url)
+}
