@@ -192,6 +192,12 @@ fn two_workstations_share_a_patient_through_the_server_from_the_command_line() {
         .unwrap();
     assert!(left < waiting, "{after_sync}");
     assert_eq!(field(&after_sync, "records keeping their history"), "0");
+    // Each compaction is in the audit trail, as the administrator's.
+    let mut args = vec!["audit", "export", "--data-dir", hill.to_str().unwrap()];
+    args.extend_from_slice(&as_admin);
+    let trail = run(OUTPOST, &args);
+    assert!(trail.status.success());
+    assert_eq!(stdout(&trail).matches("store_compacted").count(), 2);
 
     // A second Hill workstation, new: enrolling brings the clinic's users, and Hill's
     // administrator signing in there opens the clinic's records.

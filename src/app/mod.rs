@@ -1050,10 +1050,12 @@ impl AppService {
     /// Sync compacts a little after every round; this does all of it at once (an
     /// administrator's action, like a backup: the database file is rewritten).
     pub fn compact(&mut self, progress: impl FnMut(u64, u64)) -> Result<CompactOutcome, AppError> {
-        self.authorize(Action::Backup)?;
+        let user_id = self.authorize(Action::Backup)?.user.user_id;
         let before = self.store.file_size()?;
         let report = self.store.compact_all(20_000, progress)?;
         self.store.reclaim_space()?;
+        self.store
+            .record_audit(AuditEvent::new(AuditAction::StoreCompacted, Some(user_id)))?;
         Ok(CompactOutcome {
             report,
             bytes_before: before,

@@ -59,11 +59,14 @@ pub enum AuditAction {
     OpenedFromDistrict,
     /// A clinician took over another clinician's draft visit.
     DraftTakenOver,
+    /// An administrator compacted the store: acknowledged history folded into the records and
+    /// the file rewritten.
+    StoreCompacted,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 22] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -85,6 +88,7 @@ impl AuditAction {
         Self::Sync,
         Self::OpenedFromDistrict,
         Self::DraftTakenOver,
+        Self::StoreCompacted,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -111,6 +115,7 @@ impl AuditAction {
             Self::Sync => "sync",
             Self::OpenedFromDistrict => "opened_from_district",
             Self::DraftTakenOver => "draft_taken_over",
+            Self::StoreCompacted => "store_compacted",
         }
     }
 }

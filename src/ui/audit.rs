@@ -263,5 +263,6 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::Sync => "Synced",
         AuditAction::OpenedFromDistrict => "Opened from the district server",
         AuditAction::DraftTakenOver => "Took over a draft visit",
+        AuditAction::StoreCompacted => "Compacted the records' history",
     }
 }
