@@ -142,6 +142,90 @@ enum Command {
     },
 }
 
+/// A visit's id as typed.
+fn visit_id(text: &str) -> anyhow::Result<outpost::model::EncounterId> {
+    text.trim()
+        .parse::<uuid::Uuid>()
+        .map(outpost::model::EncounterId)
+        .map_err(|_| anyhow::anyhow!("--visit is a visit's id, not {text:?}"))
+}
+
+/// What `outpost print` was asked for, and where it goes.
+fn print_request(
+    document: PrintDocument,
+    service: &AppService,
+) -> anyhow::Result<(outpost::app::DocumentRequest, PrintTo)> {
+    use outpost::app::DocumentRequest;
+    Ok(match document {
+        PrintDocument::Prescription { visit, to } => {
+            (DocumentRequest::Prescription(visit_id(&visit)?), to)
+        }
+        PrintDocument::Summary { visit, to } => {
+            (DocumentRequest::VisitSummary(visit_id(&visit)?), to)
+        }
+        PrintDocument::Referral {
+            visit,
+            whom,
+            reason,
+            to,
+        } => (
+            DocumentRequest::Referral {
+                encounter_id: visit_id(&visit)?,
+                referral: outpost::documents::Referral { to: whom, reason },
+            },
+            to,
+        ),
+        PrintDocument::SickNote {
+            visit,
+            from,
+            days,
+            remarks,
+            to,
+        } => {
+            let Ok(first) = chrono::NaiveDate::parse_from_str(from.trim(), "%Y-%m-%d") else {
+                bail!("--from is a date as YYYY-MM-DD, not {from:?}");
+            };
+            if days == 0 {
+                bail!("--days is at least 1");
+            }
+            let Some(last) = first.checked_add_days(chrono::Days::new(u64::from(days) - 1)) else {
+                bail!("--days is too many");
+            };
+            (
+                DocumentRequest::SickNote {
+                    encounter_id: visit_id(&visit)?,
+                    note: outpost::documents::SickNote {
+                        from: first,
+                        to: last,
+                        remarks,
+                    },
+                },
+                to,
+            )
+        }
+        PrintDocument::PatientSummary { patient, to } => {
+            let Some(number) = outpost::model::PatientNumber::parse(&patient) else {
+                bail!("--patient is a patient number such as OUT-000123, not {patient:?}");
+            };
+            let Some(patient_id) = service.store().patient_by_number(&number)? else {
+                bail!("no patient here has the number {number}");
+            };
+            (DocumentRequest::PatientSummary(patient_id), to)
+        }
+    })
+}
+
+/// Where a printed document goes and on what paper.
+#[derive(clap::Args)]
+struct PrintTo {
+    /// The PDF file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// a4, letter or 80mm (a receipt printer's roll).
+    #[arg(long, default_value = "a4")]
+    paper: String,
+}
+
 #[derive(Subcommand)]
 enum PrintDocument {
     /// A signed visit's prescription: clinic, patient, date, each medicine, allergies, prescriber.
@@ -149,12 +233,56 @@ enum PrintDocument {
         /// The visit's id.
         #[arg(long, value_name = "ID")]
         visit: String,
-        /// The PDF file to write.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// a4, letter or 80mm (a receipt printer's roll).
-        #[arg(long, default_value = "a4")]
-        paper: String,
+        #[command(flatten)]
+        to: PrintTo,
+    },
+    /// A visit's summary: vital signs with flags, diagnoses with codes, medicines, plan,
+    /// follow-up date.
+    Summary {
+        /// The visit's id.
+        #[arg(long, value_name = "ID")]
+        visit: String,
+        #[command(flatten)]
+        to: PrintTo,
+    },
+    /// A referral letter from a signed visit, with its images as thumbnails.
+    Referral {
+        /// The visit's id.
+        #[arg(long, value_name = "ID")]
+        visit: String,
+        /// To whom ("District Hospital, surgical outpatients").
+        #[arg(long = "to", value_name = "WHOM")]
+        whom: String,
+        /// Why the patient is referred.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        to: PrintTo,
+    },
+    /// A sick note from a signed visit: unfit for work or school from one day to another.
+    SickNote {
+        /// The visit's id.
+        #[arg(long, value_name = "ID")]
+        visit: String,
+        /// The first day off (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// How many days, the first included.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        /// A remark for the reader.
+        #[arg(long, default_value = "")]
+        remarks: String,
+        #[command(flatten)]
+        to: PrintTo,
+    },
+    /// A patient's summary: problems, allergies, recent medicines, last visits, trends.
+    PatientSummary {
+        /// The patient's number (OUT-000123).
+        #[arg(long, value_name = "NUMBER")]
+        patient: String,
+        #[command(flatten)]
+        to: PrintTo,
     },
 }
 
@@ -844,24 +972,19 @@ fn try_main() -> Result<()> {
                 )
             }
         }
-        Some(Command::Print {
-            document: PrintDocument::Prescription { visit, out, paper },
-        }) => {
-            let Some(paper) = outpost::documents::Paper::parse(&paper) else {
-                bail!("--paper is a4, letter or 80mm, not {paper:?}");
-            };
-            let visit = visit
-                .trim()
-                .parse::<uuid::Uuid>()
-                .map(outpost::model::EncounterId)
-                .map_err(|_| anyhow::anyhow!("--visit is a visit's id, not {visit:?}"))?;
+        Some(Command::Print { document }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
-            let pdf = service.print_prescription(visit, paper)?;
-            std::fs::write(&out, &pdf).with_context(|| format!("writing {}", out.display()))?;
+            let (request, to) = print_request(document, &service)?;
+            let Some(paper) = outpost::documents::Paper::parse(&to.paper) else {
+                bail!("--paper is a4, letter or 80mm, not {:?}", to.paper);
+            };
+            let printed = service.print(&request, paper)?;
+            std::fs::write(&to.out, &printed.pdf)
+                .with_context(|| format!("writing {}", to.out.display()))?;
             print_lines(&[
-                format!("written: {}", out.display()),
-                format!("bytes: {}", pdf.len()),
+                format!("written: {}", to.out.display()),
+                format!("bytes: {}", printed.pdf.len()),
             ]);
             Ok(())
         }

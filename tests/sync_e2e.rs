@@ -1125,3 +1125,61 @@ async fn a_workstation_restored_from_its_backup_takes_over_and_nothing_is_lost_o
         "the two restored in place of theirs, and the one beside"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinics_letterhead_reaches_its_other_workstations_and_no_other_clinic() {
+    use outpost::app::{Command, LogoChange};
+    use outpost::model::Action;
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let front = workstation(&server, &dir, "Hill Clinic").await;
+    let mut front = support::signed_in(front);
+    let mut back = colleague(&server, &dir, front.store(), "hill-back").await;
+    let mut elsewhere = workstation(&server, &dir, "River Clinic").await;
+
+    // A logo far larger than a letterhead keeps.
+    let logo = image::RgbImage::from_fn(1200, 800, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut png = Vec::new();
+    logo.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    front
+        .execute(Command::SaveLetterhead {
+            clinic_name: "Hill Clinic".into(),
+            address: "PO Box 12, Hill Road".into(),
+            phone: "+254 700 111222".into(),
+            logo: LogoChange::Set(png),
+        })
+        .unwrap();
+    let set = front.store().letterhead().unwrap().unwrap();
+    let small = image::load_from_memory(&set.logo_png).unwrap();
+    assert!(small.width() <= outpost::model::LOGO_PIXELS);
+    assert_eq!(
+        small.width() * 2,
+        small.height() * 3,
+        "the logo keeps its shape"
+    );
+
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+    sync(&mut back).await;
+    sync(&mut elsewhere).await;
+    assert_eq!(back.letterhead().unwrap(), Some(set.clone()));
+    assert_eq!(elsewhere.letterhead().unwrap(), None);
+
+    // A change at the back room comes back to the front desk: one letterhead, edited.
+    let mut back = support::signed_in(back);
+    back.execute(Command::SaveLetterhead {
+        clinic_name: "Hill Clinic".into(),
+        address: "PO Box 12, Hill Road".into(),
+        phone: "+254 700 333444".into(),
+        logo: LogoChange::Keep,
+    })
+    .unwrap();
+    sync(back.store_for(Action::SyncNow).unwrap()).await;
+    sync(front.store_for(Action::SyncNow).unwrap()).await;
+    let now = front.store().letterhead().unwrap().unwrap();
+    assert_eq!(now.phone, "+254 700 333444");
+    assert_eq!(now.letterhead_id, set.letterhead_id);
+    assert_eq!(now.logo_png, set.logo_png);
+}

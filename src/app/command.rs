@@ -97,6 +97,17 @@ pub enum Command {
         /// The temporary password.
         password: String,
     },
+    /// Set the clinic's letterhead, which syncs to the clinic's workstations.
+    SaveLetterhead {
+        /// The clinic's name as printed.
+        clinic_name: String,
+        /// Its address.
+        address: String,
+        /// Its phone number.
+        phone: String,
+        /// What becomes of the logo.
+        logo: LogoChange,
+    },
     /// Set how long the window waits, untouched, before it locks itself.
     SetAutoLockMinutes(u32),
     /// Back this workstation up every day into a folder, keeping the newest few; `None` turns
@@ -110,6 +121,17 @@ pub enum Command {
         /// Their password.
         password: String,
     },
+}
+
+/// What a letterhead's save does to its logo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogoChange {
+    /// Keep the logo it has (or its lack of one).
+    Keep,
+    /// No logo.
+    Remove,
+    /// This image file's bytes (PNG or JPEG), scaled down to fit a letterhead.
+    Set(Vec<u8>),
 }
 
 /// What a command did.
@@ -173,6 +195,7 @@ impl Command {
                 EntityKind::Patient => Action::EditDemographics,
                 EntityKind::Allergy => Action::EditAllergies,
                 EntityKind::User => Action::ManageUsers,
+                EntityKind::Letterhead => Action::ChangeSettings,
                 EntityKind::Problem
                 | EntityKind::Encounter
                 | EntityKind::Amendment
@@ -183,7 +206,9 @@ impl Command {
             | Self::SetUserRoles { .. }
             | Self::SetUserDisabled { .. }
             | Self::ResetPassword { .. } => Action::ManageUsers,
-            Self::SetAutoLockMinutes(_) | Self::AdoptClinicKey { .. } => Action::ChangeSettings,
+            Self::SetAutoLockMinutes(_)
+            | Self::AdoptClinicKey { .. }
+            | Self::SaveLetterhead { .. } => Action::ChangeSettings,
             Self::SetBackupSchedule(_) => Action::Backup,
         }
     }

@@ -75,6 +75,9 @@ pub enum AppError {
     /// A document could not be made.
     #[error(transparent)]
     Document(#[from] crate::documents::DocumentError),
+    /// A logo image could not be used.
+    #[error("That logo cannot be used: {0}")]
+    Logo(String),
     /// A key could not be made, opened or sealed.
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -16,11 +16,13 @@
 mod clock;
 mod command;
 mod error;
+mod printing;
 mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use command::{Command, Outcome};
+pub use command::{Command, LogoChange, Outcome};
 pub use error::{AppError, LoginError};
+pub use printing::{DocumentRequest, PrintedDocument};
 
 pub use status::{STATUS_FILE, StatusReport};
 
@@ -1074,39 +1076,6 @@ impl AppService {
         Ok(entries)
     }
 
-    /// A signed visit's prescription as a PDF on `paper`, printed by the signed-in user, who must
-    /// be allowed to read clinical notes; the print is in the audit trail. The letterhead is the
-    /// clinic's name as the server gave it at enrollment.
-    pub fn print_prescription(
-        &mut self,
-        encounter_id: crate::model::EncounterId,
-        paper: crate::documents::Paper,
-    ) -> Result<Vec<u8>, AppError> {
-        let user = self.authorize(Action::ReadClinical)?.user.clone();
-        let visit = self.store.encounter(encounter_id)?;
-        let patient = self.store.patient(visit.patient_id)?;
-        let status = self.store.allergy_status(visit.patient_id)?;
-        let allergies = self.store.allergies(visit.patient_id)?;
-        let letterhead = crate::documents::Letterhead {
-            clinic_name: crate::sync::engine::clinic_name(&self.store)?
-                .unwrap_or_else(|| "Outpost clinic".to_owned()),
-            ..Default::default()
-        };
-        let blocks =
-            crate::documents::prescription(&letterhead, &patient, status, &allergies, &visit)?;
-        let footer = crate::documents::Footer {
-            printed_by: user.full_name.clone(),
-            printed_at: self.clock.now().format("%-d %b %Y %H:%M UTC").to_string(),
-        };
-        let pdf = crate::documents::render(&blocks, paper, &footer)?;
-        self.store.record_audit(
-            AuditEvent::new(AuditAction::Print, Some(user.user_id))
-                .patient(visit.patient_id)
-                .record(encounter_id.0),
-        )?;
-        Ok(pdf)
-    }
-
     /// Opens a patient's record for reading: needs permission to find patients, and is in the
     /// audit trail.
     pub fn open_chart(&mut self, patient_id: PatientId) -> Result<(), AppError> {
@@ -1278,6 +1247,28 @@ impl AppService {
                 user.must_change_password = true;
                 self.store.save_user(&user)?;
                 Outcome::UserChanged
+            }
+            Command::SaveLetterhead {
+                clinic_name,
+                address,
+                phone,
+                logo,
+            } => {
+                let old = self.store.letterhead()?.unwrap_or_default();
+                let logo_png = match logo {
+                    LogoChange::Keep => old.logo_png.clone(),
+                    LogoChange::Remove => Vec::new(),
+                    LogoChange::Set(bytes) => printing::logo_png(&bytes)?,
+                };
+                self.store
+                    .save_letterhead(&crate::model::ClinicLetterhead {
+                        letterhead_id: old.letterhead_id,
+                        clinic_name,
+                        address,
+                        phone,
+                        logo_png,
+                    })?;
+                Outcome::SettingSaved
             }
             Command::SetAutoLockMinutes(minutes) => {
                 let minutes = minutes.clamp(1, 24 * 60);

@@ -27,6 +27,8 @@ pub enum EntityKind {
     Attachment,
     /// A user of the clinic.
     User,
+    /// The clinic's letterhead: what heads its printed documents.
+    Letterhead,
 }
 
 impl EntityKind {
@@ -40,6 +42,7 @@ impl EntityKind {
             Self::Amendment => "amendment",
             Self::Attachment => "attachment",
             Self::User => "user",
+            Self::Letterhead => "letterhead",
         }
     }
 }
@@ -61,6 +64,7 @@ impl FromStr for EntityKind {
             "amendment" => Self::Amendment,
             "attachment" => Self::Attachment,
             "user" => Self::User,
+            "letterhead" => Self::Letterhead,
             other => return Err(format!("unknown entity kind {other:?}")),
         })
     }
@@ -223,12 +227,20 @@ const USER_FIELDS: &[(&str, FieldKind)] = &[
     ("key_slot", FieldKind::Text),
 ];
 
+const LETTERHEAD_FIELDS: &[(&str, FieldKind)] = &[
+    ("clinic_name", FieldKind::Text),
+    ("address", FieldKind::Text),
+    ("phone", FieldKind::Text),
+    // A small PNG, base64 (see `model::letterhead`).
+    ("logo_png", FieldKind::Text),
+];
+
 /// The longest text one synced field may hold (a visit's history, a patient's notes).
 pub const MAX_FIELD_TEXT: usize = 64 * 1024;
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 8] = [
         Self::Patient,
         Self::Allergy,
         Self::Problem,
@@ -236,6 +248,7 @@ impl EntityKind {
         Self::Amendment,
         Self::Attachment,
         Self::User,
+        Self::Letterhead,
     ];
 
     /// The fields a change to this kind of record may carry, with the kind of value each holds.
@@ -248,6 +261,7 @@ impl EntityKind {
             Self::Amendment => AMENDMENT_FIELDS,
             Self::Attachment => ATTACHMENT_FIELDS,
             Self::User => USER_FIELDS,
+            Self::Letterhead => LETTERHEAD_FIELDS,
         }
     }
 

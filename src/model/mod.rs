@@ -16,6 +16,7 @@ mod clinical;
 mod encounter;
 mod hlc;
 mod ids;
+mod letterhead;
 pub mod merge;
 mod patient;
 mod user;
@@ -41,6 +42,7 @@ pub use ids::{
     AllergyId, AmendmentId, AttachmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId,
     new_uuid,
 };
+pub use letterhead::{ClinicLetterhead, LOGO_PIXELS};
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
 pub use user::{MIN_PASSWORD_CHARS, PasswordStrength, UserAccount, UserId, password_strength};
 pub use validation::{FieldError, Validation};

@@ -155,7 +155,7 @@ pub(super) fn place(
                 scope_clinic: clinic.clone(),
             }
         }
-        EntityKind::User => Placement {
+        EntityKind::User | EntityKind::Letterhead => Placement {
             patient_id: None,
             scope_clinic: clinic.clone(),
         },

@@ -69,7 +69,7 @@ pub(crate) fn patient_of(
     entity_id: Uuid,
 ) -> Result<Option<PatientId>, StoreError> {
     let sql = match kind {
-        EntityKind::Patient | EntityKind::User => return Ok(None),
+        EntityKind::Patient | EntityKind::User | EntityKind::Letterhead => return Ok(None),
         EntityKind::Allergy => "SELECT patient_id FROM allergy WHERE allergy_id = ?1",
         EntityKind::Problem => "SELECT patient_id FROM problem WHERE problem_id = ?1",
         EntityKind::Encounter => "SELECT patient_id FROM encounter WHERE encounter_id = ?1",

@@ -17,6 +17,7 @@ mod error;
 mod icd10;
 mod imaging;
 mod keyring;
+mod letterhead;
 mod patients;
 mod schema;
 mod sync;

@@ -595,6 +595,29 @@ impl Store {
         writer.commit()
     }
 
+    /// The patient with `number`, if one is here.
+    pub fn patient_by_number(
+        &self,
+        number: &crate::model::PatientNumber,
+    ) -> Result<Option<PatientId>, StoreError> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT patient_id FROM patient WHERE number_prefix = ?1 AND number_seq = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![number.prefix, number.seq], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(StoreError::sqlite("finding a patient by number"))?;
+        id.map(|id| {
+            id.parse().map_err(|_| StoreError::Corrupt {
+                what: "a patient id",
+            })
+        })
+        .transpose()
+    }
+
     /// The patient's problem list, active first.
     pub fn problems(&self, patient_id: PatientId) -> Result<Vec<Problem>, StoreError> {
         let mut stmt = self

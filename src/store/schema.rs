@@ -445,6 +445,21 @@ CREATE TABLE merge_name (
 ) STRICT;
 "#,
     },
+    Migration {
+        description: "the clinic's letterhead, synced to its workstations",
+        sql: r#"
+CREATE TABLE letterhead (
+    letterhead_id TEXT PRIMARY KEY,
+    clinic_name   TEXT NOT NULL DEFAULT '',
+    address       TEXT NOT NULL DEFAULT '',
+    phone         TEXT NOT NULL DEFAULT '',
+    -- A PNG of at most 240 pixels a side, base64.
+    logo_png      TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

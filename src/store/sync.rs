@@ -785,7 +785,7 @@ impl Store {
         let mut ordered: Vec<(EntityKind, String)> = dirty.into_iter().collect();
         ordered.extend(fresh.keys().cloned());
         ordered.sort_by_key(|(kind, _)| match kind {
-            EntityKind::Patient | EntityKind::User => 0,
+            EntityKind::Patient | EntityKind::User | EntityKind::Letterhead => 0,
             EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
             EntityKind::Amendment | EntityKind::Attachment => 2,
         });

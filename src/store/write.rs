@@ -56,6 +56,7 @@ pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
         EntityKind::Amendment => ("amendment", "amendment_id"),
         EntityKind::Attachment => ("attachment", "attachment_id"),
         EntityKind::User => ("user_account", "user_id"),
+        EntityKind::Letterhead => ("letterhead", "letterhead_id"),
     }
 }
 
@@ -243,6 +244,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         let action = match kind {
             EntityKind::Amendment => AuditAction::VisitAmended,
             EntityKind::User => AuditAction::UserCreated,
+            EntityKind::Letterhead => AuditAction::SettingChanged,
             _ => AuditAction::RecordCreated,
         };
         self.audit_write(action, kind, entity_id, &fields)?;
@@ -295,6 +297,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
                 }
             }
             (EntityKind::User, _) => AuditAction::UserChanged,
+            (EntityKind::Letterhead, _) => AuditAction::SettingChanged,
             _ => AuditAction::RecordChanged,
         };
         self.audit_write(action, kind, entity_id, &changed)?;
@@ -349,7 +352,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         }
         let patient_id = match kind {
             EntityKind::Patient => Some(PatientId(entity_id)),
-            EntityKind::User => None,
+            EntityKind::User | EntityKind::Letterhead => None,
             _ => match fields.get("patient_id").and_then(Value::as_str) {
                 Some(text) => text.parse().ok(),
                 None => super::audit::patient_of(&self.tx, kind, entity_id)?,

@@ -705,6 +705,18 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                             patient_id: Some(patient.patient_id),
                         }));
                     }
+                    if cx.allows(Action::ReadClinical)
+                        && ui
+                            .button("Print summary…")
+                            .on_hover_text(
+                                "Problems, allergies, recent medicines, last visits and trends",
+                            )
+                            .clicked()
+                    {
+                        cx.send(Command::Print(super::printing::PrintSource::Patient(
+                            patient.patient_id,
+                        )));
+                    }
                     if cx.allows(Action::EditDemographics) && ui.button("Edit patient").clicked() {
                         cx.send(Command::Open(Screen::EditPatient(patient.patient_id)));
                     }

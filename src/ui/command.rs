@@ -73,6 +73,8 @@ pub enum Command {
         /// The search text that found nobody here.
         text: String,
     },
+    /// Open the Print dialog on a visit or a chart.
+    Print(super::printing::PrintSource),
     /// A change to the record, run by the app service for the signed-in user.
     Do(Box<AppCommand>),
 }

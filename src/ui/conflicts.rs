@@ -353,7 +353,8 @@ fn patients_of(
             | EntityKind::Problem
             | EntityKind::Amendment
             | EntityKind::Attachment
-            | EntityKind::User => None,
+            | EntityKind::User
+            | EntityKind::Letterhead => None,
         };
         let Some(patient_id) = patient_id else {
             continue;

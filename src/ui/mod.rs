@@ -23,6 +23,7 @@ mod icd10_picker;
 mod import_dialog;
 mod patient_editor;
 mod patient_list;
+mod printing;
 mod sync_panel;
 mod users;
 mod viewer;
@@ -194,6 +195,10 @@ pub struct OutpostApp {
     backup_job: Option<Receiver<Result<std::path::PathBuf, String>>>,
     /// After a daily backup failed (a USB drive not plugged in), when to try again.
     backup_retry_at: Option<std::time::Instant>,
+    /// The Print dialog, while open.
+    print_dialog: Option<printing::PrintDialog>,
+    /// Printed documents on their way to the printer or a file: each answers with a message.
+    print_jobs: Vec<Receiver<(String, bool)>>,
 }
 
 impl OutpostApp {
@@ -229,6 +234,8 @@ impl OutpostApp {
             district_opening: None,
             backup_job: None,
             backup_retry_at: None,
+            print_dialog: None,
+            print_jobs: Vec::new(),
         };
         app.refresh_signer();
         app.attach_store();
@@ -248,6 +255,7 @@ impl OutpostApp {
             return;
         }
         self.store_attached = Some(generation);
+        printing::clear_spool(&printing::spool_dir(self.service.store().data_dir()));
         let store = self.service.store();
         self.icd10 = match store.search_icd10("A00", 1) {
             Ok(found) if !found.is_empty() => Icd10State::Ready,
@@ -366,6 +374,7 @@ impl OutpostApp {
 
         self.sync.dialog_ui(ui);
         self.district_dialog_ui(ui);
+        self.print_dialog_ui(ui);
         self.leave_dialog_ui(ui);
         for command in commands {
             self.apply(command, today);
@@ -808,7 +817,51 @@ impl OutpostApp {
                     self.set_message(format!("Not done: {}", app_error_text(&error)), true)
                 }
             },
+            Command::Print(source) => match self.service.authorize(Action::ReadClinical) {
+                Ok(_) => self.print_dialog = Some(printing::PrintDialog::new(source)),
+                Err(error) => {
+                    self.set_message(format!("Not done: {}", app_error_text(&error)), true)
+                }
+            },
             Command::Do(command) => self.run(*command, today),
+        }
+    }
+
+    /// The Print dialog, while open: the app service makes the document (checking the user may,
+    /// and writing the audit entry), then it goes to the printer or a file on its own thread.
+    fn print_dialog_ui(&mut self, ui: &Ui) {
+        self.print_jobs.retain(|job| match job.try_recv() {
+            Ok((message, error)) => {
+                self.message = Some((message, error));
+                false
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => true,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => false,
+        });
+        let Some(action) = self.print_dialog.as_mut().and_then(|dialog| dialog.ui(ui)) else {
+            return;
+        };
+        let printing::PrintAction::Print {
+            request,
+            paper,
+            target,
+        } = action
+        else {
+            self.print_dialog = None;
+            return;
+        };
+        match self.service.print(&request, paper) {
+            Ok(document) => {
+                self.print_dialog = None;
+                let spool = printing::spool_dir(self.service.store().data_dir());
+                self.print_jobs
+                    .push(printing::deliver(document, target, spool, self.ctx.clone()));
+            }
+            Err(error) => {
+                if let Some(dialog) = &mut self.print_dialog {
+                    dialog.failed(format!("Not printed: {}", app_error_text(&error)));
+                }
+            }
         }
     }
 
@@ -1474,6 +1527,15 @@ impl OutpostApp {
                 target: None,
                 reason,
             });
+        }
+    }
+}
+
+impl Drop for OutpostApp {
+    fn drop(&mut self) {
+        // Documents handed to the viewer do not outlive the window.
+        if self.service.is_open() {
+            printing::clear_spool(&printing::spool_dir(self.service.store().data_dir()));
         }
     }
 }

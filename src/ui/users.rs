@@ -1,6 +1,6 @@
 //! The administrator's Users screen: the clinic's users with their roles, adding a user with a
-//! first password, changing roles, disabling and enabling, resetting a password, and the idle
-//! lock time.
+//! first password, changing roles, disabling and enabling, resetting a password, the idle
+//! lock time, the daily backup and the clinic's letterhead.
 
 use super::command::{Command, ViewContext};
 use super::widgets::{ERROR_TEXT, app_error_text, store_error_text};
@@ -26,8 +26,51 @@ pub struct UsersScreen {
     /// Taking the clinic's key: a clinic user's name and password.
     clinic_user: String,
     clinic_password: String,
+    letterhead: LetterheadForm,
     error: Option<String>,
     message: Option<String>,
+}
+
+/// The letterhead as typed, and what becomes of its logo.
+#[derive(Default)]
+struct LetterheadForm {
+    clinic_name: String,
+    address: String,
+    phone: String,
+    /// Whether the stored letterhead has a logo.
+    has_logo: bool,
+    /// The change to the logo, with the name of a file chosen.
+    logo: Option<(crate::app::LogoChange, String)>,
+    /// The system's file picker, open on its own thread: the file's name and bytes, or why it
+    /// could not be read.
+    picker: Option<std::sync::mpsc::Receiver<Option<Result<LogoFile, String>>>>,
+}
+
+/// A logo file as picked: its name and bytes.
+type LogoFile = (String, Vec<u8>);
+
+/// The largest logo file read.
+const MAX_LOGO_FILE: u64 = 20 * 1024 * 1024;
+
+impl LetterheadForm {
+    fn read(store: &Store) -> Self {
+        match store.letterhead() {
+            Ok(Some(set)) => Self {
+                clinic_name: set.clinic_name,
+                address: set.address,
+                phone: set.phone,
+                has_logo: !set.logo_png.is_empty(),
+                ..Self::default()
+            },
+            _ => Self {
+                clinic_name: crate::sync::engine::clinic_name(store)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                ..Self::default()
+            },
+        }
+    }
 }
 
 #[derive(Default)]
@@ -60,6 +103,7 @@ impl UsersScreen {
             auto_lock: auto_lock_minutes.to_string(),
             clinic_user: String::new(),
             clinic_password: String::new(),
+            letterhead: LetterheadForm::read(store),
             error: None,
             message: None,
         }
@@ -73,6 +117,7 @@ impl UsersScreen {
         self.reset = None;
         self.confirm_disable = None;
         self.new_user = NewUser::default();
+        self.letterhead = LetterheadForm::read(store);
     }
 
     /// A change was refused.
@@ -111,6 +156,8 @@ impl UsersScreen {
             self.new_user_ui(ui, cx);
             ui.add_space(12.0);
             self.settings_ui(ui, cx);
+            ui.add_space(8.0);
+            self.letterhead_ui(ui, cx);
             ui.add_space(8.0);
             self.clinic_key_ui(ui, cx);
         });
@@ -386,4 +433,118 @@ impl UsersScreen {
             }
         });
     }
+
+    /// The clinic's letterhead: what heads every printed document, at every workstation of the
+    /// clinic once it syncs.
+    fn letterhead_ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let form = &mut self.letterhead;
+        ui.label(RichText::new("Clinic letterhead").strong());
+        ui.label(
+            RichText::new(
+                "Heads every prescription, summary, letter and note this clinic prints, at each \
+                 of its workstations after their next sync.",
+            )
+            .weak(),
+        );
+        egui::Grid::new("letterhead_grid")
+            .num_columns(2)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                for (label, text, hint) in [
+                    (
+                        "Clinic name",
+                        &mut form.clinic_name,
+                        "Kibera Community Clinic",
+                    ),
+                    ("Address", &mut form.address, "PO Box 123, Kibera"),
+                    ("Phone", &mut form.phone, "+254 700 000000"),
+                ] {
+                    let label = ui.label(label);
+                    ui.add(
+                        TextEdit::singleline(text)
+                            .hint_text(hint)
+                            .desired_width(320.0),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                }
+            });
+        if let Some(picked) = form.picker.as_ref().and_then(|p| p.try_recv().ok()) {
+            form.picker = None;
+            match picked {
+                Some(Ok((name, bytes))) => {
+                    form.logo = Some((crate::app::LogoChange::Set(bytes), name));
+                }
+                Some(Err(why)) => self.error = Some(why),
+                None => {}
+            }
+        }
+        ui.horizontal_wrapped(|ui| {
+            let state = match &form.logo {
+                Some((crate::app::LogoChange::Set(_), name)) => {
+                    format!("Logo: {name} (not saved yet)")
+                }
+                Some((crate::app::LogoChange::Remove, _)) => "Logo: removed (not saved yet)".into(),
+                _ if form.has_logo => "Logo: set".into(),
+                _ => "Logo: none".into(),
+            };
+            ui.label(state);
+            if ui
+                .add_enabled(form.picker.is_none(), egui::Button::new("Choose logo…"))
+                .on_hover_text("A PNG or JPEG image; it is made small enough to sync")
+                .clicked()
+            {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let wake = ui.ctx().clone();
+                let spawned = std::thread::Builder::new()
+                    .name("logo-picker".to_owned())
+                    .spawn(move || {
+                        let picked = rfd::FileDialog::new()
+                            .set_title("Clinic logo")
+                            .add_filter("PNG or JPEG", &["png", "jpg", "jpeg"])
+                            .pick_file()
+                            .map(|path| read_logo_file(&path));
+                        let _ = tx.send(picked);
+                        wake.request_repaint();
+                    });
+                match spawned {
+                    Ok(_) => form.picker = Some(rx),
+                    Err(e) => self.error = Some(format!("The file picker cannot open: {e}")),
+                }
+            }
+            if (form.has_logo || matches!(form.logo, Some((crate::app::LogoChange::Set(_), _))))
+                && ui.button("Remove logo").clicked()
+            {
+                form.logo = Some((crate::app::LogoChange::Remove, String::new()));
+            }
+        });
+        if ui.button("Save letterhead").clicked() {
+            let logo = form
+                .logo
+                .as_ref()
+                .map_or(crate::app::LogoChange::Keep, |(change, _)| change.clone());
+            cx.send(Command::change(AppCommand::SaveLetterhead {
+                clinic_name: form.clinic_name.trim().to_owned(),
+                address: form.address.trim().to_owned(),
+                phone: form.phone.trim().to_owned(),
+                logo,
+            }));
+        }
+    }
+}
+
+/// A logo file's name and bytes, or why it cannot be read.
+fn read_logo_file(path: &std::path::Path) -> Result<LogoFile, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{name} cannot be read: {e}"))?
+        .len();
+    if size > MAX_LOGO_FILE {
+        return Err(format!("{name} is too large for a logo (at most 20 MB)."));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{name} cannot be read: {e}"))?;
+    Ok((name, bytes))
 }

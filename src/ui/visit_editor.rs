@@ -484,6 +484,23 @@ impl VisitEditor {
                 }
             }
             "signed" => {
+                if cx.allows(Action::ReadClinical)
+                    && ui
+                        .button("Print…")
+                        .on_hover_text("Prescription, visit summary, referral letter or sick note")
+                        .clicked()
+                {
+                    // What is printed is the visit as amended: a stopped medicine is not on it.
+                    let current = self.encounter.as_amended(&self.amendments);
+                    cx.send(Command::Print(super::printing::PrintSource::Visit {
+                        encounter_id: current.encounter_id,
+                        day: current
+                            .started_at
+                            .with_timezone(&chrono::Local)
+                            .date_naive(),
+                        prescribes: !current.prescriptions.is_empty(),
+                    }));
+                }
                 if cx.allows(Action::AmendVisit) && ui.button("Amend…").clicked() {
                     self.dialog = Some(Dialog::Amend(Box::new(AmendForm::new(
                         &self.encounter,
