@@ -28,6 +28,11 @@ struct Cli {
     /// A file whose first line is the password of --user, for scripts.
     #[arg(long, global = true, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// The window's Print runs this command with the PDF file's path added at the end (words
+    /// split at spaces, no quoting), e.g. "lp -d receipt" for a receipt printer. Without it,
+    /// the PDF opens in the system's viewer (on Windows, goes to the default printer).
+    #[arg(long, env = "OUTPOST_PRINT_COMMAND", value_name = "COMMAND")]
+    print_command: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -1025,7 +1030,13 @@ fn try_main() -> Result<()> {
             } else {
                 service
             };
-            outpost::ui::run(service).map_err(|e| anyhow::anyhow!("the window failed: {e}"))
+            let print_command = cli
+                .print_command
+                .as_deref()
+                .map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .filter(|words| !words.is_empty());
+            outpost::ui::run(service, print_command)
+                .map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }
     }
 }

@@ -1015,3 +1015,130 @@ fn an_administrator_sets_up_the_daily_backup_and_it_is_written_on_its_own() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_clinician_prints_a_referral_letter_and_an_administrator_sets_the_letterhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = dir.path().join("printer");
+    std::fs::create_dir_all(&printer).unwrap();
+    let mut store = store_in(&dir);
+    let options = demo::DemoOptions {
+        patients: 12,
+        visits: 1..=2,
+        seed: 5,
+    };
+    demo::generate(&mut store, &options, |_, _| {}).unwrap();
+    let visit = {
+        let order = store
+            .patient_order(outpost::store::PatientSort::Number, false)
+            .unwrap();
+        store
+            .patient_rows(&order)
+            .unwrap()
+            .into_iter()
+            .flat_map(|row| store.encounters_for_patient(row.patient_id).unwrap())
+            .find(|v| matches!(v.status, EncounterStatus::Signed { .. }))
+            .expect("a signed visit")
+    };
+    // The "printer" copies what it is sent into a folder.
+    let copy = format!("cp \"$0\" '{}'", printer.join("printed.pdf").display());
+    let app = OutpostApp::new(support::signed_in(store)).with_print_command(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        copy,
+    ]));
+    let mut harness = harness(app);
+
+    // The letterhead first, as the administrator.
+    harness.state_mut().open(outpost::ui::Screen::Users);
+    harness.run();
+    replace_text(
+        &mut harness,
+        Role::TextInput,
+        "Clinic name",
+        "Mlima Health Centre",
+    );
+    replace_text(&mut harness, Role::TextInput, "Address", "PO Box 40, Mlima");
+    press(&mut harness, "Save letterhead");
+    let set = harness.state().store().letterhead().unwrap().unwrap();
+    assert_eq!(set.clinic_name, "Mlima Health Centre");
+
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Visit(visit.encounter_id));
+    harness.run();
+    press(&mut harness, "Print…");
+    harness
+        .get_by_role_and_label(Role::RadioButton, "Referral letter")
+        .click_accesskit();
+    harness.run();
+    // Not ready until it says to whom and why.
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Print")
+            .accesskit_node()
+            .is_disabled()
+    );
+    replace_text(
+        &mut harness,
+        Role::TextInput,
+        "Refer to",
+        "District Hospital",
+    );
+    replace_text(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Reason for referral",
+        "a surgical opinion",
+    );
+    press(&mut harness, "Print");
+    support::step_until(&mut harness, "the letter to reach the printer", |h| {
+        h.query_by_label_contains("sent to the printer").is_some()
+    });
+    let printed = printer.join("printed.pdf");
+    let text = std::process::Command::new("pdftotext")
+        .arg(&printed)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) runs");
+    let text = String::from_utf8(text.stdout).unwrap();
+    // Lines are wrapped where the page needs: one space between words.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for part in [
+        "Mlima Health Centre",
+        "Referral letter",
+        "District Hospital",
+        "a surgical opinion",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let prints = harness
+        .state()
+        .store()
+        .audit_entries(&outpost::store::AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.action == outpost::model::AuditAction::Print)
+        .count();
+    assert_eq!(prints, 1);
+    // The copy the viewer was given waits in the data folder, readable by its owner alone.
+    let spool: Vec<_> = std::fs::read_dir(dir.path().join("print-spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(spool.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&spool[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Closing the window empties it.
+    drop(harness);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("print-spool"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

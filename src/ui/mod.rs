@@ -91,7 +91,7 @@ pub fn setup_context(ctx: &egui::Context) {
 }
 
 /// Opens the window (about 1280 × 800) over the app service and runs until it is closed.
-pub fn run(service: AppService) -> eframe::Result {
+pub fn run(service: AppService, print_command: Option<Vec<String>>) -> eframe::Result {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Outpost")
@@ -105,7 +105,9 @@ pub fn run(service: AppService) -> eframe::Result {
         options,
         Box::new(|cc| {
             setup_context(&cc.egui_ctx);
-            Ok(Box::new(OutpostApp::new(service)))
+            Ok(Box::new(
+                OutpostApp::new(service).with_print_command(print_command),
+            ))
         }),
     )
 }
@@ -199,6 +201,8 @@ pub struct OutpostApp {
     print_dialog: Option<printing::PrintDialog>,
     /// Printed documents on their way to the printer or a file: each answers with a message.
     print_jobs: Vec<Receiver<(String, bool)>>,
+    /// The command Print runs with the PDF's path added (`None`: the system's print path).
+    print_command: Option<Vec<String>>,
 }
 
 impl OutpostApp {
@@ -236,10 +240,18 @@ impl OutpostApp {
             backup_retry_at: None,
             print_dialog: None,
             print_jobs: Vec::new(),
+            print_command: None,
         };
         app.refresh_signer();
         app.attach_store();
         app
+    }
+
+    /// Print runs `command` (a program and its first arguments) with the PDF's path added, in
+    /// place of the system's print path: `lp -d receipt` for a receipt printer.
+    pub fn with_print_command(mut self, command: Option<Vec<String>>) -> Self {
+        self.print_command = command.filter(|c| !c.is_empty());
+        self
     }
 
     /// Starts what works on the store with connections of its own (the sync thread, the
@@ -854,8 +866,13 @@ impl OutpostApp {
             Ok(document) => {
                 self.print_dialog = None;
                 let spool = printing::spool_dir(self.service.store().data_dir());
-                self.print_jobs
-                    .push(printing::deliver(document, target, spool, self.ctx.clone()));
+                self.print_jobs.push(printing::deliver(
+                    document,
+                    target,
+                    spool,
+                    self.print_command.clone(),
+                    self.ctx.clone(),
+                ));
             }
             Err(error) => {
                 if let Some(dialog) = &mut self.print_dialog {

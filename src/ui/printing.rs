@@ -311,6 +311,7 @@ pub fn deliver(
     document: PrintedDocument,
     target: PrintTarget,
     spool: PathBuf,
+    command: Option<Vec<String>>,
     wake: Option<egui::Context>,
 ) -> Receiver<(String, bool)> {
     let (tx, rx) = channel();
@@ -318,7 +319,7 @@ pub fn deliver(
         .name("print".to_owned())
         .spawn(move || {
             let answer = match target {
-                PrintTarget::Printer => send_to_printer(&document, &spool),
+                PrintTarget::Printer => send_to_printer(&document, &spool, command.as_deref()),
                 PrintTarget::File => save_as(&document),
             };
             let _ = tx.send(answer);
@@ -335,7 +336,11 @@ pub fn deliver(
 }
 
 /// Writes the PDF into the spool folder and opens it with the platform's print path.
-fn send_to_printer(document: &PrintedDocument, spool: &Path) -> (String, bool) {
+fn send_to_printer(
+    document: &PrintedDocument,
+    spool: &Path,
+    command: Option<&[String]>,
+) -> (String, bool) {
     let file = spool.join(&document.file_name);
     let written = std::fs::create_dir_all(spool).and_then(|()| write_private(&file, &document.pdf));
     if let Err(e) = written {
@@ -344,7 +349,13 @@ fn send_to_printer(document: &PrintedDocument, spool: &Path) -> (String, bool) {
             true,
         );
     }
-    match open_for_printing(&file) {
+    let sent = match command {
+        Some([program, args @ ..]) => {
+            run(std::process::Command::new(program).args(args).arg(&file))
+        }
+        _ => open_for_printing(&file),
+    };
+    match sent {
         Ok(()) => (
             format!("{} sent to the printer.", title_of(&document.file_name)),
             false,
@@ -425,6 +436,11 @@ fn open_for_printing(file: &Path) -> std::io::Result<()> {
         command.arg(file);
         command
     };
+    run(&mut command)
+}
+
+/// Runs `command` to its end: an error unless it ends well.
+fn run(command: &mut std::process::Command) -> std::io::Result<()> {
     let status = command.status()?;
     if status.success() {
         Ok(())
