@@ -155,13 +155,16 @@ fn visit_id(text: &str) -> anyhow::Result<outpost::model::EncounterId> {
         .map_err(|_| anyhow::anyhow!("--visit is a visit's id, not {text:?}"))
 }
 
-/// What `outpost print` was asked for, and where it goes.
+/// What `outpost print` was asked for (a patient summary still to be found by its number), and
+/// where it goes.
 fn print_request(
     document: PrintDocument,
-    service: &AppService,
-) -> anyhow::Result<(outpost::app::DocumentRequest, PrintTo)> {
+) -> anyhow::Result<(
+    Result<outpost::app::DocumentRequest, outpost::model::PatientNumber>,
+    PrintTo,
+)> {
     use outpost::app::DocumentRequest;
-    Ok(match document {
+    let (request, to) = match document {
         PrintDocument::Prescription { visit, to } => {
             (DocumentRequest::Prescription(visit_id(&visit)?), to)
         }
@@ -212,12 +215,10 @@ fn print_request(
             let Some(number) = outpost::model::PatientNumber::parse(&patient) else {
                 bail!("--patient is a patient number such as OUT-000123, not {patient:?}");
             };
-            let Some(patient_id) = service.store().patient_by_number(&number)? else {
-                bail!("no patient here has the number {number}");
-            };
-            (DocumentRequest::PatientSummary(patient_id), to)
+            return Ok((Err(number), to));
         }
-    })
+    };
+    Ok((Ok(request), to))
 }
 
 /// Where a printed document goes and on what paper.
@@ -978,11 +979,21 @@ fn try_main() -> Result<()> {
             }
         }
         Some(Command::Print { document }) => {
-            let service = workstation(cli.data_dir.clone(), cli.demo)?;
-            let mut service = signed_in(service, &cli)?;
-            let (request, to) = print_request(document, &service)?;
+            // What was typed is checked before anyone is asked for a password.
+            let (request, to) = print_request(document)?;
             let Some(paper) = outpost::documents::Paper::parse(&to.paper) else {
                 bail!("--paper is a4, letter or 80mm, not {:?}", to.paper);
+            };
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let request = match request {
+                Ok(request) => request,
+                Err(number) => {
+                    let Some(patient_id) = service.store().patient_by_number(&number)? else {
+                        bail!("no patient here has the number {number}");
+                    };
+                    outpost::app::DocumentRequest::PatientSummary(patient_id)
+                }
             };
             let printed = service.print(&request, paper)?;
             std::fs::write(&to.out, &printed.pdf)

@@ -704,3 +704,52 @@ fn import_puts_the_sample_cd_into_a_patients_record() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no patient numbered OUT-999999"));
 }
+
+#[test]
+fn print_writes_a_patient_summary_by_number_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let demo = run(OUTPOST, &["demo", "--patients", "5", "--data-dir", data]);
+    assert!(demo.status.success());
+    let password = dir.path().join("clinician.txt");
+    std::fs::write(&password, "demo-clinician-passphrase\n").unwrap();
+    let password = password.to_str().unwrap();
+    let out = dir.path().join("summary.pdf");
+    let print = |number: &str| {
+        run(
+            OUTPOST,
+            &[
+                "print",
+                "patient-summary",
+                "--patient",
+                number,
+                "--paper",
+                "80mm",
+                "--out",
+                out.to_str().unwrap(),
+                "--data-dir",
+                data,
+                "--user",
+                "amina",
+                "--password-file",
+                password,
+            ],
+        )
+    };
+    let printed = print("OUT-000002");
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert_eq!(
+        field(&stdout(&printed), "bytes"),
+        std::fs::metadata(&out).unwrap().len().to_string()
+    );
+    assert!(std::fs::read(&out).unwrap().starts_with(b"%PDF-"));
+    std::fs::remove_file(&out).unwrap();
+    let unknown = print("OUT-000999");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no patient here has the number"));
+    assert!(!out.exists());
+}

@@ -360,6 +360,12 @@ fn send_to_printer(
             format!("{} sent to the printer.", title_of(&document.file_name)),
             false,
         ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            "Not printed: this computer has no program set up to open PDFs. Use “Save as PDF…” \
+             instead, or start Outpost with --print-command."
+                .to_owned(),
+            true,
+        ),
         Err(e) => (
             format!(
                 "Not printed: the system could not open the PDF ({e}). Use “Save as PDF…” instead."
