@@ -6,6 +6,7 @@
 pub mod app;
 pub mod demo;
 pub mod documents;
+pub mod fhir;
 pub mod fonts;
 pub mod imaging;
 pub mod keys;

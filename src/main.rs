@@ -92,17 +92,26 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Import image files, folders or a patient CD (DICOMDIR) into a patient's record.
+    /// `outpost import fhir FILE` reads a FHIR R4 Bundle instead.
+    #[command(args_conflicts_with_subcommands = true)]
     Import {
+        #[command(subcommand)]
+        records: Option<ImportRecords>,
         /// The patient's number, e.g. OUT-000001.
         #[arg(long, value_name = "NUMBER")]
-        patient: String,
+        patient: Option<String>,
         /// Files and folders.
-        #[arg(required = true, value_name = "PATH")]
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Import even images whose files name another person (another name, date of birth or
         /// sex). Without it the command asks on a terminal, and otherwise imports nothing.
         #[arg(long)]
         accept_other_names: bool,
+    },
+    /// Records written out in a standard form, for another system.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
     },
     /// The clinic's users (for an administrator).
     Users {
@@ -144,6 +153,39 @@ enum Command {
         to: Option<PathBuf>,
         #[command(subcommand)]
         action: Option<BackupAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportRecords {
+    /// Read a FHIR R4 Bundle (Outpost's or another system's) into the records; prints what was
+    /// written and, line by line, what was not kept and why. Importing twice changes nothing.
+    Fhir {
+        /// The Bundle (JSON).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// Patients' records as FHIR R4: a Bundle of type collection (`--out FILE.json`) or bulk
+    /// NDJSON, one file per resource type (`--out DIR`).
+    Fhir {
+        /// One patient, by number.
+        #[arg(
+            long,
+            value_name = "NUMBER",
+            conflicts_with = "all",
+            required_unless_present = "all"
+        )]
+        patient: Option<String>,
+        /// Every patient on this workstation.
+        #[arg(long)]
+        all: bool,
+        /// FILE.json for a Bundle, or a folder for NDJSON.
+        #[arg(long, value_name = "FILE|DIR")]
+        out: PathBuf,
     },
 }
 
@@ -912,10 +954,44 @@ fn try_main() -> Result<()> {
         }
         Some(Command::DicomInfo { files }) => dicom_info(&files),
         Some(Command::Import {
+            records: Some(ImportRecords::Fhir { file }),
+            ..
+        }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let imported = service.import_fhir(&bytes)?;
+            let written = &imported.written;
+            let mut lines = vec![
+                format!("patients added: {}", written.patients),
+                format!("visits added: {}", written.visits),
+                format!("allergies added: {}", written.allergies),
+                format!("problems added: {}", written.problems),
+                format!("already here: {}", written.already_here),
+                format!("not kept: {}", imported.skipped.len()),
+            ];
+            lines.extend(
+                imported
+                    .skipped
+                    .iter()
+                    .map(|s| format!("skipped: {}: {}", s.resource, s.reason)),
+            );
+            print_lines(&lines);
+            Ok(())
+        }
+        Some(Command::Import {
+            records: None,
             patient,
             paths,
             accept_other_names,
         }) => {
+            let Some(patient) = patient else {
+                bail!("say whose record the images go into: --patient NUMBER");
+            };
+            if paths.is_empty() {
+                bail!("name the files or folders to import");
+            }
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
             import_command(
@@ -924,6 +1000,56 @@ fn try_main() -> Result<()> {
                 &paths,
                 accept_other_names,
             )
+        }
+        Some(Command::Export {
+            what: ExportWhat::Fhir { patient, all, out },
+        }) => {
+            let number = match &patient {
+                Some(text) => {
+                    Some(outpost::model::PatientNumber::parse(text).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--patient is a patient number such as OUT-000123, not {text:?}"
+                        )
+                    })?)
+                }
+                None => None,
+            };
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let scope = match number {
+                Some(number) => {
+                    let Some(patient_id) = service.store().patient_by_number(&number)? else {
+                        bail!("no patient here has the number {number}");
+                    };
+                    outpost::app::ExportScope::Patient(patient_id)
+                }
+                None if all => outpost::app::ExportScope::All,
+                None => bail!("say whose records: --patient NUMBER or --all"),
+            };
+            let resources = service.export_fhir(scope)?;
+            let count = resources.len();
+            let bundle = out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            if bundle {
+                let bundle = outpost::fhir::bundle(resources, chrono::Utc::now());
+                let text = serde_json::to_vec_pretty(&bundle)?;
+                std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            } else {
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("making the folder {}", out.display()))?;
+                for (kind, lines) in outpost::fhir::ndjson(resources) {
+                    let file = out.join(format!("{kind}.ndjson"));
+                    std::fs::write(&file, lines)
+                        .with_context(|| format!("writing {}", file.display()))?;
+                }
+            }
+            print_lines(&[
+                format!("written: {}", out.display()),
+                format!("resources: {count}"),
+                format!("form: {}", if bundle { "bundle" } else { "ndjson" }),
+            ]);
+            Ok(())
         }
         Some(Command::Users { action }) => {
             let service = workstation(cli.data_dir.clone(), cli.demo)?;

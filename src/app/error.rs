@@ -75,6 +75,9 @@ pub enum AppError {
     /// A document could not be made.
     #[error(transparent)]
     Document(#[from] crate::documents::DocumentError),
+    /// A file could not be read as FHIR.
+    #[error(transparent)]
+    Fhir(#[from] crate::fhir::ImportError),
     /// A logo image could not be used.
     #[error("That logo cannot be used: {0}")]
     Logo(String),

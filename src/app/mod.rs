@@ -17,12 +17,14 @@ mod clock;
 mod command;
 mod error;
 mod printing;
+mod records;
 mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, LogoChange, Outcome};
 pub use error::{AppError, LoginError};
 pub use printing::{DocumentRequest, PrintedDocument};
+pub use records::{ExportScope, FhirImported};
 
 pub use status::{STATUS_FILE, StatusReport};
 

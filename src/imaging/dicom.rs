@@ -47,6 +47,8 @@ pub struct DicomInfo {
     pub body_part: String,
     /// SOP Instance UID.
     pub sop_uid: String,
+    /// SOP Class UID: what kind of object the file is (CT image, secondary capture…).
+    pub sop_class_uid: String,
     /// Instance number within the series, if given.
     pub instance_number: Option<i64>,
     /// Transfer syntax UID.
@@ -311,6 +313,18 @@ fn describe(object: &DefaultDicomObject) -> DicomInfo {
                 object
                     .meta()
                     .media_storage_sop_instance_uid()
+                    .trim_end_matches('\0')
+                    .to_owned()
+            } else {
+                uid
+            }
+        },
+        sop_class_uid: {
+            let uid = text(o, tags::SOP_CLASS_UID);
+            if uid.is_empty() {
+                object
+                    .meta()
+                    .media_storage_sop_class_uid()
                     .trim_end_matches('\0')
                     .to_owned()
             } else {

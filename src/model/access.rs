@@ -200,11 +200,15 @@ pub enum Action {
     SyncNow,
     /// Write a backup of the workstation's records and images (encrypted as they are).
     Backup,
+    /// Write patients' records out in a standard form (FHIR) for another system.
+    ExportRecords,
+    /// Read records written by another system (FHIR) into the store.
+    ImportRecords,
 }
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Self::FindPatients,
         Self::OpenFromDistrict,
         Self::EditDemographics,
@@ -220,6 +224,8 @@ impl Action {
         Self::ReadAudit,
         Self::SyncNow,
         Self::Backup,
+        Self::ExportRecords,
+        Self::ImportRecords,
     ];
 
     /// What the action is, in words for a refusal ("You may not sign a visit").
@@ -240,6 +246,8 @@ impl Action {
             Self::ReadAudit => "read the audit trail",
             Self::SyncNow => "sync with the server",
             Self::Backup => "back up the workstation",
+            Self::ExportRecords => "export patients' records for another system",
+            Self::ImportRecords => "import records from another system",
         }
     }
 }
@@ -275,6 +283,8 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | AmendVisit
                 | VoidVisit
                 | SyncNow
+                | ExportRecords
+                | ImportRecords
         ),
         Role::Administrator => matches!(
             action,

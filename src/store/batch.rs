@@ -125,6 +125,60 @@ impl Batch<'_> {
         refresh_last_visit(&self.writer, encounter.patient_id)
     }
 
+    /// Registers a patient under `number` when it is this workstation's clinic's and no patient
+    /// has it yet (a record coming back from an export), else with the next number.
+    pub fn register_patient_numbered(
+        &mut self,
+        mut patient: Patient,
+        number: Option<&PatientNumber>,
+    ) -> Result<Patient, StoreError> {
+        let keep = match number {
+            Some(n) if n.prefix == self.prefix && n.seq > 0 => !self.exists_number(n)?,
+            _ => false,
+        };
+        if !keep {
+            return self.register_patient(patient);
+        }
+        refuse_invalid(patient.validate(self.writer.now().date_naive()))?;
+        patient.clinic_id = self.clinic_id;
+        patient.number = number.cloned();
+        let derived = patient_derived(&patient);
+        self.writer.insert(
+            EntityKind::Patient,
+            patient.patient_id.0,
+            patient_fields(&patient),
+            &derived,
+        )?;
+        if let Some(n) = number {
+            self.next_seq = self.next_seq.max(n.seq + 1);
+        }
+        Ok(patient)
+    }
+
+    fn exists_number(&self, number: &PatientNumber) -> Result<bool, StoreError> {
+        self.writer
+            .tx()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM patient WHERE number_prefix = ?1 AND number_seq = ?2)",
+                rusqlite::params![number.prefix, number.seq],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::sqlite("numbering patients"))
+    }
+
+    /// Whether a record of `kind` with `id` is in the store (or this batch).
+    pub fn exists(&self, kind: EntityKind, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let (table, column) = super::write::table_of(kind);
+        self.writer
+            .tx()
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)"),
+                [id.hyphenated().to_string()],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::sqlite("looking a record up"))
+    }
+
     /// Makes the whole batch visible at once.
     pub fn commit(self) -> Result<(), StoreError> {
         self.writer.commit()
