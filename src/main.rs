@@ -1027,23 +1027,27 @@ fn try_main() -> Result<()> {
                 None => bail!("say whose records: --patient NUMBER or --all"),
             };
             let resources = service.export_fhir(scope)?;
-            let count = resources.len();
             let bundle = out
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-            if bundle {
+            let count = if bundle {
                 let bundle = outpost::fhir::bundle(resources, chrono::Utc::now());
+                let count = bundle["entry"].as_array().map_or(0, Vec::len);
                 let text = serde_json::to_vec_pretty(&bundle)?;
                 std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+                count
             } else {
                 std::fs::create_dir_all(&out)
                     .with_context(|| format!("making the folder {}", out.display()))?;
+                let mut count = 0;
                 for (kind, lines) in outpost::fhir::ndjson(resources) {
+                    count += lines.lines().count();
                     let file = out.join(format!("{kind}.ndjson"));
                     std::fs::write(&file, lines)
                         .with_context(|| format!("writing {}", file.display()))?;
                 }
-            }
+                count
+            };
             print_lines(&[
                 format!("written: {}", out.display()),
                 format!("resources: {count}"),

@@ -770,11 +770,28 @@ fn read_encounter(
 /// Puts an observation into its visit: a vital sign by its LOINC code, or a lab result.
 fn read_observation(r: &Value, visit: &mut Encounter) -> Result<(), String> {
     let code = r.get("code").cloned().unwrap_or(Value::Null);
-    let loinc: Vec<&str> = coding(&code, LOINC)
-        .and_then(|c| c.get("code"))
-        .and_then(Value::as_str)
-        .into_iter()
-        .collect();
+    // Every LOINC code it carries (SpO₂ comes as 59408-5 beside 2708-6), the first known one
+    // decides.
+    let loinc: Vec<&str> = code
+        .get("coding")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter(|c| c.get("system").and_then(Value::as_str) == Some(LOINC))
+                .filter_map(|c| c.get("code").and_then(Value::as_str))
+                .map(|c| {
+                    if c == SPO2_PULSE_OXIMETRY {
+                        "2708-6"
+                    } else {
+                        c
+                    }
+                })
+                .filter(|c| {
+                    VITAL_CODES.iter().any(|v| v.loinc == *c) || [BP_PANEL, BMI].contains(c)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let quantity = |q: Option<&Value>, ucum: &str| -> Result<f64, String> {
         let q = q.ok_or_else(|| "it has no value".to_owned())?;
         let value = q
@@ -865,6 +882,9 @@ fn read_observation(r: &Value, visit: &mut Encounter) -> Result<(), String> {
     });
     Ok(())
 }
+
+/// Oxygen saturation by pulse oximetry, which the vital-signs profile pairs with 2708-6.
+const SPO2_PULSE_OXIMETRY: &str = "59408-5";
 
 fn set_vital(visit: &mut Encounter, field: &str, value: f64) -> Result<(), String> {
     let range = crate::model::VitalRange::of(field).ok_or("an unknown vital sign")?;
