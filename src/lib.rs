@@ -11,6 +11,7 @@ pub mod fonts;
 pub mod imaging;
 pub mod keys;
 pub mod model;
+pub mod reports;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -108,6 +108,11 @@ enum Command {
         #[arg(long)]
         accept_other_names: bool,
     },
+    /// The clinic's reports, from the records this workstation holds.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
     /// Records written out in a standard form, for another system.
     Export {
         #[command(subcommand)]
@@ -164,6 +169,37 @@ enum ImportRecords {
         /// The Bundle (JSON).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportWhat {
+    /// The monthly report: attendance by sex and age band, new and repeat visits, diagnoses by
+    /// code and chapter, notifiable conditions, MUAC in children 6-59 months, referrals.
+    Monthly {
+        /// The month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        /// pdf, csv or dhis2 (a DHIS2 dataValueSets JSON).
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The notifiable conditions (CSV: condition, ICD-10 code prefixes separated by
+        /// spaces); Outpost's list by default.
+        #[arg(long, value_name = "FILE")]
+        notifiable: Option<PathBuf>,
+        /// The DHIS2 mapping (CSV: cell, dataElement, categoryOptionCombo); Outpost's
+        /// placeholder ids by default.
+        #[arg(long, value_name = "FILE")]
+        dhis2_mapping: Option<PathBuf>,
+        /// The clinic's DHIS2 organisation unit id (with --format dhis2).
+        #[arg(long, value_name = "ID")]
+        org_unit: Option<String>,
+        /// a4, letter or 80mm (with --format pdf).
+        #[arg(long, default_value = "a4")]
+        paper: String,
     },
 }
 
@@ -1000,6 +1036,84 @@ fn try_main() -> Result<()> {
                 &paths,
                 accept_other_names,
             )
+        }
+        Some(Command::Report {
+            what:
+                ReportWhat::Monthly {
+                    month,
+                    format,
+                    out,
+                    notifiable,
+                    dhis2_mapping,
+                    org_unit,
+                    paper,
+                },
+        }) => {
+            let month = outpost::reports::Month::parse(&month)?;
+            let read = |file: &Option<PathBuf>, default: &str| -> Result<String> {
+                match file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display())),
+                    None => Ok(default.to_owned()),
+                }
+            };
+            let conditions = outpost::reports::Notifiable::parse_list(&read(
+                &notifiable,
+                outpost::reports::DEFAULT_NOTIFIABLE,
+            )?)?;
+            let format = format.trim().to_ascii_lowercase();
+            let Some(paper) = outpost::documents::Paper::parse(&paper) else {
+                bail!("--paper is a4, letter or 80mm, not {paper:?}");
+            };
+            let mapping = match format.as_str() {
+                "dhis2" => {
+                    if org_unit.is_none() {
+                        bail!(
+                            "--format dhis2 needs --org-unit, the clinic's DHIS2 organisation unit id"
+                        );
+                    }
+                    Some(outpost::reports::Dhis2Mapping::parse(&read(
+                        &dhis2_mapping,
+                        outpost::reports::DEFAULT_DHIS2_MAPPING,
+                    )?)?)
+                }
+                "pdf" | "csv" => None,
+                other => bail!("--format is pdf, csv or dhis2, not {other:?}"),
+            };
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let report = service.monthly_report(month, &conditions)?;
+            let bytes = match (format.as_str(), mapping) {
+                ("csv", _) => outpost::reports::csv(&report).into_bytes(),
+                ("dhis2", Some(mapping)) => serde_json::to_vec_pretty(&outpost::reports::dhis2(
+                    &report,
+                    &mapping,
+                    org_unit.as_deref().unwrap_or_default(),
+                ))?,
+                _ => {
+                    let user = service
+                        .user()
+                        .map(|u| u.full_name.clone())
+                        .unwrap_or_default();
+                    outpost::documents::render(
+                        &outpost::reports::document(&report),
+                        paper,
+                        &outpost::documents::Footer {
+                            printed_by: user,
+                            printed_at: chrono::Utc::now()
+                                .format("%-d %b %Y %H:%M UTC")
+                                .to_string(),
+                        },
+                    )?
+                }
+            };
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            print_lines(&[
+                format!("written: {}", out.display()),
+                format!("visits: {}", report.value("attendance.total").unwrap_or(0)),
+                format!("drafts not counted: {}", report.drafts_left_out),
+            ]);
+            Ok(())
         }
         Some(Command::Export {
             what: ExportWhat::Fhir { patient, all, out },

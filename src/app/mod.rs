@@ -18,6 +18,7 @@ mod command;
 mod error;
 mod printing;
 mod records;
+mod reports;
 mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};

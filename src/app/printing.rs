@@ -151,6 +151,13 @@ impl AppService {
                 .patient(patient_id)
                 .record(record),
         )?;
+        if matches!(request, DocumentRequest::Referral { .. }) {
+            self.store.record_audit(
+                AuditEvent::new(AuditAction::ReferralIssued, Some(user.user_id))
+                    .patient(patient_id)
+                    .record(record),
+            )?;
+        }
         let day = visit
             .as_ref()
             .map(|v| v.started_at.date_naive())

@@ -204,11 +204,13 @@ pub enum Action {
     ExportRecords,
     /// Read records written by another system (FHIR) into the store.
     ImportRecords,
+    /// Make the clinic's reports (counts, no names).
+    RunReports,
 }
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Self::FindPatients,
         Self::OpenFromDistrict,
         Self::EditDemographics,
@@ -226,6 +228,7 @@ impl Action {
         Self::Backup,
         Self::ExportRecords,
         Self::ImportRecords,
+        Self::RunReports,
     ];
 
     /// What the action is, in words for a refusal ("You may not sign a visit").
@@ -248,6 +251,7 @@ impl Action {
             Self::Backup => "back up the workstation",
             Self::ExportRecords => "export patients' records for another system",
             Self::ImportRecords => "import records from another system",
+            Self::RunReports => "make the clinic's monthly report",
         }
     }
 }
@@ -285,10 +289,11 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | SyncNow
                 | ExportRecords
                 | ImportRecords
+                | RunReports
         ),
         Role::Administrator => matches!(
             action,
-            FindPatients | ManageUsers | ChangeSettings | ReadAudit | SyncNow | Backup
+            FindPatients | ManageUsers | ChangeSettings | ReadAudit | SyncNow | Backup | RunReports
         ),
     }
 }

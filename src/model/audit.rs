@@ -62,11 +62,14 @@ pub enum AuditAction {
     /// An administrator compacted the store: acknowledged history folded into the records and
     /// the file rewritten.
     StoreCompacted,
+    /// A referral letter was issued from a visit (besides its print): what the monthly report
+    /// counts as a referral.
+    ReferralIssued,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -89,6 +92,7 @@ impl AuditAction {
         Self::OpenedFromDistrict,
         Self::DraftTakenOver,
         Self::StoreCompacted,
+        Self::ReferralIssued,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -116,6 +120,7 @@ impl AuditAction {
             Self::OpenedFromDistrict => "opened_from_district",
             Self::DraftTakenOver => "draft_taken_over",
             Self::StoreCompacted => "store_compacted",
+            Self::ReferralIssued => "referral_issued",
         }
     }
 }

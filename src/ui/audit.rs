@@ -264,5 +264,6 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::OpenedFromDistrict => "Opened from the district server",
         AuditAction::DraftTakenOver => "Took over a draft visit",
         AuditAction::StoreCompacted => "Compacted the records' history",
+        AuditAction::ReferralIssued => "Issued a referral letter",
     }
 }

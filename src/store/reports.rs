@@ -1,0 +1,107 @@
+//! What the monthly report counts, read from the store: each signed visit of a period with its
+//! patient's sex and age, whether it was their first, its diagnoses as amended, the MUAC, and
+//! whether a referral letter was issued from it.
+
+use super::{Store, StoreError, time_text};
+use crate::model::{EncounterId, EncounterStatus, PatientId, age_on};
+use crate::reports::VisitFact;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Store {
+    /// The facts of the signed visits that began in `[from, to)`, and how many visits of that
+    /// time are still drafts (not counted). Voided visits are not visits.
+    pub fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<VisitFact>, u64), StoreError> {
+        let rows: Vec<(String, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT encounter_id, patient_id, status FROM encounter
+                 WHERE started_at >= ?1 AND started_at < ?2 AND status <> 'voided'
+                 ORDER BY started_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([time_text(from), time_text(to)], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(StoreError::sqlite("reading the month's visits"))?;
+        let referred: BTreeSet<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT record_id FROM audit_log
+                 WHERE action = 'referral_issued' AND record_id IS NOT NULL",
+            )
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(StoreError::sqlite("reading the referrals"))?;
+        let mut drafts = 0;
+        let mut facts = Vec::new();
+        let mut first_visits: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut patients = BTreeMap::new();
+        for (encounter_id, patient_id, status) in rows {
+            if status == "draft" {
+                drafts += 1;
+                continue;
+            }
+            let id: EncounterId = encounter_id
+                .parse()
+                .map_err(|_| StoreError::Corrupt { what: "a visit id" })?;
+            let visit = self.encounter(id)?;
+            if !matches!(visit.status, EncounterStatus::Signed { .. }) {
+                continue;
+            }
+            let amendments = self.amendments(id)?;
+            let visit = visit.as_amended(&amendments);
+            let first = match first_visits.get(&patient_id) {
+                Some(first) => first.clone(),
+                None => {
+                    let first: Option<String> = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT encounter_id FROM encounter
+                             WHERE patient_id = ?1 AND status = 'signed'
+                             ORDER BY started_at, encounter_id LIMIT 1",
+                        )
+                        .and_then(|mut stmt| {
+                            use rusqlite::OptionalExtension;
+                            stmt.query_row([&patient_id], |row| row.get(0)).optional()
+                        })
+                        .map_err(StoreError::sqlite("reading a patient's first visit"))?;
+                    first_visits.insert(patient_id.clone(), first.clone());
+                    first
+                }
+            };
+            let pid: PatientId = patient_id.parse().map_err(|_| StoreError::Corrupt {
+                what: "a patient id",
+            })?;
+            let patient = match patients.get(&pid) {
+                Some(patient) => patient,
+                None => {
+                    let patient = self.patient(pid)?;
+                    patients.entry(pid).or_insert(patient)
+                }
+            };
+            let day = visit.started_at.with_timezone(&chrono::Local).date_naive();
+            facts.push(VisitFact {
+                sex: patient.sex,
+                age_months: patient
+                    .birth
+                    .and_then(|b| age_on(b.date, day))
+                    .map(|(years, months, _)| years * 12 + months),
+                first_visit: first.as_deref() == Some(encounter_id.as_str()),
+                diagnoses: visit
+                    .diagnoses
+                    .iter()
+                    .map(|d| (d.code.clone(), d.title.clone()))
+                    .collect(),
+                muac_mm: visit.vitals.muac_mm,
+                referred: referred.contains(&encounter_id),
+            });
+        }
+        Ok((facts, drafts))
+    }
+}
