@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use outpost::app::{AppError, AppService, DocumentRequest};
-use outpost::demo::{self, DEMO_ACCOUNTS, DemoOptions};
+use outpost::demo::{DEMO_ACCOUNTS, DemoOptions};
 use outpost::documents::{DocumentError, Paper, Referral, SickNote};
 use outpost::imaging::{ImportOptions, import_paths};
 use outpost::model::{AuditAction, Encounter, EncounterStatus, Patient};
@@ -19,22 +21,12 @@ fn clinic(dir: &Path) -> AppService {
 
 /// A demo workstation, changed by `prepare` before the clinician signs in.
 fn clinic_with(dir: &Path, prepare: impl FnOnce(&mut outpost::store::Store)) -> AppService {
-    let mut service = AppService::open_dir(dir).unwrap();
-    demo::create_accounts(&mut service).unwrap();
-    let mut store = service.into_store().unwrap();
     let options = DemoOptions {
         patients: 40,
         visits: 1..=3,
         seed: 11,
     };
-    demo::generate(&mut store, &options, |_, _| {}).unwrap();
-    prepare(&mut store);
-    let mut service = AppService::new(store);
-    let clinician = &DEMO_ACCOUNTS[1];
-    service
-        .sign_in(clinician.user_name, clinician.password)
-        .unwrap();
-    service
+    support::demo_clinic(dir, Some(&options), prepare)
 }
 
 /// A patient whose name is written in Arabic script, and their signed visit with prescriptions.

@@ -6,8 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use outpost::app::{AppError, AppService, ExportScope};
-use outpost::demo::{self, DEMO_ACCOUNTS, DemoOptions};
+use outpost::demo::{DEMO_ACCOUNTS, DemoOptions};
 use outpost::imaging::{ImportOptions, import_paths};
 use outpost::model::{EncounterStatus, Role};
 use outpost::store::PatientSort;
@@ -60,24 +62,12 @@ fn clinic(
     patients: usize,
     prepare: impl FnOnce(&mut outpost::store::Store),
 ) -> AppService {
-    let mut service = AppService::open_dir(dir).unwrap();
-    demo::create_accounts(&mut service).unwrap();
-    let mut store = service.into_store().unwrap();
-    if patients > 0 {
-        let options = DemoOptions {
-            patients,
-            visits: 1..=4,
-            seed: 21,
-        };
-        demo::generate(&mut store, &options, |_, _| {}).unwrap();
-    }
-    prepare(&mut store);
-    let mut service = AppService::new(store);
-    let clinician = &DEMO_ACCOUNTS[1];
-    service
-        .sign_in(clinician.user_name, clinician.password)
-        .unwrap();
-    service
+    let options = DemoOptions {
+        patients,
+        visits: 1..=4,
+        seed: 21,
+    };
+    support::demo_clinic(dir, (patients > 0).then_some(&options), prepare)
 }
 
 /// The resources of a bundle by full URL.

@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use chrono::{NaiveDate, TimeZone, Utc};
 use outpost::app::{AppError, AppService, DocumentRequest};
-use outpost::demo::{self, DEMO_ACCOUNTS};
+use outpost::demo::DEMO_ACCOUNTS;
 use outpost::documents::{Paper, Referral};
 use outpost::model::{
     DateOfBirth, Diagnosis, Encounter, EncounterId, EncounterStatus, Patient, Role, Sex,
@@ -103,15 +105,9 @@ fn population(store: &mut outpost::store::Store) -> EncounterId {
 }
 
 fn clinic(dir: &std::path::Path) -> AppService {
-    let mut service = AppService::open_dir(dir).unwrap();
-    demo::create_accounts(&mut service).unwrap();
-    let mut store = service.into_store().unwrap();
-    let referred = population(&mut store);
-    let mut service = AppService::new(store);
-    let clinician = &DEMO_ACCOUNTS[1];
-    service
-        .sign_in(clinician.user_name, clinician.password)
-        .unwrap();
+    let mut referred = None;
+    let mut service = support::demo_clinic(dir, None, |store| referred = Some(population(store)));
+    let referred = referred.unwrap();
     // The referral letter is what makes a referral.
     service
         .print(

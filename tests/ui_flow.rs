@@ -1142,3 +1142,62 @@ fn a_clinician_prints_a_referral_letter_and_an_administrator_sets_the_letterhead
         0
     );
 }
+
+#[test]
+fn the_monthly_report_is_made_in_the_window_with_its_chart_and_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let options = demo::DemoOptions {
+        patients: 30,
+        visits: 2..=6,
+        seed: 9,
+    };
+    demo::generate(&mut store, &options, |_, _| {}).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    press(&mut harness, "Reports");
+    // It opens on last month, the one a clinic reports.
+    let today = chrono::Local::now().date_naive();
+    let last = outpost::reports::Month::of(
+        outpost::reports::Month::of(today)
+            .first_day()
+            .pred_opt()
+            .unwrap(),
+    );
+    let field = harness.get_by_role_and_label(Role::TextInput, "Month (YYYY-MM)");
+    assert_eq!(field.value().as_deref(), Some(last.to_string().as_str()));
+    press(&mut harness, "Make report");
+    harness.get_by_label("Visits by age band and sex");
+    harness.get_by_label("Every cell");
+    // The window shows what the service counts.
+    let notifiable =
+        outpost::reports::Notifiable::parse_list(outpost::reports::DEFAULT_NOTIFIABLE).unwrap();
+    let bound = |day: chrono::NaiveDate| {
+        use chrono::TimeZone as _;
+        chrono::Local
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let (facts, drafts) = harness
+        .state()
+        .store()
+        .report_facts(bound(last.first_day()), bound(last.next_first_day()))
+        .unwrap();
+    let report = outpost::reports::monthly("", last, &facts, drafts, &notifiable);
+    let total = report.value("attendance.total").unwrap();
+    assert!(total > 0, "the demo has visits last month");
+    let heading = format!(
+        "{} visits, {} new patients",
+        total,
+        report.value("visits.new").unwrap()
+    );
+    assert!(
+        harness.query_by_label_contains(&heading).is_some(),
+        "{heading}"
+    );
+    // A month written wrongly is refused with a clear message.
+    replace_text(&mut harness, Role::TextInput, "Month (YYYY-MM)", "2026-13");
+    press(&mut harness, "Make report");
+    harness.get_by_label("a month is written YYYY-MM (2026-11), not \"2026-13\"");
+}

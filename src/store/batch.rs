@@ -51,13 +51,24 @@ fn refuse_invalid(validation: crate::model::Validation) -> Result<(), StoreError
 
 impl Batch<'_> {
     /// Registers a patient with the next number of this workstation's clinic.
-    pub fn register_patient(&mut self, mut patient: Patient) -> Result<Patient, StoreError> {
-        refuse_invalid(patient.validate(self.writer.now().date_naive()))?;
-        patient.clinic_id = self.clinic_id;
-        patient.number = Some(PatientNumber {
+    pub fn register_patient(&mut self, patient: Patient) -> Result<Patient, StoreError> {
+        let number = PatientNumber {
             prefix: self.prefix.clone(),
             seq: self.next_seq,
-        });
+        };
+        self.insert_patient(patient, number)
+    }
+
+    /// Writes a new patient under `number`; the next number given is after it.
+    fn insert_patient(
+        &mut self,
+        mut patient: Patient,
+        number: PatientNumber,
+    ) -> Result<Patient, StoreError> {
+        refuse_invalid(patient.validate(self.writer.now().date_naive()))?;
+        patient.clinic_id = self.clinic_id;
+        let seq = number.seq;
+        patient.number = Some(number);
         let derived = patient_derived(&patient);
         self.writer.insert(
             EntityKind::Patient,
@@ -65,7 +76,7 @@ impl Batch<'_> {
             patient_fields(&patient),
             &derived,
         )?;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.max(seq + 1);
         Ok(patient)
     }
 
@@ -129,30 +140,17 @@ impl Batch<'_> {
     /// has it yet (a record coming back from an export), else with the next number.
     pub fn register_patient_numbered(
         &mut self,
-        mut patient: Patient,
+        patient: Patient,
         number: Option<&PatientNumber>,
     ) -> Result<Patient, StoreError> {
         let keep = match number {
             Some(n) if n.prefix == self.prefix && n.seq > 0 => !self.exists_number(n)?,
             _ => false,
         };
-        if !keep {
-            return self.register_patient(patient);
+        match number {
+            Some(number) if keep => self.insert_patient(patient, number.clone()),
+            _ => self.register_patient(patient),
         }
-        refuse_invalid(patient.validate(self.writer.now().date_naive()))?;
-        patient.clinic_id = self.clinic_id;
-        patient.number = number.cloned();
-        let derived = patient_derived(&patient);
-        self.writer.insert(
-            EntityKind::Patient,
-            patient.patient_id.0,
-            patient_fields(&patient),
-            &derived,
-        )?;
-        if let Some(n) = number {
-            self.next_seq = self.next_seq.max(n.seq + 1);
-        }
-        Ok(patient)
     }
 
     fn exists_number(&self, number: &PatientNumber) -> Result<bool, StoreError> {

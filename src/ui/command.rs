@@ -36,6 +36,8 @@ pub enum Screen {
         /// Whose record.
         patient_id: Option<PatientId>,
     },
+    /// The monthly report.
+    Reports,
     /// A patient's images, at one study if given.
     Imaging {
         /// Whose.
@@ -75,6 +77,17 @@ pub enum Command {
     },
     /// Open the Print dialog on a visit or a chart.
     Print(super::printing::PrintSource),
+    /// Make the monthly report of a month and show it.
+    MakeReport(crate::reports::Month),
+    /// Make the monthly report of a month and save it as a file the user names.
+    SaveReport {
+        /// Which month.
+        month: crate::reports::Month,
+        /// In what form.
+        format: super::reports::ReportFormat,
+        /// The DHIS2 organisation unit (for DHIS2).
+        org_unit: String,
+    },
     /// A change to the record, run by the app service for the signed-in user.
     Do(Box<AppCommand>),
 }

@@ -24,6 +24,7 @@ mod import_dialog;
 mod patient_editor;
 mod patient_list;
 mod printing;
+mod reports;
 mod sync_panel;
 mod users;
 mod viewer;
@@ -123,6 +124,7 @@ enum ActiveScreen {
     Viewer(Box<ImageViewer>),
     Users(Box<users::UsersScreen>),
     Audit(Box<audit::AuditScreen>),
+    Reports(Box<reports::ReportsScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -378,6 +380,7 @@ impl OutpostApp {
             ActiveScreen::Viewer(viewer) => viewer.ui(ui, &mut cx),
             ActiveScreen::Users(users) => users.ui(ui, &mut cx),
             ActiveScreen::Audit(audit) => audit.ui(ui, &mut cx),
+            ActiveScreen::Reports(reports) => reports.ui(ui, &mut cx),
         });
         let mut commands = cx.into_commands();
         commands.extend(self.dropped_files(ui));
@@ -500,6 +503,14 @@ impl OutpostApp {
                     .clicked()
             {
                 self.request_open(Screen::Users, chrono::Local::now().date_naive());
+            }
+            if self.service.allows(Action::RunReports)
+                && ui
+                    .selectable_label(matches!(self.screen, ActiveScreen::Reports(_)), "Reports")
+                    .on_hover_text("The monthly report for the ministry")
+                    .clicked()
+            {
+                self.request_open(Screen::Reports, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::ReadAudit)
                 && ui
@@ -743,6 +754,7 @@ impl OutpostApp {
             Screen::Visit(_) => self.service.authorize(Action::ReadClinical).map(drop),
             Screen::Users => self.service.authorize(Action::ManageUsers).map(drop),
             Screen::Audit { .. } => self.service.authorize(Action::ReadAudit).map(drop),
+            Screen::Reports => self.service.authorize(Action::RunReports).map(drop),
             Screen::PatientList | Screen::Conflicts => Ok(()),
         };
         if let Err(error) = allowed {
@@ -796,6 +808,9 @@ impl OutpostApp {
             Screen::Audit { patient_id } => Ok(ActiveScreen::Audit(Box::new(
                 audit::AuditScreen::open(store, patient_id),
             ))),
+            Screen::Reports => Ok(ActiveScreen::Reports(Box::new(
+                reports::ReportsScreen::open(today),
+            ))),
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
@@ -835,7 +850,55 @@ impl OutpostApp {
                     self.set_message(format!("Not done: {}", app_error_text(&error)), true)
                 }
             },
+            Command::MakeReport(month) => match self.make_report(month) {
+                Ok(report) => {
+                    if let ActiveScreen::Reports(screen) = &mut self.screen {
+                        screen.show(report);
+                    }
+                }
+                Err(message) => self.report_failed(message),
+            },
+            Command::SaveReport {
+                month,
+                format,
+                org_unit,
+            } => match self
+                .make_report(month)
+                .and_then(|r| report_bytes(&r, format, &org_unit, &self.signer.full_name))
+            {
+                Ok((bytes, kind, extension)) => {
+                    let file_name = format!("monthly-report-{month}.{extension}");
+                    self.print_jobs.push(printing::save_in_background(
+                        bytes,
+                        file_name,
+                        kind,
+                        extension,
+                        self.ctx.clone(),
+                    ));
+                }
+                Err(message) => self.report_failed(message),
+            },
             Command::Do(command) => self.run(*command, today),
+        }
+    }
+
+    /// The monthly report of `month`, made by the app service, with Outpost's list of notifiable
+    /// conditions.
+    fn make_report(
+        &mut self,
+        month: crate::reports::Month,
+    ) -> Result<crate::reports::MonthlyReport, String> {
+        let notifiable = crate::reports::Notifiable::parse_list(crate::reports::DEFAULT_NOTIFIABLE)
+            .map_err(|e| e.to_string())?;
+        self.service
+            .monthly_report(month, &notifiable)
+            .map_err(|e| format!("No report: {}", app_error_text(&e)))
+    }
+
+    fn report_failed(&mut self, message: String) {
+        match &mut self.screen {
+            ActiveScreen::Reports(screen) => screen.failed(message),
+            _ => self.set_message(message, true),
         }
     }
 
@@ -1545,6 +1608,37 @@ impl OutpostApp {
                 reason,
             });
         }
+    }
+}
+
+/// A report as the bytes of a file in `format`, with the file kind's name and extension.
+fn report_bytes(
+    report: &crate::reports::MonthlyReport,
+    format: reports::ReportFormat,
+    org_unit: &str,
+    printed_by: &str,
+) -> Result<(Vec<u8>, &'static str, &'static str), String> {
+    match format {
+        reports::ReportFormat::Csv => Ok((crate::reports::csv(report).into_bytes(), "CSV", "csv")),
+        reports::ReportFormat::Dhis2 => {
+            let mapping =
+                crate::reports::Dhis2Mapping::parse(crate::reports::DEFAULT_DHIS2_MAPPING)
+                    .map_err(|e| e.to_string())?;
+            let json = crate::reports::dhis2(report, &mapping, org_unit);
+            serde_json::to_vec_pretty(&json)
+                .map(|bytes| (bytes, "DHIS2 JSON", "json"))
+                .map_err(|e| e.to_string())
+        }
+        reports::ReportFormat::Pdf => crate::documents::render(
+            &crate::reports::document(report),
+            crate::documents::Paper::A4,
+            &crate::documents::Footer {
+                printed_by: printed_by.to_owned(),
+                printed_at: chrono::Utc::now().format("%-d %b %Y %H:%M UTC").to_string(),
+            },
+        )
+        .map(|bytes| (bytes, "PDF", "pdf"))
+        .map_err(|e| e.to_string()),
     }
 }
 

@@ -377,18 +377,49 @@ fn send_to_printer(
 
 /// Asks where to save the PDF and writes it there.
 fn save_as(document: &PrintedDocument) -> (String, bool) {
+    save_bytes(&document.pdf, &document.file_name, "PDF", "pdf")
+}
+
+/// Asks where to save `bytes` (offering `file_name`) and writes them there.
+pub fn save_bytes(bytes: &[u8], file_name: &str, kind: &str, extension: &str) -> (String, bool) {
     let Some(path) = rfd::FileDialog::new()
-        .set_title("Save as PDF")
-        .set_file_name(&document.file_name)
-        .add_filter("PDF", &["pdf"])
+        .set_title(format!("Save as {kind}"))
+        .set_file_name(file_name)
+        .add_filter(kind, &[extension])
         .save_file()
     else {
         return ("Not saved: no file was chosen.".into(), false);
     };
-    match std::fs::write(&path, &document.pdf) {
+    match std::fs::write(&path, bytes) {
         Ok(()) => (format!("Saved {}.", path.display()), false),
         Err(e) => (format!("Not saved: {} ({e}).", path.display()), true),
     }
+}
+
+/// Saves `bytes` on a thread of its own (the system's save dialog blocks it); the answer is a
+/// message for the status bar.
+pub fn save_in_background(
+    bytes: Vec<u8>,
+    file_name: String,
+    kind: &'static str,
+    extension: &'static str,
+    wake: Option<egui::Context>,
+) -> Receiver<(String, bool)> {
+    let (tx, rx) = channel();
+    let spawned = std::thread::Builder::new()
+        .name("save".to_owned())
+        .spawn(move || {
+            let _ = tx.send(save_bytes(&bytes, &file_name, kind, extension));
+            if let Some(ctx) = wake {
+                ctx.request_repaint();
+            }
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = channel();
+        let _ = tx.send((format!("Not saved: {e}"), true));
+        return rx;
+    }
+    rx
 }
 
 /// "Prescription" from "prescription-2026-11-03.pdf".

@@ -165,3 +165,25 @@ pub fn typed_date(year: i32, month: u32, day: u32) -> String {
         outpost::ui::DateOrder::MonthFirst => format!("{month:02}/{day:02}/{year}"),
     }
 }
+
+/// A workstation in `dir` with the demo accounts, the demo records `options` asks for (none
+/// without), and what `prepare` adds, with the demo clinician signed in.
+pub fn demo_clinic(
+    dir: &std::path::Path,
+    options: Option<&outpost::demo::DemoOptions>,
+    prepare: impl FnOnce(&mut Store),
+) -> AppService {
+    let mut service = AppService::open_dir(dir).unwrap();
+    outpost::demo::create_accounts(&mut service).unwrap();
+    let mut store = service.into_store().unwrap();
+    if let Some(options) = options {
+        outpost::demo::generate(&mut store, options, |_, _| {}).unwrap();
+    }
+    prepare(&mut store);
+    let mut service = AppService::new(store);
+    let clinician = &outpost::demo::DEMO_ACCOUNTS[1];
+    service
+        .sign_in(clinician.user_name, clinician.password)
+        .unwrap();
+    service
+}
