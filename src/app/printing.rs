@@ -267,8 +267,14 @@ fn picture_of_png(png: &[u8]) -> Option<Picture> {
     if png.is_empty() {
         return None;
     }
-    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png).ok()?;
-    let rgba = image.to_rgba8();
+    // The logo arrives by sync: read it within a stored logo's bounds, whatever it claims.
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(crate::model::LOGO_PIXELS);
+    limits.max_image_height = Some(crate::model::LOGO_PIXELS);
+    reader.limits(limits);
+    let rgba = reader.decode().ok()?.to_rgba8();
     Some(Picture {
         width: rgba.width(),
         height: rgba.height(),
@@ -313,4 +319,37 @@ pub(super) fn logo_png(bytes: &[u8]) -> Result<Vec<u8>, AppError> {
     Err(AppError::Logo(
         "it has too much detail to keep small".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn png(side: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image::RgbaImage::new(side, side)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_synced_logo_larger_than_a_stored_one_is_not_drawn() {
+        let fits = picture_of_png(&png(crate::model::LOGO_PIXELS)).unwrap();
+        assert_eq!(fits.width, crate::model::LOGO_PIXELS);
+        assert!(picture_of_png(&png(crate::model::LOGO_PIXELS + 1)).is_none());
+        assert!(picture_of_png(b"not a png").is_none());
+    }
+
+    #[test]
+    fn a_logo_file_is_scaled_to_fit_a_synced_field() {
+        let logo = logo_png(&png(2_000)).unwrap();
+        assert!(logo.len() <= MAX_LOGO_BYTES);
+        assert!(picture_of_png(&logo).is_some());
+        assert!(matches!(logo_png(b"GIF89a"), Err(AppError::Logo(_))));
+    }
 }

@@ -79,10 +79,10 @@ pub enum Command {
     Print(super::printing::PrintSource),
     /// Make the monthly report of a month and show it.
     MakeReport(crate::reports::Month),
-    /// Make the monthly report of a month and save it as a file the user names.
+    /// Save the monthly report shown as a file the user names.
     SaveReport {
-        /// Which month.
-        month: crate::reports::Month,
+        /// The report, as made and shown.
+        report: Box<crate::reports::MonthlyReport>,
         /// In what form.
         format: super::reports::ReportFormat,
         /// The DHIS2 organisation unit (for DHIS2).

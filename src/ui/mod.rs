@@ -859,15 +859,12 @@ impl OutpostApp {
                 Err(message) => self.report_failed(message),
             },
             Command::SaveReport {
-                month,
+                report,
                 format,
                 org_unit,
-            } => match self
-                .make_report(month)
-                .and_then(|r| report_bytes(&r, format, &org_unit, &self.signer.full_name))
-            {
+            } => match report_bytes(&report, format, &org_unit, &self.signer.full_name) {
                 Ok((bytes, kind, extension)) => {
-                    let file_name = format!("monthly-report-{month}.{extension}");
+                    let file_name = format!("monthly-report-{}.{extension}", report.month);
                     self.print_jobs.push(printing::save_in_background(
                         bytes,
                         file_name,

@@ -3,7 +3,8 @@
 //! diagnoses, and buttons that save it as PDF, CSV or DHIS2 JSON.
 //!
 //! The screen only asks: the app service makes the report (checking the user may, and writing
-//! the audit entry) and hands it back through [`ReportsScreen::show`].
+//! the audit entry) and hands it back through [`ReportsScreen::show`]; a save writes the report
+//! shown, not a new count.
 
 use super::command::{Command, ViewContext};
 use super::widgets::{ERROR_TEXT, section_ui};
@@ -119,14 +120,14 @@ impl ReportsScreen {
         ui.horizontal_wrapped(|ui| {
             if ui.button("Save as PDF…").clicked() {
                 cx.send(Command::SaveReport {
-                    month,
+                    report: Box::new(report.clone()),
                     format: ReportFormat::Pdf,
                     org_unit: String::new(),
                 });
             }
             if ui.button("Save as CSV…").clicked() {
                 cx.send(Command::SaveReport {
-                    month,
+                    report: Box::new(report.clone()),
                     format: ReportFormat::Csv,
                     org_unit: String::new(),
                 });
@@ -141,7 +142,7 @@ impl ReportsScreen {
                 .clicked()
             {
                 cx.send(Command::SaveReport {
-                    month,
+                    report: Box::new(report.clone()),
                     format: ReportFormat::Dhis2,
                     org_unit: self.org_unit.trim().to_owned(),
                 });
