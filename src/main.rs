@@ -223,6 +223,23 @@ enum ExportWhat {
         #[arg(long, value_name = "FILE|DIR")]
         out: PathBuf,
     },
+    /// A patient's studies as DICOM media: a folder laid out as a patient CD, with a DICOMDIR
+    /// that other viewers open, the files as they were imported.
+    Dicom {
+        /// The patient, by number.
+        #[arg(long, value_name = "NUMBER")]
+        patient: String,
+        /// Only this study (its Study Instance UID).
+        #[arg(long, value_name = "UID")]
+        study: Option<String>,
+        /// De-identify the files (DICOM PS3.15 Basic Profile, dates shifted): for teaching and
+        /// second opinions. What changed is listed in DEIDENT.TXT beside the DICOMDIR.
+        #[arg(long)]
+        deidentify: bool,
+        /// An empty or new folder (burn its contents to a CD as they are).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// A visit's id as typed.
@@ -1167,6 +1184,53 @@ fn try_main() -> Result<()> {
                 format!("resources: {count}"),
                 format!("form: {}", if bundle { "bundle" } else { "ndjson" }),
             ]);
+            Ok(())
+        }
+        Some(Command::Export {
+            what:
+                ExportWhat::Dicom {
+                    patient,
+                    study,
+                    deidentify,
+                    out,
+                },
+        }) => {
+            let number = outpost::model::PatientNumber::parse(&patient).ok_or_else(|| {
+                anyhow::anyhow!("--patient is a patient number such as OUT-000123, not {patient:?}")
+            })?;
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let Some(patient_id) = service.store().patient_by_number(&number)? else {
+                bail!("no patient here has the number {number}");
+            };
+            let exported = service.export_dicom(patient_id, study.as_deref(), deidentify, &out)?;
+            let mut lines = vec![
+                format!("written: {}", out.display()),
+                format!("studies: {}", exported.studies),
+                format!("files: {}", exported.files),
+            ];
+            for (file, reason) in &exported.skipped {
+                lines.push(format!("skipped: {file}: {reason}"));
+            }
+            if deidentify {
+                lines.push(format!(
+                    "de-identified: {} attributes changed, listed in {}",
+                    exported.changes.len(),
+                    out.join(outpost::app::DEIDENTIFICATION_LIST).display()
+                ));
+                for file in &exported.burned_in {
+                    lines.push(format!(
+                        "burned-in annotation: {file} (its pixels may show the patient)"
+                    ));
+                }
+                if exported.burned_in_not_stated > 0 {
+                    lines.push(format!(
+                        "burned-in annotation not stated: {} file(s); look at them before sharing",
+                        exported.burned_in_not_stated
+                    ));
+                }
+            }
+            print_lines(&lines);
             Ok(())
         }
         Some(Command::Users { action }) => {

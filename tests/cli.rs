@@ -703,6 +703,45 @@ fn import_puts_the_sample_cd_into_a_patients_record() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no patient numbered OUT-999999"));
+
+    // The CD goes out again, de-identified, as a folder with a DICOMDIR.
+    let out = dir.path().join("teaching");
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "dicom",
+            "--data-dir",
+            data,
+            "--user",
+            "amina",
+            "--password-file",
+            &clinician,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(OUTPOST, &args)
+    };
+    let output = export(&["--patient", "OUT-000001", "--deidentify"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    assert_eq!(field(&text, "files"), "31");
+    assert_eq!(field(&text, "studies"), "6");
+    assert!(
+        field(&text, "de-identified").ends_with("DEIDENT.TXT"),
+        "{text}"
+    );
+    assert!(out.join("DICOMDIR").exists() && out.join("DEIDENT.TXT").exists());
+    let output = export(&["--patient", "OUT-000001"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not empty"));
+    let output = export(&["--patient", "nobody"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--patient is a patient number"));
 }
 
 #[test]

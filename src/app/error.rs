@@ -78,6 +78,9 @@ pub enum AppError {
     /// A file could not be read as FHIR.
     #[error(transparent)]
     Fhir(#[from] crate::fhir::ImportError),
+    /// Images could not be exported as DICOM media.
+    #[error(transparent)]
+    DicomExport(#[from] super::DicomExportError),
     /// A logo image could not be used.
     #[error("That logo cannot be used: {0}")]
     Logo(String),

@@ -15,6 +15,7 @@
 
 mod clock;
 mod command;
+mod dicom_export;
 mod error;
 mod printing;
 mod records;
@@ -23,6 +24,9 @@ mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, LogoChange, Outcome};
+pub use dicom_export::{
+    DEIDENTIFICATION_LIST, DicomExportError, DicomExported, deidentification_list,
+};
 pub use error::{AppError, LoginError};
 pub use printing::{DocumentRequest, PrintedDocument};
 pub use records::{ExportScope, FhirImported};

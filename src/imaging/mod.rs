@@ -2,17 +2,21 @@
 //!
 //! This module owns reading image files (with the checks that keep a malformed file from hanging
 //! the workstation or taking its memory), decoding frames, window/level and measurements, and the
-//! import of files and folders (a patient CD with its DICOMDIR) into the store. It knows nothing of
+//! import of files and folders (a patient CD with its DICOMDIR) into the store, and their way
+//! out: a folder laid out as a patient CD with its DICOMDIR, de-identified if asked. It knows nothing of
 //! egui: the viewer in `ui` asks it for frames through a decode worker.
 
+mod deidentify;
 mod dicom;
 mod dicomdir;
 mod frame;
 mod import;
+mod media;
 mod photo;
 mod scan;
 mod worker;
 
+pub use deidentify::{BurnedIn, Change, Deidentified, Deidentifier, TagChange};
 pub use dicom::{
     DicomFile, DicomInfo, MAX_DECODED_BYTES, TagRow, person_name_display, read_header,
 };
@@ -25,6 +29,7 @@ pub use import::{
     ImportEvent, ImportFailure, ImportOptions, ImportSummary, MAX_FILE_BYTES, SourceIdentity,
     collect_files, import_paths, inspect_identities, read_file_bounded,
 };
+pub use media::{FILE_SET_ID, MediaEntry, dicomdir, media_path, part10};
 pub use photo::{PhotoFormat, decode_photo, photo_size, sniff};
 pub use worker::{
     BlobSource, DecodeRequest, DecodeWorker, DecodedImage, FrameCache, ImageSource, NOT_HERE,
