@@ -8,7 +8,7 @@ mod support;
 use egui::accesskit::Role;
 use egui::{Event, Key, Modifiers, PointerButton, Pos2};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use outpost::model::{Patient, PatientId};
 use outpost::store::Store;
 use outpost::ui::{OutpostApp, Screen};
@@ -413,4 +413,85 @@ fn images_of_someone_else_are_not_linked_when_the_user_says_no() {
     harness.get_by_label("Nothing was imported.");
     press(&mut harness, "Close");
     assert_eq!(images_in_record(&harness, patient_id), 0);
+}
+
+#[test]
+fn a_clinician_exports_a_study_de_identified_as_a_patient_cd() {
+    let (dir, patient_id, mut harness) = setup();
+    harness.state_mut().start_import(
+        patient_id,
+        None,
+        vec![sample("emri_small.dcm"), sample("CT_small.dcm")],
+    );
+    wait_for_label(&mut harness, "name a different patient");
+    press(&mut harness, "Link to this patient");
+    wait_for_import(&mut harness);
+    press(&mut harness, "Close");
+    press(&mut harness, "Export images…");
+    harness.run_steps(2);
+    harness.get_by_label("Export images");
+    harness
+        .get_by_role_and_label(Role::RadioButton, "All studies (2)")
+        .click_accesskit();
+    // The CT study alone, de-identified.
+    let ct = harness
+        .query_all_by_role(Role::RadioButton)
+        .find(|r| {
+            r.accesskit_node()
+                .label()
+                .is_some_and(|l| l.contains("· CT"))
+        })
+        .expect("the CT study is offered");
+    ct.click_accesskit();
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(
+            Role::CheckBox,
+            "De-identify (for teaching or a second opinion)",
+        )
+        .click_accesskit();
+    harness.run_steps(2);
+    harness.get_by_label_contains("Text burned into the pixels is not");
+    let folder = dir.path().join("for-the-district");
+    let field = || Role::TextInput;
+    harness
+        .get_by_role_and_label(field(), "Folder (empty or new)")
+        .set_text_value_accesskit(folder.to_str().unwrap());
+    harness.run_steps(2);
+    press(&mut harness, "Export");
+    wait_for_label(&mut harness, "Exported 1 image file(s) in 1 stud(ies)");
+    harness.get_by_label_contains("1 file(s) do not say whether their pixels carry text");
+    assert!(folder.join("DICOMDIR").exists());
+    assert!(folder.join(outpost::app::DEIDENTIFICATION_LIST).exists());
+    let written = std::fs::read(folder.join("DICOM/ST000001/SE000001/IM000001")).unwrap();
+    assert!(
+        !written.windows(17).any(|w| w == b"CompressedSamples"),
+        "the patient's name is gone"
+    );
+    press(&mut harness, "Close");
+    assert!(harness.query_by_label("Export images").is_none());
+
+    // The same folder again: refused before anything is read, saying why, with the choice kept.
+    press(&mut harness, "Export images…");
+    harness
+        .get_by_role_and_label(field(), "Folder (empty or new)")
+        .set_text_value_accesskit(folder.to_str().unwrap());
+    harness.run_steps(2);
+    press(&mut harness, "Export");
+    harness.get_by_label_contains("is not empty: choose an empty or new folder");
+    harness.get_by_role_and_label(Role::Button, "Export");
+    press(&mut harness, "Cancel");
+    // The export made is in the audit trail as an export of this patient; the refused one is
+    // not.
+    let exports = harness
+        .state()
+        .store()
+        .audit_entries(&outpost::store::AuditFilter {
+            patient_id: Some(patient_id),
+            action: Some(outpost::model::AuditAction::Export),
+            ..Default::default()
+        })
+        .unwrap()
+        .len();
+    assert_eq!(exports, 1);
 }

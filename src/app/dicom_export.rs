@@ -5,7 +5,11 @@
 use super::{AppError, AppService};
 use crate::imaging::{BurnedIn, Deidentifier, ImagingError, MediaEntry, TagChange};
 use crate::model::{Action, AuditAction, AuditEvent, PatientId};
+use crate::store::{Store, StoreError, StoreOpener, StudyGroup};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const DICOM_MEDIA_TYPE: &str = "application/dicom";
 
 /// The list of what de-identification changed, written beside the DICOMDIR.
 pub const DEIDENTIFICATION_LIST: &str = "DEIDENT.TXT";
@@ -36,6 +40,12 @@ pub enum DicomExportError {
     /// The DICOMDIR could not be made.
     #[error("The DICOMDIR could not be written: {0}")]
     Dicomdir(ImagingError),
+    /// The images could not be read from the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The user cancelled; the folder is empty again.
+    #[error("The export was cancelled; nothing was left in the folder.")]
+    Cancelled,
 }
 
 /// What an export wrote.
@@ -56,18 +66,27 @@ pub struct DicomExported {
     pub burned_in_not_stated: usize,
 }
 
+/// A DICOM export the signed-in user may make, checked and audited, ready to run on any thread
+/// with a connection of its own ([`DicomExportJob::opener`]).
+pub struct DicomExportJob {
+    studies: Vec<StudyGroup>,
+    deidentify: bool,
+    fallback_patient_id: String,
+    opener: StoreOpener,
+    out: PathBuf,
+}
+
 impl AppService {
-    /// Writes one patient's studies (or the one study with `study_uid`) into `out`, an empty or
-    /// new folder, as DICOM media with a DICOMDIR; de-identified when asked (the list of what
-    /// changed is written beside it as `DEIDENT.TXT`). Images still to be downloaded from the
-    /// server, and files that cannot be read, are listed as skipped.
-    pub fn export_dicom(
+    /// Checks that the signed-in user may export the patient's studies (or the one study with
+    /// `study_uid`) as DICOM media into `out`, that there is something to export and that `out`
+    /// is an empty or new folder; writes the audit entry, and returns the export to run.
+    pub fn prepare_dicom_export(
         &mut self,
         patient_id: PatientId,
         study_uid: Option<&str>,
         deidentify: bool,
         out: &Path,
-    ) -> Result<DicomExported, AppError> {
+    ) -> Result<DicomExportJob, AppError> {
         let user_id = self.authorize(Action::ExportRecords)?.user.user_id;
         let mut studies: Vec<_> = self
             .store
@@ -78,7 +97,7 @@ impl AppService {
                     series
                         .instances
                         .iter()
-                        .any(|a| a.media_type == "application/dicom")
+                        .any(|a| a.media_type == DICOM_MEDIA_TYPE)
                 })
             })
             .collect();
@@ -91,8 +110,86 @@ impl AppService {
         if studies.is_empty() {
             return Err(DicomExportError::NoStudies.into());
         }
+        let fallback_patient_id = self
+            .store
+            .patient(patient_id)?
+            .number
+            .map_or_else(|| "UNKNOWN".to_owned(), |n| n.to_string());
         prepare_folder(out)?;
-        let mut deidentifier = if deidentify {
+        self.store.record_audit(
+            AuditEvent::new(AuditAction::Export, Some(user_id)).patient(patient_id),
+        )?;
+        Ok(DicomExportJob {
+            studies,
+            deidentify,
+            fallback_patient_id,
+            opener: self.store.opener(),
+            out: out.to_owned(),
+        })
+    }
+
+    /// Writes one patient's studies (or the one study with `study_uid`) into `out`, an empty or
+    /// new folder, as DICOM media with a DICOMDIR; de-identified when asked (the list of what
+    /// changed is written beside it as `DEIDENT.TXT`). Images still to be downloaded from the
+    /// server, and files that cannot be read, are listed as skipped.
+    pub fn export_dicom(
+        &mut self,
+        patient_id: PatientId,
+        study_uid: Option<&str>,
+        deidentify: bool,
+        out: &Path,
+    ) -> Result<DicomExported, AppError> {
+        let job = self.prepare_dicom_export(patient_id, study_uid, deidentify, out)?;
+        Ok(job.run(&self.store, &mut |_| {}, &AtomicBool::new(false))?)
+    }
+}
+
+impl DicomExportJob {
+    /// How to open the store on the thread that runs the export.
+    pub fn opener(&self) -> &StoreOpener {
+        &self.opener
+    }
+
+    /// The DICOM files to export.
+    pub fn files(&self) -> usize {
+        self.studies
+            .iter()
+            .flat_map(|s| &s.series)
+            .flat_map(|s| &s.instances)
+            .filter(|a| a.media_type == DICOM_MEDIA_TYPE)
+            .count()
+    }
+
+    /// The folder it writes into.
+    pub fn folder(&self) -> &Path {
+        &self.out
+    }
+
+    /// Runs the export, calling `progress` with the files done so far; `cancel` stops it
+    /// between files. A cancelled or failed export leaves the folder empty again.
+    pub fn run(
+        &self,
+        store: &Store,
+        progress: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<DicomExported, DicomExportError> {
+        let out = self.out.as_path();
+        prepare_folder(out)?;
+        let result = self.write(store, out, progress, cancel);
+        if result.is_err() {
+            empty_folder(out);
+        }
+        result
+    }
+
+    fn write(
+        &self,
+        store: &Store,
+        out: &Path,
+        progress: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<DicomExported, DicomExportError> {
+        let mut deidentifier = if self.deidentify {
             Some(Deidentifier::random().map_err(DicomExportError::Dicomdir)?)
         } else {
             None
@@ -100,25 +197,33 @@ impl AppService {
         let mut exported = DicomExported::default();
         let mut entries = Vec::new();
         let mut series_index = 0;
-        for (study_index, study) in studies.iter().enumerate() {
+        let mut done = 0;
+        for (study_index, study) in self.studies.iter().enumerate() {
             let mut wrote_study = false;
             for series in &study.series {
                 series_index += 1;
                 let mut instance_index = 0;
                 for attachment in &series.instances {
-                    if attachment.media_type != "application/dicom" {
+                    if attachment.media_type != DICOM_MEDIA_TYPE {
                         continue;
                     }
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(DicomExportError::Cancelled);
+                    }
+                    done += 1;
+                    progress(done);
                     let skip = |reason: String| (attachment.file_name.clone(), reason);
-                    let Some(bytes) = self.store.read_blob(&attachment.blob)? else {
+                    let Some(bytes) = store.read_blob(&attachment.blob)? else {
                         exported.skipped.push(skip(
                             "not on this workstation yet (it comes with the next sync)".to_owned(),
                         ));
                         continue;
                     };
-                    instance_index += 1;
-                    let components =
-                        crate::imaging::media_path(study_index + 1, series_index, instance_index);
+                    let components = crate::imaging::media_path(
+                        study_index + 1,
+                        series_index,
+                        instance_index + 1,
+                    );
                     let prepared = match deidentifier.as_mut() {
                         Some(deidentifier) => deidentifier.apply(&bytes).map(|d| {
                             match d.burned_in {
@@ -130,19 +235,19 @@ impl AppService {
                         }),
                         None => crate::imaging::part10(&bytes).map(|b| b.into_owned()),
                     };
-                    let file = match prepared.and_then(|file| {
-                        MediaEntry::new(&file, components.clone()).map(|e| (file, e))
+                    let (file, entry) = match prepared.and_then(|file| {
+                        MediaEntry::new(&file, components.clone()).map(|entry| (file, entry))
                     }) {
-                        Ok(file) => file,
+                        Ok(prepared) => prepared,
                         Err(error) => {
-                            instance_index -= 1;
                             exported.skipped.push(skip(error.to_string()));
                             continue;
                         }
                     };
+                    instance_index += 1;
                     let path = components.iter().fold(out.to_path_buf(), |p, c| p.join(c));
-                    write_file(&path, &file.0)?;
-                    entries.push(file.1);
+                    write_file(&path, &file)?;
+                    entries.push(entry);
                     exported.files += 1;
                     wrote_study = true;
                 }
@@ -158,16 +263,11 @@ impl AppService {
                 .map(|(_, reason)| reason.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(DicomExportError::NothingWritten(reasons).into());
+            return Err(DicomExportError::NothingWritten(reasons));
         }
         let fallback_id = match &deidentifier {
             Some(deidentifier) => deidentifier.pseudonym().to_owned(),
-            None => self
-                .store
-                .patient(patient_id)?
-                .number
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "UNKNOWN".to_owned()),
+            None => self.fallback_patient_id.clone(),
         };
         let dicomdir =
             crate::imaging::dicomdir(&entries, &fallback_id).map_err(DicomExportError::Dicomdir)?;
@@ -179,10 +279,19 @@ impl AppService {
                 deidentification_list(&exported).as_bytes(),
             )?;
         }
-        self.store.record_audit(
-            AuditEvent::new(AuditAction::Export, Some(user_id)).patient(patient_id),
-        )?;
         Ok(exported)
+    }
+}
+
+/// Takes out everything in `out`, which was empty when the export began.
+fn empty_folder(out: &Path) {
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
     }
 }
 

@@ -25,7 +25,7 @@ mod status;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, LogoChange, Outcome};
 pub use dicom_export::{
-    DEIDENTIFICATION_LIST, DicomExportError, DicomExported, deidentification_list,
+    DEIDENTIFICATION_LIST, DicomExportError, DicomExportJob, DicomExported, deidentification_list,
 };
 pub use error::{AppError, LoginError};
 pub use printing::{DocumentRequest, PrintedDocument};

@@ -567,6 +567,21 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
                     study_uid: None,
                 }));
             }
+            let has_dicom = data.studies.iter().flat_map(|s| &s.series).any(|series| {
+                series
+                    .instances
+                    .iter()
+                    .any(|a| a.media_type == "application/dicom")
+            });
+            if has_dicom
+                && cx.allows(Action::ExportRecords)
+                && ui
+                    .button("Export images…")
+                    .on_hover_text("As a patient CD with a DICOMDIR, de-identified if you ask")
+                    .clicked()
+            {
+                cx.send(Command::ExportImages(patient_id));
+            }
         });
         if data.studies.is_empty() {
             ui.label(

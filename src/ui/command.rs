@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Open the Print dialog on a visit or a chart.
     Print(super::printing::PrintSource),
+    /// Open the dialog that exports a patient's images as a patient CD.
+    ExportImages(PatientId),
     /// Make the monthly report of a month and show it.
     MakeReport(crate::reports::Month),
     /// Save the monthly report shown as a file the user names.

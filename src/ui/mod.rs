@@ -17,6 +17,7 @@ mod auth;
 mod chart;
 mod command;
 mod conflicts;
+mod dicom_export;
 mod district;
 mod fonts;
 mod icd10_picker;
@@ -201,6 +202,8 @@ pub struct OutpostApp {
     backup_retry_at: Option<std::time::Instant>,
     /// The Print dialog, while open.
     print_dialog: Option<printing::PrintDialog>,
+    /// The "Export images" dialog, while open.
+    dicom_export: Option<dicom_export::DicomExportDialog>,
     /// Printed documents on their way to the printer or a file: each answers with a message.
     print_jobs: Vec<Receiver<(String, bool)>>,
     /// The command Print runs with the PDF's path added (`None`: the system's print path).
@@ -241,6 +244,7 @@ impl OutpostApp {
             backup_job: None,
             backup_retry_at: None,
             print_dialog: None,
+            dicom_export: None,
             print_jobs: Vec::new(),
             print_command: None,
         };
@@ -390,6 +394,7 @@ impl OutpostApp {
         self.sync.dialog_ui(ui);
         self.district_dialog_ui(ui);
         self.print_dialog_ui(ui);
+        self.dicom_export_ui(ui);
         self.leave_dialog_ui(ui);
         for command in commands {
             self.apply(command, today);
@@ -850,6 +855,22 @@ impl OutpostApp {
                     self.set_message(format!("Not done: {}", app_error_text(&error)), true)
                 }
             },
+            Command::ExportImages(patient_id) => {
+                let studies = self
+                    .service
+                    .authorize(Action::ExportRecords)
+                    .map(|_| ())
+                    .and_then(|()| Ok(self.service.store().studies(patient_id)?));
+                match studies {
+                    Ok(studies) => {
+                        self.dicom_export =
+                            Some(dicom_export::DicomExportDialog::new(patient_id, &studies));
+                    }
+                    Err(error) => {
+                        self.set_message(format!("Not done: {}", app_error_text(&error)), true)
+                    }
+                }
+            }
             Command::MakeReport(month) => match self.make_report(month) {
                 Ok(report) => {
                     if let ActiveScreen::Reports(screen) = &mut self.screen {
@@ -937,6 +958,36 @@ impl OutpostApp {
             Err(error) => {
                 if let Some(dialog) = &mut self.print_dialog {
                     dialog.failed(format!("Not printed: {}", app_error_text(&error)));
+                }
+            }
+        }
+    }
+
+    /// The "Export images" dialog, while open: the app service checks and audits the export,
+    /// which then runs on the dialog's own thread.
+    fn dicom_export_ui(&mut self, ui: &Ui) {
+        let Some(action) = self.dicom_export.as_mut().and_then(|dialog| dialog.ui(ui)) else {
+            return;
+        };
+        match action {
+            dicom_export::DicomExportAction::Close => self.dicom_export = None,
+            dicom_export::DicomExportAction::Start {
+                patient_id,
+                study_uid,
+                deidentify,
+                folder,
+            } => {
+                let prepared = self.service.prepare_dicom_export(
+                    patient_id,
+                    study_uid.as_deref(),
+                    deidentify,
+                    &folder,
+                );
+                if let Some(dialog) = &mut self.dicom_export {
+                    match prepared {
+                        Ok(job) => dialog.start(job, self.ctx.clone()),
+                        Err(error) => dialog.refused(app_error_text(&error)),
+                    }
                 }
             }
         }
