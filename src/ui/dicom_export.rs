@@ -224,9 +224,14 @@ impl DicomExportDialog {
                         None,
                         format!("All studies ({})", self.studies.len()),
                     );
-                    for (uid, line) in &self.studies {
-                        ui.radio_value(&mut self.study, Some(uid.clone()), line);
-                    }
+                    egui::ScrollArea::vertical()
+                        .max_height(260.0)
+                        .auto_shrink([false, true])
+                        .show(ui, |ui| {
+                            for (uid, line) in &self.studies {
+                                ui.radio_value(&mut self.study, Some(uid.clone()), line);
+                            }
+                        });
                     ui.add_space(6.0);
                     ui.checkbox(
                         &mut self.deidentify,
