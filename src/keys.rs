@@ -93,6 +93,46 @@ impl DataKey {
     }
 }
 
+impl DataKey {
+    /// The clinic's key for research pseudonyms and date shifts, derived from the data key with
+    /// HKDF-SHA256: it stays where the data key is (the clinic's workstations), and the same
+    /// patient gets the same pseudonym in every extract the clinic makes.
+    pub fn research_key(&self) -> ResearchKey {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let derived = hkdf::Hkdf::<sha2::Sha256>::new(None, self.0.as_ref())
+            .expand(b"outpost research pseudonyms v1", out.as_mut());
+        debug_assert!(derived.is_ok());
+        ResearchKey(out)
+    }
+}
+
+/// A secret key for research extracts ([`DataKey::research_key`]): a keyed pseudo-random
+/// function, so what it derives cannot be computed, or reversed, without it.
+#[derive(Clone)]
+pub struct ResearchKey(Zeroizing<[u8; 32]>);
+
+impl ResearchKey {
+    /// A key of these bytes (for tests and tools).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// 32 bytes derived for `purpose` from `input` (HKDF-SHA256 with the purpose as salt).
+    pub fn derive(&self, purpose: &[u8], input: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let derived =
+            hkdf::Hkdf::<sha2::Sha256>::new(Some(purpose), self.0.as_ref()).expand(input, &mut out);
+        debug_assert!(derived.is_ok());
+        out
+    }
+}
+
+impl std::fmt::Debug for ResearchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResearchKey(…)")
+    }
+}
+
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(…)")

@@ -12,6 +12,7 @@ pub mod imaging;
 pub mod keys;
 pub mod model;
 pub mod reports;
+pub mod research;
 pub mod server;
 pub mod store;
 pub mod sync;

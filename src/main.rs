@@ -240,6 +240,26 @@ enum ExportWhat {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// A de-identified research extract of the signed visits of a period: visits, diagnoses,
+    /// vital signs and prescriptions as CSV, with keyed pseudonyms, dates shifted per patient,
+    /// ages in bands, places generalised and k-anonymity on sex, age band and place.
+    Research {
+        /// First day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: chrono::NaiveDate,
+        /// Last day, included (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: chrono::NaiveDate,
+        /// The least number of patients that must share a visit's sex, age band and place.
+        #[arg(long, default_value_t = outpost::research::DEFAULT_K)]
+        k: usize,
+        /// The clinic's villages and the larger areas they belong to (CSV: village,area).
+        #[arg(long, value_name = "FILE")]
+        places: Option<PathBuf>,
+        /// An empty or new folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// A visit's id as typed.
@@ -1231,6 +1251,60 @@ fn try_main() -> Result<()> {
                 }
             }
             print_lines(&lines);
+            Ok(())
+        }
+        Some(Command::Export {
+            what:
+                ExportWhat::Research {
+                    from,
+                    to,
+                    k,
+                    places,
+                    out,
+                },
+        }) => {
+            let places = match &places {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    outpost::research::ExtractOptions::parse_places(&text)
+                        .with_context(|| format!("{}", file.display()))?
+                }
+                None => Default::default(),
+            };
+            if out.exists()
+                && std::fs::read_dir(&out)
+                    .with_context(|| format!("reading {}", out.display()))?
+                    .next()
+                    .is_some()
+            {
+                bail!(
+                    "the folder {} is not empty: choose an empty or new folder",
+                    out.display()
+                );
+            }
+            let service = workstation(cli.data_dir.clone(), cli.demo)?;
+            let mut service = signed_in(service, &cli)?;
+            let options = outpost::research::ExtractOptions { k, places };
+            let extract = service.research_extract(from, to, &options)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("making the folder {}", out.display()))?;
+            for (name, bytes) in outpost::research::files(&extract, from, to)? {
+                let file = out.join(name);
+                std::fs::write(&file, bytes)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            let s = &extract.summary;
+            print_lines(&[
+                format!("written: {}", out.display()),
+                format!("patients: {}", s.patients),
+                format!("visits: {}", s.visits),
+                format!("k: {}", s.k),
+                format!("suppressed visits: {}", s.suppressed_visits),
+                format!("suppressed patients: {}", s.suppressed_patients),
+                format!("villages generalised: {}", s.places_generalised),
+                format!("smallest group: {}", s.smallest_group),
+            ]);
             Ok(())
         }
         Some(Command::Users { action }) => {

@@ -792,3 +792,65 @@ fn print_writes_a_patient_summary_by_number_and_refuses_an_unknown_one() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no patient here has the number"));
     assert!(!out.exists());
 }
+
+#[test]
+fn export_research_writes_the_tables_and_refuses_a_folder_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let demo = run(OUTPOST, &["demo", "--patients", "200", "--data-dir", data]);
+    assert!(demo.status.success());
+    let password = dir.path().join("clinician.txt");
+    std::fs::write(&password, "demo-clinician-passphrase\n").unwrap();
+    let out = dir.path().join("extract");
+    let export = || {
+        run(
+            OUTPOST,
+            &[
+                "export",
+                "research",
+                "--data-dir",
+                data,
+                "--user",
+                "amina",
+                "--password-file",
+                password.to_str().unwrap(),
+                "--from",
+                "2020-01-01",
+                "--to",
+                "2030-12-31",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let output = export();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    let visits: usize = field(&text, "visits").parse().unwrap();
+    assert!(visits > 0, "{text}");
+    assert_eq!(field(&text, "k"), "5");
+    let smallest: usize = field(&text, "smallest group").parse().unwrap();
+    assert!(smallest >= 5, "{text}");
+    let written = std::fs::read_to_string(out.join("visits.csv")).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        visits + 1,
+        "a header and one line per visit"
+    );
+    for name in [
+        "diagnoses.csv",
+        "vitals.csv",
+        "prescriptions.csv",
+        "extract.txt",
+    ] {
+        assert!(out.join(name).exists(), "{name}");
+    }
+    let again = export();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+}

@@ -81,6 +81,9 @@ pub enum AppError {
     /// Images could not be exported as DICOM media.
     #[error(transparent)]
     DicomExport(#[from] super::DicomExportError),
+    /// A research extract could not be made.
+    #[error(transparent)]
+    Research(#[from] super::ResearchError),
     /// A logo image could not be used.
     #[error("That logo cannot be used: {0}")]
     Logo(String),

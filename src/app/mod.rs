@@ -20,6 +20,7 @@ mod error;
 mod printing;
 mod records;
 mod reports;
+mod research;
 mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -30,6 +31,7 @@ pub use dicom_export::{
 pub use error::{AppError, LoginError};
 pub use printing::{DocumentRequest, PrintedDocument};
 pub use records::{ExportScope, FhirImported};
+pub use research::ResearchError;
 
 pub use status::{STATUS_FILE, StatusReport};
 

@@ -724,6 +724,18 @@ impl Encounter {
     }
 }
 
+/// A signed visit, as amended, with its patient: what reports and research extracts are made
+/// from.
+#[derive(Clone, Debug)]
+pub struct SignedVisit {
+    /// The patient, as registered now.
+    pub patient: super::Patient,
+    /// The visit as it stands (amendments applied).
+    pub visit: Encounter,
+    /// The visit is the patient's first signed one in this workstation's records.
+    pub first_visit: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

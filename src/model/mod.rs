@@ -35,7 +35,8 @@ pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
     AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription, Diagnosis, Encounter,
-    EncounterKind, EncounterStatus, LabResult, Prescription, Signer, VitalChange, VitalCorrection,
+    EncounterKind, EncounterStatus, LabResult, Prescription, SignedVisit, Signer, VitalChange,
+    VitalCorrection,
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{

@@ -213,7 +213,8 @@ pub const AGE_BANDS: [(&str, &str); 6] = [
     ("unknown", "age not known"),
 ];
 
-fn band(age_months: Option<u32>) -> &'static str {
+/// The id of the age band (of [`AGE_BANDS`]) that an age in whole months falls in.
+pub fn age_band(age_months: Option<u32>) -> &'static str {
     match age_months.map(|m| m / 12) {
         None => "unknown",
         Some(_) if age_months.is_some_and(|m| m < 12) => "under1",
@@ -329,7 +330,7 @@ pub fn monthly(
         for (age, age_label) in AGE_BANDS {
             let value = facts
                 .iter()
-                .filter(|f| sex_key(f.sex) == sex && band(f.age_months) == age)
+                .filter(|f| sex_key(f.sex) == sex && age_band(f.age_months) == age)
                 .count() as u64;
             push(
                 format!("attendance.{sex}.{age}"),

@@ -1,21 +1,23 @@
-//! What the monthly report counts, read from the store: each signed visit of a period with its
-//! patient's sex and age, whether it was their first, its diagnoses as amended, the MUAC, and
-//! whether a referral letter was issued from it.
+//! The signed visits of a period, as amended, with their patients (what the monthly report and
+//! the research extract are made from), and what the monthly report counts of each: the
+//! patient's sex and age, whether it was their first, its diagnoses, the MUAC, and whether a
+//! referral letter was issued from it.
 
 use super::{Store, StoreError, time_text};
-use crate::model::{EncounterId, EncounterStatus, PatientId, age_on};
+use crate::model::{EncounterId, EncounterStatus, PatientId, SignedVisit, age_on};
 use crate::reports::VisitFact;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Store {
-    /// The facts of the signed visits that began in `[from, to)`, and how many visits of that
-    /// time are still drafts (not counted). Voided visits are not visits.
-    pub fn report_facts(
+    /// The signed visits that began in `[from, to)`, as amended and with their patients, in the
+    /// order they began, and how many visits of that time are still drafts. Voided visits are
+    /// not visits.
+    pub fn signed_visits(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<(Vec<VisitFact>, u64), StoreError> {
+    ) -> Result<(Vec<SignedVisit>, u64), StoreError> {
         let rows: Vec<(String, String, String)> = self
             .conn
             .prepare_cached(
@@ -29,17 +31,9 @@ impl Store {
                 })?
                 .collect()
             })
-            .map_err(StoreError::sqlite("reading the month's visits"))?;
-        let referred: BTreeSet<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT record_id FROM audit_log
-                 WHERE action = 'referral_issued' AND record_id IS NOT NULL",
-            )
-            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
-            .map_err(StoreError::sqlite("reading the referrals"))?;
+            .map_err(StoreError::sqlite("reading the period's visits"))?;
         let mut drafts = 0;
-        let mut facts = Vec::new();
+        let mut visits = Vec::new();
         let mut first_visits: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut patients = BTreeMap::new();
         for (encounter_id, patient_id, status) in rows {
@@ -85,23 +79,58 @@ impl Store {
                     patients.entry(pid).or_insert(patient)
                 }
             };
-            let day = visit.started_at.with_timezone(&chrono::Local).date_naive();
-            facts.push(VisitFact {
-                sex: patient.sex,
-                age_months: patient
-                    .birth
-                    .and_then(|b| age_on(b.date, day))
-                    .map(|(years, months, _)| years * 12 + months),
+            visits.push(SignedVisit {
+                patient: patient.clone(),
+                visit,
                 first_visit: first.as_deref() == Some(encounter_id.as_str()),
-                diagnoses: visit
-                    .diagnoses
-                    .iter()
-                    .map(|d| (d.code.clone(), d.title.clone()))
-                    .collect(),
-                muac_mm: visit.vitals.muac_mm,
-                referred: referred.contains(&encounter_id),
             });
         }
+        Ok((visits, drafts))
+    }
+
+    /// The facts of the signed visits that began in `[from, to)`, and how many visits of that
+    /// time are still drafts (not counted). Voided visits are not visits.
+    pub fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<VisitFact>, u64), StoreError> {
+        let (visits, drafts) = self.signed_visits(from, to)?;
+        let referred: BTreeSet<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT record_id FROM audit_log
+                 WHERE action = 'referral_issued' AND record_id IS NOT NULL",
+            )
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(StoreError::sqlite("reading the referrals"))?;
+        let facts = visits
+            .into_iter()
+            .map(
+                |SignedVisit {
+                     patient,
+                     visit,
+                     first_visit,
+                 }| {
+                    let day = visit.started_at.with_timezone(&chrono::Local).date_naive();
+                    VisitFact {
+                        sex: patient.sex,
+                        age_months: patient
+                            .birth
+                            .and_then(|b| age_on(b.date, day))
+                            .map(|(years, months, _)| years * 12 + months),
+                        first_visit,
+                        diagnoses: visit
+                            .diagnoses
+                            .iter()
+                            .map(|d| (d.code.clone(), d.title.clone()))
+                            .collect(),
+                        muac_mm: visit.vitals.muac_mm,
+                        referred: referred.contains(&visit.encounter_id.to_string()),
+                    }
+                },
+            )
+            .collect();
         Ok((facts, drafts))
     }
 }
