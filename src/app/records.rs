@@ -4,7 +4,7 @@
 
 use super::{AppError, AppService};
 use crate::fhir::{self, ExportedImage, PatientRecord, Skipped};
-use crate::model::{Action, AuditAction, AuditEvent, EncounterStatus, PatientId};
+use crate::model::{Action, AuditAction, AuditEvent, PatientId};
 use crate::store::RecordsImported;
 
 /// Whose records an export holds.
@@ -54,23 +54,9 @@ impl AppService {
     }
 
     fn patient_fhir(&self, patient_id: PatientId) -> Result<Vec<serde_json::Value>, AppError> {
-        let patient = self.store.patient(patient_id)?;
-        let allergy_status = self.store.allergy_status(patient_id)?;
-        let allergies = self.store.allergies(patient_id)?;
-        let problems = self.store.problems(patient_id)?;
-        let amendments = self.store.amendments_for_patient(patient_id)?;
-        let visits: Vec<_> = self
-            .store
-            .encounters_for_patient(patient_id)?
-            .into_iter()
-            .filter(|e| !matches!(e.status, EncounterStatus::Voided { .. }))
-            .map(|e| match amendments.get(&e.encounter_id) {
-                Some(amended) => e.as_amended(amended),
-                None => e,
-            })
-            .collect();
-        let attachments = self.store.attachments(patient_id, false)?;
-        let images: Vec<ExportedImage<'_>> = attachments
+        let record = self.store.whole_record(patient_id)?;
+        let images: Vec<ExportedImage<'_>> = record
+            .attachments
             .iter()
             .map(|attachment| ExportedImage {
                 attachment,
@@ -83,11 +69,11 @@ impl AppService {
             })
             .collect();
         Ok(fhir::patient_resources(&PatientRecord {
-            patient: &patient,
-            allergy_status,
-            allergies: &allergies,
-            problems: &problems,
-            visits: &visits,
+            patient: &record.patient,
+            allergy_status: record.allergy_status,
+            allergies: &record.allergies,
+            problems: &record.problems,
+            visits: &record.visits,
             images: &images,
         }))
     }

@@ -86,6 +86,10 @@ enum Command {
     /// List and revoke enrolled workstations; review and hold back what a device pushed.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Add and list service accounts: credentials for other programs (a laboratory system)
+    /// calling the records API for one clinic. Revoke one with `device revoke`.
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCommand),
     /// Write a consistent copy of the server's data folder (database, images, certificate and
     /// key) into a new folder while it serves, with a manifest of every file's SHA-256;
     /// `backup verify DIR` checks one.
@@ -308,6 +312,30 @@ enum ClinicCommand {
         revoke: Option<String>,
     },
     /// List clinics.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceAccountCommand {
+    /// Add a service account of a clinic and print its token (shown once).
+    Add {
+        /// The clinic's id (from `clinic list`).
+        #[arg(long)]
+        clinic: uuid::Uuid,
+        /// What it is, e.g. "District laboratory".
+        #[arg(long)]
+        name: String,
+        /// read (search, read records, follow changes) or read-write (also create patients and
+        /// lab results).
+        #[arg(long, default_value = "read")]
+        scope: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List service accounts.
     List {
         #[command(flatten)]
         data: DataDir,
@@ -586,6 +614,66 @@ fn try_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::ServiceAccount(ServiceAccountCommand::Add {
+            clinic,
+            name,
+            scope,
+            data,
+        }) => {
+            let Some(scope) = outpost::server::ServiceScope::from_code(scope.trim()) else {
+                bail!("--scope is read or read-write, not {scope:?}");
+            };
+            if name.trim().is_empty() || name.chars().count() > 100 {
+                bail!("--name is what the account is, in 1 to 100 characters");
+            }
+            let store = open_store(&data)?;
+            let clinic_id = outpost::model::ClinicId(clinic);
+            let added = outpost::server::add_service_account(
+                &*store,
+                clinic_id,
+                &name,
+                scope,
+                now_millis(),
+            )
+            .context("could not add the service account")?;
+            println!("service account: {}", added.account.device_id);
+            println!("clinic: {clinic_id}");
+            println!("scope: {}", scope.code());
+            println!("token: {}", added.token);
+            eprintln!(
+                "The token is shown once: give it to the program, which sends it as \
+                 `authorization: Bearer <token>`. Revoke it with `outpost-server device revoke {}`.",
+                added.account.device_id
+            );
+            Ok(())
+        }
+        Command::ServiceAccount(ServiceAccountCommand::List { data }) => {
+            let store = open_store(&data)?;
+            let accounts: Vec<_> = store
+                .devices()
+                .context("could not list service accounts")?
+                .into_iter()
+                .filter(|d| d.service.is_some())
+                .collect();
+            if accounts.is_empty() {
+                println!("No service accounts yet.");
+            }
+            for account in accounts {
+                let state = match account.revoked_at_millis {
+                    Some(at) => format!("revoked {}", date_text(at)),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}  clinic {}  scope {}  added {}  {state}  {}",
+                    account.device_id,
+                    account.clinic_id,
+                    account.service.map(|s| s.code()).unwrap_or_default(),
+                    date_text(account.created_at_millis),
+                    account.name
+                );
+            }
+            Ok(())
+        }
         Command::Device(DeviceCommand::List { data }) => {
             let store = open_store(&data)?;
             let devices = store.devices().context("could not list devices")?;
@@ -597,8 +685,12 @@ fn try_main() -> Result<()> {
                     Some(at) => format!("revoked {}", date_text(at)),
                     None => "active".to_owned(),
                 };
+                let kind = match device.service {
+                    Some(scope) => format!("  service account ({})", scope.code()),
+                    None => String::new(),
+                };
                 println!(
-                    "{}  clinic {}  enrolled {}  {state}  {}",
+                    "{}  clinic {}  enrolled {}  {state}  {}{kind}",
                     device.device_id,
                     device.clinic_id,
                     date_text(device.created_at_millis),

@@ -7,7 +7,7 @@
 //! Administration that creates secrets ([`add_clinic`], [`new_enrollment_code`]) lives here so
 //! every store back end gets the same secrets and hashing.
 
-use super::store::{Clinic, ServerStore, StoreError};
+use super::store::{Clinic, Device, NewServiceAccount, ServerStore, ServiceScope, StoreError};
 use crate::model::ClinicId;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -155,4 +155,38 @@ mod tests {
         assert_ne!(secret_hash(&token), token);
         assert_eq!(secret_hash(&token).len(), 64);
     }
+}
+
+/// A service account as the administrator gets it: the account, and its token, printed once.
+#[derive(Debug)]
+pub struct NewServiceAccountToken {
+    /// The account (a device of the clinic with a scope).
+    pub account: Device,
+    /// The token the program sends as `authorization: Bearer <token>`; the server keeps only
+    /// its hash.
+    pub token: String,
+}
+
+/// Adds a service account of `clinic_id` named `name` with `scope`: a credential for another
+/// program calling the records API, with a clock node of its own for its writes.
+pub fn add_service_account(
+    store: &dyn ServerStore,
+    clinic_id: ClinicId,
+    name: &str,
+    scope: ServiceScope,
+    now_millis: i64,
+) -> Result<NewServiceAccountToken, StoreError> {
+    let token = random_token()?;
+    let account = store.add_service_account(
+        &NewServiceAccount {
+            device_id: crate::model::new_uuid(),
+            clinic_id,
+            name: name.trim().to_owned(),
+            token_hash: secret_hash(&token),
+            node_id: crate::model::new_uuid().simple().to_string(),
+            scope,
+        },
+        now_millis,
+    )?;
+    Ok(NewServiceAccountToken { account, token })
 }

@@ -18,6 +18,7 @@ mod limited;
 mod migrate;
 mod postgres;
 mod push;
+mod records;
 mod rows;
 mod scope;
 mod service;
@@ -28,16 +29,19 @@ mod uploads;
 
 pub use certificate::{CertificateError, CertificatePaths, certificate_pin, make_certificate};
 pub use enrollment::{
-    DEFAULT_CODE_VALIDITY, MAX_CODE_VALIDITY, NewClinic, add_clinic, new_enrollment_code,
-    normalize_code, random_code, random_token, secret_hash,
+    DEFAULT_CODE_VALIDITY, MAX_CODE_VALIDITY, NewClinic, NewServiceAccountToken, add_clinic,
+    add_service_account, new_enrollment_code, normalize_code, random_code, random_token,
+    secret_hash,
 };
 pub use migrate::{MigrateError, MigrationReport, sqlite_to_postgres};
 pub use postgres::{PostgresServerStore, PostgresTarget};
+pub use records::pb as records_pb;
 pub use sqlite::{DATABASE_FILE, SqliteServerStore};
 pub use store::{
     AccessEntry, AccessKind, BlobRead, BlobState, BlobUpload, Clinic, Device, DeviceChange,
-    FAR_FUTURE_MILLIS, NewDevice, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange,
-    STAMP_TOLERANCE_MILLIS, ServerStore, ShareReason, StoreError, quarantine_reason,
+    FAR_FUTURE_MILLIS, NewDevice, NewServiceAccount, OpenedBlob, PatientHit, PatientQuery,
+    QuarantinedChange, STAMP_TOLERANCE_MILLIS, ServerStore, ServiceScope, ShareReason, StoreError,
+    quarantine_reason,
 };
 
 use crate::sync::wire::{self, MAX_MESSAGE_BYTES, pb};
@@ -198,6 +202,7 @@ pub async fn serve(
         config.upload_idle,
         config.max_stored_bytes_per_device,
     );
+    let records = records::RecordsService::new(Arc::clone(&store), max_skew_millis);
     let cleaner = tokio::spawn(remove_stale_partials(Arc::clone(&store)));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -207,6 +212,7 @@ pub async fn serve(
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(wire::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(records::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let (reflection_v1, reflection_v1alpha) = if config.reflection {
@@ -258,6 +264,11 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(
+            records::pb::records_server::RecordsServer::new(records)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(
             limited::incoming(listener, config.max_connections),
             shutdown,
@@ -277,6 +288,7 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         <pb::enrollment_server::EnrollmentServer<SyncService> as NamedService>::NAME,
         <pb::sync_server::SyncServer<SyncService> as NamedService>::NAME,
         <pb::blobs_server::BlobsServer<SyncService> as NamedService>::NAME,
+        <records::pb::records_server::RecordsServer<records::RecordsService> as NamedService>::NAME,
     ] {
         health.set_service_status(name, status).await;
     }

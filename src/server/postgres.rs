@@ -27,12 +27,13 @@ use super::push::{self, ChangeLog, DeviceClock, Incoming};
 use super::rows::{
     AccessRow, DeviceRow, DirectoryRow, PageRange, access_from_row, audit_from_text,
     change_from_text, clinic_from_parts, device_from_parts, hit_from_row, merge_pages,
-    seq_from_sql, seq_to_sql,
+    seq_from_sql, seq_to_sql, service_device,
 };
 use super::scope::{DIRECTORY_FIELDS, DirectoryValue, DirectoryValues, KnownEntity, Records};
 use super::store::{
     AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange, NewDevice,
-    OpenedBlob, PatientHit, PatientQuery, QuarantinedChange, ServerStore, ShareReason, StoreError,
+    NewServiceAccount, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange, ServerStore,
+    ShareReason, StoreError,
 };
 use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
@@ -63,7 +64,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The schema, one step per entry; `outpost_schema.version` counts the steps that ran. A step
 /// that has shipped is never edited. Text columns hold what the SQLite store holds, so a
 /// district's history moves between the two unchanged.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE clinics (
     clinic_id  TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -215,7 +217,13 @@ CREATE TABLE blob_owners (
     size      BIGINT NOT NULL
 );
 CREATE INDEX blob_owners_by_device ON blob_owners (device_id);
-"#];
+"#,
+    r#"
+-- Service accounts: credentials for other programs (the records API), each with its scope;
+-- NULL for a workstation.
+ALTER TABLE devices ADD COLUMN service_scope TEXT;
+"#,
+];
 
 /// The tables a district's history is made of, with their columns (`true` for a number), in the
 /// order [`super::migrate`] copies them. The same names and columns in both stores.
@@ -248,6 +256,7 @@ pub(super) const TABLES: &[(&str, &[(&str, bool)])] = &[
             ("node_id", false),
             ("last_hlc", false),
             ("inherited_node", false),
+            ("service_scope", false),
         ],
     ),
     (
@@ -668,7 +677,8 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 const CHANGE_COLUMNS: &str =
     "change_id, entity, entity_id, fields_json, hlc, clinic_id, supersedes_json";
 
-const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at, node_id";
+const DEVICE_COLUMNS: &str =
+    "device_id, clinic_id, name, created_at, revoked_at, node_id, service_scope";
 
 /// The columns of [`CHANGE_COLUMNS`] from `first` on.
 fn change_text(row: &Row, first: usize) -> Result<ChangeText, postgres::Error> {
@@ -691,6 +701,7 @@ fn device_row(row: &Row) -> Result<DeviceRow, postgres::Error> {
         row.try_get(3)?,
         row.try_get(4)?,
         row.try_get(5)?,
+        row.try_get(6)?,
     ))
 }
 
@@ -936,8 +947,46 @@ impl ServerStore for PostgresServerStore {
                 created_at_millis: now_millis,
                 revoked_at_millis: None,
                 node_id: device.node_id.clone(),
+                service: None,
             };
             Ok((device, clinic))
+        })
+    }
+
+    fn add_service_account(
+        &self,
+        account: &NewServiceAccount,
+        now_millis: i64,
+    ) -> Result<Device, StoreError> {
+        let context = "adding a service account";
+        self.write(context, |tx| {
+            let clinic = account.clinic_id.to_string();
+            let known: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM clinics WHERE clinic_id = $1)",
+                    &[&clinic],
+                )
+                .and_then(|row| row.try_get(0))
+                .map_err(pg(context))?;
+            if !known {
+                return Err(StoreError::UnknownClinic(account.clinic_id));
+            }
+            tx.execute(
+                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at, node_id,
+                                      service_scope)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &account.device_id.hyphenated().to_string(),
+                    &clinic,
+                    &account.name,
+                    &account.token_hash,
+                    &now_millis,
+                    &account.node_id,
+                    &account.scope.code(),
+                ],
+            )
+            .map_err(pg(context))?;
+            Ok(service_device(account, now_millis))
         })
     }
 

@@ -1,6 +1,9 @@
 //! Stored rows read back into the store's types, the same for every server store.
 
-use super::store::{AccessEntry, AccessKind, Clinic, Device, PatientHit, StoreError};
+use super::store::{
+    AccessEntry, AccessKind, Clinic, Device, NewServiceAccount, PatientHit, ServiceScope,
+    StoreError,
+};
 use crate::model::{AuditEntry, ChangeRecord};
 use crate::sync::wire::ChangeText;
 
@@ -75,10 +78,18 @@ pub(super) fn clinic_from_parts(
     })
 }
 
-pub(super) type DeviceRow = (String, String, String, i64, Option<i64>, Option<String>);
+pub(super) type DeviceRow = (
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
 
 pub(super) fn device_from_parts(
-    (id, clinic, name, created, revoked, node_id): DeviceRow,
+    (id, clinic, name, created, revoked, node_id, service): DeviceRow,
 ) -> Result<Device, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt {
         what: format!("device {}", id.chars().take(40).collect::<String>()),
@@ -95,7 +106,27 @@ pub(super) fn device_from_parts(
         created_at_millis: created,
         revoked_at_millis: revoked,
         node_id,
+        service: match service {
+            None => None,
+            Some(code) => Some(
+                ServiceScope::from_code(&code)
+                    .ok_or_else(|| corrupt("the service account's scope is not known"))?,
+            ),
+        },
     })
+}
+
+/// The device a new service account is, as stored.
+pub(super) fn service_device(account: &NewServiceAccount, now_millis: i64) -> Device {
+    Device {
+        device_id: account.device_id,
+        clinic_id: account.clinic_id,
+        name: account.name.clone(),
+        created_at_millis: now_millis,
+        revoked_at_millis: None,
+        node_id: Some(account.node_id.clone()),
+        service: Some(account.scope),
+    }
 }
 
 pub(super) type AccessRow = (i64, String, String, String, String, String);

@@ -53,7 +53,7 @@ pub(crate) struct SyncService {
     throttle: Arc<EnrollThrottle>,
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -62,7 +62,7 @@ fn now_millis() -> i64 {
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs store work on the blocking pool and turns its error into a status.
-async fn blocking<T, F>(work: F) -> Result<T, Status>
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, Status>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -86,7 +86,7 @@ where
 
 /// The status a store error becomes. Failures of the server's own storage are logged here,
 /// once, and the workstation is told only that the server has a problem.
-fn status_from_store(error: StoreError) -> Status {
+pub(crate) fn status_from_store(error: StoreError) -> Status {
     match error {
         StoreError::CodeRefused => Status::unauthenticated(error.to_string()),
         StoreError::HashMismatch { .. } | StoreError::PastEnd { .. } => {
@@ -133,6 +133,30 @@ fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
     })
 }
 
+/// The device or service account making a call, by its credential: missing, unknown or revoked
+/// credentials are `UNAUTHENTICATED`.
+pub(crate) async fn authenticate(
+    store: &Arc<dyn ServerStore>,
+    metadata: &MetadataMap,
+) -> Result<Device, Status> {
+    let token_hash = secret_hash(bearer_token(metadata)?);
+    let store = Arc::clone(store);
+    let device = blocking(move || store.device_by_token_hash(&token_hash)).await?;
+    match device {
+        None => Err(Status::unauthenticated(
+            "this server does not recognise the credential: enroll this workstation again, or \
+             ask the administrator for a service account",
+        )),
+        Some(device) if device.revoked_at_millis.is_some() => {
+            tracing::info!(device_id = %device.device_id, "call from a revoked device refused");
+            Err(Status::unauthenticated(
+                "this credential was revoked by the administrator",
+            ))
+        }
+        Some(device) => Ok(device),
+    }
+}
+
 impl SyncService {
     pub(crate) fn new(
         store: Arc<dyn ServerStore>,
@@ -150,24 +174,18 @@ impl SyncService {
         }
     }
 
-    /// The device making a call, by its credential: missing, unknown or revoked credentials
-    /// are `UNAUTHENTICATED`.
+    /// The workstation making a call, by its credential: missing, unknown or revoked credentials
+    /// are `UNAUTHENTICATED`; a service account's is `PERMISSION_DENIED` (it calls the records
+    /// API, not the workstations' sync).
     async fn device(&self, metadata: &MetadataMap) -> Result<Device, Status> {
-        let token_hash = secret_hash(bearer_token(metadata)?);
-        let store = Arc::clone(&self.store);
-        let device = blocking(move || store.device_by_token_hash(&token_hash)).await?;
-        match device {
-            None => Err(Status::unauthenticated(
-                "this server does not recognise the device credential: enroll this workstation again",
-            )),
-            Some(device) if device.revoked_at_millis.is_some() => {
-                tracing::info!(device_id = %device.device_id, "call from a revoked device refused");
-                Err(Status::unauthenticated(
-                    "this workstation's credential was revoked by the administrator",
-                ))
-            }
-            Some(device) => Ok(device),
+        let device = authenticate(&self.store, metadata).await?;
+        if device.service.is_some() {
+            return Err(Status::permission_denied(
+                "this credential is a service account's: it calls the records API \
+                 (outpost.records.v1), not the workstations' sync",
+            ));
         }
+        Ok(device)
     }
 
     /// Checks that `device`'s clinic may see the patient, and logs the read when the patient is

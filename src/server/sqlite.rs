@@ -20,12 +20,13 @@ use super::push::{self, ChangeLog, DeviceClock, Incoming};
 use super::rows::{
     AccessRow, DeviceRow, DirectoryRow, PageRange, access_from_row, audit_from_text,
     change_from_text, clinic_from_parts, device_from_parts, hit_from_row, merge_pages,
-    seq_from_sql, seq_to_sql,
+    seq_from_sql, seq_to_sql, service_device,
 };
 use super::scope::{self, on_sqlite::SqliteRecords};
 use super::store::{
     AccessEntry, AccessKind, BlobState, BlobUpload, Clinic, Device, DeviceChange, NewDevice,
-    OpenedBlob, PatientHit, PatientQuery, QuarantinedChange, ServerStore, ShareReason, StoreError,
+    NewServiceAccount, OpenedBlob, PatientHit, PatientQuery, QuarantinedChange, ServerStore,
+    ShareReason, StoreError,
 };
 use crate::model::{AuditEntry, ChangeRecord, ClinicId, EntityKind};
 use crate::sync::wire::{Ack, BlobHash, ChangeText};
@@ -253,6 +254,11 @@ INSERT OR IGNORE INTO blob_refs
 -- the old one stamped and never sent: the old device's clock node, inherited.
 ALTER TABLE devices ADD COLUMN inherited_node TEXT;
 "#,
+    r#"
+-- Service accounts: credentials for other programs (the records API), each with its scope;
+-- NULL for a workstation.
+ALTER TABLE devices ADD COLUMN service_scope TEXT;
+"#,
 ];
 
 /// The schema step that added the patient directory, which is filled from the log in Rust.
@@ -446,7 +452,8 @@ fn clinic_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
-const DEVICE_COLUMNS: &str = "device_id, clinic_id, name, created_at, revoked_at, node_id";
+const DEVICE_COLUMNS: &str =
+    "device_id, clinic_id, name, created_at, revoked_at, node_id, service_scope";
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
@@ -456,6 +463,7 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
         row.get(3)?,
         row.get(4)?,
         row.get(5)?,
+        row.get(6)?,
     ))
 }
 
@@ -724,8 +732,45 @@ impl ServerStore for SqliteServerStore {
                 created_at_millis: now_millis,
                 revoked_at_millis: None,
                 node_id: device.node_id.clone(),
+                service: None,
             };
             Ok((device, clinic))
+        })
+    }
+
+    fn add_service_account(
+        &self,
+        account: &NewServiceAccount,
+        now_millis: i64,
+    ) -> Result<Device, StoreError> {
+        let context = "adding a service account";
+        self.write(context, |tx| {
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM clinics WHERE clinic_id = ?1)",
+                    [account.clinic_id.to_string()],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::database(context))?;
+            if !known {
+                return Err(StoreError::UnknownClinic(account.clinic_id));
+            }
+            tx.execute(
+                "INSERT INTO devices (device_id, clinic_id, name, token_hash, created_at, node_id,
+                                      service_scope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    account.device_id.hyphenated().to_string(),
+                    account.clinic_id.to_string(),
+                    account.name,
+                    account.token_hash,
+                    now_millis,
+                    account.node_id,
+                    account.scope.code()
+                ],
+            )
+            .map_err(StoreError::database(context))?;
+            Ok(service_device(account, now_millis))
         })
     }
 

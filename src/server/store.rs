@@ -40,6 +40,52 @@ pub struct Device {
     /// The clock node of the workstation: every change it pushes is stamped with it. Bound at
     /// enrollment (or, for a workstation enrolled before nodes were bound, at its first push).
     pub node_id: Option<String>,
+    /// For a service account (another program calling the records API), what it may do; `None`
+    /// for a workstation.
+    pub service: Option<ServiceScope>,
+}
+
+/// What a service account may do through the records API, for its one clinic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// Search, read records and follow changes.
+    Read,
+    /// That, and create patients and lab results.
+    ReadWrite,
+}
+
+impl ServiceScope {
+    /// The stable code stored and typed (`read`, `read-write`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::ReadWrite => "read-write",
+        }
+    }
+
+    /// The scope of a code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Read, Self::ReadWrite]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// A service account about to be added: its token exists only as a hash.
+#[derive(Clone, Debug)]
+pub struct NewServiceAccount {
+    /// A fresh id.
+    pub device_id: Uuid,
+    /// The clinic whose records it reads (and writes).
+    pub clinic_id: ClinicId,
+    /// What it is, as the administrator names it ("District laboratory").
+    pub name: String,
+    /// SHA-256 (hex) of the token handed to the program.
+    pub token_hash: String,
+    /// The clock node its writes are stamped with.
+    pub node_id: String,
+    /// What it may do.
+    pub scope: ServiceScope,
 }
 
 /// A device about to be enrolled: its credential exists only as a hash.
@@ -110,6 +156,10 @@ pub enum AccessKind {
     Shared,
     /// Downloaded a shared patient's whole record.
     Opened,
+    /// A service account read a patient's record (or their changes) through the records API.
+    Read,
+    /// A service account wrote to a patient's record through the records API.
+    Written,
 }
 
 impl AccessKind {
@@ -119,14 +169,22 @@ impl AccessKind {
             Self::Lookup => "lookup",
             Self::Shared => "shared",
             Self::Opened => "opened",
+            Self::Read => "read",
+            Self::Written => "written",
         }
     }
 
     /// The kind read from its code.
     pub fn from_code(code: &str) -> Option<Self> {
-        [Self::Lookup, Self::Shared, Self::Opened]
-            .into_iter()
-            .find(|k| k.code() == code)
+        [
+            Self::Lookup,
+            Self::Shared,
+            Self::Opened,
+            Self::Read,
+            Self::Written,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
     }
 }
 
@@ -252,6 +310,14 @@ pub trait ServerStore: Send + Sync {
         device: &NewDevice,
         now_millis: i64,
     ) -> Result<(Device, Clinic), StoreError>;
+
+    /// Adds a service account of a clinic: a credential for another program, with its scope.
+    /// [`StoreError::UnknownClinic`] when there is no such clinic.
+    fn add_service_account(
+        &self,
+        account: &NewServiceAccount,
+        now_millis: i64,
+    ) -> Result<Device, StoreError>;
 
     /// The device holding the token with this hash, revoked or not.
     fn device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>, StoreError>;

@@ -19,7 +19,7 @@ pub struct MedicineSuggestion {
     pub uses: i64,
 }
 
-pub(super) fn encounter_fields(e: &Encounter) -> Fields {
+pub(crate) fn encounter_fields(e: &Encounter) -> Fields {
     let (signed_by, signed_at, signed_by_id, signed_role) = match &e.status {
         EncounterStatus::Signed {
             signed_by,

@@ -35,13 +35,15 @@ pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
 pub use compact::CompactReport;
 pub use encounters::MedicineSuggestion;
+pub(crate) use encounters::encounter_fields;
 pub use encryption::{EncryptStep, FileState, MigrationProgress, encrypt_in_place, file_state};
 pub use error::StoreError;
 pub use fhir::RecordsImported;
 pub use icd10::Icd10Code;
 pub use imaging::{SeriesGroup, StudyGroup, group_studies};
 pub use keyring::{KEYRING_FILE, Keyring, KeyringUser};
-pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, fold_for_sort};
+pub(crate) use patients::patient_fields;
+pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, WholeRecord, fold_for_sort};
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 

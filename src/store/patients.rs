@@ -462,6 +462,30 @@ impl Store {
         Ok(changed)
     }
 
+    /// A patient's whole record as it stands: demographics, allergies, problems, visits as
+    /// amended (voided ones left out) and images (removed ones left out). What FHIR exports and
+    /// the server's records API answer with.
+    pub fn whole_record(&self, patient_id: PatientId) -> Result<WholeRecord, StoreError> {
+        let amendments = self.amendments_for_patient(patient_id)?;
+        let visits = self
+            .encounters_for_patient(patient_id)?
+            .into_iter()
+            .filter(|e| !matches!(e.status, crate::model::EncounterStatus::Voided { .. }))
+            .map(|e| match amendments.get(&e.encounter_id) {
+                Some(amended) => e.as_amended(amended),
+                None => e,
+            })
+            .collect();
+        Ok(WholeRecord {
+            patient: self.patient(patient_id)?,
+            allergy_status: self.allergy_status(patient_id)?,
+            allergies: self.allergies(patient_id)?,
+            problems: self.problems(patient_id)?,
+            visits,
+            attachments: self.attachments(patient_id, false)?,
+        })
+    }
+
     /// One patient's demographics.
     pub fn patient(&self, patient_id: PatientId) -> Result<Patient, StoreError> {
         self.conn
@@ -760,4 +784,21 @@ impl ReadOnlyStore {
     pub fn patient_rows(&self, rowids: &[i64]) -> Result<Vec<PatientRow>, StoreError> {
         rows_by_rowid(&self.conn, rowids)
     }
+}
+
+/// A patient's whole record ([`Store::whole_record`]).
+#[derive(Clone, Debug)]
+pub struct WholeRecord {
+    /// Demographics.
+    pub patient: Patient,
+    /// Whether they were asked about allergies.
+    pub allergy_status: AllergyStatus,
+    /// Their allergies.
+    pub allergies: Vec<Allergy>,
+    /// Their problem list.
+    pub problems: Vec<Problem>,
+    /// Their visits, as amended, voided ones left out.
+    pub visits: Vec<crate::model::Encounter>,
+    /// Their images, removed ones left out.
+    pub attachments: Vec<crate::model::Attachment>,
 }
