@@ -1246,6 +1246,20 @@ impl ServerStore for PostgresServerStore {
         })
     }
 
+    fn max_number_seq(&self, prefix: &str) -> Result<i64, StoreError> {
+        let context = "reading the last patient number";
+        self.with_client(context, |client| {
+            client
+                .query_one(
+                    "SELECT coalesce(max(number_seq), 0)::BIGINT FROM patient_directory
+                     WHERE number_prefix = $1",
+                    &[&prefix],
+                )
+                .and_then(|row| row.try_get(0))
+                .map_err(pg(context))
+        })
+    }
+
     fn patient_home(&self, patient_id: Uuid) -> Result<Option<ClinicId>, StoreError> {
         let context = "finding a patient's clinic";
         let home: Option<String> = self.with_client(context, |client| {

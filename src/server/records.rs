@@ -52,6 +52,9 @@ pub(crate) struct RecordsService {
     max_skew_millis: i64,
     /// Each service account's clock, by account: stamps its writes with its own node.
     clocks: Arc<Mutex<HashMap<Uuid, HybridClock>>>,
+    /// Held while a patient is numbered and pushed, so two registrations in this process never
+    /// take the same number.
+    numbering: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl RecordsService {
@@ -60,6 +63,7 @@ impl RecordsService {
             store,
             max_skew_millis,
             clocks: Arc::default(),
+            numbering: Arc::default(),
         }
     }
 
@@ -154,6 +158,35 @@ impl RecordsService {
             })?
     }
 
+    /// The next patient number of the account: its own prefix (the clinic's letters and its
+    /// place among the clinic's devices, as a workstation's), after the highest one in use.
+    async fn next_number(&self, device: &Device) -> Result<PatientNumber, Status> {
+        let store = Arc::clone(&self.store);
+        let account = device.clone();
+        blocking(move || {
+            let clinic = store
+                .clinics()?
+                .into_iter()
+                .find(|c| c.clinic_id == account.clinic_id)
+                .ok_or(super::store::StoreError::UnknownClinic(account.clinic_id))?;
+            let mut ids: Vec<Uuid> = store
+                .devices()?
+                .iter()
+                .filter(|d| d.clinic_id == account.clinic_id)
+                .map(|d| d.device_id)
+                .collect();
+            ids.sort();
+            let ordinal = ids
+                .iter()
+                .position(|id| *id == account.device_id)
+                .map_or(ids.len() + 1, |i| i + 1);
+            let prefix = super::service::number_prefix(&clinic.name, ordinal);
+            let seq = store.max_number_seq(&prefix)? + 1;
+            Ok(PatientNumber { prefix, seq })
+        })
+        .await
+    }
+
     /// The account's next stamp, from its own clock node.
     fn stamp(&self, device: &Device) -> Result<HlcStamp, Status> {
         let node = device
@@ -167,15 +200,17 @@ impl RecordsService {
             .tick(now_millis()))
     }
 
-    /// Pushes a change of the account through the rules a workstation's push meets.
-    async fn push(&self, device: &Device, change: ChangeRecord) -> Result<(), Status> {
+    /// Pushes a change of the account through the rules a workstation's push meets; true when
+    /// the server had it already (the same request sent again).
+    async fn push(&self, device: &Device, change: ChangeRecord) -> Result<bool, Status> {
         let store = Arc::clone(&self.store);
         let pusher = device.clone();
         let skew = self.max_skew_millis;
         let acks =
             blocking(move || store.push_changes(&pusher, &[change], now_millis(), skew)).await?;
         match acks.into_iter().next() {
-            Some(Ack::Accepted { .. } | Ack::Duplicate { .. } | Ack::Quarantined { .. }) => Ok(()),
+            Some(Ack::Accepted { .. } | Ack::Quarantined { .. }) => Ok(false),
+            Some(Ack::Duplicate { .. }) => Ok(true),
             Some(Ack::Refused { reason }) => Err(Status::failed_precondition(reason)),
             None => Err(Status::internal("the server did not answer for the change")),
         }
@@ -580,6 +615,9 @@ impl pb::records_server::Records for RecordsService {
         if !validation.is_valid() {
             return Err(Status::invalid_argument(validation.summary()));
         }
+        let numbering = self.numbering.lock().await;
+        let number = self.next_number(&device).await?;
+        patient.number = Some(number.clone());
         let change = ChangeRecord {
             change_id: ChangeId(request_uuid(&device, &r.request_id, "patient change")?),
             entity: EntityKind::Patient,
@@ -589,7 +627,8 @@ impl pb::records_server::Records for RecordsService {
             clinic_id: device.clinic_id,
             supersedes: BTreeMap::new(),
         };
-        self.push(&device, change).await?;
+        let sent_before = self.push(&device, change).await?;
+        drop(numbering);
         self.log(
             &device,
             patient_uuid,
@@ -597,8 +636,23 @@ impl pb::records_server::Records for RecordsService {
             "records API: patient registered",
         )
         .await;
+        // The same request again: the patient keeps the number the first one gave.
+        let number = if sent_before {
+            self.whole_record(
+                &device,
+                patient_uuid,
+                "records API: patient registered again",
+            )
+            .await?
+            .patient
+            .number
+            .map_or_else(String::new, |n| n.to_string())
+        } else {
+            number.to_string()
+        };
         Ok(Response::new(pb::CreatePatientResponse {
             patient_id: patient_uuid.hyphenated().to_string(),
+            number,
         }))
     }
 

@@ -1055,7 +1055,7 @@ impl pb::blobs_server::Blobs for SyncService {
 }
 
 /// "Hill Clinic", 2 → "HIL2": up to three letters of the clinic's name and the device's place.
-fn number_prefix(clinic_name: &str, ordinal: usize) -> String {
+pub(crate) fn number_prefix(clinic_name: &str, ordinal: usize) -> String {
     let letters: String = clinic_name
         .chars()
         .filter(char::is_ascii_alphabetic)

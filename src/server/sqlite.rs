@@ -1017,6 +1017,17 @@ impl ServerStore for SqliteServerStore {
         })
     }
 
+    fn max_number_seq(&self, prefix: &str) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT coalesce(max(number_seq), 0) FROM patient_directory
+                 WHERE number_prefix = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([prefix], |row| row.get(0)))
+            .map_err(StoreError::database("reading the last patient number"))
+        })
+    }
+
     fn patient_home(&self, patient_id: Uuid) -> Result<Option<ClinicId>, StoreError> {
         let home: Option<String> = self.read(|conn| {
             conn.prepare_cached(

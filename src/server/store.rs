@@ -397,6 +397,10 @@ pub trait ServerStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<PatientHit>, StoreError>;
 
+    /// The highest patient number with this prefix in the district's directory (0 when none):
+    /// a service account numbers the patients it registers after it.
+    fn max_number_seq(&self, prefix: &str) -> Result<i64, StoreError>;
+
     /// The clinic that registered the patient, if the server has them.
     fn patient_home(&self, patient_id: Uuid) -> Result<Option<ClinicId>, StoreError>;
 
