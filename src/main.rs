@@ -1098,52 +1098,20 @@ fn try_main() -> Result<()> {
                 &notifiable,
                 outpost::reports::DEFAULT_NOTIFIABLE,
             )?)?;
-            let format = format.trim().to_ascii_lowercase();
-            let Some(paper) = outpost::documents::Paper::parse(&paper) else {
-                bail!("--paper is a4, letter or 80mm, not {paper:?}");
-            };
-            let mapping = match format.as_str() {
-                "dhis2" => {
-                    if org_unit.is_none() {
-                        bail!(
-                            "--format dhis2 needs --org-unit, the clinic's DHIS2 organisation unit id"
-                        );
-                    }
-                    Some(outpost::reports::Dhis2Mapping::parse(&read(
-                        &dhis2_mapping,
-                        outpost::reports::DEFAULT_DHIS2_MAPPING,
-                    )?)?)
-                }
-                "pdf" | "csv" => None,
-                other => bail!("--format is pdf, csv or dhis2, not {other:?}"),
-            };
+            let output = outpost::reports::ReportOutput::from_options(
+                &format,
+                &paper,
+                org_unit.as_deref(),
+                &read(&dhis2_mapping, outpost::reports::DEFAULT_DHIS2_MAPPING)?,
+            )?;
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
             let report = service.monthly_report(month, &conditions)?;
-            let bytes = match (format.as_str(), mapping) {
-                ("csv", _) => outpost::reports::csv(&report).into_bytes(),
-                ("dhis2", Some(mapping)) => serde_json::to_vec_pretty(&outpost::reports::dhis2(
-                    &report,
-                    &mapping,
-                    org_unit.as_deref().unwrap_or_default(),
-                ))?,
-                _ => {
-                    let user = service
-                        .user()
-                        .map(|u| u.full_name.clone())
-                        .unwrap_or_default();
-                    outpost::documents::render(
-                        &outpost::reports::document(&report),
-                        paper,
-                        &outpost::documents::Footer {
-                            printed_by: user,
-                            printed_at: chrono::Utc::now()
-                                .format("%-d %b %Y %H:%M UTC")
-                                .to_string(),
-                        },
-                    )?
-                }
-            };
+            let user = service
+                .user()
+                .map(|u| u.full_name.clone())
+                .unwrap_or_default();
+            let bytes = outpost::reports::output_bytes(&report, &output, &user)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             print_lines(&[
                 format!("written: {}", out.display()),

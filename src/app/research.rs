@@ -2,9 +2,9 @@
 //! research key (derived from the data key the signed-in user's password opened), for a user
 //! who may export records; each extract made is in the audit trail.
 
-use super::reports::local_midnight;
 use super::{AppError, AppService};
 use crate::model::{Action, AuditAction, AuditEvent};
+use crate::reports::local_midnight;
 use crate::research::{self, ExtractOptions, ResearchExtract};
 use chrono::NaiveDate;
 

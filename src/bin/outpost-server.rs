@@ -86,6 +86,39 @@ enum Command {
     /// List and revoke enrolled workstations; review and hold back what a device pushed.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The monthly report for the whole district (or one clinic, --clinic), from every record
+    /// the server holds: attendance by sex and age band, new and repeat visits, diagnoses by code
+    /// and chapter, notifiable conditions, MUAC in children 6-59 months, referrals.
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        /// One clinic only (its id, from `clinic list`): the visits its workstations wrote.
+        #[arg(long)]
+        clinic: Option<uuid::Uuid>,
+        /// pdf, csv or dhis2 (a DHIS2 dataValueSets JSON).
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The notifiable conditions (CSV: condition, ICD-10 code prefixes separated by
+        /// spaces); Outpost's list by default.
+        #[arg(long, value_name = "FILE")]
+        notifiable: Option<PathBuf>,
+        /// The DHIS2 mapping (CSV: cell, dataElement, categoryOptionCombo); Outpost's
+        /// placeholder ids by default.
+        #[arg(long, value_name = "FILE")]
+        dhis2_mapping: Option<PathBuf>,
+        /// The DHIS2 organisation unit id (with --format dhis2).
+        #[arg(long, value_name = "ID")]
+        org_unit: Option<String>,
+        /// a4, letter or 80mm (with --format pdf).
+        #[arg(long, default_value = "a4")]
+        paper: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Add and list service accounts: credentials for other programs (a laboratory system)
     /// calling the records API for one clinic. Revoke one with `device revoke`.
     #[command(subcommand)]
@@ -612,6 +645,49 @@ fn try_main() -> Result<()> {
                     clinic.name
                 );
             }
+            Ok(())
+        }
+        Command::Report {
+            month,
+            clinic,
+            format,
+            out,
+            notifiable,
+            dhis2_mapping,
+            org_unit,
+            paper,
+            data,
+        } => {
+            let month = outpost::reports::Month::parse(&month)?;
+            let read = |file: &Option<PathBuf>, default: &str| -> Result<String> {
+                match file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display())),
+                    None => Ok(default.to_owned()),
+                }
+            };
+            let conditions = outpost::reports::Notifiable::parse_list(&read(
+                &notifiable,
+                outpost::reports::DEFAULT_NOTIFIABLE,
+            )?)?;
+            let output = outpost::reports::ReportOutput::from_options(
+                &format,
+                &paper,
+                org_unit.as_deref(),
+                &read(&dhis2_mapping, outpost::reports::DEFAULT_DHIS2_MAPPING)?,
+            )?;
+            let store = open_store(&data)?;
+            let report = outpost::server::district_report(
+                &*store,
+                month,
+                clinic.map(outpost::model::ClinicId),
+                &conditions,
+            )?;
+            let bytes = outpost::reports::output_bytes(&report, &output, "outpost-server")?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!("written: {}", out.display());
+            println!("visits: {}", report.value("attendance.total").unwrap_or(0));
+            println!("drafts not counted: {}", report.drafts_left_out);
             Ok(())
         }
         Command::ServiceAccount(ServiceAccountCommand::Add {

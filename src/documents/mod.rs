@@ -86,7 +86,7 @@ impl Paper {
 }
 
 /// Why a document could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
     /// A shipped font could not be read.
     #[error("a font shipped with Outpost could not be read")]

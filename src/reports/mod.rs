@@ -34,6 +34,107 @@ pub enum ReportError {
         /// What is wrong.
         problem: String,
     },
+    /// The PDF could not be made.
+    #[error(transparent)]
+    Document(#[from] crate::documents::DocumentError),
+    /// An option of the command line that cannot be used.
+    #[error("{0}")]
+    Option(String),
+}
+
+/// The form a report is written in.
+#[derive(Clone, Debug)]
+pub enum ReportOutput {
+    /// CSV, one cell a line.
+    Csv,
+    /// DHIS2 `dataValueSets` JSON through a mapping, for an organisation unit.
+    Dhis2 {
+        /// Cells to data elements.
+        mapping: Dhis2Mapping,
+        /// The organisation unit id.
+        org_unit: String,
+    },
+    /// A PDF on this paper.
+    Pdf(crate::documents::Paper),
+}
+
+impl ReportOutput {
+    /// The output the command line's options name: `format` pdf, csv or dhis2; `paper` a4,
+    /// letter or 80mm (for a PDF); the organisation unit and the mapping's CSV (for DHIS2).
+    pub fn from_options(
+        format: &str,
+        paper: &str,
+        org_unit: Option<&str>,
+        mapping: &str,
+    ) -> Result<Self, ReportError> {
+        match format.trim().to_ascii_lowercase().as_str() {
+            "csv" => Ok(Self::Csv),
+            "pdf" => crate::documents::Paper::parse(paper)
+                .map(Self::Pdf)
+                .ok_or_else(|| {
+                    ReportError::Option(format!("--paper is a4, letter or 80mm, not {paper:?}"))
+                }),
+            "dhis2" => {
+                let Some(org_unit) = org_unit.map(str::trim).filter(|o| !o.is_empty()) else {
+                    return Err(ReportError::Option(
+                        "--format dhis2 needs --org-unit, the DHIS2 organisation unit id".into(),
+                    ));
+                };
+                Ok(Self::Dhis2 {
+                    mapping: Dhis2Mapping::parse(mapping)?,
+                    org_unit: org_unit.to_owned(),
+                })
+            }
+            other => Err(ReportError::Option(format!(
+                "--format is pdf, csv or dhis2, not {other:?}"
+            ))),
+        }
+    }
+
+    /// The file extension.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Dhis2 { .. } => "json",
+            Self::Pdf(_) => "pdf",
+        }
+    }
+}
+
+/// The report written in `output`; a PDF's footer names `printed_by` and the time now.
+pub fn output_bytes(
+    report: &MonthlyReport,
+    output: &ReportOutput,
+    printed_by: &str,
+) -> Result<Vec<u8>, ReportError> {
+    Ok(match output {
+        ReportOutput::Csv => csv(report).into_bytes(),
+        ReportOutput::Dhis2 { mapping, org_unit } => {
+            let mut text = serde_json::to_string_pretty(&dhis2(report, mapping, org_unit))
+                .unwrap_or_default()
+                .into_bytes();
+            text.push(b'\n');
+            text
+        }
+        ReportOutput::Pdf(paper) => crate::documents::render(
+            &document(report),
+            *paper,
+            &crate::documents::Footer {
+                printed_by: printed_by.to_owned(),
+                printed_at: chrono::Utc::now().format("%-d %b %Y %H:%M UTC").to_string(),
+            },
+        )?,
+    })
+}
+
+/// The start of `day` in this computer's time zone, as UTC.
+pub fn local_midnight(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    chrono::Local
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
 }
 
 /// A calendar month.
@@ -44,6 +145,15 @@ pub struct Month {
 }
 
 impl Month {
+    /// Its first and next month's first instant in this computer's time zone, as UTC: the
+    /// visits that began in `[start, end)` are the month's.
+    pub fn local_bounds(self) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        (
+            local_midnight(self.first_day()),
+            local_midnight(self.next_first_day()),
+        )
+    }
+
     /// From `2026-11`.
     pub fn parse(text: &str) -> Result<Self, ReportError> {
         let bad = || ReportError::Month(text.to_owned());

@@ -19,6 +19,7 @@ mod migrate;
 mod postgres;
 mod push;
 mod records;
+mod report;
 mod rows;
 mod scope;
 mod service;
@@ -36,6 +37,7 @@ pub use enrollment::{
 pub use migrate::{MigrateError, MigrationReport, sqlite_to_postgres};
 pub use postgres::{PostgresServerStore, PostgresTarget};
 pub use records::pb as records_pb;
+pub use report::{DistrictReportError, district_report};
 pub use sqlite::{DATABASE_FILE, SqliteServerStore};
 pub use store::{
     AccessEntry, AccessKind, BlobRead, BlobState, BlobUpload, Clinic, Device, DeviceChange,

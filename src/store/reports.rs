@@ -89,13 +89,13 @@ impl Store {
     }
 
     /// The facts of the signed visits that began in `[from, to)`, and how many visits of that
-    /// time are still drafts (not counted). Voided visits are not visits.
+    /// time are still drafts (not counted). Voided visits are not visits. A visit counts as a
+    /// referral when this workstation's audit trail has a referral letter issued from it.
     pub fn report_facts(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<(Vec<VisitFact>, u64), StoreError> {
-        let (visits, drafts) = self.signed_visits(from, to)?;
         let referred: BTreeSet<String> = self
             .conn
             .prepare_cached(
@@ -104,6 +104,18 @@ impl Store {
             )
             .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
             .map_err(StoreError::sqlite("reading the referrals"))?;
+        self.report_facts_with(from, to, &referred)
+    }
+
+    /// [`Store::report_facts`], with the visits referral letters were issued from given (the
+    /// server knows them from every workstation's audit trail).
+    pub fn report_facts_with(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        referred: &BTreeSet<String>,
+    ) -> Result<(Vec<VisitFact>, u64), StoreError> {
+        let (visits, drafts) = self.signed_visits(from, to)?;
         let facts = visits
             .into_iter()
             .map(

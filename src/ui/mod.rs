@@ -1666,28 +1666,24 @@ fn report_bytes(
     org_unit: &str,
     printed_by: &str,
 ) -> Result<(Vec<u8>, &'static str, &'static str), String> {
-    match format {
-        reports::ReportFormat::Csv => Ok((crate::reports::csv(report).into_bytes(), "CSV", "csv")),
-        reports::ReportFormat::Dhis2 => {
-            let mapping =
-                crate::reports::Dhis2Mapping::parse(crate::reports::DEFAULT_DHIS2_MAPPING)
-                    .map_err(|e| e.to_string())?;
-            let json = crate::reports::dhis2(report, &mapping, org_unit);
-            serde_json::to_vec_pretty(&json)
-                .map(|bytes| (bytes, "DHIS2 JSON", "json"))
-                .map_err(|e| e.to_string())
-        }
-        reports::ReportFormat::Pdf => crate::documents::render(
-            &crate::reports::document(report),
-            crate::documents::Paper::A4,
-            &crate::documents::Footer {
-                printed_by: printed_by.to_owned(),
-                printed_at: chrono::Utc::now().format("%-d %b %Y %H:%M UTC").to_string(),
+    let (output, kind) = match format {
+        reports::ReportFormat::Csv => (crate::reports::ReportOutput::Csv, "CSV"),
+        reports::ReportFormat::Dhis2 => (
+            crate::reports::ReportOutput::Dhis2 {
+                mapping: crate::reports::Dhis2Mapping::parse(crate::reports::DEFAULT_DHIS2_MAPPING)
+                    .map_err(|e| e.to_string())?,
+                org_unit: org_unit.to_owned(),
             },
-        )
-        .map(|bytes| (bytes, "PDF", "pdf"))
-        .map_err(|e| e.to_string()),
-    }
+            "DHIS2 JSON",
+        ),
+        reports::ReportFormat::Pdf => (
+            crate::reports::ReportOutput::Pdf(crate::documents::Paper::A4),
+            "PDF",
+        ),
+    };
+    crate::reports::output_bytes(report, &output, printed_by)
+        .map(|bytes| (bytes, kind, output.extension()))
+        .map_err(|e| e.to_string())
 }
 
 impl Drop for OutpostApp {
