@@ -177,29 +177,8 @@ enum ReportWhat {
     /// The monthly report: attendance by sex and age band, new and repeat visits, diagnoses by
     /// code and chapter, notifiable conditions, MUAC in children 6-59 months, referrals.
     Monthly {
-        /// The month, YYYY-MM.
-        #[arg(long, value_name = "YYYY-MM")]
-        month: String,
-        /// pdf, csv or dhis2 (a DHIS2 dataValueSets JSON).
-        #[arg(long, default_value = "pdf")]
-        format: String,
-        /// The file to write.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// The notifiable conditions (CSV: condition, ICD-10 code prefixes separated by
-        /// spaces); Outpost's list by default.
-        #[arg(long, value_name = "FILE")]
-        notifiable: Option<PathBuf>,
-        /// The DHIS2 mapping (CSV: cell, dataElement, categoryOptionCombo); Outpost's
-        /// placeholder ids by default.
-        #[arg(long, value_name = "FILE")]
-        dhis2_mapping: Option<PathBuf>,
-        /// The clinic's DHIS2 organisation unit id (with --format dhis2).
-        #[arg(long, value_name = "ID")]
-        org_unit: Option<String>,
-        /// a4, letter or 80mm (with --format pdf).
-        #[arg(long, default_value = "a4")]
-        paper: String,
+        #[command(flatten)]
+        options: outpost::reports::ReportOptions,
     },
 }
 
@@ -1075,35 +1054,10 @@ fn try_main() -> Result<()> {
             )
         }
         Some(Command::Report {
-            what:
-                ReportWhat::Monthly {
-                    month,
-                    format,
-                    out,
-                    notifiable,
-                    dhis2_mapping,
-                    org_unit,
-                    paper,
-                },
+            what: ReportWhat::Monthly { options },
         }) => {
-            let month = outpost::reports::Month::parse(&month)?;
-            let read = |file: &Option<PathBuf>, default: &str| -> Result<String> {
-                match file {
-                    Some(path) => std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display())),
-                    None => Ok(default.to_owned()),
-                }
-            };
-            let conditions = outpost::reports::Notifiable::parse_list(&read(
-                &notifiable,
-                outpost::reports::DEFAULT_NOTIFIABLE,
-            )?)?;
-            let output = outpost::reports::ReportOutput::from_options(
-                &format,
-                &paper,
-                org_unit.as_deref(),
-                &read(&dhis2_mapping, outpost::reports::DEFAULT_DHIS2_MAPPING)?,
-            )?;
+            let (month, conditions, output) = options.read()?;
+            let out = options.out;
             let service = workstation(cli.data_dir.clone(), cli.demo)?;
             let mut service = signed_in(service, &cli)?;
             let report = service.monthly_report(month, &conditions)?;

@@ -6,90 +6,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/district.rs"]
+mod district;
 #[path = "support/stores.rs"]
 mod stores;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use district::{start_server, sync, workstation};
 use outpost::model::{
     AuditAction, AuditEvent, DateOfBirth, Diagnosis, Encounter, Patient, Sex, Signer,
 };
 use outpost::reports::{Month, MonthlyReport, Notifiable};
-use outpost::server::{ServerConfig, ServerStore, add_clinic, district_report, serve};
+use outpost::server::district_report;
 use outpost::store::Store;
-use outpost::sync::client::SyncClient;
-use outpost::sync::engine;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-struct Server {
-    url: String,
-    store: Arc<dyn ServerStore>,
-    dir: TempDir,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = stores::open_server_store(dir.path());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = store.clone();
-    tokio::spawn(async move {
-        serve(served, listener, ServerConfig::default(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        url,
-        store,
-        dir,
-        stop: Some(stop),
-    }
-}
-
-async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
-    let new = add_clinic(
-        server.store.as_ref(),
-        clinic,
-        Utc::now().timestamp_millis(),
-        outpost::server::DEFAULT_CODE_VALIDITY,
-    )
-    .unwrap();
-    let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
-    engine::enroll(
-        &mut store,
-        &server.url,
-        &new.enrollment_code,
-        "Front desk",
-        None,
-        false,
-    )
-    .await
-    .unwrap();
-    store
-}
-
-async fn sync(store: &mut Store) {
-    let client = SyncClient::connect(engine::client_config(store).unwrap())
-        .await
-        .unwrap();
-    engine::sync_once(store, &client, |_| {}).await.unwrap();
-}
 
 /// A patient born on `born` with a visit on `day` (noon UTC) for `codes`, signed unless
 /// `draft`; answers the visit.

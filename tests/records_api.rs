@@ -6,96 +6,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/district.rs"]
+mod district;
 #[path = "support/stores.rs"]
 mod stores;
-mod support;
 
 use chrono::{NaiveDate, Utc};
+use district::{Server, start_server, sync, workstation};
 use outpost::model::{DateOfBirth, Diagnosis, Encounter, EncounterStatus, Patient, Sex};
 use outpost::server::records_pb::{self as pb, records_client::RecordsClient};
-use outpost::server::{
-    AccessKind, ServerConfig, ServerStore, ServiceScope, add_clinic, add_service_account, serve,
-};
+use outpost::server::{AccessKind, ServerStore, ServiceScope, add_service_account};
 use outpost::store::Store;
-use outpost::sync::client::SyncClient;
 use outpost::sync::engine;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
-
-struct Server {
-    url: String,
-    address: String,
-    store: Arc<dyn ServerStore>,
-    _dir: TempDir,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = stores::open_server_store(dir.path());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = store.clone();
-    tokio::spawn(async move {
-        serve(served, listener, ServerConfig::default(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        url: format!("http://{address}"),
-        address,
-        store,
-        _dir: dir,
-        stop: Some(stop),
-    }
-}
-
-/// A workstation of a new clinic, enrolled with the server.
-async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
-    let new = add_clinic(
-        server.store.as_ref(),
-        clinic,
-        Utc::now().timestamp_millis(),
-        outpost::server::DEFAULT_CODE_VALIDITY,
-    )
-    .unwrap();
-    let mut store = Store::open_dir(&dir.path().join(clinic)).unwrap();
-    engine::enroll(
-        &mut store,
-        &server.url,
-        &new.enrollment_code,
-        "Front desk",
-        None,
-        false,
-    )
-    .await
-    .unwrap();
-    store
-}
-
-async fn sync(store: &mut Store) {
-    let client = SyncClient::connect(engine::client_config(store).unwrap())
-        .await
-        .unwrap();
-    engine::sync_once(store, &client, |_| {}).await.unwrap();
-}
 
 /// A patient with a signed visit for malaria, synced to the server.
 async fn patient_with_a_visit(store: &mut Store, family: &str) -> Patient {

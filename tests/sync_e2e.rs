@@ -4,88 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/district.rs"]
+mod district;
 #[path = "support/stores.rs"]
 mod stores;
 mod support;
 
 use chrono::{NaiveDate, Utc};
+use district::{Server, enrolled, start_server, sync, workstation};
 use outpost::model::{DateOfBirth, Diagnosis, Encounter, Patient, Sex};
-use outpost::server::{ServerConfig, ServerStore, add_clinic, serve};
 use outpost::store::{ConflictKind, Store};
 use outpost::sync::client::SyncClient;
-use outpost::sync::engine::{self, SyncReport};
-use std::sync::Arc;
+use outpost::sync::engine;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-struct Server {
-    url: String,
-    store: Arc<dyn ServerStore>,
-    _dir: TempDir,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = stores::open_server_store(dir.path());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = store.clone();
-    tokio::spawn(async move {
-        serve(served, listener, ServerConfig::default(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        url,
-        store,
-        _dir: dir,
-        stop: Some(stop),
-    }
-}
-
-/// A workstation of a new clinic, enrolled with the server.
-async fn workstation(server: &Server, dir: &TempDir, clinic: &str) -> Store {
-    let new = add_clinic(
-        server.store.as_ref(),
-        clinic,
-        Utc::now().timestamp_millis(),
-        outpost::server::DEFAULT_CODE_VALIDITY,
-    )
-    .unwrap();
-    let store = enrolled(server, dir, clinic, &new.enrollment_code, clinic).await;
-    assert_eq!(store.clinic_id(), new.clinic.clinic_id);
-    store
-}
-
-/// A workstation in `dir/name`, enrolled with `code` in the clinic named `clinic`.
-async fn enrolled(server: &Server, dir: &TempDir, name: &str, code: &str, clinic: &str) -> Store {
-    let mut store = Store::open_dir(&dir.path().join(name)).unwrap();
-    let joined = engine::enroll(&mut store, &server.url, code, "Front desk", None, false)
-        .await
-        .unwrap();
-    assert_eq!(joined, clinic);
-    store
-}
-
-async fn sync(store: &mut Store) -> SyncReport {
-    let client = SyncClient::connect(engine::client_config(store).unwrap())
-        .await
-        .unwrap();
-    engine::sync_once(store, &client, |_| {}).await.unwrap()
-}
 
 /// Another workstation of `of`'s clinic, enrolled with a code of its own.
 async fn colleague(server: &Server, dir: &TempDir, of: &Store, name: &str) -> Store {

@@ -90,32 +90,11 @@ enum Command {
     /// the server holds: attendance by sex and age band, new and repeat visits, diagnoses by code
     /// and chapter, notifiable conditions, MUAC in children 6-59 months, referrals.
     Report {
-        /// The month, YYYY-MM.
-        #[arg(long, value_name = "YYYY-MM")]
-        month: String,
         /// One clinic only (its id, from `clinic list`): the visits its workstations wrote.
         #[arg(long)]
         clinic: Option<uuid::Uuid>,
-        /// pdf, csv or dhis2 (a DHIS2 dataValueSets JSON).
-        #[arg(long, default_value = "pdf")]
-        format: String,
-        /// The file to write.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// The notifiable conditions (CSV: condition, ICD-10 code prefixes separated by
-        /// spaces); Outpost's list by default.
-        #[arg(long, value_name = "FILE")]
-        notifiable: Option<PathBuf>,
-        /// The DHIS2 mapping (CSV: cell, dataElement, categoryOptionCombo); Outpost's
-        /// placeholder ids by default.
-        #[arg(long, value_name = "FILE")]
-        dhis2_mapping: Option<PathBuf>,
-        /// The DHIS2 organisation unit id (with --format dhis2).
-        #[arg(long, value_name = "ID")]
-        org_unit: Option<String>,
-        /// a4, letter or 80mm (with --format pdf).
-        #[arg(long, default_value = "a4")]
-        paper: String,
+        #[command(flatten)]
+        options: outpost::reports::ReportOptions,
         #[command(flatten)]
         data: DataDir,
     },
@@ -648,34 +627,12 @@ fn try_main() -> Result<()> {
             Ok(())
         }
         Command::Report {
-            month,
             clinic,
-            format,
-            out,
-            notifiable,
-            dhis2_mapping,
-            org_unit,
-            paper,
+            options,
             data,
         } => {
-            let month = outpost::reports::Month::parse(&month)?;
-            let read = |file: &Option<PathBuf>, default: &str| -> Result<String> {
-                match file {
-                    Some(path) => std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display())),
-                    None => Ok(default.to_owned()),
-                }
-            };
-            let conditions = outpost::reports::Notifiable::parse_list(&read(
-                &notifiable,
-                outpost::reports::DEFAULT_NOTIFIABLE,
-            )?)?;
-            let output = outpost::reports::ReportOutput::from_options(
-                &format,
-                &paper,
-                org_unit.as_deref(),
-                &read(&dhis2_mapping, outpost::reports::DEFAULT_DHIS2_MAPPING)?,
-            )?;
+            let (month, conditions, output) = options.read()?;
+            let out = options.out;
             let store = open_store(&data)?;
             let report = outpost::server::district_report(
                 &*store,

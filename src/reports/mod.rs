@@ -7,6 +7,9 @@
 //! This layer knows the model's types and nothing of the store or the window: the caller hands
 //! it one [`VisitFact`] per visit of the month.
 
+mod options;
+pub use options::{ReportOptions, ReportOptionsError};
+
 use crate::documents::Block;
 use crate::model::Sex;
 use chrono::{Datelike, NaiveDate};
