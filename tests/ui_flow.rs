@@ -1201,3 +1201,80 @@ fn the_monthly_report_is_made_in_the_window_with_its_chart_and_cells() {
     press(&mut harness, "Make report");
     harness.get_by_label("a month is written YYYY-MM (2026-11), not \"2026-13\"");
 }
+
+#[test]
+fn a_clinic_morning_three_arrivals_triage_reorders_and_the_clinician_sees_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let people = [
+        register(&mut store, "Amina", "Mwangi"),
+        register(&mut store, "Baraka", "Otieno"),
+        register(&mut store, "Chausiku", "Njeri"),
+    ];
+    let app = OutpostApp::new(support::signed_in(store));
+    let mut harness = harness(app);
+    harness.run();
+    // Each arrives: from their chart, "Arrived today".
+    for person in &people {
+        harness
+            .state_mut()
+            .open(outpost::ui::Screen::Chart(person.patient_id));
+        harness.run();
+        press(&mut harness, "Arrived today");
+    }
+    press(&mut harness, "Today");
+    harness.get_by_label_contains("3 waiting");
+    assert_eq!(harness.query_all_by_label("Not triaged").count(), 3);
+    let first_row = |harness: &Harness<'_, OutpostApp>| {
+        harness
+            .query_all_by_role(Role::Link)
+            .next()
+            .and_then(|n| n.accesskit_node().label())
+            .unwrap_or_default()
+    };
+    assert!(
+        first_row(&harness).contains("Amina"),
+        "{}",
+        first_row(&harness)
+    );
+
+    // Triage of the third: convulsing, an emergency; she goes first.
+    harness
+        .query_all_by_role_and_label(Role::Button, "Triage…")
+        .nth(2)
+        .unwrap()
+        .click_accesskit();
+    harness.run();
+    harness.get_by_label_contains("Triage: Njeri, Chausiku");
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Convulsing")
+        .click_accesskit();
+    harness.run();
+    press(&mut harness, "Save triage");
+    harness.get_by_label("EMERGENCY");
+    assert!(
+        first_row(&harness).contains("Chausiku"),
+        "{}",
+        first_row(&harness)
+    );
+
+    // The clinician takes the next patient: Chausiku's chart opens, and the queue says who is
+    // with her.
+    press(&mut harness, "See next patient");
+    harness.get_by_label("Njeri, Chausiku");
+    harness.get_by_role_and_label(Role::Button, "New visit");
+    press(&mut harness, "Today");
+    harness.get_by_label("With Dr Achieng");
+    harness.get_by_label_contains("2 waiting · 1 with a clinician");
+    let day = chrono::Local::now().date_naive();
+    let queue = harness.state().store().queue(day).unwrap();
+    assert_eq!(queue.len(), 3);
+    assert_eq!(
+        queue.iter().map(|e| e.patient_id).collect::<Vec<_>>(),
+        [
+            people[0].patient_id,
+            people[1].patient_id,
+            people[2].patient_id
+        ]
+    );
+}

@@ -3,7 +3,7 @@
 
 use crate::model::{
     Action, Allergy, AllergyStatus, Amendment, AttachmentId, BlobHash, Encounter, EncounterId,
-    EntityKind, Patient, PatientId, Problem, Roles, UserId,
+    EntityKind, Patient, PatientId, Problem, QueueEntry, QueueEntryId, Roles, TriageSign, UserId,
 };
 use crate::store::Conflict;
 
@@ -49,6 +49,22 @@ pub enum Command {
     },
     /// Add or edit a problem-list entry.
     SaveProblem(Problem),
+    /// A patient has arrived: add them to today's queue (once; a patient already waiting or
+    /// being seen keeps their place).
+    AddToQueue(PatientId),
+    /// Triage an arrival: the signs found give its priority.
+    TriageQueueEntry {
+        /// Which arrival.
+        queue_entry_id: QueueEntryId,
+        /// The signs found (none: routine).
+        signs: Vec<TriageSign>,
+    },
+    /// The signed-in clinician starts seeing the patient.
+    SeeQueueEntry(QueueEntryId),
+    /// The patient has been seen.
+    FinishQueueEntry(QueueEntryId),
+    /// The patient went home without being seen.
+    QueueEntryLeft(QueueEntryId),
     /// Settle a sync conflict: the field takes `value` on every workstation.
     ResolveConflict {
         /// The conflict decided.
@@ -155,6 +171,8 @@ pub enum Outcome {
     VisitVoided(Encounter),
     /// An allergy, the allergy status or a problem was saved.
     ChartSaved,
+    /// The queue entry as it stands now.
+    QueueChanged(QueueEntry),
     /// The conflict was settled.
     ConflictSettled,
     /// This many images were hidden or restored.
@@ -191,8 +209,11 @@ impl Command {
             Self::VoidEncounter { .. } => Action::VoidVisit,
             Self::SaveAllergy(_) | Self::SetAllergyStatus { .. } => Action::EditAllergies,
             Self::SaveProblem(_) | Self::SetImagesRemoved { .. } => Action::WriteClinical,
+            Self::AddToQueue(_) | Self::QueueEntryLeft(_) => Action::EditDemographics,
+            Self::TriageQueueEntry { .. } => Action::RecordVitals,
+            Self::SeeQueueEntry(_) | Self::FinishQueueEntry(_) => Action::WriteClinical,
             Self::ResolveConflict { conflict, .. } => match conflict.entity {
-                EntityKind::Patient => Action::EditDemographics,
+                EntityKind::Patient | EntityKind::QueueEntry => Action::EditDemographics,
                 EntityKind::Allergy => Action::EditAllergies,
                 EntityKind::User => Action::ManageUsers,
                 EntityKind::Letterhead => Action::ChangeSettings,

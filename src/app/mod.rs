@@ -1197,6 +1197,49 @@ impl AppService {
                 self.store.save_problem(&problem)?;
                 Outcome::ChartSaved
             }
+            Command::AddToQueue(patient_id) => {
+                let now = self.clock.now();
+                let day = now.with_timezone(&chrono::Local).date_naive();
+                let arrival = crate::model::QueueEntry::arrival(patient_id, day, now);
+                Outcome::QueueChanged(self.store.add_to_queue(&arrival)?)
+            }
+            Command::TriageQueueEntry {
+                queue_entry_id,
+                mut signs,
+            } => {
+                let mut entry = self.store.queue_entry(queue_entry_id)?;
+                signs.sort();
+                signs.dedup();
+                entry.priority = Some(crate::model::triage_priority(&signs));
+                entry.signs = signs;
+                if entry.state == crate::model::QueueState::Arrived {
+                    entry.state = crate::model::QueueState::Triaged;
+                }
+                self.store.save_queue_entry(&entry)?;
+                Outcome::QueueChanged(entry)
+            }
+            Command::SeeQueueEntry(queue_entry_id) => {
+                let mut entry = self.store.queue_entry(queue_entry_id)?;
+                entry.state = crate::model::QueueState::WithClinician;
+                entry.clinician = signer.full_name.clone();
+                self.store.save_queue_entry(&entry)?;
+                Outcome::QueueChanged(entry)
+            }
+            Command::FinishQueueEntry(queue_entry_id) => {
+                let mut entry = self.store.queue_entry(queue_entry_id)?;
+                entry.state = crate::model::QueueState::Done;
+                if entry.clinician.is_empty() {
+                    entry.clinician = signer.full_name.clone();
+                }
+                self.store.save_queue_entry(&entry)?;
+                Outcome::QueueChanged(entry)
+            }
+            Command::QueueEntryLeft(queue_entry_id) => {
+                let mut entry = self.store.queue_entry(queue_entry_id)?;
+                entry.state = crate::model::QueueState::LeftUnseen;
+                self.store.save_queue_entry(&entry)?;
+                Outcome::QueueChanged(entry)
+            }
             Command::ResolveConflict { conflict, value } => {
                 self.store.resolve_conflict(&conflict, value)?;
                 Outcome::ConflictSettled

@@ -29,6 +29,8 @@ pub enum EntityKind {
     User,
     /// The clinic's letterhead: what heads its printed documents.
     Letterhead,
+    /// A patient's arrival in the day's queue.
+    QueueEntry,
 }
 
 impl EntityKind {
@@ -43,6 +45,7 @@ impl EntityKind {
             Self::Attachment => "attachment",
             Self::User => "user",
             Self::Letterhead => "letterhead",
+            Self::QueueEntry => "queue_entry",
         }
     }
 }
@@ -65,6 +68,7 @@ impl FromStr for EntityKind {
             "attachment" => Self::Attachment,
             "user" => Self::User,
             "letterhead" => Self::Letterhead,
+            "queue_entry" => Self::QueueEntry,
             other => return Err(format!("unknown entity kind {other:?}")),
         })
     }
@@ -235,12 +239,22 @@ const LETTERHEAD_FIELDS: &[(&str, FieldKind)] = &[
     ("logo_png", FieldKind::Text),
 ];
 
+const QUEUE_FIELDS: &[(&str, FieldKind)] = &[
+    ("patient_id", FieldKind::Id),
+    ("day", FieldKind::Text),
+    ("arrived_at", FieldKind::Text),
+    ("state", FieldKind::Text),
+    ("priority", FieldKind::OptionalText),
+    ("signs", FieldKind::List),
+    ("clinician", FieldKind::Text),
+];
+
 /// The longest text one synced field may hold (a visit's history, a patient's notes).
 pub const MAX_FIELD_TEXT: usize = 64 * 1024;
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 8] = [
+    pub const ALL: [EntityKind; 9] = [
         Self::Patient,
         Self::Allergy,
         Self::Problem,
@@ -249,6 +263,7 @@ impl EntityKind {
         Self::Attachment,
         Self::User,
         Self::Letterhead,
+        Self::QueueEntry,
     ];
 
     /// The fields a change to this kind of record may carry, with the kind of value each holds.
@@ -262,6 +277,7 @@ impl EntityKind {
             Self::Attachment => ATTACHMENT_FIELDS,
             Self::User => USER_FIELDS,
             Self::Letterhead => LETTERHEAD_FIELDS,
+            Self::QueueEntry => QUEUE_FIELDS,
         }
     }
 

@@ -78,3 +78,7 @@ id_type!(
     /// Identifies one imported image file (a DICOM instance or a photo) in a patient's record.
     AttachmentId
 );
+id_type!(
+    /// Identifies one patient's arrival in the day's queue.
+    QueueEntryId
+);

@@ -19,6 +19,7 @@ mod ids;
 mod letterhead;
 pub mod merge;
 mod patient;
+mod queue;
 mod user;
 mod validation;
 mod vitals;
@@ -41,10 +42,11 @@ pub use encounter::{
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{
     AllergyId, AmendmentId, AttachmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId,
-    new_uuid,
+    QueueEntryId, new_uuid,
 };
 pub use letterhead::{ClinicLetterhead, LOGO_PIXELS};
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
+pub use queue::{Priority, QueueEntry, QueueState, TriageSign, queue_order, triage_priority};
 pub use user::{MIN_PASSWORD_CHARS, PasswordStrength, UserAccount, UserId, password_strength};
 pub use validation::{FieldError, Validation};
 pub use vitals::{VITAL_RANGES, VitalFlag, VitalRange, Vitals};

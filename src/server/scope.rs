@@ -124,7 +124,8 @@ pub(super) fn place(
             EntityKind::Allergy
             | EntityKind::Problem
             | EntityKind::Encounter
-            | EntityKind::Attachment => text_field(change, "patient_id"),
+            | EntityKind::Attachment
+            | EntityKind::QueueEntry => text_field(change, "patient_id"),
             _ => None,
         };
         if let (Some(moved_to), Some(patient)) = (parent, patient_id.as_deref())
@@ -162,7 +163,8 @@ pub(super) fn place(
         EntityKind::Allergy
         | EntityKind::Problem
         | EntityKind::Encounter
-        | EntityKind::Attachment => {
+        | EntityKind::Attachment
+        | EntityKind::QueueEntry => {
             let Some(patient) = text_field(change, "patient_id") else {
                 return Ok(Err(format!(
                     "the first change of a new {} must name its patient",

@@ -72,6 +72,7 @@ pub(crate) fn patient_of(
         EntityKind::Patient | EntityKind::User | EntityKind::Letterhead => return Ok(None),
         EntityKind::Allergy => "SELECT patient_id FROM allergy WHERE allergy_id = ?1",
         EntityKind::Problem => "SELECT patient_id FROM problem WHERE problem_id = ?1",
+        EntityKind::QueueEntry => "SELECT patient_id FROM queue_entry WHERE queue_entry_id = ?1",
         EntityKind::Encounter => "SELECT patient_id FROM encounter WHERE encounter_id = ?1",
         EntityKind::Attachment => "SELECT patient_id FROM attachment WHERE attachment_id = ?1",
         EntityKind::Amendment => {

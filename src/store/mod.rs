@@ -20,6 +20,7 @@ mod imaging;
 mod keyring;
 mod letterhead;
 mod patients;
+mod queue;
 mod reports;
 mod schema;
 mod sync;

@@ -460,6 +460,26 @@ CREATE TABLE letterhead (
 ) STRICT;
 "#,
     },
+    Migration {
+        description: "the day's queue: each patient's arrival, triage and where they are",
+        sql: r#"
+CREATE TABLE queue_entry (
+    queue_entry_id TEXT PRIMARY KEY,
+    patient_id     TEXT NOT NULL REFERENCES patient (patient_id),
+    day            TEXT NOT NULL,
+    arrived_at     TEXT NOT NULL,
+    state          TEXT NOT NULL DEFAULT 'arrived',
+    priority       TEXT,
+    signs          TEXT NOT NULL DEFAULT '[]',
+    clinician      TEXT NOT NULL DEFAULT '',
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    merge_state    TEXT
+) STRICT;
+CREATE INDEX queue_entry_by_day ON queue_entry (day, arrived_at);
+CREATE INDEX queue_entry_by_patient ON queue_entry (patient_id);
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -786,7 +786,10 @@ impl Store {
         ordered.extend(fresh.keys().cloned());
         ordered.sort_by_key(|(kind, _)| match kind {
             EntityKind::Patient | EntityKind::User | EntityKind::Letterhead => 0,
-            EntityKind::Allergy | EntityKind::Problem | EntityKind::Encounter => 1,
+            EntityKind::Allergy
+            | EntityKind::Problem
+            | EntityKind::Encounter
+            | EntityKind::QueueEntry => 1,
             EntityKind::Amendment | EntityKind::Attachment => 2,
         });
         let mut names = super::compact::NameTable::new(&tx);

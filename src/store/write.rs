@@ -57,6 +57,7 @@ pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
         EntityKind::Attachment => ("attachment", "attachment_id"),
         EntityKind::User => ("user_account", "user_id"),
         EntityKind::Letterhead => ("letterhead", "letterhead_id"),
+        EntityKind::QueueEntry => ("queue_entry", "queue_entry_id"),
     }
 }
 

@@ -710,6 +710,14 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                     if cx.allows(Action::RecordVitals) && ui.button("New visit").clicked() {
                         cx.send(Command::Open(Screen::NewVisit(patient.patient_id)));
                     }
+                    if cx.allows(Action::EditDemographics)
+                        && ui
+                            .button("Arrived today")
+                            .on_hover_text("Adds the patient to today's queue")
+                            .clicked()
+                    {
+                        cx.send(Command::change(AppCommand::AddToQueue(patient.patient_id)));
+                    }
                     if cx.allows(Action::ReadAudit)
                         && ui
                             .button("Who has opened this record")

@@ -17,6 +17,8 @@ use chrono::NaiveDate;
 pub enum Screen {
     /// The patient list with the search box (the start screen).
     PatientList,
+    /// The day's queue.
+    Today,
     /// The registration form for a new patient.
     NewPatient,
     /// The form for a registered patient's details.

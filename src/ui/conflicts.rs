@@ -349,6 +349,10 @@ fn patients_of(
                 .encounter(EncounterId(conflict.entity_id))
                 .ok()
                 .map(|encounter| encounter.patient_id),
+            EntityKind::QueueEntry => store
+                .queue_entry(crate::model::QueueEntryId(conflict.entity_id))
+                .ok()
+                .map(|entry| entry.patient_id),
             EntityKind::Allergy
             | EntityKind::Problem
             | EntityKind::Amendment

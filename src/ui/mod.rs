@@ -27,6 +27,7 @@ mod patient_list;
 mod printing;
 mod reports;
 mod sync_panel;
+mod today;
 mod users;
 mod viewer;
 mod visit_editor;
@@ -126,6 +127,7 @@ enum ActiveScreen {
     Users(Box<users::UsersScreen>),
     Audit(Box<audit::AuditScreen>),
     Reports(Box<reports::ReportsScreen>),
+    Today(Box<today::TodayScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -385,6 +387,7 @@ impl OutpostApp {
             ActiveScreen::Users(users) => users.ui(ui, &mut cx),
             ActiveScreen::Audit(audit) => audit.ui(ui, &mut cx),
             ActiveScreen::Reports(reports) => reports.ui(ui, &mut cx),
+            ActiveScreen::Today(today) => today.ui(ui, &mut cx),
         });
         let mut commands = cx.into_commands();
         commands.extend(self.dropped_files(ui));
@@ -508,6 +511,14 @@ impl OutpostApp {
                     .clicked()
             {
                 self.request_open(Screen::Users, chrono::Local::now().date_naive());
+            }
+            if self.service.allows(Action::FindPatients)
+                && ui
+                    .selectable_label(matches!(self.screen, ActiveScreen::Today(_)), "Today")
+                    .on_hover_text("The day's queue: arrivals, triage, who is next")
+                    .clicked()
+            {
+                self.request_open(Screen::Today, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::RunReports)
                 && ui
@@ -760,6 +771,7 @@ impl OutpostApp {
             Screen::Users => self.service.authorize(Action::ManageUsers).map(drop),
             Screen::Audit { .. } => self.service.authorize(Action::ReadAudit).map(drop),
             Screen::Reports => self.service.authorize(Action::RunReports).map(drop),
+            Screen::Today => self.service.authorize(Action::FindPatients).map(drop),
             Screen::PatientList | Screen::Conflicts => Ok(()),
         };
         if let Err(error) = allowed {
@@ -816,6 +828,7 @@ impl OutpostApp {
             Screen::Reports => Ok(ActiveScreen::Reports(Box::new(
                 reports::ReportsScreen::open(today),
             ))),
+            Screen::Today => Ok(ActiveScreen::Today(Box::new(today::TodayScreen::open()))),
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
@@ -1201,6 +1214,21 @@ impl OutpostApp {
                 if let ActiveScreen::Chart(chart) = &mut self.screen {
                     chart.write_succeeded();
                     chart.reload(self.service.store(), today);
+                }
+                self.after_write();
+            }
+            Outcome::QueueChanged(entry) => {
+                if !matches!(self.screen, ActiveScreen::Today(_)) {
+                    let name = self
+                        .service
+                        .store()
+                        .patient(entry.patient_id)
+                        .map(|p| p.display_name())
+                        .unwrap_or_default();
+                    self.set_message(
+                        format!("{name} is in today's queue: {}.", entry.state.label()),
+                        false,
+                    );
                 }
                 self.after_write();
             }

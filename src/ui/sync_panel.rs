@@ -103,17 +103,25 @@ enum SyncEvent {
 }
 
 /// The window's end of the sync thread. Dropping it tells the thread to stop after the round it
-/// is in; the window never waits for that.
+/// is in, and waits a little for that (a round is a transaction or two on the store and a call
+/// to the server): a process that exits while the thread is inside the database's cipher can
+/// crash in the library's clean-up, though nothing written is lost. A round that takes longer
+/// (a slow line) is left to finish on its own.
 struct SyncWorker {
     requests: Sender<SyncRequest>,
     events: Receiver<SyncEvent>,
+    stopped: Receiver<()>,
 }
+
+/// How long closing the window waits for a sync round in progress.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SyncWorker {
     /// Starts the "sync" thread with its own connection to the store.
     fn spawn(opener: StoreOpener, ctx: egui::Context) -> std::io::Result<Self> {
         let (request_sender, request_receiver) = std::sync::mpsc::channel();
         let (event_sender, event_receiver) = std::sync::mpsc::channel();
+        let (stopped_sender, stopped) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sync".to_owned())
             .spawn(move || {
@@ -122,10 +130,14 @@ impl SyncWorker {
                     ctx,
                 };
                 worker_main(&opener, &request_receiver, &events);
+                // Everything of the thread (its store, its runtime) is dropped by now.
+                drop(events);
+                let _ = stopped_sender.send(());
             })?;
         Ok(Self {
             requests: request_sender,
             events: event_receiver,
+            stopped,
         })
     }
 
@@ -137,8 +149,10 @@ impl SyncWorker {
 
 impl Drop for SyncWorker {
     fn drop(&mut self) {
-        // The thread may have stopped already: then there is nobody to tell.
+        // The thread may have stopped already: then there is nobody to tell, and the wait ends
+        // at once (its end of the channel is gone).
         let _ = self.requests.send(SyncRequest::Stop);
+        let _ = self.stopped.recv_timeout(STOP_WAIT);
     }
 }
 

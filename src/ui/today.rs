@@ -1,0 +1,265 @@
+//! The Today screen: the day's queue as every workstation of the clinic sees it — arrivals in
+//! the order they are seen (emergencies, then urgent, then the rest as they came), how long each
+//! has waited, their priority and where they are — with what the signed-in user may do: triage
+//! (a nurse), see the next patient or finish (a clinician), mark someone as gone home unseen.
+//!
+//! The queue is read from the store every frame (a day's queue is a few dozen rows), so what
+//! another room does shows as soon as it syncs. Changes go to the app service as commands.
+
+use super::command::{Command, Screen, ViewContext};
+use super::widgets::{ERROR_TEXT, OK_TEXT, WARNING_TEXT, section_ui};
+use crate::app::Command as AppCommand;
+use crate::model::{Action, Priority, QueueEntry, QueueEntryId, QueueState, TriageSign};
+use egui::{Color32, RichText, Ui};
+use std::collections::BTreeSet;
+
+/// The triage form open on one arrival.
+struct Triage {
+    queue_entry_id: QueueEntryId,
+    signs: BTreeSet<TriageSign>,
+}
+
+/// The Today screen.
+#[derive(Default)]
+pub struct TodayScreen {
+    triage: Option<Triage>,
+    error: Option<String>,
+}
+
+fn priority_text(priority: Option<Priority>) -> RichText {
+    match priority {
+        Some(Priority::Emergency) => RichText::new("EMERGENCY")
+            .strong()
+            .color(Color32::WHITE)
+            .background_color(ERROR_TEXT),
+        Some(Priority::Urgent) => RichText::new("Urgent").strong().color(WARNING_TEXT),
+        Some(Priority::Routine) => RichText::new("Routine"),
+        None => RichText::new("Not triaged").weak(),
+    }
+}
+
+impl TodayScreen {
+    /// The screen.
+    pub fn open() -> Self {
+        Self::default()
+    }
+
+    /// Shows the day's queue.
+    pub fn ui(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let queue = match cx.store.queue(cx.today) {
+            Ok(queue) => queue,
+            Err(error) => {
+                ui.label(
+                    RichText::new(format!("The queue cannot be read: {error}")).color(ERROR_TEXT),
+                );
+                return;
+            }
+        };
+        let now = chrono::Utc::now();
+        let waiting = queue.iter().filter(|e| e.state.is_waiting()).count();
+        let seeing = queue
+            .iter()
+            .filter(|e| e.state == QueueState::WithClinician)
+            .count();
+        let done = queue.iter().filter(|e| e.state == QueueState::Done).count();
+        let left = queue
+            .iter()
+            .filter(|e| e.state == QueueState::LeftUnseen)
+            .count();
+        ui.horizontal(|ui| {
+            ui.label(
+                RichText::new(format!("Today, {}", cx.today.format("%-d %B %Y")))
+                    .heading()
+                    .strong(),
+            );
+            ui.add_space(16.0);
+            ui.label(format!(
+                "{waiting} waiting · {seeing} with a clinician · {done} seen · {left} left unseen"
+            ));
+        });
+        if cx.allows(Action::WriteClinical)
+            && let Some(next) = queue.iter().find(|e| e.state.is_waiting())
+            && ui
+                .button("See next patient")
+                .on_hover_text("Takes the first in the queue and opens their chart")
+                .clicked()
+        {
+            cx.send(Command::change(AppCommand::SeeQueueEntry(
+                next.queue_entry_id,
+            )));
+            cx.send(Command::Open(Screen::Chart(next.patient_id)));
+        }
+        if let Some(error) = &self.error {
+            ui.label(RichText::new(error).color(ERROR_TEXT));
+        }
+        if queue.is_empty() {
+            ui.label(
+                RichText::new(
+                    "Nobody has arrived yet. Add a patient from their chart: \"Arrived today\".",
+                )
+                .weak(),
+            );
+            return;
+        }
+        section_ui(ui, "Queue", |ui| {
+            egui::Grid::new("today_queue")
+                .striped(true)
+                .num_columns(7)
+                .spacing([16.0, 6.0])
+                .show(ui, |ui| {
+                    for heading in ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""] {
+                        ui.label(RichText::new(heading).strong());
+                    }
+                    ui.end_row();
+                    for (place, entry) in queue.iter().enumerate() {
+                        self.row_ui(ui, place + 1, entry, now, cx);
+                        ui.end_row();
+                    }
+                });
+        });
+        self.triage_ui(ui, &queue, cx);
+    }
+
+    fn row_ui(
+        &mut self,
+        ui: &mut Ui,
+        place: usize,
+        entry: &QueueEntry,
+        now: chrono::DateTime<chrono::Utc>,
+        cx: &mut ViewContext<'_>,
+    ) {
+        let patient = cx.store.patient(entry.patient_id).ok();
+        ui.label(place.to_string());
+        let name = patient
+            .as_ref()
+            .map(|p| {
+                let number = p
+                    .number
+                    .as_ref()
+                    .map(|n| format!("  {n}"))
+                    .unwrap_or_default();
+                format!("{}{number}", p.display_name())
+            })
+            .unwrap_or_else(|| "(not on this workstation yet)".to_owned());
+        if ui.link(name).clicked() {
+            cx.send(Command::Open(Screen::Chart(entry.patient_id)));
+        }
+        ui.label(
+            entry
+                .arrived_at
+                .with_timezone(&chrono::Local)
+                .format("%H:%M")
+                .to_string(),
+        );
+        if entry.state.is_waiting() {
+            ui.label(format!("{} min", entry.minutes_waited(now)));
+        } else {
+            ui.label("");
+        }
+        ui.label(priority_text(entry.priority));
+        match entry.state {
+            QueueState::WithClinician => ui.label(format!("With {}", entry.clinician)),
+            QueueState::Done => ui.label(RichText::new("Seen").color(OK_TEXT)),
+            state => ui.label(state.label()),
+        };
+        ui.horizontal(|ui| {
+            if entry.state.is_waiting()
+                && cx.allows(Action::RecordVitals)
+                && ui.small_button("Triage…").clicked()
+            {
+                self.triage = Some(Triage {
+                    queue_entry_id: entry.queue_entry_id,
+                    signs: entry.signs.iter().copied().collect(),
+                });
+            }
+            if entry.state.is_waiting()
+                && cx.allows(Action::WriteClinical)
+                && ui.small_button("See").clicked()
+            {
+                cx.send(Command::change(AppCommand::SeeQueueEntry(
+                    entry.queue_entry_id,
+                )));
+                cx.send(Command::Open(Screen::Chart(entry.patient_id)));
+            }
+            if entry.state == QueueState::WithClinician
+                && cx.allows(Action::WriteClinical)
+                && ui.small_button("Done").clicked()
+            {
+                cx.send(Command::change(AppCommand::FinishQueueEntry(
+                    entry.queue_entry_id,
+                )));
+            }
+            if entry.state.is_waiting()
+                && cx.allows(Action::EditDemographics)
+                && ui
+                    .small_button("Left")
+                    .on_hover_text("Went home without being seen")
+                    .clicked()
+            {
+                cx.send(Command::change(AppCommand::QueueEntryLeft(
+                    entry.queue_entry_id,
+                )));
+            }
+        });
+    }
+
+    fn triage_ui(&mut self, ui: &mut Ui, queue: &[QueueEntry], cx: &mut ViewContext<'_>) {
+        let Some(triage) = &mut self.triage else {
+            return;
+        };
+        let Some(entry) = queue
+            .iter()
+            .find(|e| e.queue_entry_id == triage.queue_entry_id)
+        else {
+            self.triage = None;
+            return;
+        };
+        let name = cx
+            .store
+            .patient(entry.patient_id)
+            .map(|p| p.display_name())
+            .unwrap_or_default();
+        let mut close = false;
+        section_ui(ui, &format!("Triage: {name}"), |ui| {
+            ui.label(
+                "WHO ETAT: any emergency sign makes it an emergency, any priority sign urgent, \
+                 none routine.",
+            );
+            ui.columns(2, |columns| {
+                columns[0].label(RichText::new("Emergency signs").strong().color(ERROR_TEXT));
+                columns[1].label(RichText::new("Priority signs").strong().color(WARNING_TEXT));
+                for sign in TriageSign::ALL {
+                    let column = if sign.is_emergency() { 0 } else { 1 };
+                    let mut on = triage.signs.contains(&sign);
+                    if columns[column].checkbox(&mut on, sign.label()).changed() {
+                        if on {
+                            triage.signs.insert(sign);
+                        } else {
+                            triage.signs.remove(&sign);
+                        }
+                    }
+                }
+            });
+            let signs: Vec<TriageSign> = triage.signs.iter().copied().collect();
+            ui.horizontal(|ui| {
+                ui.label("Priority:");
+                ui.label(priority_text(Some(crate::model::triage_priority(&signs))));
+            });
+            ui.horizontal(|ui| {
+                if ui.button("Save triage").clicked() {
+                    cx.send(Command::change(AppCommand::TriageQueueEntry {
+                        queue_entry_id: triage.queue_entry_id,
+                        signs,
+                    }));
+                    close = true;
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close {
+            self.triage = None;
+        }
+    }
+}
