@@ -101,21 +101,25 @@ impl TodayScreen {
             );
             return;
         }
-        section_ui(ui, "Queue", |ui| {
-            egui::Grid::new("today_queue")
-                .striped(true)
-                .num_columns(7)
-                .spacing([16.0, 6.0])
-                .show(ui, |ui| {
-                    for heading in ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""] {
-                        ui.label(RichText::new(heading).strong());
-                    }
-                    ui.end_row();
-                    for (place, entry) in queue.iter().enumerate() {
-                        self.row_ui(ui, place + 1, entry, now, cx);
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            section_ui(ui, "Queue", |ui| {
+                egui::Grid::new("today_queue")
+                    .striped(true)
+                    .num_columns(7)
+                    .spacing([16.0, 6.0])
+                    .show(ui, |ui| {
+                        for heading in
+                            ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""]
+                        {
+                            ui.label(RichText::new(heading).strong());
+                        }
                         ui.end_row();
-                    }
-                });
+                        for (place, entry) in queue.iter().enumerate() {
+                            self.row_ui(ui, place + 1, entry, now, cx);
+                            ui.end_row();
+                        }
+                    });
+            })
         });
         self.triage_ui(ui, &queue, cx);
     }
@@ -220,7 +224,9 @@ impl TodayScreen {
             .map(|p| p.display_name())
             .unwrap_or_default();
         let mut close = false;
-        section_ui(ui, &format!("Triage: {name}"), |ui| {
+        let modal = egui::Modal::new(egui::Id::unique("triage_dialog")).show(ui.ctx(), |ui| {
+            ui.set_width(640.0);
+            ui.label(RichText::new(format!("Triage: {name}")).heading().strong());
             ui.label(
                 "WHO ETAT: any emergency sign makes it an emergency, any priority sign urgent, \
                  none routine.",
@@ -258,7 +264,7 @@ impl TodayScreen {
                 }
             });
         });
-        if close {
+        if close || modal.should_close() {
             self.triage = None;
         }
     }
