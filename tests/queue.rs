@@ -252,3 +252,112 @@ async fn two_rooms_see_one_queue() {
     district::sync(&mut room).await;
     assert_eq!(room.queue(day).unwrap(), vec![seen]);
 }
+
+/// A signed visit `ago` days ago (noon UTC) asking the patient back on `due_in` days from it.
+fn visit_with_follow_up(
+    patient: &Patient,
+    ago: i64,
+    due_in: Option<i64>,
+    today: chrono::NaiveDate,
+) -> outpost::model::Encounter {
+    let day = today - chrono::TimeDelta::days(ago);
+    let at = Utc.from_utc_datetime(&day.and_hms_opt(12, 0, 0).unwrap());
+    let mut v = outpost::model::Encounter::new_draft(patient.patient_id, "Dr Test", at);
+    v.diagnoses = vec![outpost::model::Diagnosis {
+        code: Some("I10".into()),
+        title: "Essential (primary) hypertension".into(),
+        primary: true,
+    }];
+    v.follow_up = due_in.map(|d| day + chrono::TimeDelta::days(d));
+    v.status = outpost::model::EncounterStatus::Signed {
+        signed_by: "Dr Test".into(),
+        signed_at: at,
+        signer_id: None,
+        signer_role: Some(Role::Clinician),
+    };
+    v
+}
+
+#[test]
+fn follow_ups_expected_today_and_missed_with_their_phones_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Noon UTC is the same calendar day in the time zones clinics are in.
+    let today = Utc::now().with_timezone(&chrono::Local).date_naive();
+    let mut people = Vec::new();
+    let mut service = support::demo_clinic(dir.path(), None, |store| {
+        let clinic = store.clinic_id();
+        let mut batch = store.batch().unwrap();
+        for (given, phone) in [
+            ("Asha", "+255 700 000 001"),
+            ("Bakari", "+255 700 000 002"),
+            ("Cheupe", "+255 700 000 003"),
+            ("Dalila", ""),
+        ] {
+            let mut p = Patient::blank(clinic);
+            p.given_name = given.into();
+            p.family_name = "Juma".into();
+            p.phone = phone.into();
+            people.push(batch.register_patient(p).unwrap());
+        }
+        for v in [
+            // Asha: asked back 3 days ago, not seen since.
+            visit_with_follow_up(&people[0], 10, Some(7), today),
+            // Bakari: asked back 5 days ago, came the day after.
+            visit_with_follow_up(&people[1], 12, Some(7), today),
+            visit_with_follow_up(&people[1], 4, None, today),
+            // Cheupe: asked back today.
+            visit_with_follow_up(&people[2], 14, Some(14), today),
+            // Dalila: asked back 20 days ago, came 5 days late.
+            visit_with_follow_up(&people[3], 30, Some(10), today),
+            visit_with_follow_up(&people[3], 15, None, today),
+        ] {
+            batch.insert_encounter(&v).unwrap();
+        }
+        batch.commit().unwrap();
+    });
+    let names = |list: &[outpost::store::FollowUp]| {
+        list.iter()
+            .map(|f| f.patient.given_name.clone())
+            .collect::<Vec<_>>()
+    };
+    let expected = service.store().follow_ups(today, today).unwrap();
+    assert_eq!(names(&expected), ["Cheupe"]);
+    assert_eq!(expected[0].reason, "Essential (primary) hypertension");
+    // Two days of grace: Asha (none since) and Dalila (five days late) missed theirs.
+    let missed = service.missed_follow_ups(today, 2).unwrap();
+    assert_eq!(names(&missed), ["Dalila", "Asha"]);
+    // A week of grace: Asha's week is not over, and Dalila came within it.
+    assert!(service.missed_follow_ups(today, 7).unwrap().is_empty());
+
+    // The printed list names them with their phones (or says there is none), not the others;
+    // the print is audited.
+    let audited = |service: &AppService| {
+        service
+            .store()
+            .audit_entries(&outpost::store::AuditFilter {
+                action: Some(outpost::model::AuditAction::Print),
+                ..Default::default()
+            })
+            .unwrap()
+            .len()
+    };
+    let before = audited(&service);
+    let pdf = service
+        .missed_follow_ups_pdf(today, 2, outpost::documents::Paper::A4)
+        .unwrap();
+    assert_eq!(audited(&service), before + 1);
+    let file = dir.path().join("missed.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for word in ["Juma, Asha", "+255 700 000 001", "Juma, Dalila", "no phone"] {
+        assert!(text.contains(word), "{word} in {text}");
+    }
+    for word in ["Bakari", "Cheupe"] {
+        assert!(!text.contains(word), "{word} in {text}");
+    }
+}

@@ -17,6 +17,7 @@ mod clock;
 mod command;
 mod dicom_export;
 mod error;
+mod follow_ups;
 mod printing;
 mod records;
 mod reports;
@@ -29,6 +30,7 @@ pub use dicom_export::{
     DEIDENTIFICATION_LIST, DicomExportError, DicomExportJob, DicomExported, deidentification_list,
 };
 pub use error::{AppError, LoginError};
+pub use follow_ups::MISSED_LOOKBACK_DAYS;
 pub use printing::{DocumentRequest, PrintedDocument};
 pub use records::{ExportScope, FhirImported};
 pub use research::ResearchError;

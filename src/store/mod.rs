@@ -45,6 +45,7 @@ pub use imaging::{SeriesGroup, StudyGroup, group_studies};
 pub use keyring::{KEYRING_FILE, Keyring, KeyringUser};
 pub(crate) use patients::patient_fields;
 pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, WholeRecord, fold_for_sort};
+pub use queue::FollowUp;
 pub use schema::{SCHEMA_VERSION, migrate_to, schema_version};
 pub use sync::{ApplyReport, Conflict, ConflictKind, HeldChange, PushOutcome};
 

@@ -159,3 +159,88 @@ impl Store {
         Ok(changed)
     }
 }
+
+/// A follow-up a signed visit asked for: who, when, and whether they have come back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowUp {
+    /// The patient.
+    pub patient: crate::model::Patient,
+    /// The visit that asked for it.
+    pub visit_id: crate::model::EncounterId,
+    /// Its main diagnosis, as written (empty when none).
+    pub reason: String,
+    /// The day the patient was asked to come back.
+    pub due: NaiveDate,
+    /// The first day on or after `due` the patient was seen (a visit, not voided), if any.
+    pub came_back: Option<NaiveDate>,
+}
+
+impl FollowUp {
+    /// Missed: the patient was not seen within `grace_days` after the day, and those days are
+    /// over by `today`.
+    pub fn missed(&self, today: NaiveDate, grace_days: i64) -> bool {
+        let Some(last_chance) = self
+            .due
+            .checked_add_signed(chrono::TimeDelta::days(grace_days))
+        else {
+            return false;
+        };
+        today > last_chance && self.came_back.is_none_or(|day| day > last_chance)
+    }
+}
+
+impl Store {
+    /// The follow-ups signed visits asked for on the days `from..=to`, by day then name, each
+    /// with the first day the patient was seen again on or after it.
+    pub fn follow_ups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FollowUp>, StoreError> {
+        let rows: Vec<(String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT encounter_id, follow_up FROM encounter
+                 WHERE status = 'signed' AND follow_up >= ?1 AND follow_up <= ?2
+                 ORDER BY follow_up",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([from.to_string(), to.to_string()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?
+                .collect()
+            })
+            .map_err(StoreError::sqlite("reading follow-ups"))?;
+        let mut out = Vec::new();
+        for (id, due) in rows {
+            let (Ok(visit_id), Ok(due)) = (
+                id.parse::<crate::model::EncounterId>(),
+                due.parse::<NaiveDate>(),
+            ) else {
+                continue;
+            };
+            let visit = self.encounter(visit_id)?;
+            let patient = self.patient(visit.patient_id)?;
+            let came_back = self
+                .encounters_for_patient(visit.patient_id)?
+                .into_iter()
+                .filter(|e| !matches!(e.status, crate::model::EncounterStatus::Voided { .. }))
+                .map(|e| e.started_at.with_timezone(&chrono::Local).date_naive())
+                .filter(|day| *day >= due)
+                .min();
+            out.push(FollowUp {
+                reason: visit
+                    .diagnoses
+                    .iter()
+                    .find(|d| d.primary)
+                    .or(visit.diagnoses.first())
+                    .map(|d| d.title.clone())
+                    .unwrap_or_default(),
+                patient,
+                visit_id,
+                due,
+                came_back,
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.due, a.patient.display_name()).cmp(&(b.due, b.patient.display_name()))
+        });
+        Ok(out)
+    }
+}

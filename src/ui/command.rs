@@ -81,6 +81,11 @@ pub enum Command {
     Print(super::printing::PrintSource),
     /// Open the dialog that exports a patient's images as a patient CD.
     ExportImages(PatientId),
+    /// Save the list of missed follow-ups (not seen within `grace_days`) as a PDF to print.
+    PrintMissedFollowUps {
+        /// Days after the due day a patient may still come.
+        grace_days: i64,
+    },
     /// Make the monthly report of a month and show it.
     MakeReport(crate::reports::Month),
     /// Save the monthly report shown as a file the user names.

@@ -884,6 +884,24 @@ impl OutpostApp {
                     }
                 }
             }
+            Command::PrintMissedFollowUps { grace_days } => {
+                match self.service.missed_follow_ups_pdf(
+                    today,
+                    grace_days,
+                    crate::documents::Paper::A4,
+                ) {
+                    Ok(bytes) => self.print_jobs.push(printing::save_in_background(
+                        bytes,
+                        format!("missed-follow-ups-{today}.pdf"),
+                        "PDF",
+                        "pdf",
+                        self.ctx.clone(),
+                    )),
+                    Err(error) => {
+                        self.set_message(format!("Not printed: {}", app_error_text(&error)), true)
+                    }
+                }
+            }
             Command::MakeReport(month) => match self.make_report(month) {
                 Ok(report) => {
                     if let ActiveScreen::Reports(screen) = &mut self.screen {
@@ -1218,6 +1236,9 @@ impl OutpostApp {
                 self.after_write();
             }
             Outcome::QueueChanged(entry) => {
+                if let ActiveScreen::Today(screen) = &mut self.screen {
+                    screen.changed();
+                }
                 if !matches!(self.screen, ActiveScreen::Today(_)) {
                     let name = self
                         .service

@@ -10,6 +10,7 @@ use super::command::{Command, Screen, ViewContext};
 use super::widgets::{ERROR_TEXT, OK_TEXT, WARNING_TEXT, section_ui};
 use crate::app::Command as AppCommand;
 use crate::model::{Action, Priority, QueueEntry, QueueEntryId, QueueState, TriageSign};
+use crate::store::FollowUp;
 use egui::{Color32, RichText, Ui};
 use std::collections::BTreeSet;
 
@@ -19,11 +20,36 @@ struct Triage {
     signs: BTreeSet<TriageSign>,
 }
 
+/// Days after its day a follow-up may still be kept before it counts as missed, unless
+/// changed on the screen.
+const DEFAULT_GRACE_DAYS: i64 = 7;
+
+/// The follow-ups shown, as read for a day.
+struct FollowUps {
+    day: chrono::NaiveDate,
+    expected: Vec<FollowUp>,
+    missed: Vec<FollowUp>,
+}
+
 /// The Today screen.
-#[derive(Default)]
 pub struct TodayScreen {
     triage: Option<Triage>,
     error: Option<String>,
+    grace_days: i64,
+    /// Read when the screen opens and again after a change (a follow-up list is a few queries
+    /// per patient, too many for every frame).
+    follow_ups: Option<FollowUps>,
+}
+
+impl Default for TodayScreen {
+    fn default() -> Self {
+        Self {
+            triage: None,
+            error: None,
+            grace_days: DEFAULT_GRACE_DAYS,
+            follow_ups: None,
+        }
+    }
 }
 
 fn priority_text(priority: Option<Priority>) -> RichText {
@@ -42,6 +68,125 @@ impl TodayScreen {
     /// The screen.
     pub fn open() -> Self {
         Self::default()
+    }
+
+    /// Something changed: the follow-up lists are read again.
+    pub fn changed(&mut self) {
+        self.follow_ups = None;
+    }
+
+    fn follow_ups(&mut self, cx: &ViewContext<'_>) -> Option<&FollowUps> {
+        let stale = self.follow_ups.as_ref().is_none_or(|f| f.day != cx.today);
+        if stale {
+            let from = cx.today - chrono::TimeDelta::days(crate::app::MISSED_LOOKBACK_DAYS);
+            match cx.store.follow_ups(from, cx.today) {
+                Ok(all) => {
+                    let (expected, rest): (Vec<_>, Vec<_>) =
+                        all.into_iter().partition(|f| f.due == cx.today);
+                    let missed = rest
+                        .into_iter()
+                        .filter(|f| f.missed(cx.today, self.grace_days))
+                        .collect();
+                    self.follow_ups = Some(FollowUps {
+                        day: cx.today,
+                        expected,
+                        missed,
+                    });
+                }
+                Err(error) => {
+                    self.error = Some(format!("The follow-ups cannot be read: {error}"));
+                    self.follow_ups = None;
+                }
+            }
+        }
+        self.follow_ups.as_ref()
+    }
+
+    fn follow_ups_ui(&mut self, ui: &mut Ui, queue: &[QueueEntry], cx: &mut ViewContext<'_>) {
+        let grace_before = self.grace_days;
+        let mut grace = self.grace_days;
+        let Some(lists) = self.follow_ups(cx) else {
+            return;
+        };
+        let mut commands = Vec::new();
+        section_ui(
+            ui,
+            &format!("Expected today ({})", lists.expected.len()),
+            |ui| {
+                if lists.expected.is_empty() {
+                    ui.label(RichText::new("No follow-up is due today.").weak());
+                }
+                for f in &lists.expected {
+                    ui.horizontal(|ui| {
+                        let number = f
+                            .patient
+                            .number
+                            .as_ref()
+                            .map(|n| format!("  {n}"))
+                            .unwrap_or_default();
+                        if ui
+                            .link(format!("{}{number}", f.patient.display_name()))
+                            .clicked()
+                        {
+                            commands.push(Command::Open(Screen::Chart(f.patient.patient_id)));
+                        }
+                        if !f.reason.is_empty() {
+                            ui.label(RichText::new(&f.reason).weak());
+                        }
+                        let arrived = queue.iter().any(|e| e.patient_id == f.patient.patient_id);
+                        if arrived {
+                            ui.label(RichText::new("arrived").color(OK_TEXT));
+                        } else if cx.allows(Action::EditDemographics)
+                            && ui.small_button("Arrived").clicked()
+                        {
+                            commands.push(Command::change(AppCommand::AddToQueue(
+                                f.patient.patient_id,
+                            )));
+                        }
+                    });
+                }
+            },
+        );
+        section_ui(
+            ui,
+            &format!("Missed follow-ups ({})", lists.missed.len()),
+            |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Not seen within");
+                    ui.add(egui::DragValue::new(&mut grace).range(0..=60))
+                        .labelled_by(label.id);
+                    ui.label("days of the day they were asked to come back.");
+                    if ui.button("Print list…").clicked() {
+                        commands.push(Command::PrintMissedFollowUps { grace_days: grace });
+                    }
+                });
+                egui::Grid::new("missed_follow_ups")
+                    .striped(true)
+                    .num_columns(4)
+                    .show(ui, |ui| {
+                        for f in &lists.missed {
+                            if ui.link(f.patient.display_name()).clicked() {
+                                commands.push(Command::Open(Screen::Chart(f.patient.patient_id)));
+                            }
+                            ui.label(if f.patient.phone.trim().is_empty() {
+                                "no phone".to_owned()
+                            } else {
+                                f.patient.phone.clone()
+                            });
+                            ui.label(format!("due {}", f.due.format("%-d %b")));
+                            ui.label(RichText::new(&f.reason).weak());
+                            ui.end_row();
+                        }
+                    });
+            },
+        );
+        for command in commands {
+            cx.send(command);
+        }
+        if grace != grace_before {
+            self.grace_days = grace;
+            self.follow_ups = None;
+        }
     }
 
     /// Shows the day's queue.
@@ -92,6 +237,21 @@ impl TodayScreen {
         if let Some(error) = &self.error {
             ui.label(RichText::new(error).color(ERROR_TEXT));
         }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.queue_ui(ui, &queue, now, cx);
+            ui.add_space(8.0);
+            self.follow_ups_ui(ui, &queue, cx);
+        });
+        self.triage_ui(ui, &queue, cx);
+    }
+
+    fn queue_ui(
+        &mut self,
+        ui: &mut Ui,
+        queue: &[QueueEntry],
+        now: chrono::DateTime<chrono::Utc>,
+        cx: &mut ViewContext<'_>,
+    ) {
         if queue.is_empty() {
             ui.label(
                 RichText::new(
@@ -101,27 +261,22 @@ impl TodayScreen {
             );
             return;
         }
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            section_ui(ui, "Queue", |ui| {
-                egui::Grid::new("today_queue")
-                    .striped(true)
-                    .num_columns(7)
-                    .spacing([16.0, 6.0])
-                    .show(ui, |ui| {
-                        for heading in
-                            ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""]
-                        {
-                            ui.label(RichText::new(heading).strong());
-                        }
+        section_ui(ui, "Queue", |ui| {
+            egui::Grid::new("today_queue")
+                .striped(true)
+                .num_columns(7)
+                .spacing([16.0, 6.0])
+                .show(ui, |ui| {
+                    for heading in ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""] {
+                        ui.label(RichText::new(heading).strong());
+                    }
+                    ui.end_row();
+                    for (place, entry) in queue.iter().enumerate() {
+                        self.row_ui(ui, place + 1, entry, now, cx);
                         ui.end_row();
-                        for (place, entry) in queue.iter().enumerate() {
-                            self.row_ui(ui, place + 1, entry, now, cx);
-                            ui.end_row();
-                        }
-                    });
-            })
+                    }
+                });
         });
-        self.triage_ui(ui, &queue, cx);
     }
 
     fn row_ui(
