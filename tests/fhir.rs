@@ -17,21 +17,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The virtualenv's Python, with `fhir.resources` and `carebundle`.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("OUTPOST_PYENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/outpost-pyenv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "the validator's virtualenv is missing at {}: run `bash .ci/pyenv` once (`bash .ci/test` does)",
-        venv.display()
-    );
-    python
-}
+use support::python;
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

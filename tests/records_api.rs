@@ -10,6 +10,7 @@
 mod district;
 #[path = "support/stores.rs"]
 mod stores;
+mod support;
 
 use chrono::{NaiveDate, Utc};
 use district::{Server, start_server, sync, workstation};
@@ -18,9 +19,10 @@ use outpost::server::records_pb::{self as pb, records_client::RecordsClient};
 use outpost::server::{AccessKind, ServerStore, ServiceScope, add_service_account};
 use outpost::store::Store;
 use outpost::sync::engine;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+use support::python;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -79,21 +81,6 @@ fn authed<T>(token: &str, message: T) -> Request<T> {
 
 async fn client(server: &Server) -> RecordsClient<Channel> {
     RecordsClient::connect(server.url.clone()).await.unwrap()
-}
-
-/// The virtualenv's Python (made by `.ci/pyenv`), with grpcio and grpcio-tools.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("OUTPOST_PYENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/outpost-pyenv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "the Python environment is missing at {}: run `bash .ci/pyenv` once (`bash .ci/test` does)",
-        venv.display()
-    );
-    python
 }
 
 fn field(text: &str, key: &str) -> String {

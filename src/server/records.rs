@@ -169,17 +169,7 @@ impl RecordsService {
                 .into_iter()
                 .find(|c| c.clinic_id == account.clinic_id)
                 .ok_or(super::store::StoreError::UnknownClinic(account.clinic_id))?;
-            let mut ids: Vec<Uuid> = store
-                .devices()?
-                .iter()
-                .filter(|d| d.clinic_id == account.clinic_id)
-                .map(|d| d.device_id)
-                .collect();
-            ids.sort();
-            let ordinal = ids
-                .iter()
-                .position(|id| *id == account.device_id)
-                .map_or(ids.len() + 1, |i| i + 1);
+            let ordinal = super::service::device_ordinal(&store.devices()?, &account);
             let prefix = super::service::number_prefix(&clinic.name, ordinal);
             let seq = store.max_number_seq(&prefix)? + 1;
             Ok(PatientNumber { prefix, seq })

@@ -370,16 +370,7 @@ impl pb::enrollment_server::Enrollment for SyncService {
         // workstation of a clinic numbers its patients under its own prefix.
         let store = Arc::clone(&self.store);
         let devices = blocking(move || store.devices()).await?;
-        let mut ids: Vec<Uuid> = devices
-            .iter()
-            .filter(|d| d.clinic_id == clinic.clinic_id)
-            .map(|d| d.device_id)
-            .collect();
-        ids.sort();
-        let ordinal = ids
-            .iter()
-            .position(|id| *id == device.device_id)
-            .map_or(ids.len() + 1, |i| i + 1);
+        let ordinal = device_ordinal(&devices, &device);
         Ok(Response::new(pb::EnrollResponse {
             device_id: device.device_id.hyphenated().to_string(),
             device_token: token,
@@ -1052,6 +1043,20 @@ impl pb::blobs_server::Blobs for SyncService {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// The device's place among its clinic's devices, from 1 (ids are time-ordered): what its
+/// patient numbers' prefix is made of.
+pub(crate) fn device_ordinal(devices: &[Device], device: &Device) -> usize {
+    let mut ids: Vec<Uuid> = devices
+        .iter()
+        .filter(|d| d.clinic_id == device.clinic_id)
+        .map(|d| d.device_id)
+        .collect();
+    ids.sort();
+    ids.iter()
+        .position(|id| *id == device.device_id)
+        .map_or(ids.len() + 1, |i| i + 1)
 }
 
 /// "Hill Clinic", 2 → "HIL2": up to three letters of the clinic's name and the device's place.

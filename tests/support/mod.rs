@@ -187,3 +187,22 @@ pub fn demo_clinic(
         .unwrap();
     service
 }
+
+/// The Python of the tests' virtualenv (made by `.ci/pyenv`, which `bash .ci/test` runs): with
+/// fhir.resources, carebundle, grpcio and grpcio-tools.
+pub fn python() -> std::path::PathBuf {
+    let venv = std::env::var_os("OUTPOST_PYENV").map_or_else(
+        || {
+            std::path::Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/outpost-pyenv")
+        },
+        std::path::PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "the Python environment is missing at {}: run `bash .ci/pyenv` once (`bash .ci/test` does)",
+        venv.display()
+    );
+    python
+}
