@@ -11,11 +11,12 @@
 //! entry of the server's access log.
 
 use super::service::{authenticate, blocking, now_millis};
-use super::store::{AccessEntry, AccessKind, Device, PatientQuery, ServerStore, ServiceScope};
+use super::store::{AccessEntry, AccessKind, Device, ServerStore, ServiceScope};
 use crate::model::{
     ChangeId, ChangeRecord, DateOfBirth, Encounter, EntityKind, HlcStamp, HybridClock, LabResult,
     NodeId, Patient, PatientId, PatientNumber, Sex,
 };
+use crate::sync::wire::pb::FindPatientsRequest;
 use crate::sync::wire::{Ack, MAX_PAGE_BYTES};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -394,42 +395,24 @@ impl pb::records_server::Records for RecordsService {
         request: Request<pb::SearchPatientsRequest>,
     ) -> Result<Response<pb::SearchPatientsResponse>, Status> {
         let (device, _) = self.account(request.metadata()).await?;
-        let (query, said) = match request.into_inner().by {
-            Some(pb::search_patients_request::By::Number(number)) => {
-                let parsed = PatientNumber::parse(&number).ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "{number:?} is not a patient number such as OUT-000042"
-                    ))
-                })?;
-                (
-                    PatientQuery::Number {
-                        prefix: parsed.prefix,
-                        seq: parsed.seq,
-                    },
-                    "number",
-                )
-            }
-            Some(pb::search_patients_request::By::NationalId(id)) if !id.trim().is_empty() => (
-                PatientQuery::NationalId(text(&id, "national_id")?),
-                "national id",
-            ),
-            Some(pb::search_patients_request::By::Name(name))
-                if !name.family_name.trim().is_empty() && name.birth_year > 0 =>
-            {
-                (
-                    PatientQuery::NameAndBirthYear {
-                        family_name: text(&name.family_name, "family_name")?,
-                        birth_year: name.birth_year,
-                    },
-                    "family name and year of birth",
-                )
-            }
-            _ => {
-                return Err(Status::invalid_argument(
-                    "search by number, national_id, or name (a family name and a year of birth)",
-                ));
-            }
+        // The same look-ups, and the same checks, as a workstation's at the district server.
+        let lookup = match request.into_inner().by {
+            Some(pb::search_patients_request::By::Number(number)) => FindPatientsRequest {
+                number,
+                ..FindPatientsRequest::default()
+            },
+            Some(pb::search_patients_request::By::NationalId(national_id)) => FindPatientsRequest {
+                national_id,
+                ..FindPatientsRequest::default()
+            },
+            Some(pb::search_patients_request::By::Name(name)) => FindPatientsRequest {
+                family_name: name.family_name,
+                birth_year: name.birth_year,
+                ..FindPatientsRequest::default()
+            },
+            None => FindPatientsRequest::default(),
         };
+        let (query, said) = super::service::patient_query(lookup)?;
         let store = Arc::clone(&self.store);
         let searcher = device.clone();
         let hits = blocking(move || {
@@ -448,7 +431,7 @@ impl pb::records_server::Records for RecordsService {
                     clinic_id: searcher.clinic_id,
                     kind: AccessKind::Lookup,
                     patient_id: hit.patient_id,
-                    reason: format!("records API search by {said}"),
+                    reason: format!("records API search {said}"),
                 })
                 .collect();
             store.log_access(&entries)?;

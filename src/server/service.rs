@@ -222,7 +222,9 @@ impl SyncService {
 }
 
 /// The store's question for a lookup, and how it was asked (for the access log).
-fn patient_query(request: pb::FindPatientsRequest) -> Result<(PatientQuery, &'static str), Status> {
+pub(crate) fn patient_query(
+    request: pb::FindPatientsRequest,
+) -> Result<(PatientQuery, &'static str), Status> {
     let pb::FindPatientsRequest {
         number,
         national_id,
