@@ -1267,6 +1267,47 @@ fn a_clinic_morning_three_arrivals_triage_reorders_and_the_clinician_sees_the_fi
     harness.get_by_label("With Dr Achieng");
     harness.get_by_label_contains("2 waiting · 1 with a clinician");
     let day = chrono::Local::now().date_naive();
+
+    // She is seen: a visit with a follow-up in a week, signed; her entry is done, and a week
+    // from today she is on the expected list.
+    harness
+        .query_all_by_role(Role::Link)
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with("Njeri, Chausiku"))
+        })
+        .unwrap()
+        .click_accesskit();
+    harness.run();
+    press(&mut harness, "New visit");
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Chief complaint",
+        "Fits at home this morning",
+    );
+    press(&mut harness, "Set follow-up date");
+    let week = day.checked_add_days(chrono::Days::new(7)).unwrap();
+    press(&mut harness, "Sign visit…");
+    harness.get_by_label(&format!("Follow-up: {week}"));
+    press(&mut harness, "Sign");
+    press(&mut harness, "Today");
+    let done = harness
+        .query_all_by_role_and_label(Role::Button, "Done")
+        .count();
+    assert_eq!(done, 1, "one patient is with the clinician");
+    press(&mut harness, "Done");
+    harness.get_by_label_contains("2 waiting · 0 with a clinician · 1 seen");
+    let expected = harness.state().store().follow_ups(week, week).unwrap();
+    assert_eq!(
+        expected
+            .iter()
+            .map(|f| f.patient.patient_id)
+            .collect::<Vec<_>>(),
+        [people[2].patient_id]
+    );
+
     let queue = harness.state().store().queue(day).unwrap();
     assert_eq!(queue.len(), 3);
     assert_eq!(
