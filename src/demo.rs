@@ -678,6 +678,7 @@ pub fn generate(
             summary.patients += 1;
 
             let age_years = age_days as f64 / 365.25;
+            let mut allergies: Vec<Allergy> = Vec::new();
             match rng.u8(..10) {
                 0 => {
                     let substance = *pick(
@@ -703,6 +704,7 @@ pub fn generate(
                     };
                     batch.insert_allergy(&allergy)?;
                     batch.set_allergy_status(&patient, AllergyStatus::Recorded)?;
+                    allergies.push(allergy);
                 }
                 1..=5 => batch.set_allergy_status(&patient, AllergyStatus::NoKnownAllergies)?,
                 _ => {}
@@ -807,7 +809,7 @@ pub fn generate(
                     ],
                 )) = MEDICINES.iter().find(|m| m.0 == code)
                 {
-                    visit.prescriptions.push(Prescription {
+                    let line = Prescription {
                         medicine: (*medicine).to_owned(),
                         strength: (*strength).to_owned(),
                         dose: (*dose).to_owned(),
@@ -817,7 +819,12 @@ pub fn generate(
                         quantity: (*quantity).to_owned(),
                         instructions: String::new(),
                         as_directed: false,
-                    });
+                        allergy_override: None,
+                    };
+                    // A clinician does not prescribe what the patient is allergic to.
+                    if crate::model::allergy_alerts(&line, &allergies).is_empty() {
+                        visit.prescriptions.push(line);
+                    }
                 }
                 if matches!(code, "B54" | "B50.9") {
                     visit.lab_results.push(LabResult {

@@ -55,6 +55,7 @@ fn visit(patient: &Patient, on: (i32, u32, u32)) -> Encounter {
         quantity: "24".into(),
         instructions: "SECRET take with milk, ask Omar".into(),
         as_directed: false,
+        allergy_override: None,
     }];
     v.status = EncounterStatus::Signed {
         signed_by: "Dr Test".into(),

@@ -1319,3 +1319,99 @@ fn a_clinic_morning_three_arrivals_triage_reorders_and_the_clinician_sees_the_fi
         ]
     );
 }
+
+#[test]
+fn amoxicillin_for_a_penicillin_allergic_patient_is_stopped_and_needs_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let patient = register(&mut store, "Wanjiru", "Kamau");
+    let mut allergy = outpost::model::Allergy::new(patient.patient_id, "Penicillin");
+    allergy.reaction = "hives".into();
+    store.save_allergy(&allergy).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness.run();
+    harness
+        .state_mut()
+        .open(outpost::ui::Screen::Chart(patient.patient_id));
+    harness.run();
+    press(&mut harness, "New visit");
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Chief complaint",
+        "Sore throat and fever",
+    );
+    press(&mut harness, "Add prescription");
+    type_into(&mut harness, Role::TextInput, "Medicine", "Amoxicillin");
+    // The medicine list offers the combination too; leaving the field raises the alert.
+    harness.get_by_role_and_label(Role::Button, "Amoxicillin + clavulanic acid");
+    harness
+        .get_by_role_and_label(Role::TextInput, "Strength")
+        .focus();
+    harness.run_steps(2);
+    harness.get_by_label("⚠ Allergy alert");
+    harness.get_by_label(
+        "Amoxicillin is a penicillin, and the patient is allergic to Penicillin (hives; moderate).",
+    );
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Prescribe anyway")
+            .accesskit_node()
+            .is_disabled()
+    );
+    // Not answered: the line stays flagged and the draft is not saved.
+    press(&mut harness, "Change the medicine");
+    harness.run_steps(2);
+    assert!(harness.query_by_label("⚠ Allergy alert").is_none());
+    harness.get_by_label_contains("⚠ Allergy alert: Amoxicillin is a penicillin");
+    press(&mut harness, "Save draft");
+    harness.get_by_label_contains("Draft not saved: Amoxicillin meets the allergy to Penicillin");
+    let patient_id = patient.patient_id;
+    assert!(
+        harness
+            .state()
+            .store()
+            .encounters_for_patient(patient_id)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Answered with a reason: prescribed, and the reason is shown, kept and audited.
+    press(&mut harness, "Answer the allergy alert for Amoxicillin…");
+    harness.run_steps(2);
+    type_into(
+        &mut harness,
+        Role::MultilineTextInput,
+        "Reason to prescribe anyway",
+        "Tolerated amoxicillin in 2024; hives were to benzathine",
+    );
+    press(&mut harness, "Prescribe anyway");
+    harness.run_steps(2);
+    harness.get_by_label(
+        "Amoxicillin prescribed despite the allergy to Penicillin: Tolerated amoxicillin in 2024; hives were to benzathine",
+    );
+    replace_text(&mut harness, Role::TextInput, "Strength", "500 mg");
+    replace_text(&mut harness, Role::TextInput, "Dose", "1 capsule");
+    replace_text(&mut harness, Role::TextInput, "Frequency", "3 times a day");
+    replace_text(&mut harness, Role::TextInput, "Duration", "5 days");
+    press(&mut harness, "Save draft");
+    harness.get_by_label_contains("Draft saved");
+    let visits = harness
+        .state()
+        .store()
+        .encounters_for_patient(patient_id)
+        .unwrap();
+    let answer = visits[0].prescriptions[0].allergy_override.clone().unwrap();
+    assert_eq!(answer.allergies, ["Penicillin"]);
+    assert_eq!(answer.medicine, "Amoxicillin");
+    let audited = harness
+        .state()
+        .store()
+        .audit_entries(&outpost::store::AuditFilter {
+            patient_id: Some(patient_id),
+            action: Some(outpost::model::AuditAction::AllergyAlertOverridden),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+}

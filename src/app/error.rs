@@ -69,6 +69,9 @@ pub enum AppError {
     /// The workstation's files are being encrypted; signing in waits for it.
     #[error("The records are being encrypted; wait for it to finish.")]
     Encrypting,
+    /// A prescription meets a recorded allergy, and no reason answers the alert.
+    #[error("{}", allergy_refusal(.0))]
+    AllergyAlert(Vec<crate::model::AllergyAlert>),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,4 +93,13 @@ pub enum AppError {
     /// A key could not be made, opened or sealed.
     #[error(transparent)]
     Key(#[from] KeyError),
+}
+
+/// "Allergy alert not answered: …" with each alert.
+fn allergy_refusal(alerts: &[crate::model::AllergyAlert]) -> String {
+    let messages: Vec<String> = alerts.iter().map(|a| a.message()).collect();
+    format!(
+        "Allergy alert not answered: {} Give a reason to prescribe anyway, or change the medicine.",
+        messages.join(" ")
+    )
 }

@@ -1123,6 +1123,54 @@ impl AppService {
         Ok(())
     }
 
+    /// Refuses a visit with a prescription that meets one of the patient's recorded allergies
+    /// and no reason answering the alert.
+    fn refuse_unanswered_alerts(
+        &self,
+        encounter: &crate::model::Encounter,
+    ) -> Result<(), AppError> {
+        let allergies = self.store.allergies(encounter.patient_id)?;
+        let unanswered = crate::model::unanswered_alerts(encounter, &allergies);
+        if unanswered.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::AllergyAlert(
+                unanswered.into_iter().map(|(_, alert)| alert).collect(),
+            ))
+        }
+    }
+
+    /// Audits each prescription of `saved` prescribed despite an allergy alert that was not so
+    /// before (`stored`): the reason itself is in the visit.
+    fn audit_overrides(
+        &mut self,
+        saved: &crate::model::Encounter,
+        stored: Option<&crate::model::Encounter>,
+        user_id: Option<UserId>,
+    ) -> Result<(), AppError> {
+        let before: Vec<_> = stored
+            .map(|s| {
+                s.prescriptions
+                    .iter()
+                    .filter_map(|p| p.allergy_override.clone().map(|o| (p.medicine.clone(), o)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for line in &saved.prescriptions {
+            let Some(answer) = &line.allergy_override else {
+                continue;
+            };
+            if !before.contains(&(line.medicine.clone(), answer.clone())) {
+                self.store.record_audit(
+                    AuditEvent::new(AuditAction::AllergyAlertOverridden, user_id)
+                        .patient(saved.patient_id)
+                        .record(saved.encounter_id.0),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one command for the signed-in user, if their roles allow it.
     pub fn execute(&mut self, command: Command) -> Result<Outcome, AppError> {
         let stored = match &command {
@@ -1158,14 +1206,26 @@ impl AppService {
             }
             Command::SaveEncounter(mut encounter) => {
                 keep_author(&mut encounter, stored.as_ref(), &signer);
-                Outcome::DraftSaved(self.store.save_encounter(&encounter)?)
+                // Saving a draft whose prescriptions did not change prescribes nothing new (a
+                // nurse's vital signs); signing checks every line.
+                if stored
+                    .as_ref()
+                    .is_none_or(|s| s.prescriptions != encounter.prescriptions)
+                {
+                    self.refuse_unanswered_alerts(&encounter)?;
+                }
+                let saved = self.store.save_encounter(&encounter)?;
+                self.audit_overrides(&encounter, stored.as_ref(), signer.user_id)?;
+                Outcome::DraftSaved(saved)
             }
             Command::TakeOverDraft(encounter_id) => {
                 Outcome::DraftTakenOver(self.store.take_over_draft(encounter_id, &signer)?)
             }
             Command::SignEncounter(mut encounter) => {
                 keep_author(&mut encounter, stored.as_ref(), &signer);
+                self.refuse_unanswered_alerts(&encounter)?;
                 self.store.save_encounter(&encounter)?;
+                self.audit_overrides(&encounter, stored.as_ref(), signer.user_id)?;
                 Outcome::VisitSigned(self.store.sign_encounter(encounter.encounter_id, &signer)?)
             }
             Command::AddAmendment(mut amendment) => {

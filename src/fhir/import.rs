@@ -933,6 +933,7 @@ fn read_prescription(r: &Value) -> Option<Prescription> {
             .and_then(|x| x.get("valueBoolean"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        allergy_override: None,
     };
     if ours.is_none() {
         // Another system's prescription: its words, as it wrote them.

@@ -65,11 +65,13 @@ pub enum AuditAction {
     /// A referral letter was issued from a visit (besides its print): what the monthly report
     /// counts as a referral.
     ReferralIssued,
+    /// A medicine was prescribed despite an allergy alert, with a reason (kept in the visit).
+    AllergyAlertOverridden,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 24] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -93,6 +95,7 @@ impl AuditAction {
         Self::DraftTakenOver,
         Self::StoreCompacted,
         Self::ReferralIssued,
+        Self::AllergyAlertOverridden,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -121,6 +124,7 @@ impl AuditAction {
             Self::DraftTakenOver => "draft_taken_over",
             Self::StoreCompacted => "store_compacted",
             Self::ReferralIssued => "referral_issued",
+            Self::AllergyAlertOverridden => "allergy_alert_overridden",
         }
     }
 }

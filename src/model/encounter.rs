@@ -173,6 +173,34 @@ pub struct Prescription {
     /// Taken "as directed": no dose, frequency or duration is written, on purpose.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub as_directed: bool,
+    /// The prescriber's answer to an allergy alert: prescribed anyway, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allergy_override: Option<AllergyOverride>,
+}
+
+/// A prescription written despite an allergy alert: the allergies it was warned of (their
+/// substances as recorded) and the prescriber's reason. An allergy recorded later alerts again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllergyOverride {
+    /// The medicine as it was written when the alert was answered: another medicine in the line
+    /// is asked about again.
+    pub medicine: String,
+    /// The reason, as the prescriber wrote it.
+    pub reason: String,
+    /// The allergies the alert named, by substance as recorded.
+    pub allergies: Vec<String>,
+}
+
+impl AllergyOverride {
+    /// Whether this answer covers an alert about `medicine` and the allergy to `substance`.
+    pub fn covers(&self, medicine: &str, substance: &str) -> bool {
+        !self.reason.trim().is_empty()
+            && self.medicine.trim().eq_ignore_ascii_case(medicine.trim())
+            && self
+                .allergies
+                .iter()
+                .any(|a| a.trim().eq_ignore_ascii_case(substance.trim()))
+    }
 }
 
 impl Prescription {
@@ -708,6 +736,13 @@ impl Encounter {
         }
         for p in &self.prescriptions {
             lines.push(format!("Prescription: {}", p.summary()));
+            if let Some(answer) = &p.allergy_override {
+                lines.push(format!(
+                    "Allergy alert overridden ({}): {}",
+                    answer.allergies.join(", "),
+                    answer.reason.trim()
+                ));
+            }
         }
         for lab in self.lab_results.iter().filter(|l| l.abnormal) {
             lines.push(format!(

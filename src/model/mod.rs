@@ -17,9 +17,11 @@ mod encounter;
 mod hlc;
 mod ids;
 mod letterhead;
+mod medicines;
 pub mod merge;
 mod patient;
 mod queue;
+mod safety;
 mod user;
 mod validation;
 mod vitals;
@@ -35,9 +37,9 @@ pub use blob::{BlobHash, BlobHashError};
 pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
 pub use encounter::{
-    AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription, Diagnosis, Encounter,
-    EncounterKind, EncounterStatus, LabResult, Prescription, SignedVisit, Signer, VitalChange,
-    VitalCorrection,
+    AllergyOverride, AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription,
+    Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription, SignedVisit,
+    Signer, VitalChange, VitalCorrection,
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{
@@ -45,8 +47,16 @@ pub use ids::{
     QueueEntryId, new_uuid,
 };
 pub use letterhead::{ClinicLetterhead, LOGO_PIXELS};
+pub use medicines::{
+    Composition, DrugClass, Medicine, MedicineList, MedicineListError, medicine_list, normalise,
+};
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
 pub use queue::{Priority, QueueEntry, QueueState, TriageSign, queue_order, triage_priority};
+pub use safety::{
+    AlertKind, AllergyAlert, DOSE_CHECK_UNDER_YEARS, DoseLimit, DoseWarning, allergy_alerts,
+    dose_limits, dose_mg, dose_warning, doses_per_day, has_dose_limits, parse_dose_limits,
+    unanswered_alerts,
+};
 pub use user::{MIN_PASSWORD_CHARS, PasswordStrength, UserAccount, UserId, password_strength};
 pub use validation::{FieldError, Validation};
 pub use vitals::{VITAL_RANGES, VitalFlag, VitalRange, Vitals};

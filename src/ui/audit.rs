@@ -265,5 +265,6 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::DraftTakenOver => "Took over a draft visit",
         AuditAction::StoreCompacted => "Compacted the records' history",
         AuditAction::ReferralIssued => "Issued a referral letter",
+        AuditAction::AllergyAlertOverridden => "Prescribed despite an allergy alert",
     }
 }

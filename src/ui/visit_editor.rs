@@ -17,8 +17,10 @@ use super::widgets::{
 };
 use crate::app::Command as AppCommand;
 use crate::model::{
-    Action, Allergy, AllergyStatus, Amendment, Diagnosis, Encounter, EncounterId, EncounterKind,
-    EncounterStatus, LabResult, Patient, PatientId, Prescription, VITAL_RANGES, Vitals, age_on,
+    Action, Allergy, AllergyAlert, AllergyOverride, AllergyStatus, Amendment,
+    DOSE_CHECK_UNDER_YEARS, Diagnosis, Encounter, EncounterId, EncounterKind, EncounterStatus,
+    LabResult, Medicine, Patient, PatientId, Prescription, VITAL_RANGES, Vitals, age_on,
+    allergy_alerts, dose_warning, has_dose_limits, medicine_list, unanswered_alerts,
 };
 use crate::store::{MedicineSuggestion, Store, StoreError};
 use chrono::{Local, NaiveDate, Utc};
@@ -52,6 +54,15 @@ enum Dialog {
         reason: String,
         error: Option<String>,
     },
+    /// A prescription meets a recorded allergy: answer with a reason, or change the medicine.
+    Allergy {
+        /// The prescription line.
+        row: usize,
+        /// What it meets.
+        alerts: Vec<AllergyAlert>,
+        /// The reason to prescribe anyway, as typed.
+        reason: String,
+    },
 }
 
 /// Medicines offered for the prescription row being typed.
@@ -59,6 +70,8 @@ struct MedicineLookup {
     row: usize,
     prefix: String,
     suggestions: Vec<MedicineSuggestion>,
+    /// Matches in the medicine list.
+    listed: Vec<&'static Medicine>,
 }
 
 /// The visit editor screen.
@@ -80,6 +93,9 @@ pub struct VisitEditor {
     save_state: SaveState,
     diagnosis_picker: Icd10Picker,
     medicine_lookup: Option<MedicineLookup>,
+    /// The prescription line whose medicine was just picked from the list: its forms and
+    /// strengths are offered.
+    choosing_form: Option<usize>,
     dialog: Option<Dialog>,
     action_error: Option<String>,
     /// The last row removed, until it is undone or another is removed.
@@ -178,6 +194,7 @@ impl VisitEditor {
             save_state: SaveState::NotYet,
             diagnosis_picker: Icd10Picker::new("Find diagnosis"),
             medicine_lookup: None,
+            choosing_form: None,
             dialog: None,
             action_error: None,
             removed: None,
@@ -244,7 +261,7 @@ impl VisitEditor {
         match &mut self.dialog {
             Some(Dialog::Amend(form)) => form.error = Some(text),
             Some(Dialog::Void { error, .. }) => *error = Some(text),
-            Some(Dialog::Sign) | None => {
+            Some(Dialog::Sign | Dialog::Allergy { .. }) | None => {
                 self.dialog = None;
                 self.action_error = Some(format!("The visit was not signed: {text}"));
             }
@@ -282,10 +299,56 @@ impl VisitEditor {
             .lab_results
             .retain(|l| !(l.test.trim().is_empty() && l.value.trim().is_empty()));
         let validation = encounter.validate();
-        if validation.is_valid() {
-            Ok(encounter)
-        } else {
-            Err(validation.summary())
+        if !validation.is_valid() {
+            return Err(validation.summary());
+        }
+        if let Some((_, alert)) = unanswered_alerts(&encounter, &self.allergies).first() {
+            return Err(format!(
+                "{} meets the allergy to {}: answer the allergy alert, or change the medicine.",
+                alert.medicine, alert.allergy
+            ));
+        }
+        Ok(encounter)
+    }
+
+    /// The weight typed in this visit, in kg.
+    fn weight_kg(&self) -> Option<f64> {
+        VITAL_RANGES
+            .iter()
+            .zip(&self.vital_text)
+            .find(|(range, _)| range.field == "weight_kg")
+            .and_then(|(_, text)| parse_vital(text).ok().flatten())
+    }
+
+    /// Whether the patient is a child whose doses the table checks.
+    fn dose_checked(&self) -> bool {
+        self.age_months
+            .is_some_and(|months| months < DOSE_CHECK_UNDER_YEARS * 12)
+    }
+
+    /// Opens the allergy alert for prescription line `row` if it has one no reason answers yet.
+    fn ask_about_alerts(&mut self, row: usize) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let Some(line) = self.encounter.prescriptions.get(row) else {
+            return;
+        };
+        let alerts: Vec<AllergyAlert> = allergy_alerts(line, &self.allergies)
+            .into_iter()
+            .filter(|a| {
+                !line
+                    .allergy_override
+                    .as_ref()
+                    .is_some_and(|o| o.covers(&line.medicine, &a.allergy))
+            })
+            .collect();
+        if !alerts.is_empty() {
+            self.dialog = Some(Dialog::Allergy {
+                row,
+                alerts,
+                reason: String::new(),
+            });
         }
     }
 
@@ -745,6 +808,7 @@ impl VisitEditor {
         ];
         let mut remove: Option<usize> = None;
         let mut lookup_request: Option<(usize, String)> = None;
+        let mut left_medicine: Option<usize> = None;
         if self.encounter.prescriptions.is_empty() {
             ui.label(RichText::new("No prescriptions.").weak());
         } else {
@@ -795,6 +859,9 @@ impl VisitEditor {
                                     {
                                         lookup_request = Some((index, text.clone()));
                                     }
+                                    if column == 0 && response.lost_focus() {
+                                        left_medicine = Some(index);
+                                    }
                                 }
                                 ui.checkbox(&mut prescription.as_directed, "As directed")
                                     .on_hover_text(
@@ -815,6 +882,10 @@ impl VisitEditor {
         if let Some((row, prefix)) = lookup_request {
             self.look_up_medicines(cx.store, row, prefix);
         }
+        if let Some(row) = left_medicine {
+            self.ask_about_alerts(row);
+        }
+        self.prescription_notes_ui(ui);
         if let Some(index) = remove
             && index < self.encounter.prescriptions.len()
         {
@@ -827,6 +898,7 @@ impl VisitEditor {
             self.medicine_lookup = None;
         }
         self.medicine_suggestions_ui(ui);
+        self.forms_ui(ui);
         if ui.button("Add prescription").clicked() {
             self.encounter.prescriptions.push(Prescription {
                 route: "oral".to_owned(),
@@ -856,7 +928,130 @@ impl VisitEditor {
             row,
             prefix: prefix_trimmed.to_owned(),
             suggestions,
+            listed: medicine_list().search(prefix_trimmed, MEDICINE_SUGGESTIONS),
         });
+    }
+
+    /// Under the prescriptions: each line's allergy alert (with the way to answer it), the
+    /// answer given, and a child's dose above the table's range.
+    fn prescription_notes_ui(&mut self, ui: &mut Ui) {
+        let weight = self.weight_kg();
+        let child = self.dose_checked();
+        let mut answer: Option<usize> = None;
+        for (index, line) in self.encounter.prescriptions.iter().enumerate() {
+            let alerts = allergy_alerts(line, &self.allergies);
+            let unanswered: Vec<&AllergyAlert> = alerts
+                .iter()
+                .filter(|a| {
+                    !line
+                        .allergy_override
+                        .as_ref()
+                        .is_some_and(|o| o.covers(&line.medicine, &a.allergy))
+                })
+                .collect();
+            for alert in &unanswered {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(
+                        RichText::new(format!("⚠ Allergy alert: {}", alert.message()))
+                            .color(ERROR_TEXT)
+                            .strong(),
+                    );
+                });
+            }
+            if !unanswered.is_empty()
+                && ui
+                    .button(format!(
+                        "Answer the allergy alert for {}…",
+                        line.medicine.trim()
+                    ))
+                    .clicked()
+            {
+                answer = Some(index);
+            }
+            if let Some(given) = &line.allergy_override
+                && !alerts.is_empty()
+            {
+                ui.label(
+                    RichText::new(format!(
+                        "{} prescribed despite the allergy to {}: {}",
+                        line.medicine.trim(),
+                        given.allergies.join(", "),
+                        given.reason.trim()
+                    ))
+                    .color(WARNING_TEXT),
+                );
+            }
+            if child && !line.as_directed && has_dose_limits(&line.medicine) {
+                match weight {
+                    Some(kg) => {
+                        if let Some(warning) = dose_warning(line, kg) {
+                            warning_label(
+                                ui,
+                                &format!("Dose above the range: {}", warning.message),
+                            );
+                        }
+                    }
+                    None => {
+                        ui.label(
+                            RichText::new(format!(
+                                "Weigh the child to check the dose of {}.",
+                                line.medicine.trim()
+                            ))
+                            .weak(),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(row) = answer {
+            self.dialog = None;
+            self.ask_about_alerts(row);
+        }
+    }
+
+    /// The forms and strengths of a medicine just picked from the list; one click fills the
+    /// strength and the route.
+    fn forms_ui(&mut self, ui: &mut Ui) {
+        let Some(row) = self.choosing_form else {
+            return;
+        };
+        let Some(medicine) = self
+            .encounter
+            .prescriptions
+            .get(row)
+            .and_then(|line| medicine_list().find(&line.medicine))
+        else {
+            self.choosing_form = None;
+            return;
+        };
+        if medicine.forms.is_empty() {
+            self.choosing_form = None;
+            return;
+        }
+        let mut chosen: Option<&str> = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("{} comes as:", medicine.display_name())).weak());
+            for form in &medicine.forms {
+                if ui.small_button(form).clicked() {
+                    chosen = Some(form);
+                }
+            }
+            if ui
+                .small_button("Other")
+                .on_hover_text("Type the strength")
+                .clicked()
+            {
+                self.choosing_form = None;
+            }
+        });
+        if let Some(form) = chosen
+            && let Some(line) = self.encounter.prescriptions.get_mut(row)
+        {
+            let (strength, route) = strength_and_route(form);
+            line.strength = strength;
+            line.route = route.to_owned();
+            self.choosing_form = None;
+        }
     }
 
     fn medicine_suggestions_ui(&mut self, ui: &mut Ui) {
@@ -871,27 +1066,60 @@ impl VisitEditor {
             .iter()
             .filter(|s| s.medicine != current.medicine)
             .collect();
-        if offered.is_empty() {
+        let listed: Vec<&Medicine> = lookup
+            .listed
+            .iter()
+            .copied()
+            .filter(|m| m.display_name() != current.medicine)
+            .collect();
+        if offered.is_empty() && listed.is_empty() {
             return;
         }
-        let mut chosen: Option<String> = None;
-        ui.horizontal_wrapped(|ui| {
-            ui.label(RichText::new("Prescribed here before:").weak());
-            for suggestion in offered {
-                if ui
-                    .small_button(&suggestion.medicine)
-                    .on_hover_text(format!("Prescribed {} times", suggestion.uses))
-                    .clicked()
-                {
-                    chosen = Some(suggestion.medicine.clone());
+        let mut chosen: Option<(String, bool)> = None;
+        if !offered.is_empty() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new("Prescribed here before:").weak());
+                for suggestion in offered {
+                    if ui
+                        .small_button(&suggestion.medicine)
+                        .on_hover_text(format!("Prescribed {} times", suggestion.uses))
+                        .clicked()
+                    {
+                        chosen = Some((suggestion.medicine.clone(), false));
+                    }
                 }
-            }
-        });
-        if let Some(medicine) = chosen {
-            if let Some(prescription) = self.encounter.prescriptions.get_mut(lookup.row) {
+            });
+        }
+        if !listed.is_empty() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new("Medicine list:").weak());
+                for medicine in listed {
+                    if ui
+                        .small_button(medicine.display_name())
+                        .on_hover_text(format!(
+                            "{} ({})",
+                            medicine.group,
+                            if medicine.synonyms.is_empty() {
+                                medicine.forms.join(", ")
+                            } else {
+                                format!("also {}", medicine.synonyms.join(", "))
+                            }
+                        ))
+                        .clicked()
+                    {
+                        chosen = Some((medicine.display_name(), true));
+                    }
+                }
+            });
+        }
+        if let Some((medicine, from_list)) = chosen {
+            let row = lookup.row;
+            if let Some(prescription) = self.encounter.prescriptions.get_mut(row) {
                 prescription.medicine = medicine;
             }
             self.medicine_lookup = None;
+            self.choosing_form = from_list.then_some(row);
+            self.ask_about_alerts(row);
         }
     }
 
@@ -1261,13 +1489,90 @@ impl VisitEditor {
         } else {
             Vec::new()
         };
+        // A child's doses above the range are said again before signing.
+        let dose_warnings: Vec<String> = match (self.weight_kg(), &self.dialog) {
+            (Some(kg), Some(Dialog::Sign)) if self.dose_checked() => self
+                .encounter
+                .prescriptions
+                .iter()
+                .filter_map(|p| dose_warning(p, kg))
+                .map(|w| format!("Dose above the range: {}", w.message))
+                .collect(),
+            _ => Vec::new(),
+        };
         let author = self.encounter.clinician.trim().to_owned();
         let is_author = cx.signer.is_author_of(&self.encounter);
         let encounter_id = self.encounter.encounter_id;
+        let mut allergy_decision: Option<(usize, AllergyDecision)> = None;
         let Some(dialog) = &mut self.dialog else {
             return;
         };
         let close = match dialog {
+            Dialog::Allergy {
+                row,
+                alerts,
+                reason,
+            } => {
+                let modal =
+                    egui::Modal::new(Id::unique("allergy_alert_modal")).show(ui.ctx(), |ui| {
+                        ui.set_width(520.0);
+                        ui.label(
+                            RichText::new("⚠ Allergy alert")
+                                .heading()
+                                .strong()
+                                .color(ERROR_TEXT),
+                        );
+                        ui.add_space(6.0);
+                        for alert in alerts.iter() {
+                            ui.label(RichText::new(alert.message()).strong());
+                        }
+                        ui.add_space(6.0);
+                        ui.label(
+                            "To prescribe it anyway, write why. The reason is kept in the visit \
+                             and the audit trail.",
+                        );
+                        let label = ui.label("Reason to prescribe anyway");
+                        ui.add(
+                            TextEdit::multiline(reason)
+                                .desired_rows(2)
+                                .desired_width(f32::INFINITY),
+                        )
+                        .labelled_by(label.id);
+                        ui.add_space(8.0);
+                        ui.horizontal(|ui| {
+                            if ui
+                                .add_enabled(
+                                    !reason.trim().is_empty(),
+                                    egui::Button::new(RichText::new("Prescribe anyway").strong()),
+                                )
+                                .on_disabled_hover_text("Write the reason first")
+                                .clicked()
+                            {
+                                allergy_decision = Some((
+                                    *row,
+                                    AllergyDecision::PrescribeAnyway(AllergyOverride {
+                                        medicine: alerts
+                                            .first()
+                                            .map(|a| a.medicine.clone())
+                                            .unwrap_or_default(),
+                                        reason: reason.trim().to_owned(),
+                                        allergies: alerts
+                                            .iter()
+                                            .map(|a| a.allergy.clone())
+                                            .collect(),
+                                    }),
+                                ));
+                            }
+                            if ui.button("Change the medicine").clicked() {
+                                allergy_decision = Some((*row, AllergyDecision::Change));
+                            }
+                            if ui.button("Remove this prescription").clicked() {
+                                allergy_decision = Some((*row, AllergyDecision::Remove));
+                            }
+                        });
+                    });
+                modal.should_close() || allergy_decision.is_some()
+            }
             Dialog::Sign => {
                 let problems = sign_check.unwrap_or_else(|| Err(String::new()));
                 let may_sign = is_author && cx.allows(crate::model::Action::SignVisit);
@@ -1291,6 +1596,9 @@ impl VisitEditor {
                                 ui.label(line);
                             }
                         });
+                    for warning in &dose_warnings {
+                        warning_label(ui, warning);
+                    }
                     if let Err(reason) = &problems {
                         error_label(ui, Some(&format!("Before signing: {reason}")));
                     }
@@ -1394,7 +1702,36 @@ impl VisitEditor {
         if close {
             self.dialog = None;
         }
+        match allergy_decision {
+            Some((row, AllergyDecision::PrescribeAnyway(answer))) => {
+                if let Some(line) = self.encounter.prescriptions.get_mut(row) {
+                    line.allergy_override = Some(answer);
+                }
+            }
+            Some((row, AllergyDecision::Remove)) if row < self.encounter.prescriptions.len() => {
+                let before = self.encounter.prescriptions.clone();
+                let removed = self.encounter.prescriptions.remove(row);
+                self.removed = Some(Removed::Prescriptions {
+                    before,
+                    what: removed.medicine.trim().to_owned(),
+                });
+                self.medicine_lookup = None;
+                self.choosing_form = None;
+            }
+            // Changing the medicine is done in its field; the line stays flagged until then.
+            Some((_, AllergyDecision::Change | AllergyDecision::Remove)) | None => {}
+        }
     }
+}
+
+/// How the prescriber answered an allergy alert.
+enum AllergyDecision {
+    /// Prescribe it, for this reason.
+    PrescribeAnyway(AllergyOverride),
+    /// Leave the line as it is to change its medicine.
+    Change,
+    /// Remove the line.
+    Remove,
 }
 
 /// What an amendment changes in the record, in words, one line each; `known` names the
@@ -1563,6 +1900,35 @@ pub(super) fn vitals_and_notes(
 }
 
 /// Reads a vital sign as typed; a decimal comma is accepted. `Err` when it is not a number.
+/// The strength and route a form of the medicine list stands for: "tablet 500 mg" → ("500 mg",
+/// "oral"); "powder for injection 1 g" → ("1 g", "IV/IM").
+fn strength_and_route(form: &str) -> (String, &'static str) {
+    let strength = form
+        .find(|c: char| c.is_ascii_digit())
+        .map(|at| form[at..].trim().to_owned())
+        .unwrap_or_default();
+    let lowered = form.to_lowercase();
+    let route = if lowered.contains("injection") || lowered.contains("infusion") {
+        "IV/IM"
+    } else if lowered.contains("suppositor") || lowered.contains("rectal") {
+        "rectal"
+    } else if lowered.contains("inhal") || lowered.contains("nebul") {
+        "inhaled"
+    } else if lowered.contains("eye") {
+        "eye"
+    } else if ["cream", "ointment", "gel", "lotion", "solution for skin"]
+        .iter()
+        .any(|w| lowered.contains(w))
+    {
+        "topical"
+    } else if lowered.contains("pessary") || lowered.contains("vaginal") {
+        "vaginal"
+    } else {
+        "oral"
+    };
+    (strength, route)
+}
+
 pub(super) fn parse_vital(text: &str) -> Result<Option<f64>, ()> {
     let text = text.trim().replace(',', ".");
     if text.is_empty() {
