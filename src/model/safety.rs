@@ -579,7 +579,7 @@ pub fn dose_warning(prescription: &Prescription, weight_kg: f64) -> Option<DoseW
     Some(DoseWarning {
         medicine: name.to_owned(),
         message: format!(
-            "{name}: {}. Usual: {} ({}).",
+            "{name}: {}. Usual: {}. Source: {}.",
             problems.join("; "),
             limit.usual,
             limit.source

@@ -1066,11 +1066,18 @@ impl VisitEditor {
             .iter()
             .filter(|s| s.medicine != current.medicine)
             .collect();
+        // A medicine of the list prescribed here before is offered once, among those.
         let listed: Vec<&Medicine> = lookup
             .listed
             .iter()
             .copied()
-            .filter(|m| m.display_name() != current.medicine)
+            .filter(|m| {
+                let name = m.display_name();
+                name != current.medicine
+                    && !offered
+                        .iter()
+                        .any(|s| s.medicine.trim().eq_ignore_ascii_case(&name))
+            })
             .collect();
         if offered.is_empty() && listed.is_empty() {
             return;
@@ -1085,7 +1092,10 @@ impl VisitEditor {
                         .on_hover_text(format!("Prescribed {} times", suggestion.uses))
                         .clicked()
                     {
-                        chosen = Some((suggestion.medicine.clone(), false));
+                        chosen = Some((
+                            suggestion.medicine.clone(),
+                            medicine_list().find(&suggestion.medicine).is_some(),
+                        ));
                     }
                 }
             });
