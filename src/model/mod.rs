@@ -13,6 +13,7 @@ mod audit;
 mod blob;
 mod change;
 mod clinical;
+mod duplicates;
 mod encounter;
 mod hlc;
 mod ids;
@@ -36,6 +37,9 @@ pub use audit::{
 pub use blob::{BlobHash, BlobHashError};
 pub use change::{ChangeRecord, EntityKind, FieldKind, MAX_FIELD_TEXT};
 pub use clinical::{Allergy, AllergySeverity, AllergyStatus, Problem, ProblemStatus};
+pub use duplicates::{
+    Comparable, LIKELY, Likeness, blocking_keys, name_tokens, phonetic, score as likeness,
+};
 pub use encounter::{
     AllergyOverride, AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription,
     Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription, SignedVisit,
