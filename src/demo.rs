@@ -856,6 +856,119 @@ pub fn generate(
     Ok(summary)
 }
 
+/// A duplicate planted by [`plant_duplicates`]: the patient copied and the second record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlantedDuplicate {
+    /// The patient already registered.
+    pub original: crate::model::PatientId,
+    /// The same person registered again, with the kinds of differences a second registration
+    /// has.
+    pub duplicate: crate::model::PatientId,
+}
+
+/// A name as a hurried clerk may type it again: two letters swapped, one dropped, or one
+/// doubled.
+fn misspelt(rng: &mut fastrand::Rng, name: &str) -> String {
+    let mut chars: Vec<char> = name.chars().collect();
+    if chars.len() < 4 {
+        return name.to_owned();
+    }
+    let at = rng.usize(1..chars.len() - 1);
+    match rng.u8(..3) {
+        0 => chars.swap(at, at + 1),
+        1 => {
+            chars.remove(at);
+        }
+        _ => {
+            let c = chars[at];
+            chars.insert(at, c);
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Registers `count` patients a second time, each copied from a random patient of the store with
+/// one to three of the differences a second registration brings: a misspelt family or given name,
+/// the names the other way round, an estimated age for the birth date (or day and month swapped,
+/// or none), the phone written another way or left out, the village left out, the name in another
+/// script and the national ID left out. Returns each original with its duplicate.
+pub fn plant_duplicates(
+    store: &mut Store,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<PlantedDuplicate>, StoreError> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let today = Utc::now().date_naive();
+    let rowids = store.patient_order(crate::store::PatientSort::Name, false)?;
+    let mut planted = Vec::new();
+    if rowids.is_empty() {
+        return Ok(planted);
+    }
+    let mut chosen = std::collections::HashSet::new();
+    let mut batch_patients = Vec::new();
+    while batch_patients.len() < count.min(rowids.len()) {
+        let rowid = rowids[rng.usize(..rowids.len())];
+        if !chosen.insert(rowid) {
+            continue;
+        }
+        let Some(row) = store.patient_rows(&[rowid])?.into_iter().next() else {
+            continue;
+        };
+        let original = store.patient(row.patient_id)?;
+        let mut copy = original.clone();
+        copy.patient_id = crate::model::PatientId::new();
+        copy.number = None;
+        copy.next_of_kin = NextOfKin::default();
+        copy.notes = String::new();
+        for _ in 0..rng.usize(1..=3) {
+            match rng.u8(..8) {
+                0 => copy.family_name = misspelt(&mut rng, &copy.family_name),
+                1 => copy.given_name = misspelt(&mut rng, &copy.given_name),
+                2 => std::mem::swap(&mut copy.given_name, &mut copy.family_name),
+                3 => {
+                    copy.birth = copy.birth.and_then(|b| {
+                        let years = crate::model::age_on(b.date, today).map_or(0, |a| a.0);
+                        DateOfBirth::estimated_from_age(years + rng.u32(0..2), today)
+                    });
+                }
+                4 => {
+                    copy.birth = copy.birth.map(|b| {
+                        b.date
+                            .with_day(b.date.month())
+                            .and_then(|d| d.with_month(b.date.day()))
+                            .map_or(b, DateOfBirth::exact)
+                    });
+                }
+                5 => {
+                    // Written without the country code, or not given this time.
+                    let digits = crate::model::digits_of(&copy.phone);
+                    copy.phone = if rng.bool() && digits.len() > 9 {
+                        format!("0{}", &digits[digits.len() - 9..])
+                    } else {
+                        String::new()
+                    };
+                }
+                6 => copy.village = String::new(),
+                _ => {
+                    copy.other_script_name = String::new();
+                    copy.national_id = String::new();
+                }
+            }
+        }
+        batch_patients.push((original.patient_id, copy));
+    }
+    let mut batch = store.batch()?;
+    for (original, copy) in batch_patients {
+        let saved = batch.register_patient(copy)?;
+        planted.push(PlantedDuplicate {
+            original,
+            duplicate: saved.patient_id,
+        });
+    }
+    batch.commit()?;
+    Ok(planted)
+}
+
 /// One demo account: who, and the password printed for them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoAccount {

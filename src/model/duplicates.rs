@@ -20,14 +20,32 @@ use rphonetic::DoubleMetaphone;
 use super::patient::{Patient, Sex, digits_of};
 
 /// A pair scoring this much or more is shown as a likely duplicate.
-pub const LIKELY: f64 = 8.0;
+pub const LIKELY: f64 = 10.0;
 
 /// Longest name token compared (longer ones are cut): keeps each comparison cheap.
 const MAX_TOKEN_CHARS: usize = 30;
 
+/// Words that join names rather than name anyone ("al", "de", "van", "bin"): left out of a name
+/// with other words.
+const PARTICLES: &[&str] = &[
+    "al", "el", "de", "da", "di", "do", "du", "del", "della", "der", "des", "dos", "das", "la",
+    "le", "van", "von", "bin", "ibn", "bint", "binti", "abu", "ben", "y", "e",
+];
+
 /// A name's words in lower-case Latin letters ("José María" → ["jose", "maria"]); other scripts
-/// transliterated.
+/// transliterated; joining words ("al", "de") left out when there are others.
 pub fn name_tokens(text: &str) -> Vec<String> {
+    let words = all_tokens(text);
+    if words.iter().all(|w| PARTICLES.contains(&w.as_str())) {
+        return words;
+    }
+    words
+        .into_iter()
+        .filter(|w| !PARTICLES.contains(&w.as_str()))
+        .collect()
+}
+
+fn all_tokens(text: &str) -> Vec<String> {
     deunicode::deunicode(text)
         .to_lowercase()
         // A soft sign transliterates as an apostrophe ("Наталья" → "natal'ia"): part of the word.
@@ -79,12 +97,40 @@ impl Comparable {
         }
     }
 
+    /// The ways the patient's name may be read: the given and family fields; and the name in
+    /// another script, its last word as the family name or its first.
+    fn readings(&self) -> Vec<Reading<'_>> {
+        let mut readings = vec![Reading {
+            given: &self.given,
+            family: &self.family,
+        }];
+        if self.other.len() >= 2 {
+            let (first, rest) = self.other.split_at(1);
+            let (init, last) = self.other.split_at(self.other.len() - 1);
+            readings.push(Reading {
+                given: init,
+                family: last,
+            });
+            readings.push(Reading {
+                given: rest,
+                family: first,
+            });
+        }
+        readings
+    }
+
     /// Whether enough is typed to look for duplicates: a family or given name of two letters.
     pub fn is_searchable(&self) -> bool {
         !(self.given.is_empty() && self.family.is_empty() && self.other.is_empty())
             || !self.national_id.is_empty()
             || !self.phone.is_empty()
     }
+}
+
+/// One way of reading a patient's name.
+struct Reading<'a> {
+    given: &'a [String],
+    family: &'a [String],
 }
 
 /// The last nine digits of a phone number (the subscriber number without country or trunk
@@ -104,6 +150,10 @@ fn token_similarity(a: &str, b: &str) -> f64 {
         return 1.0;
     }
     let jw = strsim::jaro_winkler(a, b);
+    // Short words ("li", "liu", "wang") are alike by chance: only the same word counts.
+    if a.len() < 4 || b.len() < 4 {
+        return jw.min(0.8);
+    }
     if jw < 0.9 && a.len() >= 3 && b.len() >= 3 && phonetic(a) == phonetic(b) {
         0.9
     } else {
@@ -145,6 +195,34 @@ impl Likeness {
     pub fn is_likely(&self) -> bool {
         self.score >= LIKELY
     }
+
+    /// Whether the names agreed (each name term was "same" or "similar").
+    pub fn names_agree(&self) -> bool {
+        let agrees = |what: &str| {
+            self.reasons
+                .iter()
+                .any(|r| r == &format!("same {what}") || r == &format!("similar {what}"))
+        };
+        (agrees("family name") && agrees("given name"))
+            || self
+                .reasons
+                .iter()
+                .any(|r| r == "same names, the other way round")
+    }
+
+    /// The score once it is known how many patients share this name: a name many share is
+    /// weaker evidence (frequency-based agreement weights). With `sharing` patients of the name,
+    /// the pair itself included, the names' points fall by log2(sharing − 1), at most 3.
+    pub fn with_name_shared_by(mut self, sharing: usize) -> Self {
+        if !self.names_agree() || sharing <= 2 {
+            return self;
+        }
+        let penalty = ((sharing - 1) as f64).log2().min(3.0);
+        self.score -= penalty;
+        self.reasons
+            .push(format!("a name {sharing} patients share"));
+        self
+    }
 }
 
 /// How likely `a` and `b` are one person. The terms:
@@ -155,11 +233,15 @@ impl Likeness {
 ///   ≥ 0.90 +3, ≥ 0.85 +1.5, less −3. Names written the other way round (given as family)
 ///   count as alike, less 1.
 /// - **Date of birth**, both given: the same day +4; both exact, same year, day and month
-///   swapped or within 31 days +2; within a year +0.5; an estimated one within two years +1,
-///   within five 0; further apart −4.
+///   swapped or within 31 days +2; within a year 0; an estimated one within two years +1,
+///   within five −1; further apart −4.
 /// - **Sex**, both known: the same +0.5, different −5.
-/// - **Phone**, both given: the same last nine digits +3.
+/// - **Phone**, both given: the same last nine digits +4 (a family shares one: the names and
+///   the date of birth tell its members apart).
 /// - **Village**, both given: alike (≥ 0.9) +1.
+///
+/// The store then lowers the score of a name many patients share
+/// ([`Likeness::with_name_shared_by`]).
 pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
     let mut score = 0.0;
     let mut reasons = Vec::new();
@@ -178,23 +260,25 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
         }
     }
 
-    let with_other = |names: &[String], other: &[String]| -> Vec<String> {
-        names.iter().chain(other).cloned().collect()
-    };
-    let a_family = with_other(&a.family, &a.other);
-    let b_family = with_other(&b.family, &b.other);
-    let a_given = with_other(&a.given, &a.other);
-    let b_given = with_other(&b.given, &b.other);
-    let family = if a.family.is_empty() && b.family.is_empty() {
-        None
-    } else {
-        Some(best(&a_family, &b_family))
-    };
-    let given = if a.given.is_empty() && b.given.is_empty() {
-        None
-    } else {
-        Some(best(&a_given, &b_given))
-    };
+    // Each way of reading the two names (the fields, or the name in another script either way
+    // round), the reading that fits best.
+    let mut family: Option<f64> = None;
+    let mut given: Option<f64> = None;
+    let mut fit = f64::MIN;
+    for ra in a.readings() {
+        for rb in b.readings() {
+            let f = (!ra.family.is_empty() && !rb.family.is_empty())
+                .then(|| best(ra.family, rb.family));
+            let g =
+                (!ra.given.is_empty() && !rb.given.is_empty()).then(|| best(ra.given, rb.given));
+            let total = f.unwrap_or(0.0) + g.unwrap_or(0.0);
+            if total > fit {
+                fit = total;
+                family = f;
+                given = g;
+            }
+        }
+    }
     // Written the other way round: a's family name is b's given name and the reverse.
     let swapped = best(&a.family, &b.given).min(best(&a.given, &b.family));
     let straight = family.unwrap_or(0.0).min(given.unwrap_or(0.0));
@@ -220,6 +304,8 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
                 add(1.0, Some("about the same age".into()));
             } else if days > 5 * 366 {
                 add(-4.0, None);
+            } else {
+                add(-1.0, None);
             }
         } else {
             use chrono::Datelike;
@@ -227,9 +313,7 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
                 da.year() == db.year() && da.day() == db.month() && da.month() == db.day();
             if (da.year() == db.year() && days <= 31) || swapped_day_month {
                 add(2.0, Some("almost the same date of birth".into()));
-            } else if days <= 366 {
-                add(0.5, None);
-            } else {
+            } else if days > 366 {
                 add(-4.0, None);
             }
         }
@@ -244,7 +328,7 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
     }
 
     if !a.phone.is_empty() && a.phone == b.phone {
-        add(3.0, Some("same phone".into()));
+        add(4.0, Some("same phone".into()));
     }
 
     if !a.village.is_empty() && !b.village.is_empty() && best(&a.village, &b.village) >= 0.9 {
@@ -267,8 +351,8 @@ pub fn blocking_keys(c: &Comparable, years_around: i32) -> Vec<String> {
     let given: Vec<String> = c.given.iter().chain(&c.other).map(code).collect();
     for f in family.iter().filter(|f| !f.is_empty()).take(4) {
         for g in given.iter().filter(|g| !g.is_empty()).take(4) {
+            keys.push(format!("n:{f}:{g}"));
             if f != g {
-                keys.push(format!("n:{f}:{g}"));
                 keys.push(format!("n:{g}:{f}"));
             }
         }
@@ -370,13 +454,15 @@ mod tests {
         let across = likeness(&natalya, &c);
         assert!(across.is_likely(), "{across:?}");
         // Sounds alike: Mohamed / Muhammad.
-        // Sounds alike: Mohamed / Muhammad, of about one age, from one village. (A common name
-        // and an estimated age alone are not enough.)
+        // Sounds alike: Mohamed / Muhammad, of about one age, from one village, one phone. (A
+        // name and an estimated age, even from one village, are not enough.)
         let mut m1 = person("Mohamed", "Hassan", Sex::Male, Some((1975, 1, 1, true)));
         let mut m2 = person("Muhammad", "Hasan", Sex::Male, Some((1976, 6, 1, true)));
-        assert!(!likeness(&m1, &m2).is_likely(), "{:?}", likeness(&m1, &m2));
         m1.village = "Garissa".into();
         m2.village = "Garisa".into();
+        assert!(!likeness(&m1, &m2).is_likely(), "{:?}", likeness(&m1, &m2));
+        m1.phone = "0700 111 222".into();
+        m2.phone = "+254 700 111 222".into();
         assert!(likeness(&m1, &m2).is_likely(), "{:?}", likeness(&m1, &m2));
     }
 

@@ -11,6 +11,7 @@ mod backup;
 mod batch;
 mod blobfile;
 mod compact;
+mod duplicates;
 mod encounters;
 mod encryption;
 mod error;
@@ -35,6 +36,7 @@ pub use backup::{
 pub use batch::Batch;
 pub use blobfile::{BlobDownload, BlobFiles, BlobReader};
 pub use compact::CompactReport;
+pub use duplicates::{DuplicateCandidate, DuplicatePair};
 pub use encounters::MedicineSuggestion;
 pub(crate) use encounters::encounter_fields;
 pub use encryption::{EncryptStep, FileState, MigrationProgress, encrypt_in_place, file_state};
@@ -238,7 +240,7 @@ impl Store {
             Some(_) => meta_get(&conn, PREVIOUS_KEY)?.and_then(|hex| DataKey::from_hex(&hex)),
             None => None,
         };
-        Ok(Self {
+        let mut store = Self {
             conn,
             path: path.to_owned(),
             key: key.cloned(),
@@ -250,7 +252,9 @@ impl Store {
             workstation,
             clock,
             actor: None,
-        })
+        };
+        store.refresh_match_keys()?;
+        Ok(store)
     }
 
     /// Names the user whose writes follow, for the audit trail (`None`: nobody is signed in, and

@@ -124,7 +124,7 @@ pub(crate) fn patient_fields(p: &Patient) -> Fields {
     }
 }
 
-pub(super) fn patient_derived(p: &Patient) -> [(&'static str, SqlValue); 2] {
+pub(super) fn patient_derived(p: &Patient) -> [(&'static str, SqlValue); 3] {
     [
         (
             "sort_name",
@@ -135,6 +135,10 @@ pub(super) fn patient_derived(p: &Patient) -> [(&'static str, SqlValue); 2] {
             ))),
         ),
         ("phone_digits", SqlValue::Text(digits_of(&p.phone))),
+        (
+            "match_keys",
+            SqlValue::Text(super::duplicates::match_keys(p)),
+        ),
     ]
 }
 
@@ -177,6 +181,33 @@ fn patient_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Patient, StoreErro
         })
     };
     Ok(build())
+}
+
+/// The live (not voided) patients among `rowids`, with their row keys, in no set order.
+pub(super) fn patients_by_rowid(
+    conn: &rusqlite::Connection,
+    rowids: &[i64],
+) -> Result<Vec<(i64, Patient)>, StoreError> {
+    let list = serde_json::to_string(rowids).map_err(|_| StoreError::Corrupt {
+        what: "a list of row keys",
+    })?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {PATIENT_COLUMNS}, patient_rowid FROM patient
+             WHERE patient_rowid IN (SELECT value FROM json_each(?1)) AND voided = 0"
+        ))
+        .map_err(StoreError::sqlite("reading patients"))?;
+    let rows = stmt
+        .query_map([list], |row| {
+            let rowid: i64 = row.get(16)?;
+            Ok(patient_from_row(row)?.map(|p| (rowid, p)))
+        })
+        .map_err(StoreError::sqlite("reading patients"))?;
+    let mut found = Vec::new();
+    for row in rows {
+        found.push(row.map_err(StoreError::sqlite("reading patients"))??);
+    }
+    Ok(found)
 }
 
 const ROW_COLUMNS: &str = "patient_rowid, patient_id, number_prefix, number_seq, family_name, \

@@ -480,6 +480,32 @@ CREATE INDEX queue_entry_by_day ON queue_entry (day, arrived_at);
 CREATE INDEX queue_entry_by_patient ON queue_entry (patient_id);
 "#,
     },
+    Migration {
+        description: "blocking keys for finding likely duplicate patients",
+        sql: r#"
+-- Derived locally from the patient's fields (model::blocking_keys), never synced; filled for the
+-- patients already here when the store opens (store::duplicates).
+ALTER TABLE patient ADD COLUMN match_keys TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE patient_match_key (
+    key           TEXT NOT NULL,
+    patient_rowid INTEGER NOT NULL,
+    PRIMARY KEY (key, patient_rowid)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX patient_match_key_by_patient ON patient_match_key (patient_rowid);
+CREATE TRIGGER patient_match_key_insert AFTER INSERT ON patient BEGIN
+    INSERT OR IGNORE INTO patient_match_key (key, patient_rowid)
+        SELECT value, new.patient_rowid FROM json_each(new.match_keys);
+END;
+CREATE TRIGGER patient_match_key_update AFTER UPDATE OF match_keys ON patient BEGIN
+    DELETE FROM patient_match_key WHERE patient_rowid = old.patient_rowid;
+    INSERT OR IGNORE INTO patient_match_key (key, patient_rowid)
+        SELECT value, new.patient_rowid FROM json_each(new.match_keys);
+END;
+CREATE TRIGGER patient_match_key_delete AFTER DELETE ON patient BEGIN
+    DELETE FROM patient_match_key WHERE patient_rowid = old.patient_rowid;
+END;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

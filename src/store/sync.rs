@@ -445,6 +445,20 @@ fn write_row<'v>(
         patient.family_name = text_of("family_name");
         patient.given_name = text_of("given_name");
         patient.phone = text_of("phone");
+        // What duplicates are looked for by, too.
+        patient.other_script_name = text_of("other_script_name");
+        patient.village = text_of("village");
+        patient.national_id = text_of("national_id");
+        patient.sex = crate::model::Sex::from_code(&text_of("sex"));
+        patient.birth = text_of("birth_date")
+            .parse()
+            .ok()
+            .map(|date| crate::model::DateOfBirth {
+                date,
+                estimated: winner("birth_estimated")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
+            });
         columns.extend(super::patients::patient_derived(&patient));
     }
     if let Some(state) = state {

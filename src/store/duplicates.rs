@@ -1,0 +1,208 @@
+//! Likely duplicate patients in the store: candidates found by their blocking keys
+//! (`patient_match_key`, filled by triggers from the `match_keys` column every write path sets),
+//! then scored by `model::likeness`.
+
+use super::patients::patients_by_rowid;
+use super::{Store, StoreError, meta_get, meta_set};
+use crate::model::{Comparable, Likeness, Patient, blocking_keys, likeness};
+use rusqlite::params;
+
+/// The version of the blocking keys; a store whose keys were made by another is re-keyed when
+/// opened.
+const MATCH_KEYS_VERSION: &str = "1";
+
+/// Candidates scored at most, per look-up: a name shared by thousands is cut here.
+const MAX_CANDIDATES: i64 = 2_000;
+
+/// A patient's blocking keys as stored (a JSON list).
+pub(super) fn match_keys(p: &Patient) -> String {
+    serde_json::to_string(&blocking_keys(&Comparable::of(p), 0)).unwrap_or_else(|_| "[]".into())
+}
+
+/// A patient who may be the one being registered or looked at.
+#[derive(Clone, Debug)]
+pub struct DuplicateCandidate {
+    /// The patient in the store.
+    pub patient: Patient,
+    /// How alike, and why.
+    pub likeness: Likeness,
+}
+
+/// Two patients of the store who may be one person.
+#[derive(Clone, Debug)]
+pub struct DuplicatePair {
+    /// The one registered first (the smaller row key).
+    pub first: Patient,
+    /// The other.
+    pub second: Patient,
+    /// How alike, and why.
+    pub likeness: Likeness,
+}
+
+impl Store {
+    /// Fills the blocking keys of every patient when they were made by another version (or by
+    /// none: a store from before they existed). Returns how many patients were re-keyed.
+    pub(super) fn refresh_match_keys(&mut self) -> Result<usize, StoreError> {
+        if meta_get(&self.conn, "match_keys_version")?.as_deref() == Some(MATCH_KEYS_VERSION) {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
+        let rowids: Vec<i64> = {
+            let mut stmt = tx
+                .prepare("SELECT patient_rowid FROM patient")
+                .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
+            stmt.query_map([], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(StoreError::sqlite("filing patients for duplicate checks"))?
+        };
+        let mut done = 0;
+        for chunk in rowids.chunks(5_000) {
+            let patients = patients_by_rowid(&tx, chunk)?;
+            let mut update = tx
+                .prepare_cached("UPDATE patient SET match_keys = ?1 WHERE patient_rowid = ?2")
+                .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
+            for (rowid, patient) in &patients {
+                update
+                    .execute(params![match_keys(patient), rowid])
+                    .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
+                done += 1;
+            }
+        }
+        meta_set(&tx, "match_keys_version", MATCH_KEYS_VERSION)?;
+        tx.commit()
+            .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
+        Ok(done)
+    }
+
+    /// The row keys of patients sharing a blocking key with `keys`, at most [`MAX_CANDIDATES`].
+    fn candidates(&self, keys: &[String]) -> Result<Vec<i64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(keys).map_err(|_| StoreError::Corrupt {
+            what: "a list of keys",
+        })?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT patient_rowid FROM patient_match_key
+                 WHERE key IN (SELECT value FROM json_each(?1)) LIMIT ?2",
+            )
+            .map_err(StoreError::sqlite("looking for duplicates"))?;
+        stmt.query_map(params![list, MAX_CANDIDATES], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(StoreError::sqlite("looking for duplicates"))
+    }
+
+    /// How many patients share the name both of a pair are filed under (the least common of
+    /// the name keys they share; 0 when they share none).
+    fn name_sharing(&self, a: &Comparable, b: &Comparable) -> Result<usize, StoreError> {
+        let theirs = blocking_keys(b, 0);
+        let mut least: Option<i64> = None;
+        for key in blocking_keys(a, 0)
+            .into_iter()
+            .filter(|k| k.starts_with("n:") && theirs.contains(k))
+        {
+            let count: i64 = self
+                .conn
+                .prepare_cached("SELECT count(*) FROM patient_match_key WHERE key = ?1")
+                .and_then(|mut stmt| stmt.query_row([&key], |row| row.get(0)))
+                .map_err(StoreError::sqlite("looking for duplicates"))?;
+            least = Some(least.map_or(count, |l| l.min(count)));
+        }
+        Ok(usize::try_from(least.unwrap_or(0)).unwrap_or(0))
+    }
+
+    /// The likeness of a pair, a common name's weight lowered; `in_store` counts one of them
+    /// as filed already (`a` is being typed).
+    fn weighed(
+        &self,
+        a: &Comparable,
+        b: &Comparable,
+        a_in_store: bool,
+    ) -> Result<Likeness, StoreError> {
+        let raw = likeness(a, b);
+        // Only a pair that could be shown needs the count.
+        if raw.score < crate::model::LIKELY || !raw.names_agree() {
+            return Ok(raw);
+        }
+        let sharing = self.name_sharing(a, b)? + usize::from(!a_in_store);
+        Ok(raw.with_name_shared_by(sharing))
+    }
+
+    /// Patients already here who are likely the patient being registered (or edited), the most
+    /// alike first, at most `limit`. The patient itself is left out.
+    pub fn likely_duplicates(
+        &self,
+        typed: &Patient,
+        limit: usize,
+    ) -> Result<Vec<DuplicateCandidate>, StoreError> {
+        let wanted = Comparable::of(typed);
+        if !wanted.is_searchable() {
+            return Ok(Vec::new());
+        }
+        let rowids = self.candidates(&blocking_keys(&wanted, 1))?;
+        let in_store = rowids.is_empty()
+            || self
+                .conn
+                .prepare_cached("SELECT count(*) FROM patient WHERE patient_id = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row([typed.patient_id.to_string()], |row| row.get::<_, i64>(0))
+                })
+                .map_err(StoreError::sqlite("looking for duplicates"))?
+                > 0;
+        let mut found = Vec::new();
+        for (_, patient) in patients_by_rowid(&self.conn, &rowids)? {
+            if patient.patient_id == typed.patient_id {
+                continue;
+            }
+            let likeness = self.weighed(&wanted, &Comparable::of(&patient), in_store)?;
+            if likeness.is_likely() {
+                found.push(DuplicateCandidate { patient, likeness });
+            }
+        }
+        found.sort_by(|a, b| b.likeness.score.total_cmp(&a.likeness.score));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Every pair of live patients likely to be one person, the most alike first: the
+    /// administrator's worklist. Each patient is compared with the candidates its keys find.
+    pub fn duplicate_pairs(&self) -> Result<Vec<DuplicatePair>, StoreError> {
+        let rowids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT patient_rowid FROM patient WHERE voided = 0")
+                .map_err(StoreError::sqlite("looking for duplicates"))?;
+            stmt.query_map([], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(StoreError::sqlite("looking for duplicates"))?
+        };
+        let mut pairs = Vec::new();
+        for chunk in rowids.chunks(1_000) {
+            for (rowid, patient) in patients_by_rowid(&self.conn, chunk)? {
+                let wanted = Comparable::of(&patient);
+                let later: Vec<i64> = self
+                    .candidates(&blocking_keys(&wanted, 1))?
+                    .into_iter()
+                    .filter(|other| *other > rowid)
+                    .collect();
+                for (_, other) in patients_by_rowid(&self.conn, &later)? {
+                    let likeness = self.weighed(&wanted, &Comparable::of(&other), true)?;
+                    if likeness.is_likely() {
+                        pairs.push(DuplicatePair {
+                            first: patient.clone(),
+                            second: other,
+                            likeness,
+                        });
+                    }
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.likeness.score.total_cmp(&a.likeness.score));
+        Ok(pairs)
+    }
+}
