@@ -1415,3 +1415,50 @@ fn amoxicillin_for_a_penicillin_allergic_patient_is_stopped_and_needs_a_reason()
         .unwrap();
     assert_eq!(audited.len(), 1);
 }
+
+#[test]
+fn registering_someone_already_here_warns_before_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let mut first = Patient::blank(store.clinic_id());
+    first.given_name = "Wanjiru".into();
+    first.family_name = "Kamau".into();
+    first.phone = "+254 722 123 456".into();
+    first.village = "Gatundu".into();
+    let first = store.register_patient(first).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness.run();
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    harness.run();
+    harness.get_by_label("New patient");
+    // The clerk misspells her given name and writes the phone without the country code.
+    type_into(&mut harness, Role::TextInput, "Given name", "Wanjirru");
+    type_into(&mut harness, Role::TextInput, "Family name", "Kamau");
+    assert!(
+        harness
+            .query_by_label("⚠ This may be a patient already registered")
+            .is_none()
+    );
+    type_into(&mut harness, Role::TextInput, "Phone", "0722123456");
+    harness.get_by_label("⚠ This may be a patient already registered");
+    harness.get_by_label_contains("same phone");
+    harness.get_by_role_and_label(Role::Button, "Save as a new patient");
+    // It is her: her chart is opened instead, and no second record is written.
+    press(&mut harness, "Open chart of OUT-000001");
+    harness.run_steps(2);
+    harness.get_by_label("Discard unsaved changes?");
+    press(&mut harness, "Discard changes");
+    harness.run_steps(2);
+    harness.get_by_label("Kamau, Wanjiru");
+    assert_eq!(
+        harness
+            .state()
+            .store()
+            .search_patients("Kamau", 10)
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
+    let _ = first;
+}

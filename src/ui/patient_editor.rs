@@ -38,6 +38,9 @@ pub struct PatientEditor {
     save_error: Option<String>,
     /// Put the cursor in the first field on the first frame.
     focus_first: bool,
+    /// Patients already registered who are likely this one, for the record as last looked up.
+    duplicates: Vec<crate::store::DuplicateCandidate>,
+    looked_up: Option<Patient>,
 }
 
 impl PatientEditor {
@@ -55,6 +58,8 @@ impl PatientEditor {
             is_new: true,
             save_error: None,
             focus_first: true,
+            duplicates: Vec::new(),
+            looked_up: None,
         }
     }
 
@@ -87,6 +92,8 @@ impl PatientEditor {
             is_new: false,
             save_error: None,
             focus_first: true,
+            duplicates: Vec::new(),
+            looked_up: None,
         }
     }
 
@@ -192,14 +199,28 @@ impl PatientEditor {
                     });
             });
 
+        // Before a registration is saved, the patients already here who are likely the same
+        // person, looked up again as the clerk types.
+        if self.is_new && self.looked_up.as_ref() != Some(&patient) {
+            // A failed look-up only means no warning; registering goes on.
+            self.duplicates = cx.store.likely_duplicates(&patient, 5).unwrap_or_default();
+            self.looked_up = Some(patient.clone());
+        }
+        if !self.duplicates.is_empty() {
+            ui.add_space(8.0);
+            self.duplicates_ui(ui, cx);
+        }
+
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             let valid = validation.is_valid();
+            let save_label = if self.duplicates.is_empty() {
+                "Save patient"
+            } else {
+                "Save as a new patient"
+            };
             let save = ui
-                .add_enabled(
-                    valid,
-                    egui::Button::new(RichText::new("Save patient").strong()),
-                )
+                .add_enabled(valid, egui::Button::new(RichText::new(save_label).strong()))
                 .on_disabled_hover_text("Correct the marked fields first");
             if save.clicked() && valid {
                 self.save_error = None;
@@ -217,6 +238,59 @@ impl PatientEditor {
             }
         });
         error_label(ui, self.save_error.as_deref());
+    }
+
+    /// The likely duplicates of the registration being typed, each with why and a way to its
+    /// chart.
+    fn duplicates_ui(&self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        egui::Frame::new()
+            .fill(super::widgets::WARNING_FILL)
+            .stroke((1.0, super::widgets::WARNING_TEXT))
+            .corner_radius(6)
+            .inner_margin(10)
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(
+                    RichText::new("⚠ This may be a patient already registered")
+                        .color(super::widgets::WARNING_TEXT)
+                        .strong(),
+                );
+                ui.label("Open their chart instead if it is the same person.");
+                ui.add_space(4.0);
+                egui::Grid::new("likely_duplicates")
+                    .num_columns(3)
+                    .spacing([12.0, 6.0])
+                    .show(ui, |ui| {
+                        for candidate in &self.duplicates {
+                            let p = &candidate.patient;
+                            let number = p
+                                .number
+                                .as_ref()
+                                .map(ToString::to_string)
+                                .unwrap_or_default();
+                            let born = p
+                                .birth
+                                .map(|b| {
+                                    let prefix = if b.estimated { "about " } else { "" };
+                                    format!("{prefix}{}", b.date.format("%-d %b %Y"))
+                                })
+                                .unwrap_or_else(|| "no birth date".into());
+                            ui.label(
+                                RichText::new(format!("{number}  {}", p.display_name())).strong(),
+                            );
+                            ui.label(format!(
+                                "born {born} · {} · {} · {}",
+                                p.village.trim(),
+                                p.phone.trim(),
+                                candidate.likeness.reasons.join(", ")
+                            ));
+                            if ui.button(format!("Open chart of {number}")).clicked() {
+                                cx.send(Command::Open(Screen::Chart(p.patient_id)));
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
     }
 
     /// The fields, each with its message beside it.
