@@ -121,9 +121,11 @@ impl Comparable {
 
     /// Whether enough is typed to look for duplicates: a family or given name of two letters.
     pub fn is_searchable(&self) -> bool {
-        !(self.given.is_empty() && self.family.is_empty() && self.other.is_empty())
-            || !self.national_id.is_empty()
-            || !self.phone.is_empty()
+        !(self.given.is_empty()
+            && self.family.is_empty()
+            && self.other.is_empty()
+            && self.national_id.is_empty()
+            && self.phone.is_empty())
     }
 }
 

@@ -349,7 +349,7 @@ impl Medicine {
     pub fn ingredients(&self) -> Vec<String> {
         self.name
             .split(" + ")
-            .map(|part| normalise(part))
+            .map(normalise)
             .filter(|part| !part.is_empty())
             .collect()
     }

@@ -352,7 +352,7 @@ enum Unit {
     /// Millilitres.
     Millilitre,
     /// Tablets, capsules, suppositories: units of the strength.
-    Unit,
+    Piece,
 }
 
 fn unit(word: &str) -> Option<Unit> {
@@ -366,7 +366,7 @@ fn unit(word: &str) -> Option<Unit> {
         }
         "tablet" | "tablets" | "tab" | "tabs" | "capsule" | "capsules" | "cap" | "caps"
         | "suppository" | "suppositories" | "sachet" | "sachets" | "vial" | "vials" | "ampoule"
-        | "ampoules" => Some(Unit::Unit),
+        | "ampoules" => Some(Unit::Piece),
         _ => None,
     }
 }
@@ -409,7 +409,7 @@ fn strength_mg(strength: &str) -> Option<(f64, Unit)> {
     };
     let mg = value * factor;
     match per_text {
-        None => Some((mg, Unit::Unit)),
+        None => Some((mg, Unit::Piece)),
         Some(per) => {
             let per_amount = if per.chars().next().is_some_and(|c| c.is_ascii_digit()) {
                 amount(&per)?
@@ -434,8 +434,8 @@ pub fn dose_mg(dose: &str, strength: &str) -> Option<f64> {
             (per_ml, Unit::Millilitre) => Some(value * per_ml),
             _ => None,
         },
-        Unit::Unit => match strength_mg(strength)? {
-            (per_unit, Unit::Unit) => Some(value * per_unit),
+        Unit::Piece => match strength_mg(strength)? {
+            (per_unit, Unit::Piece) => Some(value * per_unit),
             _ => None,
         },
     }
@@ -517,7 +517,7 @@ fn format_number(n: f64) -> String {
 /// this route: per dose (per kg, and the adult single dose), and per day when the frequency is
 /// readable. None when the medicine, route, dose or strength is not one the table can check.
 pub fn dose_warning(prescription: &Prescription, weight_kg: f64) -> Option<DoseWarning> {
-    if prescription.as_directed || !(weight_kg > 0.0) {
+    if prescription.as_directed || weight_kg.is_nan() || weight_kg <= 0.0 {
         return None;
     }
     let medicine = medicine_list().find(&prescription.medicine)?;
@@ -687,7 +687,7 @@ mod tests {
         encounter.prescriptions.push(line.clone());
         let penicillin = allergy("Penicillin");
         assert_eq!(
-            unanswered_alerts(&encounter, &[penicillin.clone()]).len(),
+            unanswered_alerts(&encounter, std::slice::from_ref(&penicillin)).len(),
             1
         );
         line.allergy_override = Some(crate::model::AllergyOverride {
@@ -696,7 +696,7 @@ mod tests {
             allergies: vec!["penicillin".into()],
         });
         encounter.prescriptions[0] = line.clone();
-        assert!(unanswered_alerts(&encounter, &[penicillin.clone()]).is_empty());
+        assert!(unanswered_alerts(&encounter, std::slice::from_ref(&penicillin)).is_empty());
         // A second allergy recorded later alerts again.
         let cephalosporin = allergy("Cephalosporins");
         assert_eq!(
@@ -706,7 +706,7 @@ mod tests {
         // Another medicine in the line is asked about again.
         encounter.prescriptions[0].medicine = "Ampicillin".into();
         assert_eq!(
-            unanswered_alerts(&encounter, &[penicillin.clone()]).len(),
+            unanswered_alerts(&encounter, std::slice::from_ref(&penicillin)).len(),
             1
         );
         encounter.prescriptions[0].medicine = "Amoxicillin".into();
@@ -717,7 +717,7 @@ mod tests {
             .unwrap()
             .reason = "  ".into();
         assert_eq!(
-            unanswered_alerts(&encounter, &[penicillin.clone()]).len(),
+            unanswered_alerts(&encounter, std::slice::from_ref(&penicillin)).len(),
             1
         );
         let mut inactive = penicillin;
