@@ -63,27 +63,45 @@ pub fn phonetic(token: &str) -> String {
         .primary()
 }
 
+/// A word of a name with its Double Metaphone code, worked out once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Token {
+    text: String,
+    code: String,
+}
+
+impl Token {
+    fn new(text: String) -> Self {
+        let code = phonetic(&text);
+        Self { text, code }
+    }
+}
+
+fn tokens(text: &str) -> Vec<Token> {
+    name_tokens(text).into_iter().map(Token::new).collect()
+}
+
 /// What is compared of a patient, worked out once.
 #[derive(Clone, Debug, Default)]
 pub struct Comparable {
-    given: Vec<String>,
-    family: Vec<String>,
+    given: Vec<Token>,
+    family: Vec<Token>,
     /// The name in another script, transliterated.
-    other: Vec<String>,
+    other: Vec<Token>,
     sex: Option<Sex>,
     birth: Option<(chrono::NaiveDate, bool)>,
     national_id: String,
     phone: String,
-    village: Vec<String>,
+    village: Vec<Token>,
 }
 
 impl Comparable {
     /// The fields of `p` as compared.
     pub fn of(p: &Patient) -> Self {
         Self {
-            given: name_tokens(&p.given_name),
-            family: name_tokens(&p.family_name),
-            other: name_tokens(&p.other_script_name),
+            given: tokens(&p.given_name),
+            family: tokens(&p.family_name),
+            other: tokens(&p.other_script_name),
             sex: (p.sex != Sex::Unknown).then_some(p.sex),
             birth: p.birth.map(|b| (b.date, b.estimated)),
             national_id: p
@@ -93,7 +111,7 @@ impl Comparable {
                 .flat_map(|c| c.to_uppercase())
                 .collect(),
             phone: last_digits(&p.phone),
-            village: name_tokens(&p.village),
+            village: tokens(&p.village),
         }
     }
 
@@ -131,8 +149,8 @@ impl Comparable {
 
 /// One way of reading a patient's name.
 struct Reading<'a> {
-    given: &'a [String],
-    family: &'a [String],
+    given: &'a [Token],
+    family: &'a [Token],
 }
 
 /// The last nine digits of a phone number (the subscriber number without country or trunk
@@ -147,16 +165,16 @@ fn last_digits(phone: &str) -> String {
 
 /// How alike two name tokens are, 0…1: Jaro–Winkler, raised to 0.9 when their Double Metaphone
 /// codes agree.
-fn token_similarity(a: &str, b: &str) -> f64 {
-    if a == b {
+fn token_similarity(a: &Token, b: &Token) -> f64 {
+    if a.text == b.text {
         return 1.0;
     }
-    let jw = strsim::jaro_winkler(a, b);
+    let jw = strsim::jaro_winkler(&a.text, &b.text);
     // Short words ("li", "liu", "wang") are alike by chance: only the same word counts.
-    if a.len() < 4 || b.len() < 4 {
+    if a.text.len() < 4 || b.text.len() < 4 {
         return jw.min(0.8);
     }
-    if jw < 0.9 && a.len() >= 3 && b.len() >= 3 && phonetic(a) == phonetic(b) {
+    if jw < 0.9 && !a.code.is_empty() && a.code == b.code {
         0.9
     } else {
         jw
@@ -164,7 +182,7 @@ fn token_similarity(a: &str, b: &str) -> f64 {
 }
 
 /// The best similarity between any token of `a` and any of `b` (0 when either is empty).
-fn best(a: &[String], b: &[String]) -> f64 {
+fn best(a: &[Token], b: &[Token]) -> f64 {
     a.iter()
         .flat_map(|x| b.iter().map(move |y| token_similarity(x, y)))
         .fold(0.0, f64::max)
@@ -347,7 +365,7 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
 /// years around the one given too (for looking up: an estimated age is two years either way).
 pub fn blocking_keys(c: &Comparable, years_around: i32) -> Vec<String> {
     use chrono::Datelike;
-    let code = |t: &String| phonetic(t);
+    let code = |t: &Token| t.code.clone();
     let mut keys = Vec::new();
     let family: Vec<String> = c.family.iter().chain(&c.other).map(code).collect();
     let given: Vec<String> = c.given.iter().chain(&c.other).map(code).collect();

@@ -11,8 +11,8 @@ use rusqlite::params;
 /// opened.
 const MATCH_KEYS_VERSION: &str = "1";
 
-/// Candidates scored at most, per look-up: a name shared by thousands is cut here.
-const MAX_CANDIDATES: i64 = 2_000;
+/// Candidates scored at most, per look-up (those sharing the most keys).
+const MAX_CANDIDATES: i64 = 300;
 
 /// A patient's blocking keys as stored (a JSON list).
 pub(super) fn match_keys(p: &Patient) -> String {
@@ -85,11 +85,14 @@ impl Store {
         let list = serde_json::to_string(keys).map_err(|_| StoreError::Corrupt {
             what: "a list of keys",
         })?;
+        // The patients sharing the most keys first: a name shared by thousands still leaves the
+        // one who also shares the phone and the year of birth among the first.
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT patient_rowid FROM patient_match_key
-                 WHERE key IN (SELECT value FROM json_each(?1)) LIMIT ?2",
+                "SELECT patient_rowid FROM patient_match_key
+                 WHERE key IN (SELECT value FROM json_each(?1))
+                 GROUP BY patient_rowid ORDER BY count(*) DESC LIMIT ?2",
             )
             .map_err(StoreError::sqlite("looking for duplicates"))?;
         stmt.query_map(params![list, MAX_CANDIDATES], |row| row.get(0))
