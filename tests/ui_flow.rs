@@ -1462,3 +1462,36 @@ fn registering_someone_already_here_warns_before_saving() {
     );
     let _ = first;
 }
+
+#[test]
+fn an_administrator_reviews_the_patients_registered_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    for (given, family, phone) in [
+        ("Grace", "Otieno", "+254 711 000 111"),
+        ("Grace", "Otyeno", "0711000111"),
+        ("Baraka", "Mwangi", "+254 733 999 888"),
+    ] {
+        let mut p = Patient::blank(store.clinic_id());
+        p.given_name = given.into();
+        p.family_name = family.into();
+        p.phone = phone.into();
+        p.village = "Kisumu".into();
+        store.register_patient(p).unwrap();
+    }
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness.run();
+    // The search runs on its own thread (a spinner turns meanwhile): wait for its answer.
+    harness
+        .get_by_role_and_label(Role::Button, "Duplicates")
+        .click_accesskit();
+    support::step_until(&mut harness, "the worklist", |h| {
+        h.query_by_label_contains("1 pair (looked at").is_some()
+    });
+    harness.get_by_label_contains("Otieno, Grace");
+    harness.get_by_label_contains("Otyeno, Grace");
+    harness.get_by_label_contains("similar family name, same given name, same phone");
+    assert!(harness.query_by_label_contains("Mwangi").is_none());
+    press(&mut harness, "Open OUT-000002");
+    harness.get_by_label("Otyeno, Grace");
+}

@@ -206,11 +206,13 @@ pub enum Action {
     ImportRecords,
     /// Make the clinic's reports (counts, no names).
     RunReports,
+    /// Look through the store for patients registered twice.
+    ReviewDuplicates,
 }
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Self::FindPatients,
         Self::OpenFromDistrict,
         Self::EditDemographics,
@@ -229,6 +231,7 @@ impl Action {
         Self::ExportRecords,
         Self::ImportRecords,
         Self::RunReports,
+        Self::ReviewDuplicates,
     ];
 
     /// What the action is, in words for a refusal ("You may not sign a visit").
@@ -252,6 +255,7 @@ impl Action {
             Self::ExportRecords => "export patients' records for another system",
             Self::ImportRecords => "import records from another system",
             Self::RunReports => "make the clinic's monthly report",
+            Self::ReviewDuplicates => "review patients registered twice",
         }
     }
 }
@@ -293,7 +297,14 @@ fn role_allows(role: Role, action: Action) -> bool {
         ),
         Role::Administrator => matches!(
             action,
-            FindPatients | ManageUsers | ChangeSettings | ReadAudit | SyncNow | Backup | RunReports
+            FindPatients
+                | ManageUsers
+                | ChangeSettings
+                | ReadAudit
+                | SyncNow
+                | Backup
+                | RunReports
+                | ReviewDuplicates
         ),
     }
 }

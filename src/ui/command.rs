@@ -40,6 +40,8 @@ pub enum Screen {
     },
     /// The monthly report.
     Reports,
+    /// Patients likely registered twice (administrators).
+    Duplicates,
     /// A patient's images, at one study if given.
     Imaging {
         /// Whose.

@@ -19,6 +19,7 @@ mod command;
 mod conflicts;
 mod dicom_export;
 mod district;
+mod duplicates;
 mod fonts;
 mod icd10_picker;
 mod import_dialog;
@@ -128,6 +129,7 @@ enum ActiveScreen {
     Audit(Box<audit::AuditScreen>),
     Reports(Box<reports::ReportsScreen>),
     Today(Box<today::TodayScreen>),
+    Duplicates(Box<duplicates::DuplicatesScreen>),
 }
 
 /// Whether the ICD-10 list can be searched yet.
@@ -388,6 +390,7 @@ impl OutpostApp {
             ActiveScreen::Audit(audit) => audit.ui(ui, &mut cx),
             ActiveScreen::Reports(reports) => reports.ui(ui, &mut cx),
             ActiveScreen::Today(today) => today.ui(ui, &mut cx),
+            ActiveScreen::Duplicates(screen) => screen.ui(ui, &mut cx),
         });
         let mut commands = cx.into_commands();
         commands.extend(self.dropped_files(ui));
@@ -527,6 +530,17 @@ impl OutpostApp {
                     .clicked()
             {
                 self.request_open(Screen::Reports, chrono::Local::now().date_naive());
+            }
+            if self.service.allows(Action::ReviewDuplicates)
+                && ui
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Duplicates(_)),
+                        "Duplicates",
+                    )
+                    .on_hover_text("Patients likely registered twice")
+                    .clicked()
+            {
+                self.request_open(Screen::Duplicates, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::ReadAudit)
                 && ui
@@ -772,6 +786,7 @@ impl OutpostApp {
             Screen::Audit { .. } => self.service.authorize(Action::ReadAudit).map(drop),
             Screen::Reports => self.service.authorize(Action::RunReports).map(drop),
             Screen::Today => self.service.authorize(Action::FindPatients).map(drop),
+            Screen::Duplicates => self.service.authorize(Action::ReviewDuplicates).map(drop),
             Screen::PatientList | Screen::Conflicts => Ok(()),
         };
         if let Err(error) = allowed {
@@ -829,6 +844,12 @@ impl OutpostApp {
                 reports::ReportsScreen::open(today),
             ))),
             Screen::Today => Ok(ActiveScreen::Today(Box::new(today::TodayScreen::open()))),
+            Screen::Duplicates => {
+                let ctx = self.ctx.clone().unwrap_or_default();
+                Ok(ActiveScreen::Duplicates(Box::new(
+                    duplicates::DuplicatesScreen::open(store.opener(), &ctx),
+                )))
+            }
         };
         if std::mem::take(&mut self.status_stale) {
             self.refresh_status();
