@@ -23,6 +23,9 @@ fn data_dir(patients: usize) -> PathBuf {
         .join(format!("duplicates-{patients}"))
 }
 
+/// What the clerk has typed so far, from the whole record.
+type Typed = fn(&Patient) -> Patient;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[at.min(sorted.len() - 1)]
@@ -78,7 +81,7 @@ fn main() {
         .collect();
 
     // As typed: the family name; with the given name; with the birth date or age; everything.
-    let stages: [(&str, fn(&Patient) -> Patient); 4] = [
+    let stages: [(&str, Typed); 4] = [
         ("family name", |p| {
             let mut t = Patient::blank(p.clinic_id);
             t.family_name = p.family_name.clone();

@@ -360,7 +360,7 @@ pub fn score(a: &Comparable, b: &Comparable) -> Likeness {
 
 /// The keys a patient is filed under, for finding candidates: for each family-name word (the
 /// name in another script's words too) with each given-name word, both codes (`n:FAM:GIV`);
-/// each name word's code with the year of birth (`y:CODE:1990`); the national ID (`i:…`); the
+/// the family names' and the first given name's codes with the year of birth (`y:CODE:1990`); the national ID (`i:…`); the
 /// phone's last nine digits (`p:…`). With `years_around`, the year keys are written for the
 /// years around the one given too (for looking up: an estimated age is two years either way).
 pub fn blocking_keys(c: &Comparable, years_around: i32) -> Vec<String> {
@@ -369,8 +369,8 @@ pub fn blocking_keys(c: &Comparable, years_around: i32) -> Vec<String> {
     let mut keys = Vec::new();
     let family: Vec<String> = c.family.iter().chain(&c.other).map(code).collect();
     let given: Vec<String> = c.given.iter().chain(&c.other).map(code).collect();
-    for f in family.iter().filter(|f| !f.is_empty()).take(4) {
-        for g in given.iter().filter(|g| !g.is_empty()).take(4) {
+    for f in family.iter().filter(|f| !f.is_empty()).take(3) {
+        for g in given.iter().filter(|g| !g.is_empty()).take(3) {
             keys.push(format!("n:{f}:{g}"));
             if f != g {
                 keys.push(format!("n:{g}:{f}"));
@@ -384,12 +384,17 @@ pub fn blocking_keys(c: &Comparable, years_around: i32) -> Vec<String> {
             years_around
         };
         let spread = if years_around == 0 { 0 } else { spread };
-        for name in family
+        // The family names (the name in another script's words among them) and the first
+        // given name: enough to find a misspelt name of either kind, few enough to look up fast.
+        let mut names: Vec<&String> = family
             .iter()
-            .chain(&given)
             .filter(|n| !n.is_empty())
-            .take(8)
-        {
+            .take(3)
+            .chain(given.iter().filter(|n| !n.is_empty()).take(1))
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
             for year in (date.year() - spread)..=(date.year() + spread) {
                 keys.push(format!("y:{name}:{year}"));
             }

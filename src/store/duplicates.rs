@@ -6,13 +6,17 @@ use super::patients::patients_by_rowid;
 use super::{Store, StoreError, meta_get, meta_set};
 use crate::model::{Comparable, Likeness, Patient, blocking_keys, likeness};
 use rusqlite::params;
+use std::collections::HashMap;
 
 /// The version of the blocking keys; a store whose keys were made by another is re-keyed when
 /// opened.
-const MATCH_KEYS_VERSION: &str = "1";
+const MATCH_KEYS_VERSION: &str = "2";
 
 /// Candidates scored at most, per look-up (those sharing the most keys).
-const MAX_CANDIDATES: i64 = 300;
+const MAX_CANDIDATES: usize = 100;
+
+/// A key filed for more patients than this is passed over when looking up candidates.
+const UNSELECTIVE: i64 = 500;
 
 /// A patient's blocking keys as stored (a JSON list).
 pub(super) fn match_keys(p: &Patient) -> String {
@@ -77,43 +81,64 @@ impl Store {
         Ok(done)
     }
 
-    /// The row keys of patients sharing a blocking key with `keys`, at most [`MAX_CANDIDATES`].
+    /// The row keys of patients sharing a blocking key with `keys`, those sharing the most
+    /// first, at most [`MAX_CANDIDATES`]. A key filed for more than [`UNSELECTIVE`] patients
+    /// ("Maria, born 1980" in a large store) says too little to look through: a duplicate among
+    /// them shares a narrower key too (the family name with the year, the phone, the ID).
     fn candidates(&self, keys: &[String]) -> Result<Vec<i64>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = serde_json::to_string(keys).map_err(|_| StoreError::Corrupt {
-            what: "a list of keys",
-        })?;
-        // The patients sharing the most keys first: a name shared by thousands still leaves the
-        // one who also shares the phone and the year of birth among the first.
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT patient_rowid FROM patient_match_key
-                 WHERE key IN (SELECT value FROM json_each(?1))
-                 GROUP BY patient_rowid ORDER BY count(*) DESC LIMIT ?2",
-            )
+            .prepare_cached("SELECT patient_rowid FROM patient_match_key WHERE key = ?1 LIMIT ?2")
             .map_err(StoreError::sqlite("looking for duplicates"))?;
-        stmt.query_map(params![list, MAX_CANDIDATES], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(StoreError::sqlite("looking for duplicates"))
+        let mut hits: HashMap<i64, u32> = HashMap::new();
+        for key in keys {
+            let rows: Vec<i64> = stmt
+                .query_map(params![key, UNSELECTIVE + 1], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(StoreError::sqlite("looking for duplicates"))?;
+            if rows.len() > UNSELECTIVE as usize {
+                continue;
+            }
+            for rowid in rows {
+                *hits.entry(rowid).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(i64, u32)> = hits.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(ranked
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|(rowid, _)| rowid)
+            .collect())
     }
 
     /// How many patients share the name both of a pair are filed under (the least common of
     /// the name keys they share; 0 when they share none).
-    fn name_sharing(&self, a: &Comparable, b: &Comparable) -> Result<usize, StoreError> {
+    fn name_sharing(
+        &self,
+        a: &Comparable,
+        b: &Comparable,
+        counted: &mut HashMap<String, i64>,
+    ) -> Result<usize, StoreError> {
         let theirs = blocking_keys(b, 0);
         let mut least: Option<i64> = None;
         for key in blocking_keys(a, 0)
             .into_iter()
             .filter(|k| k.starts_with("n:") && theirs.contains(k))
         {
-            let count: i64 = self
-                .conn
-                .prepare_cached("SELECT count(*) FROM patient_match_key WHERE key = ?1")
-                .and_then(|mut stmt| stmt.query_row([&key], |row| row.get(0)))
-                .map_err(StoreError::sqlite("looking for duplicates"))?;
+            // Many candidates share one name: each key is counted once per look-up.
+            let count = match counted.get(&key) {
+                Some(count) => *count,
+                None => {
+                    let count: i64 = self
+                        .conn
+                        .prepare_cached("SELECT count(*) FROM patient_match_key WHERE key = ?1")
+                        .and_then(|mut stmt| stmt.query_row([&key], |row| row.get(0)))
+                        .map_err(StoreError::sqlite("looking for duplicates"))?;
+                    counted.insert(key, count);
+                    count
+                }
+            };
             least = Some(least.map_or(count, |l| l.min(count)));
         }
         Ok(usize::try_from(least.unwrap_or(0)).unwrap_or(0))
@@ -126,13 +151,14 @@ impl Store {
         a: &Comparable,
         b: &Comparable,
         a_in_store: bool,
+        counted: &mut HashMap<String, i64>,
     ) -> Result<Likeness, StoreError> {
         let raw = likeness(a, b);
         // Only a pair that could be shown needs the count.
         if raw.score < crate::model::LIKELY || !raw.names_agree() {
             return Ok(raw);
         }
-        let sharing = self.name_sharing(a, b)? + usize::from(!a_in_store);
+        let sharing = self.name_sharing(a, b, counted)? + usize::from(!a_in_store);
         Ok(raw.with_name_shared_by(sharing))
     }
 
@@ -158,11 +184,13 @@ impl Store {
                 .map_err(StoreError::sqlite("looking for duplicates"))?
                 > 0;
         let mut found = Vec::new();
+        let mut counted = HashMap::new();
         for (_, patient) in patients_by_rowid(&self.conn, &rowids)? {
             if patient.patient_id == typed.patient_id {
                 continue;
             }
-            let likeness = self.weighed(&wanted, &Comparable::of(&patient), in_store)?;
+            let likeness =
+                self.weighed(&wanted, &Comparable::of(&patient), in_store, &mut counted)?;
             if likeness.is_likely() {
                 found.push(DuplicateCandidate { patient, likeness });
             }
@@ -185,6 +213,7 @@ impl Store {
                 .map_err(StoreError::sqlite("looking for duplicates"))?
         };
         let mut pairs = Vec::new();
+        let mut counted = HashMap::new();
         for chunk in rowids.chunks(1_000) {
             for (rowid, patient) in patients_by_rowid(&self.conn, chunk)? {
                 let wanted = Comparable::of(&patient);
@@ -194,7 +223,8 @@ impl Store {
                     .filter(|other| *other > rowid)
                     .collect();
                 for (_, other) in patients_by_rowid(&self.conn, &later)? {
-                    let likeness = self.weighed(&wanted, &Comparable::of(&other), true)?;
+                    let likeness =
+                        self.weighed(&wanted, &Comparable::of(&other), true, &mut counted)?;
                     if likeness.is_likely() {
                         pairs.push(DuplicatePair {
                             first: patient.clone(),

@@ -184,21 +184,6 @@ impl PatientEditor {
         ui.label(RichText::new(title).heading().strong());
         ui.add_space(8.0);
 
-        egui::ScrollArea::vertical()
-            .id_salt("patient_editor")
-            .auto_shrink([false, true])
-            .max_height((ui.available_height() - 60.0).max(120.0))
-            .show(ui, |ui| {
-                egui::Frame::new()
-                    .fill(super::widgets::SECTION_FILL)
-                    .stroke((1.0, super::widgets::SECTION_STROKE))
-                    .corner_radius(6)
-                    .inner_margin(14)
-                    .show(ui, |ui| {
-                        self.form_ui(ui, cx.today, &message);
-                    });
-            });
-
         // Before a registration is saved, the patients already here who are likely the same
         // person, looked up again as the clerk types.
         if self.is_new && self.looked_up.as_ref() != Some(&patient) {
@@ -206,10 +191,36 @@ impl PatientEditor {
             self.duplicates = cx.store.likely_duplicates(&patient, 5).unwrap_or_default();
             self.looked_up = Some(patient.clone());
         }
-        if !self.duplicates.is_empty() {
-            ui.add_space(8.0);
-            self.duplicates_ui(ui, cx);
-        }
+        egui::ScrollArea::vertical()
+            .id_salt("patient_editor")
+            .auto_shrink([false, true])
+            .max_height((ui.available_height() - 60.0).max(120.0))
+            .show(ui, |ui| {
+                // On a wide screen the likely duplicates stand beside the form, where the clerk
+                // looks; on a narrow one under it (inside the scrolled part, so Save stays in
+                // sight).
+                let beside = ui.available_width() >= 1200.0;
+                ui.horizontal_top(|ui| {
+                    ui.vertical(|ui| {
+                        egui::Frame::new()
+                            .fill(super::widgets::SECTION_FILL)
+                            .stroke((1.0, super::widgets::SECTION_STROKE))
+                            .corner_radius(6)
+                            .inner_margin(14)
+                            .show(ui, |ui| {
+                                self.form_ui(ui, cx.today, &message);
+                            });
+                        if !beside && !self.duplicates.is_empty() {
+                            ui.add_space(8.0);
+                            self.duplicates_ui(ui, cx);
+                        }
+                    });
+                    if beside && !self.duplicates.is_empty() {
+                        ui.add_space(8.0);
+                        ui.vertical(|ui| self.duplicates_ui(ui, cx));
+                    }
+                });
+            });
 
         ui.add_space(8.0);
         ui.horizontal(|ui| {
@@ -257,39 +268,38 @@ impl PatientEditor {
                 );
                 ui.label("Open their chart instead if it is the same person.");
                 ui.add_space(4.0);
-                egui::Grid::new("likely_duplicates")
-                    .num_columns(3)
-                    .spacing([12.0, 6.0])
-                    .show(ui, |ui| {
-                        for candidate in &self.duplicates {
-                            let p = &candidate.patient;
-                            let number = p
-                                .number
-                                .as_ref()
-                                .map(ToString::to_string)
-                                .unwrap_or_default();
-                            let born = p
-                                .birth
-                                .map(|b| {
-                                    let prefix = if b.estimated { "about " } else { "" };
-                                    format!("{prefix}{}", b.date.format("%-d %b %Y"))
-                                })
-                                .unwrap_or_else(|| "no birth date".into());
+                for candidate in &self.duplicates {
+                    let p = &candidate.patient;
+                    let number = p
+                        .number
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let born = p
+                        .birth
+                        .map(|b| {
+                            let prefix = if b.estimated { "about " } else { "" };
+                            format!("{prefix}{}", b.date.format("%-d %b %Y"))
+                        })
+                        .unwrap_or_else(|| "no birth date".into());
+                    ui.separator();
+                    ui.horizontal(|ui| {
+                        if ui.button(format!("Open chart of {number}")).clicked() {
+                            cx.send(Command::Open(Screen::Chart(p.patient_id)));
+                        }
+                        ui.vertical(|ui| {
                             ui.label(
                                 RichText::new(format!("{number}  {}", p.display_name())).strong(),
                             );
                             ui.label(format!(
-                                "born {born} · {} · {} · {}",
+                                "born {born} · {} · {}",
                                 p.village.trim(),
-                                p.phone.trim(),
-                                candidate.likeness.reasons.join(", ")
+                                p.phone.trim()
                             ));
-                            if ui.button(format!("Open chart of {number}")).clicked() {
-                                cx.send(Command::Open(Screen::Chart(p.patient_id)));
-                            }
-                            ui.end_row();
-                        }
+                            ui.label(RichText::new(candidate.likeness.reasons.join(", ")).weak());
+                        });
                     });
+                }
             });
     }
 
