@@ -59,7 +59,7 @@ pub use queue::{Priority, QueueEntry, QueueState, TriageSign, queue_order, triag
 pub use safety::{
     AlertKind, AllergyAlert, DOSE_CHECK_UNDER_YEARS, DoseLimit, DoseWarning, allergy_alerts,
     dose_limits, dose_mg, dose_warning, doses_per_day, has_dose_limits, parse_dose_limits,
-    unanswered_alerts,
+    unanswered_alerts, unanswered_line_alerts,
 };
 pub use user::{MIN_PASSWORD_CHARS, PasswordStrength, UserAccount, UserId, password_strength};
 pub use validation::{FieldError, Validation};

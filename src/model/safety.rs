@@ -193,6 +193,22 @@ pub fn allergy_alerts(prescription: &Prescription, allergies: &[Allergy]) -> Vec
         .collect()
 }
 
+/// The alerts of one prescription that no reason answers yet.
+pub fn unanswered_line_alerts(
+    prescription: &Prescription,
+    allergies: &[Allergy],
+) -> Vec<AllergyAlert> {
+    allergy_alerts(prescription, allergies)
+        .into_iter()
+        .filter(|alert| {
+            !prescription
+                .allergy_override
+                .as_ref()
+                .is_some_and(|o| o.covers(&prescription.medicine, &alert.allergy))
+        })
+        .collect()
+}
+
 /// The alerts of a visit's prescriptions that no reason answers yet, with the line's index.
 pub fn unanswered_alerts(
     encounter: &Encounter,
@@ -203,13 +219,8 @@ pub fn unanswered_alerts(
         .iter()
         .enumerate()
         .flat_map(|(index, p)| {
-            allergy_alerts(p, allergies)
+            unanswered_line_alerts(p, allergies)
                 .into_iter()
-                .filter(|alert| {
-                    !p.allergy_override
-                        .as_ref()
-                        .is_some_and(|o| o.covers(&p.medicine, &alert.allergy))
-                })
                 .map(move |alert| (index, alert))
         })
         .collect()

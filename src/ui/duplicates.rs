@@ -6,7 +6,7 @@
 //! made and can be made again.
 
 use super::command::{Command, Screen, ViewContext};
-use super::widgets::{ERROR_TEXT, WARNING_TEXT};
+use super::widgets::{ERROR_TEXT, WARNING_TEXT, born_text, patient_number};
 use crate::model::Patient;
 use crate::store::{DuplicatePair, StoreOpener};
 use egui::{RichText, Ui};
@@ -51,18 +51,8 @@ fn look(opener: StoreOpener, ctx: egui::Context) -> State {
 }
 
 fn describe(p: &Patient) -> String {
-    let number = p
-        .number
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let born = p
-        .birth
-        .map(|b| {
-            let prefix = if b.estimated { "about " } else { "" };
-            format!("{prefix}{}", b.date.format("%-d %b %Y"))
-        })
-        .unwrap_or_else(|| "no birth date".into());
+    let number = patient_number(p);
+    let born = born_text(p);
     format!(
         "{number}  {} · {} · born {born} · {} · {}",
         p.display_name(),
@@ -164,11 +154,7 @@ impl DuplicatesScreen {
                                     });
                                     ui.vertical(|ui| {
                                         for p in [&pair.first, &pair.second] {
-                                            let number = p
-                                                .number
-                                                .as_ref()
-                                                .map(ToString::to_string)
-                                                .unwrap_or_default();
+                                            let number = patient_number(p);
                                             if ui.button(format!("Open {number}")).clicked() {
                                                 open = Some(p.patient_id);
                                             }

@@ -270,18 +270,8 @@ impl PatientEditor {
                 ui.add_space(4.0);
                 for candidate in &self.duplicates {
                     let p = &candidate.patient;
-                    let number = p
-                        .number
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    let born = p
-                        .birth
-                        .map(|b| {
-                            let prefix = if b.estimated { "about " } else { "" };
-                            format!("{prefix}{}", b.date.format("%-d %b %Y"))
-                        })
-                        .unwrap_or_else(|| "no birth date".into());
+                    let number = super::widgets::patient_number(p);
+                    let born = super::widgets::born_text(p);
                     ui.separator();
                     ui.horizontal(|ui| {
                         if ui.button(format!("Open chart of {number}")).clicked() {

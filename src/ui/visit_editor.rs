@@ -21,6 +21,7 @@ use crate::model::{
     DOSE_CHECK_UNDER_YEARS, Diagnosis, Encounter, EncounterId, EncounterKind, EncounterStatus,
     LabResult, Medicine, Patient, PatientId, Prescription, VITAL_RANGES, Vitals, age_on,
     allergy_alerts, dose_warning, has_dose_limits, medicine_list, unanswered_alerts,
+    unanswered_line_alerts,
 };
 use crate::store::{MedicineSuggestion, Store, StoreError};
 use chrono::{Local, NaiveDate, Utc};
@@ -334,15 +335,7 @@ impl VisitEditor {
         let Some(line) = self.encounter.prescriptions.get(row) else {
             return;
         };
-        let alerts: Vec<AllergyAlert> = allergy_alerts(line, &self.allergies)
-            .into_iter()
-            .filter(|a| {
-                !line
-                    .allergy_override
-                    .as_ref()
-                    .is_some_and(|o| o.covers(&line.medicine, &a.allergy))
-            })
-            .collect();
+        let alerts = unanswered_line_alerts(line, &self.allergies);
         if !alerts.is_empty() {
             self.dialog = Some(Dialog::Allergy {
                 row,
@@ -940,15 +933,7 @@ impl VisitEditor {
         let mut answer: Option<usize> = None;
         for (index, line) in self.encounter.prescriptions.iter().enumerate() {
             let alerts = allergy_alerts(line, &self.allergies);
-            let unanswered: Vec<&AllergyAlert> = alerts
-                .iter()
-                .filter(|a| {
-                    !line
-                        .allergy_override
-                        .as_ref()
-                        .is_some_and(|o| o.covers(&line.medicine, &a.allergy))
-                })
-                .collect();
+            let unanswered = unanswered_line_alerts(line, &self.allergies);
             for alert in &unanswered {
                 ui.horizontal_wrapped(|ui| {
                     ui.label(

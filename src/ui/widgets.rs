@@ -527,6 +527,24 @@ pub fn allergy_banner_ui(ui: &mut Ui, status: AllergyStatus, allergies: &[Allerg
         });
 }
 
+/// A patient's number as shown ("OUT-000123"; empty before one is given).
+pub fn patient_number(p: &crate::model::Patient) -> String {
+    p.number
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// A patient's birth as a list shows it: "12 Nov 2018", "about 1 Jul 1975", or "no birth date".
+pub fn born_text(p: &crate::model::Patient) -> String {
+    p.birth
+        .map(|b| {
+            let prefix = if b.estimated { "about " } else { "" };
+            format!("{prefix}{}", b.date.format("%-d %b %Y"))
+        })
+        .unwrap_or_else(|| "no birth date".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
