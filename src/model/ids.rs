@@ -82,3 +82,7 @@ id_type!(
     /// Identifies one patient's arrival in the day's queue.
     QueueEntryId
 );
+id_type!(
+    /// Identifies one merge of a patient's second record into the first.
+    PatientMergeId
+);

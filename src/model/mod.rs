@@ -21,6 +21,7 @@ mod letterhead;
 mod medicines;
 pub mod merge;
 mod patient;
+mod patient_merge;
 mod queue;
 mod safety;
 mod user;
@@ -47,14 +48,15 @@ pub use encounter::{
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{
-    AllergyId, AmendmentId, AttachmentId, ChangeId, ClinicId, EncounterId, PatientId, ProblemId,
-    QueueEntryId, new_uuid,
+    AllergyId, AmendmentId, AttachmentId, ChangeId, ClinicId, EncounterId, PatientId,
+    PatientMergeId, ProblemId, QueueEntryId, new_uuid,
 };
 pub use letterhead::{ClinicLetterhead, LOGO_PIXELS};
 pub use medicines::{
     Composition, DrugClass, Medicine, MedicineList, MedicineListError, medicine_list, normalise,
 };
 pub use patient::{DateOfBirth, NextOfKin, Patient, PatientNumber, Sex, digits_of};
+pub use patient_merge::{MergeMap, MergeStatus, PatientMerge, resolve_merges};
 pub use queue::{Priority, QueueEntry, QueueState, TriageSign, queue_order, triage_priority};
 pub use safety::{
     AlertKind, AllergyAlert, DOSE_CHECK_UNDER_YEARS, DoseLimit, DoseWarning, allergy_alerts,
