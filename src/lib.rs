@@ -8,6 +8,7 @@ pub mod demo;
 pub mod documents;
 pub mod fhir;
 pub mod fonts;
+pub mod i18n;
 pub mod imaging;
 pub mod keys;
 pub mod model;

@@ -33,6 +33,9 @@ struct Cli {
     /// the PDF opens in the system's viewer (on Windows, goes to the default printer).
     #[arg(long, env = "OUTPOST_PRINT_COMMAND", value_name = "COMMAND")]
     print_command: Option<String>,
+    /// The window's language until a user chooses their own: en, fr, es, pt, sw or ar.
+    #[arg(long, global = true, env = "OUTPOST_LANG", value_name = "CODE")]
+    lang: Option<outpost::i18n::Language>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -1350,7 +1353,7 @@ fn try_main() -> Result<()> {
                 .as_deref()
                 .map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
                 .filter(|words| !words.is_empty());
-            outpost::ui::run(service, print_command)
+            outpost::ui::run(service, print_command, cli.lang.unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("the window failed: {e}"))
         }
     }

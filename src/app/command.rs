@@ -3,7 +3,8 @@
 
 use crate::model::{
     Action, Allergy, AllergyStatus, Amendment, AttachmentId, BlobHash, Encounter, EncounterId,
-    EntityKind, Patient, PatientId, Problem, QueueEntry, QueueEntryId, Roles, TriageSign, UserId,
+    EntityKind, Patient, PatientId, PatientMerge, PatientMergeId, Problem, QueueEntry,
+    QueueEntryId, Roles, TriageSign, UserId,
 };
 use crate::store::Conflict;
 
@@ -65,6 +66,18 @@ pub enum Command {
     FinishQueueEntry(QueueEntryId),
     /// The patient went home without being seen.
     QueueEntryLeft(QueueEntryId),
+    /// Merge a patient's second record into the first: the survivor's chart shows both, the
+    /// retired record leaves the list (its number finds the survivor). Reversible.
+    MergePatients {
+        /// The record that stays.
+        survivor: PatientId,
+        /// The record that no longer shows on its own.
+        retired: PatientId,
+        /// Why they are one person (as checked: same national ID, the patient confirmed…).
+        reason: String,
+    },
+    /// Undo a merge: each record shows where it was written again.
+    UndoMerge(PatientMergeId),
     /// Settle a sync conflict: the field takes `value` on every workstation.
     ResolveConflict {
         /// The conflict decided.
@@ -124,6 +137,8 @@ pub enum Command {
         /// What becomes of the logo.
         logo: LogoChange,
     },
+    /// The language the window speaks to the signed-in user, on this workstation.
+    SetLanguage(crate::i18n::Language),
     /// Set how long the window waits, untouched, before it locks itself.
     SetAutoLockMinutes(u32),
     /// Back this workstation up every day into a folder, keeping the newest few; `None` turns
@@ -173,6 +188,10 @@ pub enum Outcome {
     ChartSaved,
     /// The queue entry as it stands now.
     QueueChanged(QueueEntry),
+    /// The two records were merged.
+    PatientsMerged(PatientMerge),
+    /// The merge was undone.
+    MergeUndone(PatientMerge),
     /// The conflict was settled.
     ConflictSettled,
     /// This many images were hidden or restored.
@@ -185,6 +204,8 @@ pub enum Outcome {
     UserChanged,
     /// The setting was saved.
     SettingSaved,
+    /// The signed-in user's language was set.
+    LanguageSet(crate::i18n::Language),
     /// The workstation took the clinic's key (false: it had it already).
     ClinicKeyAdopted(bool),
 }
@@ -212,17 +233,20 @@ impl Command {
             Self::AddToQueue(_) | Self::QueueEntryLeft(_) => Action::EditDemographics,
             Self::TriageQueueEntry { .. } => Action::RecordVitals,
             Self::SeeQueueEntry(_) | Self::FinishQueueEntry(_) => Action::WriteClinical,
+            Self::MergePatients { .. } | Self::UndoMerge(_) => Action::MergePatients,
             Self::ResolveConflict { conflict, .. } => match conflict.entity {
                 EntityKind::Patient | EntityKind::QueueEntry => Action::EditDemographics,
                 EntityKind::Allergy => Action::EditAllergies,
                 EntityKind::User => Action::ManageUsers,
                 EntityKind::Letterhead => Action::ChangeSettings,
+                EntityKind::PatientMerge => Action::MergePatients,
                 EntityKind::Problem
                 | EntityKind::Encounter
                 | EntityKind::Amendment
                 | EntityKind::Attachment => Action::WriteClinical,
             },
             Self::FetchImage(_) => Action::ReadClinical,
+            Self::SetLanguage(_) => Action::FindPatients,
             Self::CreateUser { .. }
             | Self::SetUserRoles { .. }
             | Self::SetUserDisabled { .. }

@@ -69,6 +69,9 @@ pub enum AppError {
     /// The workstation's files are being encrypted; signing in waits for it.
     #[error("The records are being encrypted; wait for it to finish.")]
     Encrypting,
+    /// A merge needs a reason: what showed they are one person.
+    #[error("Say why these records are one person before merging them.")]
+    MergeReasonRequired,
     /// A prescription meets a recorded allergy, and no reason answers the alert.
     #[error("{}", allergy_refusal(.0))]
     AllergyAlert(Vec<crate::model::AllergyAlert>),

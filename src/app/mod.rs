@@ -1087,6 +1087,16 @@ impl AppService {
         Ok(entries)
     }
 
+    /// The language the signed-in user chose on this workstation, if any.
+    pub fn user_language(&self) -> Option<crate::i18n::Language> {
+        let user = self.user()?;
+        self.store
+            .setting(&language_setting(user.user_id))
+            .ok()
+            .flatten()
+            .and_then(|code| crate::i18n::Language::from_code(&code))
+    }
+
     /// Opens a patient's record for reading: needs permission to find patients, and is in the
     /// audit trail.
     pub fn open_chart(&mut self, patient_id: PatientId) -> Result<(), AppError> {
@@ -1302,6 +1312,29 @@ impl AppService {
                 self.store.save_queue_entry(&entry)?;
                 Outcome::QueueChanged(entry)
             }
+            Command::MergePatients {
+                survivor,
+                retired,
+                reason,
+            } => {
+                if reason.trim().is_empty() {
+                    return Err(AppError::MergeReasonRequired);
+                }
+                Outcome::PatientsMerged(self.store.merge_patients(
+                    survivor,
+                    retired,
+                    &reason,
+                    &signer.full_name,
+                )?)
+            }
+            Command::SetLanguage(language) => {
+                if let Some(user_id) = signer.user_id {
+                    self.store
+                        .set_setting(&language_setting(user_id), language.code())?;
+                }
+                Outcome::LanguageSet(language)
+            }
+            Command::UndoMerge(merge_id) => Outcome::MergeUndone(self.store.undo_merge(merge_id)?),
             Command::ResolveConflict { conflict, value } => {
                 self.store.resolve_conflict(&conflict, value)?;
                 Outcome::ConflictSettled
@@ -1580,4 +1613,9 @@ fn check_new_password(password: &str, confirm: &str, names: &[&str]) -> Result<(
         return Err(AppError::WeakPassword(strength));
     }
     Ok(())
+}
+
+/// The local setting that keeps a user's language.
+fn language_setting(user_id: crate::model::UserId) -> String {
+    format!("language.{user_id}")
 }

@@ -208,11 +208,13 @@ pub enum Action {
     RunReports,
     /// Look through the store for patients registered twice.
     ReviewDuplicates,
+    /// Merge a patient's second record into the first, or undo a merge.
+    MergePatients,
 }
 
 impl Action {
     /// Every action, in README's order.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Self::FindPatients,
         Self::OpenFromDistrict,
         Self::EditDemographics,
@@ -232,6 +234,7 @@ impl Action {
         Self::ImportRecords,
         Self::RunReports,
         Self::ReviewDuplicates,
+        Self::MergePatients,
     ];
 
     /// What the action is, in words for a refusal ("You may not sign a visit").
@@ -256,6 +259,7 @@ impl Action {
             Self::ImportRecords => "import records from another system",
             Self::RunReports => "make the clinic's monthly report",
             Self::ReviewDuplicates => "review patients registered twice",
+            Self::MergePatients => "merge a patient's two records, or undo a merge",
         }
     }
 }
@@ -305,6 +309,7 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | Backup
                 | RunReports
                 | ReviewDuplicates
+                | MergePatients
         ),
     }
 }

@@ -67,11 +67,15 @@ pub enum AuditAction {
     ReferralIssued,
     /// A medicine was prescribed despite an allergy alert, with a reason (kept in the visit).
     AllergyAlertOverridden,
+    /// Two records of one patient were merged (the record is the merge; the patient, the survivor).
+    PatientsMerged,
+    /// A merge of two records was undone.
+    MergeUndone,
 }
 
 impl AuditAction {
     /// Every action, in the order filters list them.
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 26] = [
         Self::Login,
         Self::LoginFailed,
         Self::Lock,
@@ -96,6 +100,8 @@ impl AuditAction {
         Self::StoreCompacted,
         Self::ReferralIssued,
         Self::AllergyAlertOverridden,
+        Self::PatientsMerged,
+        Self::MergeUndone,
     ];
 
     /// Stable code, as stored, hashed and exported.
@@ -125,6 +131,8 @@ impl AuditAction {
             Self::StoreCompacted => "store_compacted",
             Self::ReferralIssued => "referral_issued",
             Self::AllergyAlertOverridden => "allergy_alert_overridden",
+            Self::PatientsMerged => "patients_merged",
+            Self::MergeUndone => "merge_undone",
         }
     }
 }

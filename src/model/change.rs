@@ -31,6 +31,8 @@ pub enum EntityKind {
     Letterhead,
     /// A patient's arrival in the day's queue.
     QueueEntry,
+    /// One patient's second record merged into the first (see `model::patient_merge`).
+    PatientMerge,
 }
 
 impl EntityKind {
@@ -46,6 +48,7 @@ impl EntityKind {
             Self::User => "user",
             Self::Letterhead => "letterhead",
             Self::QueueEntry => "queue_entry",
+            Self::PatientMerge => "patient_merge",
         }
     }
 }
@@ -69,6 +72,7 @@ impl FromStr for EntityKind {
             "user" => Self::User,
             "letterhead" => Self::Letterhead,
             "queue_entry" => Self::QueueEntry,
+            "patient_merge" => Self::PatientMerge,
             other => return Err(format!("unknown entity kind {other:?}")),
         })
     }
@@ -249,12 +253,24 @@ const QUEUE_FIELDS: &[(&str, FieldKind)] = &[
     ("clinician", FieldKind::Text),
 ];
 
+const PATIENT_MERGE_FIELDS: &[(&str, FieldKind)] = &[
+    // The survivor: the record whose chart shows both.
+    ("patient_id", FieldKind::Id),
+    // The record that no longer shows on its own.
+    ("retired_id", FieldKind::Id),
+    // The hybrid-clock stamp of the merge, which orders merges on every replica.
+    ("made_at", FieldKind::Text),
+    ("reason", FieldKind::Text),
+    ("made_by", FieldKind::Text),
+    ("undone", FieldKind::Bool),
+];
+
 /// The longest text one synced field may hold (a visit's history, a patient's notes).
 pub const MAX_FIELD_TEXT: usize = 64 * 1024;
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 10] = [
         Self::Patient,
         Self::Allergy,
         Self::Problem,
@@ -264,6 +280,7 @@ impl EntityKind {
         Self::User,
         Self::Letterhead,
         Self::QueueEntry,
+        Self::PatientMerge,
     ];
 
     /// The fields a change to this kind of record may carry, with the kind of value each holds.
@@ -278,6 +295,7 @@ impl EntityKind {
             Self::User => USER_FIELDS,
             Self::Letterhead => LETTERHEAD_FIELDS,
             Self::QueueEntry => QUEUE_FIELDS,
+            Self::PatientMerge => PATIENT_MERGE_FIELDS,
         }
     }
 

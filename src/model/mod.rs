@@ -15,6 +15,7 @@ mod change;
 mod clinical;
 mod duplicates;
 mod encounter;
+mod growth;
 mod hlc;
 mod ids;
 mod letterhead;
@@ -45,6 +46,10 @@ pub use encounter::{
     AllergyOverride, AmendedBy, Amendment, Corrections, CurrentDiagnosis, CurrentPrescription,
     Diagnosis, Encounter, EncounterKind, EncounterStatus, LabResult, Prescription, SignedVisit,
     Signer, VitalChange, VitalCorrection,
+};
+pub use growth::{
+    ChartAxis, DAYS_PER_MONTH, GrowthFlag, GrowthMeasure, GrowthSex, GrowthStandards, Indicator,
+    Lms, ZScores, growth_flags, implausible, who_standards,
 };
 pub use hlc::{HlcStamp, HybridClock, NodeId};
 pub use ids::{

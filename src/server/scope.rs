@@ -125,7 +125,8 @@ pub(super) fn place(
             | EntityKind::Problem
             | EntityKind::Encounter
             | EntityKind::Attachment
-            | EntityKind::QueueEntry => text_field(change, "patient_id"),
+            | EntityKind::QueueEntry
+            | EntityKind::PatientMerge => text_field(change, "patient_id"),
             _ => None,
         };
         if let (Some(moved_to), Some(patient)) = (parent, patient_id.as_deref())
@@ -142,6 +143,22 @@ pub(super) fn place(
         }));
     }
 
+    if change.entity == EntityKind::PatientMerge {
+        // A merge is placed under its survivor; the record it retires must be one this clinic
+        // may see as well.
+        let Some(retired) = text_field(change, "retired_id") else {
+            return Ok(Err("a merge must name the record it retires".into()));
+        };
+        let known = records
+            .entity(retired)?
+            .is_some_and(|p| p.entity == "patient");
+        if !known || !may_see(records, &clinic, retired)? {
+            return Ok(Err(format!(
+                "patient {retired} is not on the server or not shared with this clinic: \
+                 a merge joins two records this clinic holds"
+            )));
+        }
+    }
     let placement = match change.entity {
         EntityKind::Patient => {
             if let Some(named) = text_field(change, "clinic_id")
@@ -164,7 +181,8 @@ pub(super) fn place(
         | EntityKind::Problem
         | EntityKind::Encounter
         | EntityKind::Attachment
-        | EntityKind::QueueEntry => {
+        | EntityKind::QueueEntry
+        | EntityKind::PatientMerge => {
             let Some(patient) = text_field(change, "patient_id") else {
                 return Ok(Err(format!(
                     "the first change of a new {} must name its patient",

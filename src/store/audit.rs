@@ -75,6 +75,9 @@ pub(crate) fn patient_of(
         EntityKind::QueueEntry => "SELECT patient_id FROM queue_entry WHERE queue_entry_id = ?1",
         EntityKind::Encounter => "SELECT patient_id FROM encounter WHERE encounter_id = ?1",
         EntityKind::Attachment => "SELECT patient_id FROM attachment WHERE attachment_id = ?1",
+        EntityKind::PatientMerge => {
+            "SELECT patient_id FROM patient_merge WHERE patient_merge_id = ?1"
+        }
         EntityKind::Amendment => {
             "SELECT e.patient_id FROM amendment a JOIN encounter e USING (encounter_id)
              WHERE a.amendment_id = ?1"

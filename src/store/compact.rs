@@ -67,10 +67,13 @@ pub(crate) trait Names {
     fn name(&mut self, number: i64) -> Result<Option<String>, StoreError>;
 }
 
-/// The kinds of record whose history is compacted (user accounts and letterheads are few, and
-/// keep theirs).
+/// The kinds of record whose history is compacted (user accounts, letterheads and merges are
+/// few, and keep theirs).
 pub(crate) fn compactable(kind: EntityKind) -> bool {
-    !matches!(kind, EntityKind::User | EntityKind::Letterhead)
+    !matches!(
+        kind,
+        EntityKind::User | EntityKind::Letterhead | EntityKind::PatientMerge
+    )
 }
 
 /// The state of a settled record: the writes the merge still needs, or `None` when the record

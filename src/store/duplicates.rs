@@ -64,7 +64,7 @@ impl Store {
         };
         let mut done = 0;
         for chunk in rowids.chunks(5_000) {
-            let patients = patients_by_rowid(&tx, chunk)?;
+            let patients = patients_by_rowid(&tx, chunk, true)?;
             let mut update = tx
                 .prepare_cached("UPDATE patient SET match_keys = ?1 WHERE patient_rowid = ?2")
                 .map_err(StoreError::sqlite("filing patients for duplicate checks"))?;
@@ -185,7 +185,7 @@ impl Store {
                 > 0;
         let mut found = Vec::new();
         let mut counted = HashMap::new();
-        for (_, patient) in patients_by_rowid(&self.conn, &rowids)? {
+        for (_, patient) in patients_by_rowid(&self.conn, &rowids, false)? {
             if patient.patient_id == typed.patient_id {
                 continue;
             }
@@ -206,7 +206,9 @@ impl Store {
         let rowids: Vec<i64> = {
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT patient_rowid FROM patient WHERE voided = 0")
+                .prepare_cached(
+                    "SELECT patient_rowid FROM patient WHERE voided = 0 AND merged_into IS NULL",
+                )
                 .map_err(StoreError::sqlite("looking for duplicates"))?;
             stmt.query_map([], |row| row.get(0))
                 .and_then(Iterator::collect)
@@ -215,14 +217,14 @@ impl Store {
         let mut pairs = Vec::new();
         let mut counted = HashMap::new();
         for chunk in rowids.chunks(1_000) {
-            for (rowid, patient) in patients_by_rowid(&self.conn, chunk)? {
+            for (rowid, patient) in patients_by_rowid(&self.conn, chunk, false)? {
                 let wanted = Comparable::of(&patient);
                 let later: Vec<i64> = self
                     .candidates(&blocking_keys(&wanted, 1))?
                     .into_iter()
                     .filter(|other| *other > rowid)
                     .collect();
-                for (_, other) in patients_by_rowid(&self.conn, &later)? {
+                for (_, other) in patients_by_rowid(&self.conn, &later, false)? {
                     let likeness =
                         self.weighed(&wanted, &Comparable::of(&other), true, &mut counted)?;
                     if likeness.is_likely() {

@@ -1,6 +1,7 @@
 //! Visits: drafts saved as the clinician types, signing, amendments and voiding; the medicines a
 //! clinic has prescribed before.
 
+use super::merges::CHART_OF;
 use super::write::{Fields, Writer};
 use super::{Store, StoreError, time_from_text, time_text};
 use crate::model::{
@@ -556,7 +557,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {ENCOUNTER_COLUMNS} FROM encounter WHERE patient_id = ?1
+                "SELECT {ENCOUNTER_COLUMNS} FROM encounter WHERE patient_id IN {CHART_OF}
                  ORDER BY started_at DESC"
             ))
             .map_err(StoreError::sqlite("reading visits"))?;
@@ -577,7 +578,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT {AMENDMENT_COLUMNS} FROM amendment
                  JOIN encounter e ON e.encounter_id = amendment.encounter_id
-                 WHERE e.patient_id = ?1 ORDER BY amendment.amended_at"
+                 WHERE e.patient_id IN {CHART_OF} ORDER BY amendment.amended_at"
             ))
             .map_err(StoreError::sqlite("reading amendments"))?;
         let rows = stmt

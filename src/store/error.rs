@@ -69,6 +69,9 @@ pub enum StoreError {
         /// The visit's author.
         author: String,
     },
+    /// A merge of two records, or its undoing, was refused.
+    #[error("{0}")]
+    MergeRefused(super::MergeRefusal),
     /// A stored value could not be read back.
     #[error("the database holds an unreadable value in {what}")]
     Corrupt {

@@ -7,6 +7,7 @@
 //! damaged file is reported rather than shown.
 
 use super::blobfile::BlobFiles;
+use super::merges::CHART_OF;
 use super::write::Fields;
 use super::{Store, StoreError, time_from_text, time_text};
 use crate::model::{Attachment, AttachmentId, BlobHash, EntityKind, PatientId};
@@ -428,7 +429,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "SELECT {ATTACHMENT_COLUMNS} FROM attachment
-                 WHERE patient_id = ?1 AND (?2 OR removed = 0)
+                 WHERE patient_id IN {CHART_OF} AND (?2 OR removed = 0)
                  ORDER BY study_date, study_uid, series_number, series_uid, instance_number, file_name"
             ))
             .map_err(StoreError::sqlite("reading attachments"))?;

@@ -20,6 +20,7 @@ mod icd10;
 mod imaging;
 mod keyring;
 mod letterhead;
+mod merges;
 mod patients;
 mod queue;
 mod reports;
@@ -45,6 +46,7 @@ pub use fhir::RecordsImported;
 pub use icd10::Icd10Code;
 pub use imaging::{SeriesGroup, StudyGroup, group_studies};
 pub use keyring::{KEYRING_FILE, Keyring, KeyringUser};
+pub use merges::{MergeRecord, MergeRefusal, RecordCounts};
 pub(crate) use patients::patient_fields;
 pub use patients::{PatientRow, PatientSearch, PatientSort, SearchHit, WholeRecord, fold_for_sort};
 pub use queue::FollowUp;
@@ -80,7 +82,7 @@ pub struct Workstation {
 /// Counts for `outpost status` and the status bar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreStatus {
-    /// Patients not voided.
+    /// Patients not voided nor merged into another record.
     pub patients: i64,
     /// Visits not voided.
     pub visits: i64,
@@ -343,7 +345,9 @@ impl Store {
                 .map_err(StoreError::sqlite("counting records"))
         };
         Ok(StoreStatus {
-            patients: count("SELECT count(*) FROM patient WHERE voided = 0")?,
+            patients: count(
+                "SELECT count(*) FROM patient WHERE voided = 0 AND merged_into IS NULL",
+            )?,
             visits: count("SELECT count(*) FROM encounter WHERE status <> 'voided'")?,
             pending_changes: self.pending_count()?,
             schema_version: schema_version(&self.conn)?,
@@ -365,12 +369,14 @@ impl Store {
             ))
     }
 
-    /// Patients not voided: a cheap count for the status bar.
+    /// Patients not voided nor merged: a cheap count for the status bar.
     pub fn patient_count(&self) -> Result<i64, StoreError> {
         self.conn
-            .query_row("SELECT count(*) FROM patient WHERE voided = 0", [], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM patient WHERE voided = 0 AND merged_into IS NULL",
+                [],
+                |row| row.get(0),
+            )
             .map_err(StoreError::sqlite("counting patients"))
     }
 }

@@ -1,5 +1,6 @@
 //! Patients: registration, edits, allergies, problems, search and the ordered patient list.
 
+use super::merges::CHART_OF;
 use super::write::Fields;
 use super::{ReadOnlyStore, Store, StoreError, time_from_text};
 use crate::model::{
@@ -183,10 +184,12 @@ fn patient_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Patient, StoreErro
     Ok(build())
 }
 
-/// The live (not voided) patients among `rowids`, with their row keys, in no set order.
+/// The live (not voided) patients among `rowids`, with their row keys, in no set order; records
+/// merged into another are left out unless `with_merged`.
 pub(super) fn patients_by_rowid(
     conn: &rusqlite::Connection,
     rowids: &[i64],
+    with_merged: bool,
 ) -> Result<Vec<(i64, Patient)>, StoreError> {
     let list = serde_json::to_string(rowids).map_err(|_| StoreError::Corrupt {
         what: "a list of row keys",
@@ -194,11 +197,12 @@ pub(super) fn patients_by_rowid(
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {PATIENT_COLUMNS}, patient_rowid FROM patient
-             WHERE patient_rowid IN (SELECT value FROM json_each(?1)) AND voided = 0"
+             WHERE patient_rowid IN (SELECT value FROM json_each(?1)) AND voided = 0
+               AND (?2 OR merged_into IS NULL)"
         ))
         .map_err(StoreError::sqlite("reading patients"))?;
     let rows = stmt
-        .query_map([list], |row| {
+        .query_map(params![list, with_merged], |row| {
             let rowid: i64 = row.get(16)?;
             Ok(patient_from_row(row)?.map(|p| (rowid, p)))
         })
@@ -278,7 +282,8 @@ pub(crate) fn patient_order(
             .join(", ");
     }
     let sql = format!(
-        "SELECT patient_rowid FROM patient WHERE voided = 0 ORDER BY {order}, patient_rowid"
+        "SELECT patient_rowid FROM patient WHERE voided = 0 AND merged_into IS NULL
+         ORDER BY {order}, patient_rowid"
     );
     let mut stmt = conn
         .prepare(&sql)
@@ -310,6 +315,18 @@ pub(crate) fn rows_by_rowid(
         }
     }
     Ok(rows)
+}
+
+/// The row key of the patient whose chart shows `rowid`'s records (itself unless merged).
+fn survivor_rowid(conn: &Connection, rowid: i64) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT coalesce(
+             (SELECT s.patient_rowid FROM patient s WHERE s.patient_id = p.merged_into),
+             p.patient_rowid)
+         FROM patient p WHERE p.patient_rowid = ?1",
+    )
+    .and_then(|mut stmt| stmt.query_row([rowid], |row| row.get(0)))
+    .map_err(StoreError::sqlite("searching patients"))
 }
 
 pub(crate) fn search(
@@ -364,6 +381,8 @@ pub(crate) fn search(
             })
             .map_err(StoreError::sqlite("searching patients"))?;
         for rowid in found {
+            // A record merged into another is found by its number, phone or ID: as the survivor.
+            let rowid = survivor_rowid(conn, rowid)?;
             if !exact.contains(&rowid) {
                 exact.push(rowid);
             }
@@ -391,9 +410,11 @@ pub(crate) fn search(
         for sql in [
             "SELECT patient_rowid FROM patient
              WHERE phone_digits >= ?1 AND phone_digits < ?2 AND phone_digits <> '' AND voided = 0
+               AND merged_into IS NULL
              LIMIT ?3",
             "SELECT patient_rowid FROM patient
              WHERE national_id >= ?1 AND national_id < ?2 AND national_id <> '' AND voided = 0
+               AND merged_into IS NULL
              LIMIT ?3",
         ] {
             let found: Vec<i64> = conn
@@ -413,7 +434,8 @@ pub(crate) fn search(
         let mut stmt = conn
             .prepare_cached(
                 "SELECT f.rowid FROM patient_fts f JOIN patient p ON p.patient_rowid = f.rowid
-                 WHERE patient_fts MATCH ?1 AND p.voided = 0 LIMIT ?2",
+                 WHERE patient_fts MATCH ?1 AND p.voided = 0 AND p.merged_into IS NULL
+                 LIMIT ?2",
             )
             .map_err(StoreError::sqlite("searching patients"))?;
         words = stmt
@@ -573,10 +595,10 @@ impl Store {
     pub fn allergies(&self, patient_id: PatientId) -> Result<Vec<Allergy>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT allergy_id, substance, reaction, severity, active FROM allergy
-                 WHERE patient_id = ?1 ORDER BY active DESC, created_at",
-            )
+            .prepare_cached(&format!(
+                "SELECT allergy_id, substance, reaction, severity, active, patient_id FROM allergy
+                 WHERE patient_id IN {CHART_OF} ORDER BY active DESC, created_at"
+            ))
             .map_err(StoreError::sqlite("reading allergies"))?;
         let rows = stmt
             .query_map([patient_id.to_string()], |row| {
@@ -586,17 +608,19 @@ impl Store {
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
                     row.get::<_, bool>(4)?,
+                    row.get::<_, String>(5)?,
                 ))
             })
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading allergies"))?;
         rows.into_iter()
-            .map(|(id, substance, reaction, severity, active)| {
+            .map(|(id, substance, reaction, severity, active, owner)| {
                 Ok(Allergy {
                     allergy_id: id.parse().map_err(|_| StoreError::Corrupt {
                         what: "an allergy id",
                     })?,
-                    patient_id,
+                    // Whose record it was written in (a record merged into this one, perhaps).
+                    patient_id: owner.parse().unwrap_or(patient_id),
                     substance,
                     reaction,
                     severity: AllergySeverity::from_code(&severity),
@@ -677,10 +701,10 @@ impl Store {
     pub fn problems(&self, patient_id: PatientId) -> Result<Vec<Problem>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT problem_id, code, title, onset, status FROM problem
-                 WHERE patient_id = ?1 ORDER BY status = 'resolved', created_at",
-            )
+            .prepare_cached(&format!(
+                "SELECT problem_id, code, title, onset, status, patient_id FROM problem
+                 WHERE patient_id IN {CHART_OF} ORDER BY status = 'resolved', created_at"
+            ))
             .map_err(StoreError::sqlite("reading problems"))?;
         let rows = stmt
             .query_map([patient_id.to_string()], |row| {
@@ -690,17 +714,18 @@ impl Store {
                     row.get::<_, String>(2)?,
                     row.get::<_, Option<String>>(3)?,
                     row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
                 ))
             })
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(StoreError::sqlite("reading problems"))?;
         rows.into_iter()
-            .map(|(id, code, title, onset, status)| {
+            .map(|(id, code, title, onset, status, owner)| {
                 Ok(Problem {
                     problem_id: id.parse().map_err(|_| StoreError::Corrupt {
                         what: "a problem id",
                     })?,
-                    patient_id,
+                    patient_id: owner.parse().unwrap_or(patient_id),
                     code,
                     title,
                     onset: onset.and_then(|d| d.parse().ok()),

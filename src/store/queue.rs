@@ -28,8 +28,12 @@ fn queue_fields(entry: &QueueEntry) -> Fields {
     f
 }
 
-const QUEUE_COLUMNS: &str =
-    "queue_entry_id, patient_id, day, arrived_at, state, priority, signs, clinician";
+/// The patient is read as the one whose chart shows them: an arrival of a record merged into
+/// another (on a workstation that had not heard of the merge) shows as the survivor.
+const QUEUE_COLUMNS: &str = "queue_entry_id,
+    coalesce((SELECT p.merged_into FROM patient p WHERE p.patient_id = queue_entry.patient_id),
+             queue_entry.patient_id),
+    day, arrived_at, state, priority, signs, clinician";
 
 type QueueRow = (
     String,
@@ -128,6 +132,9 @@ impl Store {
 
     /// Records an arrival; a patient already waiting or being seen that day keeps their entry.
     pub fn add_to_queue(&mut self, entry: &QueueEntry) -> Result<QueueEntry, StoreError> {
+        let mut entry = entry.clone();
+        entry.patient_id = self.survivor_of(entry.patient_id)?;
+        let entry = &entry;
         if let Some(open) = self.open_queue_entry(entry.patient_id, entry.day)? {
             return Ok(open);
         }
@@ -216,9 +223,10 @@ impl Store {
                 continue;
             };
             let visit = self.encounter(visit_id)?;
-            let patient = self.patient(visit.patient_id)?;
+            let patient_id = self.survivor_of(visit.patient_id)?;
+            let patient = self.patient(patient_id)?;
             let came_back = self
-                .encounters_for_patient(visit.patient_id)?
+                .encounters_for_patient(patient_id)?
                 .into_iter()
                 .filter(|e| !matches!(e.status, crate::model::EncounterStatus::Voided { .. }))
                 .map(|e| e.started_at.with_timezone(&chrono::Local).date_naive())

@@ -506,6 +506,30 @@ CREATE TRIGGER patient_match_key_delete AFTER DELETE ON patient BEGIN
 END;
 "#,
     },
+    Migration {
+        description: "merges of a patient's two records, and where each record shows",
+        sql: r#"
+CREATE TABLE patient_merge (
+    patient_merge_id TEXT PRIMARY KEY,
+    -- The survivor, whose chart shows both records.
+    patient_id       TEXT NOT NULL REFERENCES patient (patient_id),
+    retired_id       TEXT NOT NULL REFERENCES patient (patient_id),
+    made_at          TEXT NOT NULL DEFAULT '',
+    reason           TEXT NOT NULL DEFAULT '',
+    made_by          TEXT NOT NULL DEFAULT '',
+    undone           INTEGER NOT NULL DEFAULT 0,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    merge_state      TEXT
+) STRICT;
+CREATE INDEX patient_merge_by_patient ON patient_merge (patient_id);
+CREATE INDEX patient_merge_by_retired ON patient_merge (retired_id);
+-- Derived locally from every merge (model::resolve_merges), never synced: the patient whose
+-- chart shows this one's records, NULL while it shows on its own.
+ALTER TABLE patient ADD COLUMN merged_into TEXT;
+CREATE INDEX patient_by_merged_into ON patient (merged_into) WHERE merged_into IS NOT NULL;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

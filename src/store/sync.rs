@@ -803,7 +803,8 @@ impl Store {
             EntityKind::Allergy
             | EntityKind::Problem
             | EntityKind::Encounter
-            | EntityKind::QueueEntry => 1,
+            | EntityKind::QueueEntry
+            | EntityKind::PatientMerge => 1,
             EntityKind::Amendment | EntityKind::Attachment => 2,
         });
         let mut names = super::compact::NameTable::new(&tx);
@@ -857,6 +858,12 @@ impl Store {
         }
         drop(names);
         raise_last_visits(&tx, &last_visits)?;
+        if changes
+            .iter()
+            .any(|(_, c)| c.entity == EntityKind::PatientMerge)
+        {
+            super::merges::refresh_merged_into(&tx)?;
+        }
         if let Some(cursor) = cursor {
             meta_set(&tx, "sync.cursor", &cursor.to_string())?;
         }

@@ -58,6 +58,7 @@ pub(crate) fn table_of(kind: EntityKind) -> (&'static str, &'static str) {
         EntityKind::User => ("user_account", "user_id"),
         EntityKind::Letterhead => ("letterhead", "letterhead_id"),
         EntityKind::QueueEntry => ("queue_entry", "queue_entry_id"),
+        EntityKind::PatientMerge => ("patient_merge", "patient_merge_id"),
     }
 }
 
@@ -212,6 +213,12 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
         self.now
     }
 
+    /// A fresh stamp of the hybrid clock: later than every stamp this workstation has written or
+    /// seen, so what it orders follows what the user saw.
+    pub(crate) fn stamp(&mut self) -> crate::model::HlcStamp {
+        self.clock.tick(self.now.timestamp_millis())
+    }
+
     /// Inserts a new entity with `fields` (plus local `derived` columns, which are not synced).
     pub(crate) fn insert(
         &mut self,
@@ -246,6 +253,7 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             EntityKind::Amendment => AuditAction::VisitAmended,
             EntityKind::User => AuditAction::UserCreated,
             EntityKind::Letterhead => AuditAction::SettingChanged,
+            EntityKind::PatientMerge => AuditAction::PatientsMerged,
             _ => AuditAction::RecordCreated,
         };
         self.audit_write(action, kind, entity_id, &fields)?;
@@ -299,6 +307,9 @@ impl<'conn, 'clock> Writer<'conn, 'clock> {
             }
             (EntityKind::User, _) => AuditAction::UserChanged,
             (EntityKind::Letterhead, _) => AuditAction::SettingChanged,
+            (EntityKind::PatientMerge, _) if changed.get("undone") == Some(&Value::Bool(true)) => {
+                AuditAction::MergeUndone
+            }
             _ => AuditAction::RecordChanged,
         };
         self.audit_write(action, kind, entity_id, &changed)?;

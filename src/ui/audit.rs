@@ -266,5 +266,7 @@ pub fn action_label(action: AuditAction) -> &'static str {
         AuditAction::StoreCompacted => "Compacted the records' history",
         AuditAction::ReferralIssued => "Issued a referral letter",
         AuditAction::AllergyAlertOverridden => "Prescribed despite an allergy alert",
+        AuditAction::PatientsMerged => "Merged two records of one patient",
+        AuditAction::MergeUndone => "Undid a merge of two records",
     }
 }

@@ -72,6 +72,10 @@ struct ChartData {
     /// For each study, why it may not be this patient's (worked out once, when read).
     study_warnings: Vec<Option<String>>,
     removed_studies: Vec<crate::store::StudyGroup>,
+    /// Records merged into this one: the merge and the other record's number.
+    merged: Vec<(crate::store::MergeRecord, String)>,
+    /// A child's growth (under 19 years, with a date of birth and a sex the WHO tables know).
+    growth: Option<super::growth::GrowthView>,
 }
 
 impl ChartData {
@@ -160,7 +164,26 @@ impl ChartData {
             Vec::new()
         };
         let study_warnings = studies.iter().map(|s| other_person(s, &patient)).collect();
+        let mut merged = Vec::new();
+        for record in store.merges_of(patient_id)? {
+            if record.merge.survivor == patient_id
+                && record.status == crate::model::MergeStatus::Applied
+            {
+                let number = store
+                    .patient(record.merge.retired)
+                    .map(|p| super::widgets::patient_number(&p))
+                    .unwrap_or_default();
+                merged.push((record, number));
+            }
+        }
+        let growth = if clinical {
+            super::growth::GrowthView::of(&patient, encounters.iter().map(|(e, _)| e), today)
+        } else {
+            None
+        };
         Ok(Self {
+            growth,
+            merged,
             allergy_status: store.allergy_status(patient_id)?,
             allergies: store.allergies(patient_id)?,
             problems: if clinical {
@@ -196,6 +219,8 @@ pub struct PatientChart {
     allergy_severity: AllergySeverity,
     allergy_error: Option<String>,
     action_error: Option<String>,
+    /// The growth chart shown (none: the one for the child's age).
+    growth_indicator: Option<crate::model::Indicator>,
     /// True until the first frame: a chart opens at its top, wherever the last chart was
     /// scrolled to (egui keeps a scroll area's offset by its id).
     opening: bool,
@@ -217,6 +242,7 @@ impl PatientChart {
             allergy_severity: AllergySeverity::Moderate,
             allergy_error: None,
             action_error: None,
+            growth_indicator: None,
             opening: true,
         };
         chart.reload(store, today);
@@ -262,6 +288,9 @@ impl PatientChart {
         header_ui(ui, data, cx);
         ui.add_space(6.0);
         allergy_banner_ui(ui, data.allergy_status, &data.allergies);
+        if let Some(growth) = &data.growth {
+            growth.banner_ui(ui);
+        }
         error_label(ui, self.action_error.as_deref());
         ui.add_space(6.0);
 
@@ -292,6 +321,10 @@ impl PatientChart {
                         imaging_ui(ui, self.patient_id, data, cx);
                         ui.add_space(8.0);
                         trends_ui(ui, &data.trends);
+                        if let Some(growth) = &data.growth {
+                            ui.add_space(8.0);
+                            growth.chart_ui(ui, &mut self.growth_indicator);
+                        }
                     }
                 } else {
                     self.problems_ui(ui, cx);
@@ -747,6 +780,31 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
             });
             if !patient.notes.trim().is_empty() {
                 ui.label(RichText::new(format!("Notes: {}", patient.notes.trim())).weak());
+            }
+            for (record, number) in &data.merged {
+                ui.horizontal_wrapped(|ui| {
+                    let when =
+                        format_date(record.made_on.with_timezone(&chrono::Local).date_naive());
+                    ui.label(
+                        RichText::new(format!(
+                            "Also registered as {number}: merged here on {when} by {} ({}).",
+                            record.made_by, record.reason
+                        ))
+                        .color(WARNING_TEXT),
+                    );
+                    if cx.allows(Action::MergePatients)
+                        && ui
+                            .button(format!("Undo the merge of {number}"))
+                            .on_hover_text(
+                                "Each record shows on its own again, with what was written to it",
+                            )
+                            .clicked()
+                    {
+                        cx.send(Command::change(AppCommand::UndoMerge(
+                            record.merge.merge_id,
+                        )));
+                    }
+                });
             }
         });
 }

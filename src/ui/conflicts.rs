@@ -358,7 +358,8 @@ fn patients_of(
             | EntityKind::Amendment
             | EntityKind::Attachment
             | EntityKind::User
-            | EntityKind::Letterhead => None,
+            | EntityKind::Letterhead
+            | EntityKind::PatientMerge => None,
         };
         let Some(patient_id) = patient_id else {
             continue;

