@@ -88,9 +88,40 @@ fn store_with_patients(dir: &tempfile::TempDir) -> Store {
     store
 }
 
+/// Every label, button and text on screen now.
+fn shown(harness: &Harness<'_, OutpostApp>) -> Vec<String> {
+    harness
+        .query_all(By::new())
+        .flat_map(|node| {
+            let node = node.accesskit_node();
+            [node.label(), node.value()]
+        })
+        .flatten()
+        .collect()
+}
+
+/// Some text on screen is `text`.
+fn shows(harness: &Harness<'_, OutpostApp>, text: &str) {
+    let shown = shown(harness);
+    assert!(
+        shown.iter().any(|t| t == text),
+        "{text:?} is not in {shown:?}"
+    );
+}
+
+/// No text on screen is a message key.
+fn no_raw_key(harness: &Harness<'_, OutpostApp>, language: Language, screen: &str) {
+    let shown = shown(harness);
+    for key in keys(Language::English) {
+        assert!(
+            !shown.iter().any(|label| label.contains(key.as_str())),
+            "{language} {screen}: the key {key} shows"
+        );
+    }
+}
+
 #[test]
 fn the_patient_list_in_each_language_shows_no_raw_key() {
-    let english: Vec<String> = keys(Language::English);
     for language in Language::ALL {
         let dir = tempfile::tempdir().unwrap();
         let service = support::signed_in(store_with_patients(&dir));
@@ -110,16 +141,7 @@ fn the_patient_list_in_each_language_shows_no_raw_key() {
             );
         }
         harness.get_by_role_and_label(Role::Button, &tr_in(language, "list-open-chart", &[]));
-        let shown = harness
-            .query_all(By::new())
-            .filter_map(|node| node.accesskit_node().label())
-            .collect::<Vec<_>>();
-        for key in &english {
-            assert!(
-                !shown.iter().any(|label| label.contains(key.as_str())),
-                "{language}: the list shows the key {key}"
-            );
-        }
+        no_raw_key(&harness, language, "list");
         // The count is written as the language writes numbers and plurals.
         let expected = match language {
             Language::English => "2 patients registered",
@@ -127,9 +149,87 @@ fn the_patient_list_in_each_language_shows_no_raw_key() {
             Language::Spanish => "2 pacientes registrados",
             Language::Portuguese => "2 pacientes registados",
             Language::Swahili => "Wagonjwa 2 wameandikishwa",
-            Language::Arabic => "مريضان مسجّلان",
+            // Laid out for egui, which draws left to right (see `i18n::visual_order`).
+            Language::Arabic => "مسجّلان مريضان",
         };
         harness.get_by_label(expected);
+    }
+}
+
+#[test]
+fn the_sign_in_the_days_queue_and_a_childs_growth_in_each_language_show_no_raw_key() {
+    use outpost::model::{DateOfBirth, Encounter, QueueEntry, Sex};
+    for language in Language::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_patients(&dir);
+        let today = chrono::Local::now().date_naive();
+        let mut child = Patient::blank(store.clinic_id());
+        child.given_name = "Neema".into();
+        child.family_name = "Juma".into();
+        child.sex = Sex::Female;
+        child.birth = Some(DateOfBirth::exact(today - chrono::TimeDelta::days(540)));
+        let child = store.register_patient(child).unwrap();
+        let mut visit = Encounter::new_draft(child.patient_id, "Dr Achieng", chrono::Utc::now());
+        visit.vitals.weight_kg = Some(7.0);
+        visit.vitals.height_cm = Some(80.0);
+        store.save_encounter(&visit).unwrap();
+        store
+            .add_to_queue(&QueueEntry::arrival(
+                child.patient_id,
+                today,
+                chrono::Utc::now(),
+            ))
+            .unwrap();
+        let mut service = support::signed_in(store);
+        service.sign_out().unwrap();
+
+        // The sign-in screen, before anyone chose a language: `--lang`.
+        let mut harness = harness(OutpostApp::new(service).with_language(language));
+        harness.run();
+        let title = tr_in(language, "auth-sign-in-title", &[]);
+        shows(&harness, &title);
+        no_raw_key(&harness, language, "sign-in");
+        let user_label = tr_in(language, "auth-user-name", &[]);
+        let user = harness.get_by_role_and_label(Role::TextInput, &user_label);
+        user.click();
+        user.type_text("achieng");
+        harness.run();
+        let password_label = tr_in(language, "auth-password", &[]);
+        let password = harness.get_by_role_and_label(Role::PasswordInput, &password_label);
+        password.click();
+        password.type_text(support::PASSWORD);
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::Button, &tr_in(language, "auth-sign-in", &[]))
+            .click();
+        harness.run_steps(3);
+
+        // The day's queue, with its triage dialog open.
+        harness
+            .get_by_role_and_label(Role::Button, &tr_in(language, "nav-today", &[]))
+            .click();
+        harness.run_steps(2);
+        shows(&harness, &tr_in(language, "today-queue", &[]));
+        harness
+            .get_by_role_and_label(Role::Button, &tr_in(language, "today-triage", &[]))
+            .click();
+        harness.run_steps(2);
+        shows(&harness, &tr_in(language, "today-emergency-signs", &[]));
+        no_raw_key(&harness, language, "today");
+        harness
+            .get_by_role_and_label(Role::Button, &tr_in(language, "today-cancel", &[]))
+            .click();
+        harness.run_steps(2);
+
+        // The child's chart: the growth banner and chart.
+        harness.get_by_label_contains("Juma, Neema").click();
+        harness.run_steps(3);
+        shows(&harness, &tr_in(language, "growth-banner", &[]));
+        shows(
+            &harness,
+            &format!("⚠ {}", tr_in(language, "growth-flag-severe-wasting", &[])),
+        );
+        no_raw_key(&harness, language, "chart");
     }
 }
 

@@ -113,7 +113,11 @@ macro_rules! ftl_files {
     ($($code:literal),+) => {
         [$(&[
             ("app.ftl", include_str!(concat!("../../assets/i18n/", $code, "/app.ftl"))),
+            ("auth.ftl", include_str!(concat!("../../assets/i18n/", $code, "/auth.ftl"))),
+            ("duplicates.ftl", include_str!(concat!("../../assets/i18n/", $code, "/duplicates.ftl"))),
+            ("growth.ftl", include_str!(concat!("../../assets/i18n/", $code, "/growth.ftl"))),
             ("list.ftl", include_str!(concat!("../../assets/i18n/", $code, "/list.ftl"))),
+            ("today.ftl", include_str!(concat!("../../assets/i18n/", $code, "/today.ftl"))),
         ]),+]
     };
 }
@@ -249,12 +253,82 @@ pub fn tr_in(language: Language, key: &str, args: &[(&str, FluentValue<'_>)]) ->
         }
         a
     });
-    format_in(language, key, args.as_ref())
-        .or_else(|| format_in(Language::English, key, args.as_ref()))
-        .unwrap_or_else(|| {
+    match format_in(language, key, args.as_ref()) {
+        Some(text) if language.right_to_left() => visual_order(&text),
+        Some(text) => text,
+        None => format_in(Language::English, key, args.as_ref()).unwrap_or_else(|| {
             tracing::warn!(key, "a message is missing");
             key.to_owned()
+        }),
+    }
+}
+
+/// A right-to-left line in the order egui should draw it, left to right.
+///
+/// egui shapes the letters of each Arabic word (joined, right to left) but lays the words of a
+/// line out in the order they come, left to right, so a phrase would read backwards. This runs
+/// the Unicode bidirectional algorithm (paragraph direction right to left) and returns the line's
+/// runs in visual order, with the words of each right-to-left run reversed and each word left as
+/// it is for the shaper. Numbers and Latin text inside keep their own order. Each line of a
+/// message is done on its own; a label egui wraps is wrapped after this, so a long message wraps
+/// with its first words on the last line: messages meant for Arabic are kept short.
+pub fn visual_order(text: &str) -> String {
+    text.split('\n')
+        .map(visual_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn visual_line(line: &str) -> String {
+    use unicode_bidi::{BidiInfo, Level};
+    let info = BidiInfo::new(line, Some(Level::rtl()));
+    let Some(paragraph) = info.paragraphs.first() else {
+        return line.to_owned();
+    };
+    let (levels, runs) = info.visual_runs(paragraph, paragraph.range.clone());
+    let mut out = String::with_capacity(line.len());
+    for run in runs {
+        let text = &line[run.clone()];
+        if levels[run.start].is_rtl() {
+            // Words (and the spaces between them) in reverse order, each word unchanged.
+            let mut pieces: Vec<&str> = Vec::new();
+            let mut start = 0;
+            for (at, c) in text.char_indices() {
+                if c.is_whitespace() {
+                    if start < at {
+                        pieces.push(&text[start..at]);
+                    }
+                    pieces.push(&text[at..at + c.len_utf8()]);
+                    start = at + c.len_utf8();
+                }
+            }
+            if start < text.len() {
+                pieces.push(&text[start..]);
+            }
+            for piece in pieces.iter().rev() {
+                out.push_str(&mirror(piece));
+            }
+        } else {
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// Brackets in a right-to-left run point the other way once the run is reversed.
+fn mirror(piece: &str) -> String {
+    piece
+        .chars()
+        .map(|c| match c {
+            '(' => ')',
+            ')' => '(',
+            '[' => ']',
+            ']' => '[',
+            '«' => '»',
+            '»' => '«',
+            other => other,
         })
+        .collect()
 }
 
 /// A message in the window's language: `tr!("list-search")`, or with arguments
@@ -272,41 +346,33 @@ macro_rules! tr {
     };
 }
 
-/// Digits as `language` writes them: Arabic-Indic digits for Arabic, Western for the others.
-fn localise_digits(language: Language, text: &str) -> String {
-    if language != Language::Arabic {
-        return text.to_owned();
-    }
-    text.chars()
-        .map(|c| match c.to_digit(10) {
-            Some(d) => char::from_u32(0x0660 + d).unwrap_or(c),
-            None => c,
-        })
-        .collect()
+/// Digits as the window writes them: Western digits in every language. Arabic-Indic digits
+/// (٠١٢…) would suit Arabic, but egui lays a run of them out right to left, so "2026" would read
+/// "6202"; Western digits, which much of the Arab world also writes, read right.
+fn localise_digits(_language: Language, text: &str) -> String {
+    text.to_owned()
 }
 
-/// A number with `decimals` places as the thread's language writes it: 38.6 in English and
-/// Swahili, 38,6 in French, Spanish and Portuguese, ٣٨٫٦ in Arabic.
+/// A number with `decimals` places as the thread's language writes it: 38.6 in English, Swahili
+/// and Arabic, 38,6 in French, Spanish and Portuguese.
 pub fn format_number(value: f64, decimals: usize) -> String {
     let language = language();
     let plain = format!("{value:.decimals$}");
     let separated = match language {
         Language::French | Language::Spanish | Language::Portuguese => plain.replace('.', ","),
-        Language::Arabic => plain.replace('.', "٫"),
-        Language::English | Language::Swahili => plain,
+        Language::English | Language::Swahili | Language::Arabic => plain,
     };
     localise_digits(language, &separated)
 }
 
-/// A whole number as the thread's language writes it, thousands grouped: 2,000 in English and
-/// Swahili, 2 000 in French (a no-break space), 2.000 in Spanish and Portuguese, ٢٬٠٠٠ in Arabic.
+/// A whole number as the thread's language writes it, thousands grouped: 2,000 in English,
+/// Swahili and Arabic, 2 000 in French (a no-break space), 2.000 in Spanish and Portuguese.
 pub fn format_count(value: i64) -> String {
     let language = language();
     let separator = match language {
-        Language::English | Language::Swahili => ',',
+        Language::English | Language::Swahili | Language::Arabic => ',',
         Language::French => '\u{a0}',
         Language::Spanish | Language::Portuguese => '.',
-        Language::Arabic => '٬',
     };
     let digits = value.unsigned_abs().to_string();
     let mut grouped = String::with_capacity(digits.len() * 2);
@@ -323,7 +389,7 @@ pub fn format_count(value: i64) -> String {
 }
 
 /// A date as the thread's language writes it in full: "5 December 2026", "5 décembre 2026",
-/// "5 de diciembre de 2026", "5 de dezembro de 2026", "5 Desemba 2026", "٥ ديسمبر ٢٠٢٦".
+/// "5 de diciembre de 2026", "5 de dezembro de 2026", "5 Desemba 2026", "5 ديسمبر 2026".
 pub fn format_date(date: chrono::NaiveDate) -> String {
     use chrono::Datelike;
     let language = language();
@@ -345,6 +411,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arabic_lines_are_laid_out_for_a_left_to_right_renderer() {
+        // "2 patients registered": drawn left to right, the number first read must be rightmost.
+        assert_eq!(visual_order("2 مريض مسجّل"), "مسجّل مريض 2");
+        assert_eq!(visual_order("فتح الملف"), "الملف فتح");
+        // Latin text inside keeps its order, and brackets turn with the words.
+        assert_eq!(
+            visual_order("دمج OUT-000002 في OUT-000001"),
+            "OUT-000001 في OUT-000002 دمج"
+        );
+        assert_eq!(visual_order("تعارضات (3)"), "(3) تعارضات");
+        assert_eq!(visual_order("English stays"), "English stays");
+    }
+
+    #[test]
     fn languages_by_code_dates_and_numbers() {
         assert_eq!(Language::from_code("FR-cd"), Some(Language::French));
         assert_eq!("sw".parse::<Language>(), Ok(Language::Swahili));
@@ -356,7 +436,7 @@ mod tests {
             (Language::Spanish, "5 de diciembre de 2026", "38,6"),
             (Language::Portuguese, "5 de dezembro de 2026", "38,6"),
             (Language::Swahili, "5 Desemba 2026", "38.6"),
-            (Language::Arabic, "٥ ديسمبر ٢٠٢٦", "٣٨٫٦"),
+            (Language::Arabic, "2026 ديسمبر 5", "38.6"),
         ];
         for (language, date, number) in cases {
             set_language(language);

@@ -7,6 +7,7 @@
 use super::widgets::{ERROR_TEXT, app_error_text};
 use crate::app::{AppError, AppService, EncryptionState, FirstAdministrator, SignInStart};
 use crate::model::{MIN_PASSWORD_CHARS, PasswordStrength, password_strength};
+use crate::tr;
 use egui::{Align, Layout, RichText, TextEdit, Ui};
 use zeroize::Zeroizing;
 
@@ -67,7 +68,7 @@ impl Gate {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.with_layout(Layout::top_down(Align::Center), |ui| {
                 ui.add_space(48.0);
-                ui.label(RichText::new("Outpost").heading().strong().size(28.0));
+                ui.label(RichText::new(tr!("app-name")).heading().strong().size(28.0));
                 ui.add_space(16.0);
                 egui::Frame::group(ui.style())
                     .inner_margin(20.0)
@@ -134,11 +135,9 @@ fn error_ui(ui: &mut Ui, error: &Option<String>) {
 fn strength_ui(ui: &mut Ui, password: &str, names: &[&str]) {
     if password.is_empty() {
         ui.label(
-            RichText::new(format!(
-                "At least {MIN_PASSWORD_CHARS} characters; a few unrelated words make a strong passphrase."
-            ))
-            .small()
-            .weak(),
+            RichText::new(tr!("auth-password-rule", count = MIN_PASSWORD_CHARS))
+                .small()
+                .weak(),
         );
         return;
     }
@@ -168,27 +167,22 @@ pub(super) struct SetupForm {
 impl SetupForm {
     /// The form; returns the recovery key once the administrator was created.
     fn ui(&mut self, ui: &mut Ui, service: &mut AppService) -> Option<Zeroizing<String>> {
-        ui.label(RichText::new("Set up this workstation").heading());
-        ui.label(
-            "Create the clinic's first administrator. They add the other users and choose their roles.",
-        );
+        ui.label(RichText::new(tr!("auth-setup-title")).heading());
+        ui.label(tr!("auth-setup-intro"));
         ui.add_space(8.0);
-        let mut changed = field(ui, "Full name", &mut self.full_name, false).changed();
-        changed |= field(ui, "User name", &mut self.user_name, false).changed();
-        changed |= field(ui, "Password", &mut self.password, true).changed();
+        let mut changed = field(ui, &tr!("auth-full-name"), &mut self.full_name, false).changed();
+        changed |= field(ui, &tr!("auth-user-name"), &mut self.user_name, false).changed();
+        changed |= field(ui, &tr!("auth-password"), &mut self.password, true).changed();
         strength_ui(ui, &self.password, &[&self.user_name, &self.full_name]);
-        let confirm = field(ui, "Password again", &mut self.confirm, true);
+        let confirm = field(ui, &tr!("auth-password-again"), &mut self.confirm, true);
         if changed || confirm.changed() {
             // What was refused has been corrected, or is being: the strength hint speaks now.
             self.error = None;
         }
-        ui.checkbox(
-            &mut self.also_clinician,
-            "This administrator also sees patients (clinician)",
-        );
+        ui.checkbox(&mut self.also_clinician, tr!("auth-also-clinician"));
         ui.add_space(8.0);
         error_ui(ui, &self.error);
-        if ui.button("Create administrator").clicked() || enter_pressed(ui, &confirm) {
+        if ui.button(tr!("auth-create-admin")).clicked() || enter_pressed(ui, &confirm) {
             let admin = FirstAdministrator {
                 full_name: self.full_name.clone(),
                 user_name: self.user_name.clone(),
@@ -230,11 +224,8 @@ impl RecoveryKeyNote {
 
     /// True once the user typed the last group back.
     fn ui(&mut self, ui: &mut Ui) -> bool {
-        ui.label(RichText::new("The clinic's recovery key").heading());
-        ui.label(
-            "If every password is forgotten, this key is the only way to open the clinic's records. \
-             Write it down now and keep the paper locked away: it is shown only this once.",
-        );
+        ui.label(RichText::new(tr!("auth-recovery-key-title")).heading());
+        ui.label(tr!("auth-recovery-key-intro"));
         ui.add_space(8.0);
         ui.add(
             egui::Label::new(
@@ -248,17 +239,17 @@ impl RecoveryKeyNote {
         ui.add_space(8.0);
         let field = field(
             ui,
-            "Type the last group of four to confirm",
+            &tr!("auth-recovery-key-confirm"),
             &mut self.typed,
             false,
         );
         error_ui(ui, &self.error);
-        if ui.button("I have written it down").clicked() || enter_pressed(ui, &field) {
+        if ui.button(tr!("auth-written-down")).clicked() || enter_pressed(ui, &field) {
             let last = self.key.rsplit('-').next().unwrap_or_default();
             if self.typed.trim().eq_ignore_ascii_case(last) {
                 return true;
             }
-            self.error = Some("That is not the last group of the key above.".to_owned());
+            self.error = Some(tr!("auth-not-last-group"));
         }
         false
     }
@@ -298,21 +289,21 @@ impl SignInForm {
         if self.encrypting {
             return self.encrypting_ui(ui, service);
         }
-        ui.label(RichText::new("Sign in").heading());
+        ui.label(RichText::new(tr!("auth-sign-in-title")).heading());
         ui.add_space(8.0);
         self.user_password_ui(ui, service)
     }
 
     fn user_password_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
-        let user = field(ui, "User name", &mut self.user_name, false);
+        let user = field(ui, &tr!("auth-user-name"), &mut self.user_name, false);
         if self.user_name.is_empty() && !user.has_focus() && self.error.is_none() {
             user.request_focus();
         }
-        let password = field(ui, "Password", &mut self.password, true);
+        let password = field(ui, &tr!("auth-password"), &mut self.password, true);
         error_ui(ui, &self.error);
         let mut signed_in = false;
         ui.horizontal(|ui| {
-            if ui.button("Sign in").clicked() || enter_pressed(ui, &password) {
+            if ui.button(tr!("auth-sign-in")).clicked() || enter_pressed(ui, &password) {
                 let ctx = ui.ctx().clone();
                 let wake = move || ctx.request_repaint();
                 match service.begin_sign_in(&self.user_name, &self.password, wake) {
@@ -328,7 +319,7 @@ impl SignInForm {
                     }
                 }
             }
-            if ui.link("Forgotten password?").clicked() {
+            if ui.link(tr!("auth-forgotten")).clicked() {
                 self.recovering = true;
                 self.error = None;
             }
@@ -339,12 +330,8 @@ impl SignInForm {
     /// The progress of the encryption of a workstation from before encryption, at its first
     /// sign-in. True once it is done and the user is signed in.
     fn encrypting_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
-        ui.label(RichText::new("Encrypting this workstation's records").heading());
-        ui.label(
-            "The records and images on this computer are being encrypted, once. Leave the \
-             program open until this finishes; if it is stopped, nothing is lost and the next \
-             sign-in goes on.",
-        );
+        ui.label(RichText::new(tr!("auth-encrypting-title")).heading());
+        ui.label(tr!("auth-encrypting-intro"));
         ui.add_space(8.0);
         match service.poll_encryption() {
             Some(Ok(EncryptionState::Running(step))) => {
@@ -376,18 +363,18 @@ impl SignInForm {
     }
 
     fn recovery_ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
-        ui.label(RichText::new("Recover with the recovery key").heading());
-        ui.label("The recovery key was shown once when this clinic was set up.");
+        ui.label(RichText::new(tr!("auth-recover-title")).heading());
+        ui.label(tr!("auth-recover-intro"));
         ui.add_space(8.0);
-        field(ui, "Recovery key", &mut self.recovery_key, false);
-        field(ui, "User name", &mut self.user_name, false);
-        field(ui, "New password", &mut self.new_password, true);
+        field(ui, &tr!("auth-recovery-key"), &mut self.recovery_key, false);
+        field(ui, &tr!("auth-user-name"), &mut self.user_name, false);
+        field(ui, &tr!("auth-new-password"), &mut self.new_password, true);
         strength_ui(ui, &self.new_password, &[&self.user_name]);
-        field(ui, "New password again", &mut self.confirm, true);
+        field(ui, &tr!("auth-new-password-again"), &mut self.confirm, true);
         error_ui(ui, &self.error);
         let mut done = false;
         ui.horizontal(|ui| {
-            if ui.button("Set the new password").clicked() {
+            if ui.button(tr!("auth-set-new-password")).clicked() {
                 match service.recover(
                     &self.recovery_key,
                     &self.user_name,
@@ -398,7 +385,7 @@ impl SignInForm {
                     Err(error) => self.error = Some(app_error_text(&error)),
                 }
             }
-            if ui.button("Back to sign in").clicked() {
+            if ui.button(tr!("auth-back-to-sign-in")).clicked() {
                 self.recovering = false;
                 self.error = None;
             }
@@ -412,31 +399,29 @@ impl SignInForm {
             .session()
             .map(|s| s.user().full_name.clone())
             .unwrap_or_default();
-        ui.label(RichText::new("Locked").heading());
+        ui.label(RichText::new(tr!("auth-locked-title")).heading());
         if self.switching {
-            ui.label(format!(
-                "Sign in as another user. {name}'s unsaved work was kept as a draft."
-            ));
+            ui.label(tr!("auth-switching", name = name.clone()));
             ui.add_space(8.0);
             if self.user_password_ui(ui, service) {
                 return GateDone::Switched;
             }
-            if ui.button("Back").clicked() {
+            if ui.button(tr!("auth-back")).clicked() {
                 self.switching = false;
                 self.error = None;
             }
             return GateDone::Waiting;
         }
-        ui.label(format!("{name} is signed in. Enter the password to go on."));
+        ui.label(tr!("auth-locked-intro", name = name.clone()));
         ui.add_space(8.0);
-        let password = field(ui, "Password", &mut self.password, true);
+        let password = field(ui, &tr!("auth-password"), &mut self.password, true);
         if !password.has_focus() && self.error.is_none() {
             password.request_focus();
         }
         error_ui(ui, &self.error);
         let mut done = GateDone::Waiting;
         ui.horizontal(|ui| {
-            if ui.button("Unlock").clicked() || enter_pressed(ui, &password) {
+            if ui.button(tr!("auth-unlock")).clicked() || enter_pressed(ui, &password) {
                 match service.unlock(&self.password) {
                     Ok(()) => done = GateDone::Unlocked,
                     Err(error) => {
@@ -445,7 +430,7 @@ impl SignInForm {
                     }
                 }
             }
-            if ui.button("Sign in as someone else").clicked() {
+            if ui.button(tr!("auth-someone-else")).clicked() {
                 self.switching = true;
                 self.error = None;
             }
@@ -485,30 +470,30 @@ impl PasswordForm {
 
     /// True when the password was changed, or the change cancelled.
     fn ui(&mut self, ui: &mut Ui, service: &mut AppService) -> bool {
-        ui.label(RichText::new("Choose a new password").heading());
+        ui.label(RichText::new(tr!("auth-new-password-title")).heading());
         if self.forced {
-            ui.label("Your password was set by an administrator. Choose your own before going on.");
+            ui.label(tr!("auth-forced-intro"));
         }
         ui.add_space(8.0);
         let names: Vec<String> = service
             .session()
             .map(|s| vec![s.user().user_name.clone(), s.user().full_name.clone()])
             .unwrap_or_default();
-        field(ui, "Current password", &mut self.current, true);
-        field(ui, "New password", &mut self.new, true);
+        field(ui, &tr!("auth-current-password"), &mut self.current, true);
+        field(ui, &tr!("auth-new-password"), &mut self.new, true);
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         strength_ui(ui, &self.new, &name_refs);
-        let confirm = field(ui, "New password again", &mut self.confirm, true);
+        let confirm = field(ui, &tr!("auth-new-password-again"), &mut self.confirm, true);
         error_ui(ui, &self.error);
         let mut done = false;
         ui.horizontal(|ui| {
-            if ui.button("Save the new password").clicked() || enter_pressed(ui, &confirm) {
+            if ui.button(tr!("auth-save-new-password")).clicked() || enter_pressed(ui, &confirm) {
                 match service.change_password(&self.current, &self.new, &self.confirm) {
                     Ok(()) => done = true,
                     Err(error) => self.error = Some(app_error_text(&error)),
                 }
             }
-            if !self.forced && ui.button("Cancel").clicked() {
+            if !self.forced && ui.button(tr!("auth-cancel")).clicked() {
                 done = true;
             }
         });

@@ -16,6 +16,7 @@ use crate::model::{
     PatientId, Problem, ProblemId, ProblemStatus, age_on,
 };
 use crate::store::{Store, StoreError};
+use crate::tr;
 use chrono::{Datelike, NaiveDate};
 use egui::{RichText, Ui};
 use egui_extras::{Column, TableBuilder};
@@ -786,18 +787,19 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                     let when =
                         format_date(record.made_on.with_timezone(&chrono::Local).date_naive());
                     ui.label(
-                        RichText::new(format!(
-                            "Also registered as {number}: merged here on {when} by {} ({}).",
-                            record.made_by, record.reason
+                        RichText::new(tr!(
+                            "merge-also-registered",
+                            number = number.clone(),
+                            date = when,
+                            name = record.made_by.clone(),
+                            reason = record.reason.clone()
                         ))
                         .color(WARNING_TEXT),
                     );
                     if cx.allows(Action::MergePatients)
                         && ui
-                            .button(format!("Undo the merge of {number}"))
-                            .on_hover_text(
-                                "Each record shows on its own again, with what was written to it",
-                            )
+                            .button(tr!("merge-undo-of", number = number.clone()))
+                            .on_hover_text(tr!("merge-undo-hint"))
                             .clicked()
                     {
                         cx.send(Command::change(AppCommand::UndoMerge(

@@ -13,6 +13,7 @@ use super::widgets::{ERROR_TEXT, WARNING_TEXT, born_text, patient_number};
 use crate::app::Command as AppCommand;
 use crate::model::{Action, Patient, PatientId, PatientMerge};
 use crate::store::{DuplicatePair, RecordCounts, StoreOpener};
+use crate::tr;
 use egui::{Id, RichText, TextEdit, Ui};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
@@ -89,12 +90,12 @@ fn look(opener: StoreOpener, ctx: egui::Context) -> State {
         });
     match started {
         Ok(_) => State::Looking(receive),
-        Err(e) => State::Failed(format!("The search could not start: {e}")),
+        Err(e) => State::Failed(tr!("dup-search-failed-start", error = e.to_string())),
     }
 }
 
 fn describe(p: &Patient) -> String {
-    let born = format!("born {}", born_text(p));
+    let born = tr!("dup-born", date = born_text(p));
     let facts: Vec<&str> = [
         p.sex.label(),
         born.as_str(),
@@ -160,13 +161,9 @@ impl DuplicatesScreen {
         let mut close = false;
         egui::Modal::new(Id::unique("merge_patients_modal")).show(ui.ctx(), |ui| {
             ui.set_width(560.0);
-            ui.label(
-                RichText::new("Merge two records of one patient")
-                    .heading()
-                    .strong(),
-            );
+            ui.label(RichText::new(tr!("merge-title")).heading().strong());
             ui.add_space(6.0);
-            ui.label("Which record stays?");
+            ui.label(tr!("merge-which"));
             for (keep_first, patient, counts) in [
                 (true, &dialog.first, dialog.counts[0]),
                 (false, &dialog.second, dialog.counts[1]),
@@ -174,7 +171,7 @@ impl DuplicatesScreen {
                 ui.radio_value(
                     &mut dialog.keep_first,
                     keep_first,
-                    format!("Keep {}", patient_number(patient)),
+                    tr!("merge-keep", number = patient_number(patient)),
                 );
                 ui.indent(("merge_side", keep_first), |ui| {
                     ui.label(describe(patient));
@@ -186,17 +183,16 @@ impl DuplicatesScreen {
                 (patient_number(survivor), patient_number(retired));
             let (survivor, retired) = (survivor.patient_id, retired.patient_id);
             ui.add_space(6.0);
-            ui.label(format!(
-                "{retired_number}'s visits, allergies, problems, images and queue entries will \
-                 show in {survivor_number}'s chart, and searching {retired_number} will find \
-                 {survivor_number}. Nothing is deleted: the merge can be undone, and it reaches \
-                 the clinic's other workstations at the next sync."
+            ui.label(tr!(
+                "merge-explain",
+                retired = retired_number.clone(),
+                survivor = survivor_number.clone()
             ));
             ui.add_space(6.0);
-            let label = ui.label("Why they are one person");
+            let label = ui.label(tr!("merge-why"));
             ui.add(
                 TextEdit::singleline(&mut dialog.reason)
-                    .hint_text("e.g. same national ID; confirmed with the patient")
+                    .hint_text(tr!("merge-why-hint"))
                     .desired_width(f32::INFINITY),
             )
             .labelled_by(label.id);
@@ -207,8 +203,11 @@ impl DuplicatesScreen {
             ui.horizontal(|ui| {
                 let ready = !dialog.reason.trim().is_empty();
                 if ui
-                    .add_enabled(ready, egui::Button::new(RichText::new("Merge").strong()))
-                    .on_disabled_hover_text("Say why they are one person first.")
+                    .add_enabled(
+                        ready,
+                        egui::Button::new(RichText::new(tr!("merge-do")).strong()),
+                    )
+                    .on_disabled_hover_text(tr!("merge-why-first"))
                     .clicked()
                 {
                     dialog.error = None;
@@ -218,7 +217,7 @@ impl DuplicatesScreen {
                         reason: dialog.reason.trim().to_owned(),
                     }));
                 }
-                if ui.button("Cancel").clicked() {
+                if ui.button(tr!("merge-cancel")).clicked() {
                     close = true;
                 }
             });
@@ -241,42 +240,42 @@ impl DuplicatesScreen {
                 Ok(Err(message)) => self.state = State::Failed(message),
                 Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Disconnected) => {
-                    self.state = State::Failed("The search stopped unexpectedly.".into())
+                    self.state = State::Failed(tr!("dup-search-stopped"))
                 }
             }
         }
         ui.horizontal(|ui| {
-            ui.label(
-                RichText::new("Patients likely registered twice")
-                    .heading()
-                    .strong(),
-            );
+            ui.label(RichText::new(tr!("dup-title")).heading().strong());
             ui.add_space(16.0);
             let looking = matches!(self.state, State::Looking(_));
             if ui
-                .add_enabled(!looking, egui::Button::new("Look again"))
+                .add_enabled(!looking, egui::Button::new(tr!("dup-look-again")))
                 .clicked()
             {
                 self.state = look(cx.store.opener(), ui.ctx().clone());
             }
         });
-        ui.label(
-            RichText::new(
-                "Pairs scoring 10 or more: names alike (also across scripts and by sound), the \
-                 date of birth or age, sex, phone, national ID and village compared.",
-            )
-            .weak(),
-        );
+        ui.label(RichText::new(tr!("dup-rule")).weak());
         if let Some((merge, retired, survivor)) = &self.last_merge {
             ui.add_space(4.0);
             let undo_id = merge.merge_id;
             let survivor_id = merge.survivor;
             ui.horizontal(|ui| {
-                ui.label(RichText::new(format!("Merged {retired} into {survivor}.")).strong());
-                if ui.button(format!("Open {survivor}")).clicked() {
+                ui.label(
+                    RichText::new(tr!(
+                        "dup-merged",
+                        retired = retired.clone(),
+                        survivor = survivor.clone()
+                    ))
+                    .strong(),
+                );
+                if ui
+                    .button(tr!("dup-open", number = survivor.clone()))
+                    .clicked()
+                {
                     cx.send(Command::Open(Screen::Chart(survivor_id)));
                 }
-                if ui.button("Undo the merge").clicked() {
+                if ui.button(tr!("dup-undo")).clicked() {
                     cx.send(Command::change(AppCommand::UndoMerge(undo_id)));
                 }
             });
@@ -288,21 +287,22 @@ impl DuplicatesScreen {
             State::Looking(_) => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label("Looking through the patients…");
+                    ui.label(tr!("dup-looking"));
                 });
             }
             State::Failed(message) => {
                 ui.label(RichText::new(message).color(ERROR_TEXT));
             }
             State::Found { pairs, at } if pairs.is_empty() => {
-                ui.label(format!("No likely duplicates (looked at {at})."));
+                ui.label(tr!("dup-none", time = at.clone()));
             }
             State::Found { pairs, at } => {
-                let count = match pairs.len() {
-                    1 => "1 pair".to_owned(),
-                    n => format!("{n} pairs"),
-                };
-                ui.label(format!("{count} (looked at {at})."));
+                ui.label(tr!(
+                    "dup-pairs",
+                    count = pairs.len(),
+                    shown = crate::i18n::format_count(pairs.len() as i64),
+                    time = at.clone()
+                ));
                 ui.add_space(4.0);
                 let mut open = None;
                 egui::ScrollArea::vertical()
@@ -336,16 +336,19 @@ impl DuplicatesScreen {
                                 ui.vertical(|ui| {
                                     for p in [&pair.first, &pair.second] {
                                         let number = patient_number(p);
-                                        if ui.button(format!("Open {number}")).clicked() {
+                                        if ui
+                                            .button(tr!("dup-open", number = number.clone()))
+                                            .clicked()
+                                        {
                                             open = Some(p.patient_id);
                                         }
                                     }
                                     if may_merge
                                         && ui
-                                            .button(format!(
-                                                "Merge {} and {}…",
-                                                patient_number(&pair.first),
-                                                patient_number(&pair.second)
+                                            .button(tr!(
+                                                "dup-merge-pair",
+                                                first = patient_number(&pair.first),
+                                                second = patient_number(&pair.second)
                                             ))
                                             .clicked()
                                     {

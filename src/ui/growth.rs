@@ -7,6 +7,7 @@ use crate::model::{
     ChartAxis, DAYS_PER_MONTH, Encounter, EncounterStatus, GrowthFlag, GrowthMeasure, GrowthSex,
     GrowthStandards, Indicator, Patient, ZScores, growth_flags, implausible, who_standards,
 };
+use crate::tr;
 use chrono::NaiveDate;
 use egui::{Color32, RichText, Ui};
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points};
@@ -108,10 +109,10 @@ impl GrowthView {
             return;
         };
         ui.horizontal_wrapped(|ui| {
-            ui.label(RichText::new("Growth (WHO):").strong());
+            ui.label(RichText::new(tr!("growth-banner")).strong());
             let flags = self.flags();
             if flags.is_empty() {
-                ui.label(RichText::new("no wasting, stunting or underweight").weak());
+                ui.label(RichText::new(tr!("growth-no-flags")).weak());
             }
             for flag in flags {
                 let severe = matches!(
@@ -122,7 +123,7 @@ impl GrowthView {
                         | GrowthFlag::Thinness { severe: true }
                 );
                 ui.label(
-                    RichText::new(format!("⚠ {}", flag.label()))
+                    RichText::new(format!("⚠ {}", flag_text(flag)))
                         .strong()
                         .color(if severe { ERROR_TEXT } else { WARNING_TEXT }),
                 );
@@ -131,39 +132,52 @@ impl GrowthView {
                 .iter()
                 .filter_map(|i| {
                     latest.z.get(*i).map(|z| {
-                        let check = if implausible(*i, z) { " (check)" } else { "" };
-                        format!("{} {z:+.2}{check}", short(*i))
+                        let check = if implausible(*i, z) {
+                            format!(" {}", tr!("growth-check"))
+                        } else {
+                            String::new()
+                        };
+                        let sign = if z > 0.0 { "+" } else { "" };
+                        format!(
+                            "{} {sign}{}{check}",
+                            crate::i18n::tr(&format!("growth-{}-short", indicator_key(*i))),
+                            crate::i18n::format_number(z, 2)
+                        )
                     })
                 })
                 .collect();
-            ui.label(format!(
-                "{} on {}",
-                scores.join(" · "),
-                format_date(latest.day)
+            ui.label(tr!(
+                "growth-scores-on",
+                scores = scores.join(" · "),
+                date = format_date(latest.day)
             ));
         });
     }
 
     /// The growth chart section.
     pub fn chart_ui(&self, ui: &mut Ui, selected: &mut Option<Indicator>) {
-        section_ui(ui, "Growth chart (WHO)", |ui| {
+        section_ui(ui, &tr!("growth-chart-title"), |ui| {
             let mut indicator = selected
                 .filter(|i| self.applies(*i))
                 .unwrap_or(self.first_indicator());
             ui.horizontal_wrapped(|ui| {
                 for choice in Indicator::ALL {
                     if self.applies(choice) {
-                        ui.selectable_value(&mut indicator, choice, choice.label());
+                        ui.selectable_value(
+                            &mut indicator,
+                            choice,
+                            crate::i18n::tr(&format!("growth-{}", indicator_key(choice))),
+                        );
                     }
                 }
             });
             *selected = Some(indicator);
             let axis = GrowthStandards::axis(indicator);
             let (x_name, y_name) = match (axis, indicator) {
-                (ChartAxis::LengthCm, _) => ("Length/height (cm)", "Weight (kg)"),
-                (_, Indicator::WeightForAge) => ("Age (months)", "Weight (kg)"),
-                (_, Indicator::LengthForAge) => ("Age (months)", "Length/height (cm)"),
-                (_, _) => ("Age (months)", "BMI (kg/m²)"),
+                (ChartAxis::LengthCm, _) => (tr!("growth-axis-length"), tr!("growth-axis-weight")),
+                (_, Indicator::WeightForAge) => (tr!("growth-axis-age"), tr!("growth-axis-weight")),
+                (_, Indicator::LengthForAge) => (tr!("growth-axis-age"), tr!("growth-axis-length")),
+                (_, _) => (tr!("growth-axis-age"), tr!("growth-axis-bmi")),
             };
             let child: Vec<[f64; 2]> = self
                 .points
@@ -183,20 +197,32 @@ impl GrowthView {
                 })
                 .collect();
             if child.is_empty() {
-                ui.label(
-                    RichText::new(
-                        "No measures for this chart yet: record weight and length or height in a visit.",
-                    )
-                    .weak(),
-                );
+                ui.label(RichText::new(tr!("growth-no-measures")).weak());
             }
-            let curves: [(f64, &str, Color32); 5] = [
-                (3.0, "+3 SD", Color32::from_rgb(185, 28, 28)),
-                (2.0, "+2 SD", Color32::from_rgb(217, 119, 6)),
-                (0.0, "Median", Color32::from_rgb(22, 163, 74)),
-                (-2.0, "−2 SD", Color32::from_rgb(217, 119, 6)),
-                (-3.0, "−3 SD", Color32::from_rgb(185, 28, 28)),
+            let curves: [(f64, String, Color32); 5] = [
+                (
+                    3.0,
+                    tr!("growth-sd", sd = "+3"),
+                    Color32::from_rgb(185, 28, 28),
+                ),
+                (
+                    2.0,
+                    tr!("growth-sd", sd = "+2"),
+                    Color32::from_rgb(217, 119, 6),
+                ),
+                (0.0, tr!("growth-median"), Color32::from_rgb(22, 163, 74)),
+                (
+                    -2.0,
+                    tr!("growth-sd", sd = "−2"),
+                    Color32::from_rgb(217, 119, 6),
+                ),
+                (
+                    -3.0,
+                    tr!("growth-sd", sd = "−3"),
+                    Color32::from_rgb(185, 28, 28),
+                ),
             ];
+            let this_child = tr!("growth-this-child");
             let age = self.age_months;
             let standards = self.standards;
             let sex = self.sex;
@@ -241,12 +267,12 @@ impl GrowthView {
                     }
                     if !child.is_empty() {
                         plot_ui.line(
-                            Line::new("This child", PlotPoints::from(child.clone()))
+                            Line::new(this_child.clone(), PlotPoints::from(child.clone()))
                                 .color(Color32::from_rgb(37, 99, 235))
                                 .width(2.0),
                         );
                         plot_ui.points(
-                            Points::new("This child", PlotPoints::from(child))
+                            Points::new(this_child, PlotPoints::from(child))
                                 .color(Color32::from_rgb(37, 99, 235))
                                 .radius(4.0),
                         );
@@ -254,9 +280,9 @@ impl GrowthView {
                 });
             ui.label(
                 RichText::new(if age < 60.0 {
-                    "WHO Child Growth Standards (2006). Length lying before 2 years, height standing after."
+                    tr!("growth-standards-2006")
                 } else {
-                    "WHO Growth Reference 5–19 years (2007)."
+                    tr!("growth-reference-2007")
                 })
                 .weak(),
             );
@@ -273,13 +299,20 @@ impl GrowthView {
     }
 }
 
-fn short(indicator: Indicator) -> &'static str {
-    match indicator {
-        Indicator::WeightForAge => "weight-for-age",
-        Indicator::LengthForAge => "length/height-for-age",
-        Indicator::WeightForLength => "weight-for-length/height",
-        Indicator::BmiForAge => "BMI-for-age",
-    }
+/// A flag in the window's language.
+fn flag_text(flag: GrowthFlag) -> String {
+    let key = match flag {
+        GrowthFlag::Wasting { severe: true } => "growth-flag-severe-wasting",
+        GrowthFlag::Wasting { severe: false } => "growth-flag-wasting",
+        GrowthFlag::Stunting { severe: true } => "growth-flag-severe-stunting",
+        GrowthFlag::Stunting { severe: false } => "growth-flag-stunting",
+        GrowthFlag::Underweight { severe: true } => "growth-flag-severe-underweight",
+        GrowthFlag::Underweight { severe: false } => "growth-flag-underweight",
+        GrowthFlag::Thinness { severe: true } => "growth-flag-severe-thinness",
+        GrowthFlag::Thinness { severe: false } => "growth-flag-thinness",
+        GrowthFlag::Overweight => "growth-flag-overweight",
+    };
+    crate::i18n::tr(key)
 }
 
 fn indicator_key(indicator: Indicator) -> &'static str {

@@ -1351,11 +1351,10 @@ impl OutpostApp {
                         .map(|p| widgets::patient_number(&p))
                         .unwrap_or_default()
                 };
-                let message = format!(
-                    "Merged {} into {}. It can be undone from {}'s chart.",
-                    number(merge.retired),
-                    number(merge.survivor),
-                    number(merge.survivor)
+                let message = tr!(
+                    "merge-done",
+                    retired = number(merge.retired),
+                    survivor = number(merge.survivor)
                 );
                 if let ActiveScreen::Duplicates(screen) = &mut self.screen {
                     screen.merged(&merge, store);
@@ -1371,10 +1370,7 @@ impl OutpostApp {
                     .patient(merge.retired)
                     .map(|p| widgets::patient_number(&p))
                     .unwrap_or_default();
-                self.set_message(
-                    format!("The merge was undone: {number} shows on its own again."),
-                    false,
-                );
+                self.set_message(tr!("merge-undone", number = number), false);
                 match &mut self.screen {
                     ActiveScreen::Duplicates(screen) => {
                         let ctx = self.ctx.clone().unwrap_or_default();

@@ -11,6 +11,7 @@ use super::widgets::{ERROR_TEXT, OK_TEXT, WARNING_TEXT, section_ui};
 use crate::app::Command as AppCommand;
 use crate::model::{Action, Priority, QueueEntry, QueueEntryId, QueueState, TriageSign};
 use crate::store::FollowUp;
+use crate::tr;
 use egui::{Color32, RichText, Ui};
 use std::collections::BTreeSet;
 
@@ -54,13 +55,15 @@ impl Default for TodayScreen {
 
 fn priority_text(priority: Option<Priority>) -> RichText {
     match priority {
-        Some(Priority::Emergency) => RichText::new("EMERGENCY")
+        Some(Priority::Emergency) => RichText::new(tr!("today-priority-emergency"))
             .strong()
             .color(Color32::WHITE)
             .background_color(ERROR_TEXT),
-        Some(Priority::Urgent) => RichText::new("Urgent").strong().color(WARNING_TEXT),
-        Some(Priority::Routine) => RichText::new("Routine"),
-        None => RichText::new("Not triaged").weak(),
+        Some(Priority::Urgent) => RichText::new(tr!("today-priority-urgent"))
+            .strong()
+            .color(WARNING_TEXT),
+        Some(Priority::Routine) => RichText::new(tr!("today-priority-routine")),
+        None => RichText::new(tr!("today-not-triaged")).weak(),
     }
 }
 
@@ -94,7 +97,7 @@ impl TodayScreen {
                     });
                 }
                 Err(error) => {
-                    self.error = Some(format!("The follow-ups cannot be read: {error}"));
+                    self.error = Some(tr!("today-follow-ups-failed", error = error.to_string()));
                     self.follow_ups = None;
                 }
             }
@@ -111,10 +114,10 @@ impl TodayScreen {
         let mut commands = Vec::new();
         section_ui(
             ui,
-            &format!("Expected today ({})", lists.expected.len()),
+            &tr!("today-expected", count = lists.expected.len()),
             |ui| {
                 if lists.expected.is_empty() {
-                    ui.label(RichText::new("No follow-up is due today.").weak());
+                    ui.label(RichText::new(tr!("today-none-expected")).weak());
                 }
                 for f in &lists.expected {
                     ui.horizontal(|ui| {
@@ -135,9 +138,9 @@ impl TodayScreen {
                         }
                         let arrived = queue.iter().any(|e| e.patient_id == f.patient.patient_id);
                         if arrived {
-                            ui.label(RichText::new("arrived").color(OK_TEXT));
+                            ui.label(RichText::new(tr!("today-arrived-already")).color(OK_TEXT));
                         } else if cx.allows(Action::EditDemographics)
-                            && ui.small_button("Arrived").clicked()
+                            && ui.small_button(tr!("today-arrived")).clicked()
                         {
                             commands.push(Command::change(AppCommand::AddToQueue(
                                 f.patient.patient_id,
@@ -147,39 +150,35 @@ impl TodayScreen {
                 }
             },
         );
-        section_ui(
-            ui,
-            &format!("Missed follow-ups ({})", lists.missed.len()),
-            |ui| {
-                ui.horizontal(|ui| {
-                    let label = ui.label("Not seen within");
-                    ui.add(egui::DragValue::new(&mut grace).range(0..=60))
-                        .labelled_by(label.id);
-                    ui.label("days of the day they were asked to come back.");
-                    if ui.button("Print list…").clicked() {
-                        commands.push(Command::PrintMissedFollowUps { grace_days: grace });
+        section_ui(ui, &tr!("today-missed", count = lists.missed.len()), |ui| {
+            ui.horizontal(|ui| {
+                let label = ui.label(tr!("today-not-seen-within"));
+                ui.add(egui::DragValue::new(&mut grace).range(0..=60))
+                    .labelled_by(label.id);
+                ui.label(tr!("today-days-after"));
+                if ui.button(tr!("today-print-list")).clicked() {
+                    commands.push(Command::PrintMissedFollowUps { grace_days: grace });
+                }
+            });
+            egui::Grid::new("missed_follow_ups")
+                .striped(true)
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for f in &lists.missed {
+                        if ui.link(f.patient.display_name()).clicked() {
+                            commands.push(Command::Open(Screen::Chart(f.patient.patient_id)));
+                        }
+                        ui.label(if f.patient.phone.trim().is_empty() {
+                            tr!("today-no-phone")
+                        } else {
+                            f.patient.phone.clone()
+                        });
+                        ui.label(tr!("today-due", date = super::widgets::format_date(f.due)));
+                        ui.label(RichText::new(&f.reason).weak());
+                        ui.end_row();
                     }
                 });
-                egui::Grid::new("missed_follow_ups")
-                    .striped(true)
-                    .num_columns(4)
-                    .show(ui, |ui| {
-                        for f in &lists.missed {
-                            if ui.link(f.patient.display_name()).clicked() {
-                                commands.push(Command::Open(Screen::Chart(f.patient.patient_id)));
-                            }
-                            ui.label(if f.patient.phone.trim().is_empty() {
-                                "no phone".to_owned()
-                            } else {
-                                f.patient.phone.clone()
-                            });
-                            ui.label(format!("due {}", f.due.format("%-d %b")));
-                            ui.label(RichText::new(&f.reason).weak());
-                            ui.end_row();
-                        }
-                    });
-            },
-        );
+        });
         for command in commands {
             cx.send(command);
         }
@@ -195,7 +194,8 @@ impl TodayScreen {
             Ok(queue) => queue,
             Err(error) => {
                 ui.label(
-                    RichText::new(format!("The queue cannot be read: {error}")).color(ERROR_TEXT),
+                    RichText::new(tr!("today-queue-failed", error = error.to_string()))
+                        .color(ERROR_TEXT),
                 );
                 return;
             }
@@ -213,20 +213,27 @@ impl TodayScreen {
             .count();
         ui.horizontal(|ui| {
             ui.label(
-                RichText::new(format!("Today, {}", cx.today.format("%-d %B %Y")))
-                    .heading()
-                    .strong(),
+                RichText::new(tr!(
+                    "today-title",
+                    date = super::widgets::format_date(cx.today)
+                ))
+                .heading()
+                .strong(),
             );
             ui.add_space(16.0);
-            ui.label(format!(
-                "{waiting} waiting · {seeing} with a clinician · {done} seen · {left} left unseen"
+            ui.label(tr!(
+                "today-counts",
+                waiting = crate::i18n::format_count(waiting as i64),
+                seeing = crate::i18n::format_count(seeing as i64),
+                done = crate::i18n::format_count(done as i64),
+                left = crate::i18n::format_count(left as i64),
             ));
         });
         if cx.allows(Action::WriteClinical)
             && let Some(next) = queue.iter().find(|e| e.state.is_waiting())
             && ui
-                .button("See next patient")
-                .on_hover_text("Takes the first in the queue and opens their chart")
+                .button(tr!("today-see-next"))
+                .on_hover_text(tr!("today-see-next-hint"))
                 .clicked()
         {
             cx.send(Command::change(AppCommand::SeeQueueEntry(
@@ -253,21 +260,24 @@ impl TodayScreen {
         cx: &mut ViewContext<'_>,
     ) {
         if queue.is_empty() {
-            ui.label(
-                RichText::new(
-                    "Nobody has arrived yet. Add a patient from their chart: \"Arrived today\".",
-                )
-                .weak(),
-            );
+            ui.label(RichText::new(tr!("today-nobody")).weak());
             return;
         }
-        section_ui(ui, "Queue", |ui| {
+        section_ui(ui, &tr!("today-queue"), |ui| {
             egui::Grid::new("today_queue")
                 .striped(true)
                 .num_columns(7)
                 .spacing([16.0, 6.0])
                 .show(ui, |ui| {
-                    for heading in ["#", "Patient", "Arrived", "Waited", "Priority", "Where", ""] {
+                    for heading in [
+                        "#".to_owned(),
+                        tr!("today-column-patient"),
+                        tr!("today-column-arrived"),
+                        tr!("today-column-waited"),
+                        tr!("today-column-priority"),
+                        tr!("today-column-where"),
+                        String::new(),
+                    ] {
                         ui.label(RichText::new(heading).strong());
                     }
                     ui.end_row();
@@ -299,7 +309,7 @@ impl TodayScreen {
                     .unwrap_or_default();
                 format!("{}{number}", p.display_name())
             })
-            .unwrap_or_else(|| "(not on this workstation yet)".to_owned());
+            .unwrap_or_else(|| tr!("today-not-here-yet"));
         if ui.link(name).clicked() {
             cx.send(Command::Open(Screen::Chart(entry.patient_id)));
         }
@@ -311,20 +321,25 @@ impl TodayScreen {
                 .to_string(),
         );
         if entry.state.is_waiting() {
-            ui.label(format!("{} min", entry.minutes_waited(now)));
+            ui.label(tr!(
+                "today-minutes",
+                minutes = crate::i18n::format_count(entry.minutes_waited(now))
+            ));
         } else {
             ui.label("");
         }
         ui.label(priority_text(entry.priority));
         match entry.state {
-            QueueState::WithClinician => ui.label(format!("With {}", entry.clinician)),
-            QueueState::Done => ui.label(RichText::new("Seen").color(OK_TEXT)),
-            state => ui.label(state.label()),
+            QueueState::WithClinician => {
+                ui.label(tr!("today-with", name = entry.clinician.clone()))
+            }
+            QueueState::Done => ui.label(RichText::new(tr!("today-seen")).color(OK_TEXT)),
+            state => ui.label(crate::i18n::tr(&format!("queue-state-{}", state.code()))),
         };
         ui.horizontal(|ui| {
             if entry.state.is_waiting()
                 && cx.allows(Action::RecordVitals)
-                && ui.small_button("Triage…").clicked()
+                && ui.small_button(tr!("today-triage")).clicked()
             {
                 self.triage = Some(Triage {
                     queue_entry_id: entry.queue_entry_id,
@@ -333,7 +348,7 @@ impl TodayScreen {
             }
             if entry.state.is_waiting()
                 && cx.allows(Action::WriteClinical)
-                && ui.small_button("See").clicked()
+                && ui.small_button(tr!("today-see")).clicked()
             {
                 cx.send(Command::change(AppCommand::SeeQueueEntry(
                     entry.queue_entry_id,
@@ -342,7 +357,7 @@ impl TodayScreen {
             }
             if entry.state == QueueState::WithClinician
                 && cx.allows(Action::WriteClinical)
-                && ui.small_button("Done").clicked()
+                && ui.small_button(tr!("today-done")).clicked()
             {
                 cx.send(Command::change(AppCommand::FinishQueueEntry(
                     entry.queue_entry_id,
@@ -351,8 +366,8 @@ impl TodayScreen {
             if entry.state.is_waiting()
                 && cx.allows(Action::EditDemographics)
                 && ui
-                    .small_button("Left")
-                    .on_hover_text("Went home without being seen")
+                    .small_button(tr!("today-left"))
+                    .on_hover_text(tr!("today-left-hint"))
                     .clicked()
             {
                 cx.send(Command::change(AppCommand::QueueEntryLeft(
@@ -381,18 +396,28 @@ impl TodayScreen {
         let mut close = false;
         let modal = egui::Modal::new(egui::Id::unique("triage_dialog")).show(ui.ctx(), |ui| {
             ui.set_width(640.0);
-            ui.label(RichText::new(format!("Triage: {name}")).heading().strong());
             ui.label(
-                "WHO ETAT: any emergency sign makes it an emergency, any priority sign urgent, \
-                 none routine.",
+                RichText::new(tr!("today-triage-title", name = name.clone()))
+                    .heading()
+                    .strong(),
             );
+            ui.label(tr!("today-triage-rule"));
             ui.columns(2, |columns| {
-                columns[0].label(RichText::new("Emergency signs").strong().color(ERROR_TEXT));
-                columns[1].label(RichText::new("Priority signs").strong().color(WARNING_TEXT));
+                columns[0].label(
+                    RichText::new(tr!("today-emergency-signs"))
+                        .strong()
+                        .color(ERROR_TEXT),
+                );
+                columns[1].label(
+                    RichText::new(tr!("today-priority-signs"))
+                        .strong()
+                        .color(WARNING_TEXT),
+                );
                 for sign in TriageSign::ALL {
                     let column = if sign.is_emergency() { 0 } else { 1 };
                     let mut on = triage.signs.contains(&sign);
-                    if columns[column].checkbox(&mut on, sign.label()).changed() {
+                    let label = crate::i18n::tr(&format!("triage-sign-{}", sign.code()));
+                    if columns[column].checkbox(&mut on, label).changed() {
                         if on {
                             triage.signs.insert(sign);
                         } else {
@@ -403,18 +428,18 @@ impl TodayScreen {
             });
             let signs: Vec<TriageSign> = triage.signs.iter().copied().collect();
             ui.horizontal(|ui| {
-                ui.label("Priority:");
+                ui.label(tr!("today-priority"));
                 ui.label(priority_text(Some(crate::model::triage_priority(&signs))));
             });
             ui.horizontal(|ui| {
-                if ui.button("Save triage").clicked() {
+                if ui.button(tr!("today-save-triage")).clicked() {
                     cx.send(Command::change(AppCommand::TriageQueueEntry {
                         queue_entry_id: triage.queue_entry_id,
                         signs,
                     }));
                     close = true;
                 }
-                if ui.button("Cancel").clicked() {
+                if ui.button(tr!("today-cancel")).clicked() {
                     close = true;
                 }
             });

@@ -1,0 +1,34 @@
+# نمو الطفل في ملفه: درجات z لمنظمة الصحة العالمية وتنبيهاتها ومخطط النمو.
+
+growth-banner = النمو (منظمة الصحة العالمية):
+growth-no-flags = لا هزال ولا تقزّم ولا نقص وزن
+growth-flag-severe-wasting = هزال شديد
+growth-flag-wasting = هزال
+growth-flag-severe-stunting = تقزّم شديد
+growth-flag-stunting = تقزّم
+growth-flag-severe-underweight = نقص وزن شديد
+growth-flag-underweight = نقص الوزن
+growth-flag-severe-thinness = نحافة شديدة
+growth-flag-thinness = نحافة
+growth-flag-overweight = زيادة الوزن
+growth-check = (تحقق)
+growth-scores-on = { $scores } في { $date }
+growth-chart-title = مخطط النمو (منظمة الصحة العالمية)
+growth-wfa = الوزن مقابل العمر
+growth-lhfa = الطول مقابل العمر
+growth-wflh = الوزن مقابل الطول
+growth-bfa = مؤشر كتلة الجسم مقابل العمر
+growth-wfa-short = الوزن مقابل العمر
+growth-lhfa-short = الطول مقابل العمر
+growth-wflh-short = الوزن مقابل الطول
+growth-bfa-short = مؤشر كتلة الجسم مقابل العمر
+growth-axis-length = الطول (سم)
+growth-axis-weight = الوزن (كغ)
+growth-axis-age = العمر (بالأشهر)
+growth-axis-bmi = مؤشر كتلة الجسم (كغ/م²)
+growth-no-measures = لا توجد قياسات لهذا المخطط بعد: سجّل الوزن والطول في زيارة.
+growth-sd = { $sd } انحراف معياري
+growth-median = الوسيط
+growth-this-child = هذا الطفل
+growth-standards-2006 = معايير نمو الطفل لمنظمة الصحة العالمية (2006). الطول مستلقيًا قبل سنتين، وواقفًا بعد ذلك.
+growth-reference-2007 = مرجع النمو لمنظمة الصحة العالمية من 5 إلى 19 سنة (2007).

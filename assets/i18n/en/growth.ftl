@@ -1,0 +1,34 @@
+# A child's growth in the chart: the WHO z-scores, their flags and the growth chart.
+
+growth-banner = Growth (WHO):
+growth-no-flags = no wasting, stunting or underweight
+growth-flag-severe-wasting = Severe wasting
+growth-flag-wasting = Wasting
+growth-flag-severe-stunting = Severe stunting
+growth-flag-stunting = Stunting
+growth-flag-severe-underweight = Severe underweight
+growth-flag-underweight = Underweight
+growth-flag-severe-thinness = Severe thinness
+growth-flag-thinness = Thinness
+growth-flag-overweight = Overweight
+growth-check = (check)
+growth-scores-on = { $scores } on { $date }
+growth-chart-title = Growth chart (WHO)
+growth-wfa = Weight-for-age
+growth-lhfa = Length/height-for-age
+growth-wflh = Weight-for-length/height
+growth-bfa = BMI-for-age
+growth-wfa-short = weight-for-age
+growth-lhfa-short = length/height-for-age
+growth-wflh-short = weight-for-length/height
+growth-bfa-short = BMI-for-age
+growth-axis-length = Length/height (cm)
+growth-axis-weight = Weight (kg)
+growth-axis-age = Age (months)
+growth-axis-bmi = BMI (kg/m²)
+growth-no-measures = No measures for this chart yet: record weight and length or height in a visit.
+growth-sd = { $sd } SD
+growth-median = Median
+growth-this-child = This child
+growth-standards-2006 = WHO Child Growth Standards (2006). Length lying before 2 years, height standing after.
+growth-reference-2007 = WHO Growth Reference 5–19 years (2007).

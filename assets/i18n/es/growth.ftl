@@ -1,0 +1,34 @@
+# El crecimiento de un niño en su expediente: las puntuaciones z de la OMS, sus alertas y la curva.
+
+growth-banner = Crecimiento (OMS):
+growth-no-flags = sin emaciación, retraso del crecimiento ni bajo peso
+growth-flag-severe-wasting = Emaciación grave
+growth-flag-wasting = Emaciación
+growth-flag-severe-stunting = Retraso del crecimiento grave
+growth-flag-stunting = Retraso del crecimiento
+growth-flag-severe-underweight = Bajo peso grave
+growth-flag-underweight = Bajo peso
+growth-flag-severe-thinness = Delgadez grave
+growth-flag-thinness = Delgadez
+growth-flag-overweight = Sobrepeso
+growth-check = (verificar)
+growth-scores-on = { $scores } el { $date }
+growth-chart-title = Curva de crecimiento (OMS)
+growth-wfa = Peso para la edad
+growth-lhfa = Longitud/talla para la edad
+growth-wflh = Peso para la longitud/talla
+growth-bfa = IMC para la edad
+growth-wfa-short = peso para la edad
+growth-lhfa-short = longitud/talla para la edad
+growth-wflh-short = peso para la longitud/talla
+growth-bfa-short = IMC para la edad
+growth-axis-length = Longitud/talla (cm)
+growth-axis-weight = Peso (kg)
+growth-axis-age = Edad (meses)
+growth-axis-bmi = IMC (kg/m²)
+growth-no-measures = Aún no hay medidas para esta curva: registre el peso y la longitud o talla en una consulta.
+growth-sd = { $sd } DE
+growth-median = Mediana
+growth-this-child = Este niño
+growth-standards-2006 = Patrones de crecimiento infantil de la OMS (2006). Longitud acostado antes de los 2 años, talla de pie después.
+growth-reference-2007 = Referencia de crecimiento de la OMS 5–19 años (2007).

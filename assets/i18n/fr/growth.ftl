@@ -1,0 +1,34 @@
+# La croissance d'un enfant dans son dossier : les z-scores de l'OMS, leurs alertes et la courbe.
+
+growth-banner = Croissance (OMS) :
+growth-no-flags = ni émaciation, ni retard de croissance, ni insuffisance pondérale
+growth-flag-severe-wasting = Émaciation sévère
+growth-flag-wasting = Émaciation
+growth-flag-severe-stunting = Retard de croissance sévère
+growth-flag-stunting = Retard de croissance
+growth-flag-severe-underweight = Insuffisance pondérale sévère
+growth-flag-underweight = Insuffisance pondérale
+growth-flag-severe-thinness = Maigreur sévère
+growth-flag-thinness = Maigreur
+growth-flag-overweight = Surpoids
+growth-check = (à vérifier)
+growth-scores-on = { $scores } le { $date }
+growth-chart-title = Courbe de croissance (OMS)
+growth-wfa = Poids pour l'âge
+growth-lhfa = Taille pour l'âge
+growth-wflh = Poids pour la taille
+growth-bfa = IMC pour l'âge
+growth-wfa-short = poids pour l'âge
+growth-lhfa-short = taille pour l'âge
+growth-wflh-short = poids pour la taille
+growth-bfa-short = IMC pour l'âge
+growth-axis-length = Longueur/taille (cm)
+growth-axis-weight = Poids (kg)
+growth-axis-age = Âge (mois)
+growth-axis-bmi = IMC (kg/m²)
+growth-no-measures = Pas encore de mesures pour cette courbe : notez le poids et la longueur ou la taille lors d'une visite.
+growth-sd = { $sd } ET
+growth-median = Médiane
+growth-this-child = Cet enfant
+growth-standards-2006 = Normes de croissance de l'enfant de l'OMS (2006). Longueur couchée avant 2 ans, taille debout ensuite.
+growth-reference-2007 = Référence de croissance OMS 5–19 ans (2007).

@@ -1,0 +1,34 @@
+# O crescimento de uma criança no seu processo: os escores z da OMS, os alertas e a curva.
+
+growth-banner = Crescimento (OMS):
+growth-no-flags = sem emaciação, atraso de crescimento nem baixo peso
+growth-flag-severe-wasting = Emaciação grave
+growth-flag-wasting = Emaciação
+growth-flag-severe-stunting = Atraso de crescimento grave
+growth-flag-stunting = Atraso de crescimento
+growth-flag-severe-underweight = Baixo peso grave
+growth-flag-underweight = Baixo peso
+growth-flag-severe-thinness = Magreza grave
+growth-flag-thinness = Magreza
+growth-flag-overweight = Excesso de peso
+growth-check = (verificar)
+growth-scores-on = { $scores } a { $date }
+growth-chart-title = Curva de crescimento (OMS)
+growth-wfa = Peso para a idade
+growth-lhfa = Comprimento/altura para a idade
+growth-wflh = Peso para o comprimento/altura
+growth-bfa = IMC para a idade
+growth-wfa-short = peso para a idade
+growth-lhfa-short = comprimento/altura para a idade
+growth-wflh-short = peso para o comprimento/altura
+growth-bfa-short = IMC para a idade
+growth-axis-length = Comprimento/altura (cm)
+growth-axis-weight = Peso (kg)
+growth-axis-age = Idade (meses)
+growth-axis-bmi = IMC (kg/m²)
+growth-no-measures = Ainda sem medidas para esta curva: registe o peso e o comprimento ou a altura numa consulta.
+growth-sd = { $sd } DP
+growth-median = Mediana
+growth-this-child = Esta criança
+growth-standards-2006 = Padrões de crescimento infantil da OMS (2006). Comprimento deitado antes dos 2 anos, altura de pé depois.
+growth-reference-2007 = Referência de crescimento da OMS 5–19 anos (2007).

@@ -1,0 +1,34 @@
+# Ukuaji wa mtoto kwenye faili lake: alama za z za WHO, tahadhari zake na chati ya ukuaji.
+
+growth-banner = Ukuaji (WHO):
+growth-no-flags = hakuna ukondefu, udumavu wala uzito pungufu
+growth-flag-severe-wasting = Ukondefu mkali
+growth-flag-wasting = Ukondefu
+growth-flag-severe-stunting = Udumavu mkali
+growth-flag-stunting = Udumavu
+growth-flag-severe-underweight = Uzito pungufu mkali
+growth-flag-underweight = Uzito pungufu
+growth-flag-severe-thinness = Wembamba mkali
+growth-flag-thinness = Wembamba
+growth-flag-overweight = Uzito uliozidi
+growth-check = (hakiki)
+growth-scores-on = { $scores } tarehe { $date }
+growth-chart-title = Chati ya ukuaji (WHO)
+growth-wfa = Uzito kwa umri
+growth-lhfa = Urefu kwa umri
+growth-wflh = Uzito kwa urefu
+growth-bfa = BMI kwa umri
+growth-wfa-short = uzito kwa umri
+growth-lhfa-short = urefu kwa umri
+growth-wflh-short = uzito kwa urefu
+growth-bfa-short = BMI kwa umri
+growth-axis-length = Urefu (sm)
+growth-axis-weight = Uzito (kg)
+growth-axis-age = Umri (miezi)
+growth-axis-bmi = BMI (kg/m²)
+growth-no-measures = Bado hakuna vipimo kwa chati hii: andika uzito na urefu katika ziara.
+growth-sd = { $sd } SD
+growth-median = Wastani wa kati
+growth-this-child = Mtoto huyu
+growth-standards-2006 = Viwango vya Ukuaji wa Watoto vya WHO (2006). Urefu akiwa amelala kabla ya miaka 2, akiwa amesimama baadaye.
+growth-reference-2007 = Rejea ya Ukuaji ya WHO miaka 5–19 (2007).
