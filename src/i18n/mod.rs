@@ -117,6 +117,7 @@ macro_rules! ftl_files {
             ("duplicates.ftl", include_str!(concat!("../../assets/i18n/", $code, "/duplicates.ftl"))),
             ("growth.ftl", include_str!(concat!("../../assets/i18n/", $code, "/growth.ftl"))),
             ("list.ftl", include_str!(concat!("../../assets/i18n/", $code, "/list.ftl"))),
+            ("status.ftl", include_str!(concat!("../../assets/i18n/", $code, "/status.ftl"))),
             ("today.ftl", include_str!(concat!("../../assets/i18n/", $code, "/today.ftl"))),
         ]),+]
     };

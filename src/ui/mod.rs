@@ -608,7 +608,12 @@ impl OutpostApp {
         let Some(user) = self.service.user() else {
             return;
         };
-        let title = format!("{} · {}", user.full_name, user.roles.label());
+        let roles: Vec<String> = user
+            .roles
+            .iter()
+            .map(|role| crate::i18n::tr(&format!("role-{}", role.code())))
+            .collect();
+        let title = format!("{} · {}", user.full_name, roles.join(", "));
         let mut chosen = None;
         ui.menu_button(title, |ui| {
             if ui
@@ -682,22 +687,23 @@ impl OutpostApp {
         ui.horizontal(|ui| {
             let path = self.service.store().path().display().to_string();
             ui.label(RichText::new(path).small().weak())
-                .on_hover_text("The database file");
+                .on_hover_text(tr!("status-database-file"));
             ui.separator();
-            let patients = match self.patient_count {
-                1 => "1 patient".to_owned(),
-                n => format!("{} patients", widgets::format_count(n)),
-            };
+            let patients = tr!(
+                "status-patients",
+                count = self.patient_count,
+                shown = widgets::format_count(self.patient_count)
+            );
             ui.label(RichText::new(patients).small());
             ui.separator();
             // Those who can back up see when it last happened; a week without is a warning.
             if self.service.allows(crate::model::Action::Backup) {
                 let text = match self.service.last_backup() {
-                    Some(at) => format!(
-                        "Last backup {}",
-                        widgets::format_date(at.with_timezone(&chrono::Local).date_naive())
+                    Some(at) => tr!(
+                        "status-last-backup",
+                        date = widgets::format_date(at.with_timezone(&chrono::Local).date_naive())
                     ),
-                    None => "No backup yet".to_owned(),
+                    None => tr!("status-no-backup"),
                 };
                 let text = RichText::new(text).small();
                 ui.label(if self.service.backup_overdue() {
@@ -705,9 +711,9 @@ impl OutpostApp {
                 } else {
                     text
                 })
-                .on_hover_text(format!(
-                    "Back up with `outpost backup --to FOLDER` (a USB drive) at least every {} days",
-                    crate::app::BACKUP_WARNING_DAYS
+                .on_hover_text(tr!(
+                    "status-backup-hint",
+                    days = crate::app::BACKUP_WARNING_DAYS
                 ));
                 ui.separator();
             }
@@ -718,12 +724,12 @@ impl OutpostApp {
             match &self.icd10 {
                 Icd10State::Loading(_) => {
                     ui.separator();
-                    ui.label(RichText::new("Loading ICD-10 codes…").small().weak());
+                    ui.label(RichText::new(tr!("status-icd10-loading")).small().weak());
                 }
                 Icd10State::Failed(error) => {
                     ui.separator();
                     ui.label(
-                        RichText::new(format!("ICD-10 codes unavailable: {error}"))
+                        RichText::new(tr!("status-icd10-failed", error = error.clone()))
                             .small()
                             .color(ERROR_TEXT),
                     );

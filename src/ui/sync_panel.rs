@@ -18,6 +18,7 @@ use crate::store::{HeldChange, Store};
 use crate::sync::client::{ClientConfig, PatientLookup, RemotePatient, SyncClient};
 use crate::sync::engine::{self, EngineError, SyncProgress, SyncReport};
 use crate::sync::wire::ShareReason;
+use crate::tr;
 use chrono::{DateTime, Local, Utc};
 use egui::{RichText, Ui};
 use std::path::PathBuf;
@@ -615,18 +616,18 @@ impl SyncPanel {
         if self.enrolled {
             let syncing = self.is_syncing();
             let button = ui
-                .add_enabled(!syncing, egui::Button::new("Sync now"))
+                .add_enabled(!syncing, egui::Button::new(tr!("sync-now")))
                 .on_hover_text(match &self.clinic_name {
-                    Some(name) => format!("Send and receive changes with {name} now"),
-                    None => "Send and receive changes now".to_owned(),
+                    Some(name) => tr!("sync-now-with", name = name.clone()),
+                    None => tr!("sync-now-hint"),
                 })
-                .on_disabled_hover_text("A sync is running");
+                .on_disabled_hover_text(tr!("sync-running"));
             if button.clicked() {
                 self.sync_now();
             }
         } else if ui
-            .button("Connect to server…")
-            .on_hover_text("Join this workstation to the clinic's server")
+            .button(tr!("sync-connect"))
+            .on_hover_text(tr!("sync-connect-hint"))
             .clicked()
         {
             self.dialog = Some(ConnectDialog::new());
@@ -635,16 +636,13 @@ impl SyncPanel {
 
     /// The sync part of the status bar. Returns true when the conflicts link was clicked.
     pub fn status_ui(&self, ui: &mut Ui, pending_changes: Option<i64>) -> bool {
-        let waiting = |n: i64| match n {
-            1 => "1 change waiting".to_owned(),
-            n => format!("{} changes waiting", format_count(n)),
-        };
+        let waiting = |n: i64| tr!("sync-waiting", count = n, shown = format_count(n));
         let pending_label = |ui: &mut Ui| {
             if let Some(pending) = pending_changes {
                 ui.separator();
                 let text = match pending {
-                    0 => "All changes synced".to_owned(),
-                    n => format!("{} to sync", waiting(n)),
+                    0 => tr!("sync-all-synced"),
+                    n => tr!("sync-to-sync", waiting = waiting(n)),
                 };
                 ui.label(RichText::new(text).small());
             }
@@ -653,7 +651,7 @@ impl SyncPanel {
             ui.label(RichText::new(error).small().color(ERROR_TEXT));
             pending_label(ui);
         } else if !self.enrolled {
-            ui.label(RichText::new("Not connected to a server").small().weak());
+            ui.label(RichText::new(tr!("sync-not-connected")).small().weak());
             pending_label(ui);
         } else {
             match &self.round {
@@ -661,16 +659,16 @@ impl SyncPanel {
                 RoundState::Finished(RoundOutcome::Offline(detail)) => {
                     let text = match pending_changes {
                         Some(n) if n > 0 => {
-                            format!("Server unreachable — working offline, {}", waiting(n))
+                            tr!("sync-offline-waiting", waiting = waiting(n))
                         }
-                        _ => "Server unreachable — working offline".to_owned(),
+                        _ => tr!("sync-offline"),
                     };
                     ui.label(RichText::new(text).small().color(ERROR_TEXT))
                         .on_hover_text(detail);
                 }
                 RoundState::Finished(RoundOutcome::Failed(error)) => {
                     ui.label(
-                        RichText::new(format!("Sync failed: {error}"))
+                        RichText::new(tr!("sync-failed", error = error.clone()))
                             .small()
                             .color(ERROR_TEXT),
                     );
@@ -678,12 +676,12 @@ impl SyncPanel {
                 }
                 RoundState::Finished(RoundOutcome::Done(_)) | RoundState::NotYet => {
                     let text = match self.last_sync {
-                        Some(at) => format!("Online — last sync {}", short_time(at)),
-                        None => "Connected — not synced yet".to_owned(),
+                        Some(at) => tr!("sync-online", time = short_time(at)),
+                        None => tr!("sync-not-yet"),
                     };
                     let label = ui.label(RichText::new(text).small().color(OK_TEXT));
                     if let Some(name) = &self.clinic_name {
-                        label.on_hover_text(format!("Syncing with {name}"));
+                        label.on_hover_text(tr!("sync-with", name = name.clone()));
                     }
                     pending_label(ui);
                 }
@@ -693,21 +691,23 @@ impl SyncPanel {
         let mut open_conflicts = false;
         if self.conflicts > 0 {
             ui.separator();
-            let text = match self.conflicts {
-                1 => "1 conflict to review".to_owned(),
-                n => format!("{n} conflicts to review"),
-            };
+            let text = tr!(
+                "sync-conflicts",
+                count = self.conflicts,
+                shown = format_count(i64::try_from(self.conflicts).unwrap_or(i64::MAX))
+            );
             open_conflicts = ui
                 .link(RichText::new(text).small().color(ERROR_TEXT))
-                .on_hover_text("Open the list of values that need a decision")
+                .on_hover_text(tr!("sync-conflicts-hint"))
                 .clicked();
         }
         if !self.held.is_empty() {
             ui.separator();
-            let text = match self.held.len() {
-                1 => "1 change held back".to_owned(),
-                n => format!("{n} changes held back"),
-            };
+            let text = tr!(
+                "sync-held",
+                count = self.held.len(),
+                shown = format_count(i64::try_from(self.held.len()).unwrap_or(i64::MAX))
+            );
             let reasons = self
                 .held
                 .iter()
@@ -724,10 +724,10 @@ impl SyncPanel {
         match progress {
             Some(SyncProgress::Pushing { done, total }) if total > 0 => {
                 ui.label(
-                    RichText::new(format!(
-                        "Syncing… {} of {}",
-                        format_count(i64::try_from(done).unwrap_or(i64::MAX)),
-                        format_count(i64::try_from(total).unwrap_or(i64::MAX))
+                    RichText::new(tr!(
+                        "sync-pushing",
+                        done = format_count(i64::try_from(done).unwrap_or(i64::MAX)),
+                        total = format_count(i64::try_from(total).unwrap_or(i64::MAX))
                     ))
                     .small(),
                 );
@@ -740,9 +740,9 @@ impl SyncPanel {
                 left,
                 ..
             }) => {
-                let received = format!(
-                    "Syncing… {} received",
-                    format_count(i64::try_from(applied).unwrap_or(i64::MAX))
+                let received = tr!(
+                    "sync-received",
+                    count = format_count(i64::try_from(applied).unwrap_or(i64::MAX))
                 );
                 let text = match left {
                     Some(left) => format!("{received}, {}", engine::time_left_text(left)),
@@ -754,10 +754,10 @@ impl SyncPanel {
                 }
             }
             Some(SyncProgress::Blobs { done }) => {
-                ui.label(RichText::new(format!("Syncing… {done} image(s) moved")).small());
+                ui.label(RichText::new(tr!("sync-images", count = done)).small());
             }
             _ => {
-                ui.label(RichText::new("Syncing…").small());
+                ui.label(RichText::new(tr!("syncing")).small());
             }
         }
     }
