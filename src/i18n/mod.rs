@@ -114,6 +114,7 @@ macro_rules! ftl_files {
         [$(&[
             ("app.ftl", include_str!(concat!("../../assets/i18n/", $code, "/app.ftl"))),
             ("auth.ftl", include_str!(concat!("../../assets/i18n/", $code, "/auth.ftl"))),
+            ("chart.ftl", include_str!(concat!("../../assets/i18n/", $code, "/chart.ftl"))),
             ("duplicates.ftl", include_str!(concat!("../../assets/i18n/", $code, "/duplicates.ftl"))),
             ("growth.ftl", include_str!(concat!("../../assets/i18n/", $code, "/growth.ftl"))),
             ("list.ftl", include_str!(concat!("../../assets/i18n/", $code, "/list.ftl"))),

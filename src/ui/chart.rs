@@ -235,7 +235,7 @@ impl PatientChart {
             patient_id,
             clinical,
             data: Err(String::new()),
-            problem_picker: Icd10Picker::new("Find problem"),
+            problem_picker: Icd10Picker::new(&tr!("chart-find-problem")),
             problem_onset: String::new(),
             problem_error: None,
             allergy_substance: String::new(),
@@ -258,14 +258,14 @@ impl PatientChart {
     /// Reads the chart again (after a write).
     pub fn reload(&mut self, store: &Store, today: NaiveDate) {
         self.data = ChartData::load(store, self.patient_id, today, self.clinical)
-            .map_err(|e| format!("The chart cannot be read: {e}"));
+            .map_err(|e| tr!("chart-cannot-read", error = e.to_string()));
     }
 
     /// Shows a write that failed.
     pub fn write_failed(&mut self, error: &crate::app::AppError) {
-        self.action_error = Some(format!(
-            "Not saved: {}",
-            super::widgets::app_error_text(error)
+        self.action_error = Some(tr!(
+            "chart-not-saved",
+            error = super::widgets::app_error_text(error)
         ));
     }
 
@@ -280,7 +280,7 @@ impl PatientChart {
             Ok(data) => data,
             Err(error) => {
                 error_label(ui, Some(error));
-                if ui.button("Back to list").clicked() {
+                if ui.button(tr!("chart-back")).clicked() {
                     cx.send(Command::Open(Screen::PatientList));
                 }
                 return;
@@ -303,12 +303,7 @@ impl PatientChart {
         }
         area.show(ui, |ui| {
             if !self.clinical {
-                ui.label(
-                    RichText::new(
-                        "Visits, problems and images are shown to nurses and clinicians.",
-                    )
-                    .weak(),
-                );
+                ui.label(RichText::new(tr!("chart-clinical-only")).weak());
                 ui.add_space(6.0);
                 self.allergies_ui(ui, cx);
                 return;
@@ -343,9 +338,9 @@ impl PatientChart {
         let patient_id = self.patient_id;
         let can_edit = cx.allows(Action::WriteClinical);
         let mut resolve: Option<Problem> = None;
-        section_ui(ui, "Problems", |ui| {
+        section_ui(ui, &tr!("chart-problems"), |ui| {
             if data.problems.is_empty() {
-                ui.label(RichText::new("No problems recorded.").weak());
+                ui.label(RichText::new(tr!("chart-no-problems")).weak());
             }
             for problem in &data.problems {
                 ui.push_id(problem.problem_id.0, |ui| {
@@ -361,10 +356,12 @@ impl PatientChart {
                             title.weak().strikethrough()
                         });
                         if let Some(onset) = problem.onset {
-                            ui.label(RichText::new(format!("since {}", format_date(onset))).weak());
+                            ui.label(
+                                RichText::new(tr!("chart-since", date = format_date(onset))).weak(),
+                            );
                         }
                         if active {
-                            if can_edit && ui.small_button("Mark resolved").clicked() {
+                            if can_edit && ui.small_button(tr!("chart-mark-resolved")).clicked() {
                                 resolve = Some(problem.clone());
                             }
                         } else {
@@ -375,8 +372,8 @@ impl PatientChart {
             }
             if can_edit {
                 ui.separator();
-                ui.label(RichText::new("Add a problem").strong());
-                let onset_label = ui.label("Onset date (if known)");
+                ui.label(RichText::new(tr!("chart-add-problem")).strong());
+                let onset_label = ui.label(tr!("chart-onset"));
                 if date_input_ui(
                     ui,
                     onset_label.id,
@@ -436,11 +433,11 @@ impl PatientChart {
         let patient_id = self.patient_id;
         let can_edit = cx.allows(Action::EditAllergies);
         let mut deactivate: Option<Allergy> = None;
-        section_ui(ui, "Allergies", |ui| {
+        section_ui(ui, &tr!("chart-allergies"), |ui| {
             if data.allergies.is_empty() {
                 let text = match data.allergy_status {
-                    AllergyStatus::NoKnownAllergies => "No known allergies.",
-                    _ => "None recorded.",
+                    AllergyStatus::NoKnownAllergies => tr!("chart-no-known-allergies"),
+                    _ => tr!("chart-none-recorded"),
                 };
                 ui.label(RichText::new(text).weak());
             }
@@ -458,11 +455,11 @@ impl PatientChart {
                         }
                         ui.label(RichText::new(allergy.severity.label()).weak());
                         if allergy.active {
-                            if can_edit && ui.small_button("Mark inactive").clicked() {
+                            if can_edit && ui.small_button(tr!("chart-mark-inactive")).clicked() {
                                 deactivate = Some(allergy.clone());
                             }
                         } else {
-                            ui.label(RichText::new("inactive").weak());
+                            ui.label(RichText::new(tr!("chart-inactive")).weak());
                         }
                     });
                 });
@@ -470,8 +467,8 @@ impl PatientChart {
             let any_active = data.allergies.iter().any(|a| a.active);
             if can_edit && !any_active && data.allergy_status != AllergyStatus::NoKnownAllergies {
                 if ui
-                    .button("No known allergies")
-                    .on_hover_text("The patient was asked and has no known allergies")
+                    .button(tr!("chart-nka-button"))
+                    .on_hover_text(tr!("chart-nka-hint"))
                     .clicked()
                 {
                     cx.send(Command::change(AppCommand::SetAllergyStatus {
@@ -480,20 +477,30 @@ impl PatientChart {
                     }));
                 }
             } else if data.allergy_status == AllergyStatus::NoKnownAllergies {
-                ui.label(RichText::new("✓ Asked: no known allergies").color(OK_TEXT));
+                ui.label(RichText::new(tr!("chart-nka-asked")).color(OK_TEXT));
             }
             if can_edit {
                 ui.separator();
-                ui.label(RichText::new("Add an allergy").strong());
+                ui.label(RichText::new(tr!("chart-add-allergy-title")).strong());
                 egui::Grid::new("new_allergy")
                     .num_columns(2)
                     .spacing([8.0, 6.0])
                     .show(ui, |ui| {
-                        text_field_row(ui, "Substance", &mut self.allergy_substance, 220.0);
+                        text_field_row(
+                            ui,
+                            &tr!("chart-substance"),
+                            &mut self.allergy_substance,
+                            220.0,
+                        );
                         ui.end_row();
-                        text_field_row(ui, "Reaction", &mut self.allergy_reaction, 220.0);
+                        text_field_row(
+                            ui,
+                            &tr!("chart-reaction"),
+                            &mut self.allergy_reaction,
+                            220.0,
+                        );
                         ui.end_row();
-                        let label = ui.label("Severity");
+                        let label = ui.label(tr!("chart-severity"));
                         egui::ComboBox::from_id_salt("allergy_severity")
                             .selected_text(self.allergy_severity.label())
                             .show_ui(ui, |ui| {
@@ -512,7 +519,7 @@ impl PatientChart {
                     });
                 let ready = !self.allergy_substance.trim().is_empty();
                 if ui
-                    .add_enabled(ready, egui::Button::new("Add allergy"))
+                    .add_enabled(ready, egui::Button::new(tr!("chart-add-allergy")))
                     .clicked()
                 {
                     let mut allergy = Allergy::new(patient_id, &self.allergy_substance);
@@ -578,24 +585,24 @@ fn other_person(study: &crate::store::StudyGroup, patient: &Patient) -> Option<S
 }
 
 fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut ViewContext<'_>) {
-    section_ui(ui, "Images", |ui| {
+    section_ui(ui, &tr!("chart-images"), |ui| {
         let can_import = cx.allows(Action::WriteClinical);
         ui.horizontal_wrapped(|ui| {
-            if can_import && ui.button("Import files…").clicked() {
+            if can_import && ui.button(tr!("chart-import-files")).clicked() {
                 cx.send(Command::PickImages {
                     patient_id,
                     encounter_id: None,
                     folder: false,
                 });
             }
-            if can_import && ui.button("Import folder or CD…").clicked() {
+            if can_import && ui.button(tr!("chart-import-folder")).clicked() {
                 cx.send(Command::PickImages {
                     patient_id,
                     encounter_id: None,
                     folder: true,
                 });
             }
-            if !data.studies.is_empty() && ui.button("View images").clicked() {
+            if !data.studies.is_empty() && ui.button(tr!("chart-view-images")).clicked() {
                 cx.send(Command::Open(Screen::Imaging {
                     patient_id,
                     study_uid: None,
@@ -610,20 +617,15 @@ fn imaging_ui(ui: &mut Ui, patient_id: PatientId, data: &ChartData, cx: &mut Vie
             if has_dicom
                 && cx.allows(Action::ExportRecords)
                 && ui
-                    .button("Export images…")
-                    .on_hover_text("As a patient CD with a DICOMDIR, de-identified if you ask")
+                    .button(tr!("chart-export-images"))
+                    .on_hover_text(tr!("chart-export-images-hint"))
                     .clicked()
             {
                 cx.send(Command::ExportImages(patient_id));
             }
         });
         if data.studies.is_empty() {
-            ui.label(
-                RichText::new(
-                    "No images. Import DICOM files, a patient CD or photos, or drop them here.",
-                )
-                .weak(),
-            );
+            ui.label(RichText::new(tr!("chart-no-images")).weak());
         }
         for (study, warning) in data.studies.iter().zip(&data.study_warnings) {
             let images: i64 = study.series.iter().map(|s| s.frame_count()).sum();
@@ -704,58 +706,68 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                         facts.push(number.to_string());
                     }
                     match patient.birth {
-                        Some(birth) => facts.push(format!(
-                            "{} (born {}{})",
-                            birth.age_label(cx.today),
-                            format_date(birth.date),
-                            if birth.estimated { ", estimated" } else { "" }
+                        Some(birth) if birth.estimated => facts.push(tr!(
+                            "chart-born-estimated",
+                            age = birth.age_label(cx.today),
+                            date = format_date(birth.date)
                         )),
-                        None => facts.push("age unknown".to_owned()),
+                        Some(birth) => facts.push(tr!(
+                            "chart-born",
+                            age = birth.age_label(cx.today),
+                            date = format_date(birth.date)
+                        )),
+                        None => facts.push(tr!("chart-age-unknown")),
                     }
                     facts.push(patient.sex.label().to_owned());
                     if !patient.village.trim().is_empty() {
                         facts.push(patient.village.clone());
                     }
                     if !patient.phone.trim().is_empty() {
-                        facts.push(format!("Phone {}", patient.phone));
+                        facts.push(tr!("chart-phone", phone = patient.phone.clone()));
                     }
                     ui.label(facts.join("  ·  "));
                     let kin = &patient.next_of_kin;
                     if !kin.name.trim().is_empty() || !kin.phone.trim().is_empty() {
                         ui.label(
-                            RichText::new(format!(
-                                "Next of kin: {} {}",
-                                kin.name.trim(),
-                                kin.phone.trim()
+                            RichText::new(tr!(
+                                "chart-next-of-kin",
+                                name = kin.name.trim().to_owned(),
+                                phone = kin.phone.trim().to_owned()
                             ))
                             .weak(),
                         );
                     }
                     if !patient.national_id.trim().is_empty() {
                         ui.label(
-                            RichText::new(format!("National ID: {}", patient.national_id)).weak(),
+                            RichText::new(tr!(
+                                "chart-national-id",
+                                id = patient.national_id.clone()
+                            ))
+                            .weak(),
                         );
                     }
                 });
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
-                    if ui.button("Back to list").clicked() {
+                    if ui.button(tr!("chart-back")).clicked() {
                         cx.send(Command::Open(Screen::PatientList));
                     }
-                    if cx.allows(Action::RecordVitals) && ui.button("New visit").clicked() {
+                    if cx.allows(Action::RecordVitals)
+                        && ui.button(tr!("chart-new-visit")).clicked()
+                    {
                         cx.send(Command::Open(Screen::NewVisit(patient.patient_id)));
                     }
                     if cx.allows(Action::EditDemographics)
                         && ui
-                            .button("Arrived today")
-                            .on_hover_text("Adds the patient to today's queue")
+                            .button(tr!("chart-arrived-today"))
+                            .on_hover_text(tr!("chart-arrived-today-hint"))
                             .clicked()
                     {
                         cx.send(Command::change(AppCommand::AddToQueue(patient.patient_id)));
                     }
                     if cx.allows(Action::ReadAudit)
                         && ui
-                            .button("Who has opened this record")
-                            .on_hover_text("The audit trail of this patient's record")
+                            .button(tr!("chart-who-opened"))
+                            .on_hover_text(tr!("chart-who-opened-hint"))
                             .clicked()
                     {
                         cx.send(Command::Open(Screen::Audit {
@@ -764,23 +776,26 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                     }
                     if cx.allows(Action::ReadClinical)
                         && ui
-                            .button("Print summary…")
-                            .on_hover_text(
-                                "Problems, allergies, recent medicines, last visits and trends",
-                            )
+                            .button(tr!("chart-print-summary"))
+                            .on_hover_text(tr!("chart-print-summary-hint"))
                             .clicked()
                     {
                         cx.send(Command::Print(super::printing::PrintSource::Patient(
                             patient.patient_id,
                         )));
                     }
-                    if cx.allows(Action::EditDemographics) && ui.button("Edit patient").clicked() {
+                    if cx.allows(Action::EditDemographics)
+                        && ui.button(tr!("chart-edit-patient")).clicked()
+                    {
                         cx.send(Command::Open(Screen::EditPatient(patient.patient_id)));
                     }
                 });
             });
             if !patient.notes.trim().is_empty() {
-                ui.label(RichText::new(format!("Notes: {}", patient.notes.trim())).weak());
+                ui.label(
+                    RichText::new(tr!("chart-notes", notes = patient.notes.trim().to_owned()))
+                        .weak(),
+                );
             }
             for (record, number) in &data.merged {
                 ui.horizontal_wrapped(|ui| {
@@ -813,9 +828,9 @@ fn header_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
 
 /// The visits, newest first, in a virtualised table: a chart with hundreds stays quick.
 fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
-    section_ui(ui, &format!("Visits ({})", data.visits.len()), |ui| {
+    section_ui(ui, &tr!("chart-visits", count = data.visits.len()), |ui| {
         if data.visits.is_empty() {
-            ui.label(RichText::new("No visits yet. Start one with “New visit”.").weak());
+            ui.label(RichText::new(tr!("chart-no-visits")).weak());
             return;
         }
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 8.0;
@@ -836,12 +851,12 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                 .max_scroll_height(320.0)
                 .header(row_height, |mut header| {
                     for title in [
-                        "Date",
-                        "Kind",
-                        "Clinician",
-                        "Status",
-                        "Main diagnosis",
-                        "Flags",
+                        tr!("chart-column-date"),
+                        tr!("chart-column-kind"),
+                        tr!("chart-column-clinician"),
+                        tr!("chart-column-status"),
+                        tr!("chart-column-diagnosis"),
+                        tr!("chart-column-flags"),
                     ] {
                         header.col(|ui| {
                             ui.strong(title);
@@ -873,18 +888,22 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
                         });
                         row.col(|ui| {
                             match visit.state {
-                                VisitState::Draft => {
-                                    ui.label(RichText::new("Draft").italics().color(WARNING_TEXT))
-                                }
+                                VisitState::Draft => ui.label(
+                                    RichText::new(tr!("chart-draft"))
+                                        .italics()
+                                        .color(WARNING_TEXT),
+                                ),
                                 // Only a signed visit takes amendments; the word fits the
                                 // column where "Signed, amended" did not.
                                 VisitState::Signed if visit.amended => ui
-                                    .label(RichText::new("Amended").color(WARNING_TEXT))
-                                    .on_hover_text("Signed, then corrected by amendment"),
+                                    .label(RichText::new(tr!("chart-amended")).color(WARNING_TEXT))
+                                    .on_hover_text(tr!("chart-amended-hint")),
                                 VisitState::Signed => {
-                                    ui.label(RichText::new("Signed").color(OK_TEXT))
+                                    ui.label(RichText::new(tr!("chart-signed")).color(OK_TEXT))
                                 }
-                                VisitState::Voided => ui.label(RichText::new("Voided").weak()),
+                                VisitState::Voided => {
+                                    ui.label(RichText::new(tr!("chart-voided")).weak())
+                                }
                             };
                         });
                         row.col(|ui| {
@@ -911,42 +930,42 @@ fn visits_ui(ui: &mut Ui, data: &ChartData, cx: &mut ViewContext<'_>) {
 
 /// Weight, blood pressure and temperature across visits.
 fn trends_ui(ui: &mut Ui, trends: &Trends) {
-    section_ui(ui, "Trends", |ui| {
+    section_ui(ui, &tr!("chart-trends"), |ui| {
         if trends.is_empty() {
-            ui.label(RichText::new("No vital signs recorded yet.").weak());
+            ui.label(RichText::new(tr!("chart-no-vitals")).weak());
             return;
         }
         let plots = [
             TrendPlot {
-                title: "Weight (kg)",
+                title: tr!("chart-weight"),
                 id: "trend_weight",
                 series: vec![Series {
-                    name: "Weight (kg)",
+                    name: tr!("chart-weight"),
                     points: &trends.weight,
                     colour: egui::Color32::from_rgb(37, 99, 235),
                 }],
             },
             TrendPlot {
-                title: "Blood pressure (mmHg)",
+                title: tr!("chart-blood-pressure"),
                 id: "trend_bp",
                 series: vec![
                     Series {
-                        name: "Systolic (mmHg)",
+                        name: tr!("chart-systolic"),
                         points: &trends.systolic,
                         colour: egui::Color32::from_rgb(185, 28, 28),
                     },
                     Series {
-                        name: "Diastolic (mmHg)",
+                        name: tr!("chart-diastolic"),
                         points: &trends.diastolic,
                         colour: egui::Color32::from_rgb(124, 58, 237),
                     },
                 ],
             },
             TrendPlot {
-                title: "Temperature (°C)",
+                title: tr!("chart-temperature"),
                 id: "trend_temperature",
                 series: vec![Series {
-                    name: "Temperature (°C)",
+                    name: tr!("chart-temperature"),
                     points: &trends.temperature,
                     colour: egui::Color32::from_rgb(217, 119, 6),
                 }],
@@ -987,7 +1006,7 @@ fn trends_ui(ui: &mut Ui, trends: &Trends) {
                 } in series
                 {
                     plot_ui.line(
-                        Line::new(name, PlotPoints::from(points.to_vec()))
+                        Line::new(name.clone(), PlotPoints::from(points.to_vec()))
                             .color(colour)
                             .width(2.0),
                     );
@@ -1005,14 +1024,14 @@ fn trends_ui(ui: &mut Ui, trends: &Trends) {
 
 /// One plot of the trends section.
 struct TrendPlot<'a> {
-    title: &'static str,
+    title: String,
     id: &'static str,
     series: Vec<Series<'a>>,
 }
 
 /// One line of a trend plot.
 struct Series<'a> {
-    name: &'static str,
+    name: String,
     points: &'a [[f64; 2]],
     colour: egui::Color32,
 }

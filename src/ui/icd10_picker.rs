@@ -24,7 +24,7 @@ pub enum Icd10Choice {
 
 /// A search box with its results.
 pub struct Icd10Picker {
-    label: &'static str,
+    label: String,
     query: String,
     /// The text the results belong to, and whether the list was loaded when they were found.
     searched: Option<(String, bool)>,
@@ -36,9 +36,9 @@ pub struct Icd10Picker {
 
 impl Icd10Picker {
     /// A picker whose search box is named `label`.
-    pub fn new(label: &'static str) -> Self {
+    pub fn new(label: &str) -> Self {
         Self {
-            label,
+            label: label.to_owned(),
             query: String::new(),
             searched: None,
             results: Vec::new(),
@@ -52,7 +52,7 @@ impl Icd10Picker {
         let mut choice = None;
         let mut moved = false;
         ui.horizontal_wrapped(|ui| {
-            let label = ui.label(self.label);
+            let label = ui.label(self.label.as_str());
             let width = (ui.available_width() - 12.0).clamp(120.0, 280.0);
             let search = ui
                 .add(
@@ -109,7 +109,7 @@ impl Icd10Picker {
             let row = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
             let height = (row * self.results.len() as f32).min(row * 8.0);
             egui::ScrollArea::vertical()
-                .id_salt((self.label, "results"))
+                .id_salt((self.label.as_str(), "results"))
                 .min_scrolled_height(height)
                 .max_height(height)
                 .auto_shrink([false, true])
