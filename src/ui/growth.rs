@@ -213,12 +213,12 @@ impl GrowthView {
                 (0.0, tr!("growth-median"), Color32::from_rgb(22, 163, 74)),
                 (
                     -2.0,
-                    tr!("growth-sd", sd = "−2"),
+                    tr!("growth-sd", sd = "-2"),
                     Color32::from_rgb(217, 119, 6),
                 ),
                 (
                     -3.0,
-                    tr!("growth-sd", sd = "−3"),
+                    tr!("growth-sd", sd = "-3"),
                     Color32::from_rgb(185, 28, 28),
                 ),
             ];
