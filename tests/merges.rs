@@ -192,6 +192,28 @@ fn a_merge_shows_both_records_in_one_chart_and_its_undo_puts_everything_back() {
         panic!()
     };
     assert_eq!(arrived.patient_id, a);
+    // Exported for another system, the survivor's record holds what was written to either, and
+    // every reference names a patient the export holds (the retired record is not exported).
+    let resources = service.export_fhir(outpost::app::ExportScope::All).unwrap();
+    let patients: Vec<String> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Patient")
+        .map(|r| format!("urn:uuid:{}", r["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(patients, [format!("urn:uuid:{a}")]);
+    let mut referenced = 0;
+    for resource in &resources {
+        for field in ["patient", "subject"] {
+            if let Some(reference) = resource[field]["reference"].as_str() {
+                assert!(patients.iter().any(|p| p == reference), "{resource}");
+                referenced += 1;
+            }
+        }
+    }
+    assert!(
+        referenced >= 4,
+        "visits, the allergy and the problem: {referenced}"
+    );
     // A merged record is not merged again, nor merged into.
     assert!(matches!(
         service.execute(merge("again", a, b)),

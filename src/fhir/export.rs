@@ -71,11 +71,13 @@ pub fn patient_resources(record: &PatientRecord<'_>) -> Vec<Value> {
             "patient": reference("Patient", pid),
         }));
     }
+    // A record merged into this patient's has its allergies and problems written to it: they
+    // are this patient's (the chart shows them), so they name this patient.
     for allergy in record.allergies {
-        out.push(allergy_resource(allergy));
+        out.push(allergy_resource(allergy, pid));
     }
     for problem in record.problems {
-        out.push(problem_resource(problem));
+        out.push(problem_resource(problem, pid));
     }
     for visit in record.visits {
         if matches!(visit.status, EncounterStatus::Voided { .. }) {
@@ -220,7 +222,7 @@ fn patient_resource(patient: &Patient) -> Value {
     Value::Object(r)
 }
 
-fn allergy_resource(allergy: &Allergy) -> Value {
+fn allergy_resource(allergy: &Allergy, pid: Uuid) -> Value {
     let mut r = json!({
         "resourceType": "AllergyIntolerance",
         "id": allergy.allergy_id.to_string(),
@@ -230,7 +232,7 @@ fn allergy_resource(allergy: &Allergy) -> Value {
         ),
         "verificationStatus": concept("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed"),
         "code": { "text": allergy.substance },
-        "patient": reference("Patient", allergy.patient_id.0),
+        "patient": reference("Patient", pid),
         "criticality": if allergy.severity == AllergySeverity::Severe { "high" } else { "low" },
     });
     let severity = match allergy.severity {
@@ -248,7 +250,7 @@ fn allergy_resource(allergy: &Allergy) -> Value {
     r
 }
 
-fn problem_resource(problem: &Problem) -> Value {
+fn problem_resource(problem: &Problem, pid: Uuid) -> Value {
     let mut r = json!({
         "resourceType": "Condition",
         "id": problem.problem_id.to_string(),
@@ -258,7 +260,7 @@ fn problem_resource(problem: &Problem) -> Value {
         ),
         "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item")],
         "code": code_of(problem.code.as_deref(), &problem.title),
-        "subject": reference("Patient", problem.patient_id.0),
+        "subject": reference("Patient", pid),
     });
     if let Some(onset) = problem.onset {
         r["onsetDateTime"] = json!(onset.format("%Y-%m-%d").to_string());
