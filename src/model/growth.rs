@@ -129,13 +129,13 @@ impl Indicator {
         Self::BmiForAge,
     ];
 
-    /// Its name on screen.
-    pub fn label(self) -> &'static str {
+    /// Stable code, as WHO's software names the indicator (the window's message keys use it).
+    pub fn code(self) -> &'static str {
         match self {
-            Self::WeightForAge => "Weight-for-age",
-            Self::LengthForAge => "Length/height-for-age",
-            Self::WeightForLength => "Weight-for-length/height",
-            Self::BmiForAge => "BMI-for-age",
+            Self::WeightForAge => "wfa",
+            Self::LengthForAge => "lhfa",
+            Self::WeightForLength => "wflh",
+            Self::BmiForAge => "bfa",
         }
     }
 
@@ -343,19 +343,30 @@ pub enum GrowthFlag {
 }
 
 impl GrowthFlag {
-    /// In words, for the banner.
-    pub fn label(self) -> &'static str {
+    /// Stable code (the window's message keys use it: `growth-flag-<code>`).
+    pub fn code(self) -> &'static str {
         match self {
-            Self::Wasting { severe: true } => "Severe wasting",
-            Self::Wasting { severe: false } => "Wasting",
-            Self::Stunting { severe: true } => "Severe stunting",
-            Self::Stunting { severe: false } => "Stunting",
-            Self::Underweight { severe: true } => "Severe underweight",
-            Self::Underweight { severe: false } => "Underweight",
-            Self::Thinness { severe: true } => "Severe thinness",
-            Self::Thinness { severe: false } => "Thinness",
-            Self::Overweight => "Overweight",
+            Self::Wasting { severe: true } => "severe-wasting",
+            Self::Wasting { severe: false } => "wasting",
+            Self::Stunting { severe: true } => "severe-stunting",
+            Self::Stunting { severe: false } => "stunting",
+            Self::Underweight { severe: true } => "severe-underweight",
+            Self::Underweight { severe: false } => "underweight",
+            Self::Thinness { severe: true } => "severe-thinness",
+            Self::Thinness { severe: false } => "thinness",
+            Self::Overweight => "overweight",
         }
+    }
+
+    /// Below −3 SD.
+    pub fn severe(self) -> bool {
+        matches!(
+            self,
+            Self::Wasting { severe: true }
+                | Self::Stunting { severe: true }
+                | Self::Underweight { severe: true }
+                | Self::Thinness { severe: true }
+        )
     }
 }
 

@@ -115,13 +115,7 @@ impl GrowthView {
                 ui.label(RichText::new(tr!("growth-no-flags")).weak());
             }
             for flag in flags {
-                let severe = matches!(
-                    flag,
-                    GrowthFlag::Wasting { severe: true }
-                        | GrowthFlag::Stunting { severe: true }
-                        | GrowthFlag::Underweight { severe: true }
-                        | GrowthFlag::Thinness { severe: true }
-                );
+                let severe = flag.severe();
                 ui.label(
                     RichText::new(format!("⚠ {}", flag_text(flag)))
                         .strong()
@@ -140,7 +134,7 @@ impl GrowthView {
                         let sign = if z > 0.0 { "+" } else { "" };
                         format!(
                             "{} {sign}{}{check}",
-                            crate::i18n::tr(&format!("growth-{}-short", indicator_key(*i))),
+                            crate::i18n::tr(&format!("growth-{}-short", Indicator::code(*i))),
                             crate::i18n::format_number(z, 2)
                         )
                     })
@@ -166,7 +160,7 @@ impl GrowthView {
                         ui.selectable_value(
                             &mut indicator,
                             choice,
-                            crate::i18n::tr(&format!("growth-{}", indicator_key(choice))),
+                            crate::i18n::tr(&format!("growth-{}", Indicator::code(choice))),
                         );
                     }
                 }
@@ -241,7 +235,7 @@ impl GrowthView {
                     .filter(|p| p[0] >= low && p[0] <= high)
                     .collect()
             };
-            Plot::new(("growth_chart", indicator_key(indicator)))
+            Plot::new(("growth_chart", Indicator::code(indicator)))
                 .height(260.0)
                 .legend(
                     Legend::default()
@@ -301,25 +295,5 @@ impl GrowthView {
 
 /// A flag in the window's language.
 fn flag_text(flag: GrowthFlag) -> String {
-    let key = match flag {
-        GrowthFlag::Wasting { severe: true } => "growth-flag-severe-wasting",
-        GrowthFlag::Wasting { severe: false } => "growth-flag-wasting",
-        GrowthFlag::Stunting { severe: true } => "growth-flag-severe-stunting",
-        GrowthFlag::Stunting { severe: false } => "growth-flag-stunting",
-        GrowthFlag::Underweight { severe: true } => "growth-flag-severe-underweight",
-        GrowthFlag::Underweight { severe: false } => "growth-flag-underweight",
-        GrowthFlag::Thinness { severe: true } => "growth-flag-severe-thinness",
-        GrowthFlag::Thinness { severe: false } => "growth-flag-thinness",
-        GrowthFlag::Overweight => "growth-flag-overweight",
-    };
-    crate::i18n::tr(key)
-}
-
-fn indicator_key(indicator: Indicator) -> &'static str {
-    match indicator {
-        Indicator::WeightForAge => "wfa",
-        Indicator::LengthForAge => "lhfa",
-        Indicator::WeightForLength => "wflh",
-        Indicator::BmiForAge => "bfa",
-    }
+    crate::i18n::tr(&format!("growth-flag-{}", flag.code()))
 }
