@@ -19,11 +19,7 @@ use std::sync::Arc;
 use support::PASSWORD;
 
 fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
-    Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_theme(egui::Theme::Light)
-        .with_context_setup(outpost::ui::setup_context)
-        .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
+    support::window(app)
 }
 
 /// The role of the field named `label`: passwords, multi-line notes and other text.

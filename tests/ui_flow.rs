@@ -15,11 +15,7 @@ use outpost::store::Store;
 use outpost::ui::OutpostApp;
 
 fn harness(app: OutpostApp) -> Harness<'static, OutpostApp> {
-    Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_theme(egui::Theme::Light)
-        .with_context_setup(outpost::ui::setup_context)
-        .build_ui_state(|ui, app: &mut OutpostApp| app.show(ui), app)
+    support::window(app)
 }
 
 /// The window on a 1024 × 640 clinic screen.

@@ -206,3 +206,14 @@ pub fn python() -> std::path::PathBuf {
     );
     python
 }
+
+/// The window of `app` at 1400 × 900, light theme, Outpost's fonts, for egui_kittest.
+pub fn window(
+    app: outpost::ui::OutpostApp,
+) -> egui_kittest::Harness<'static, outpost::ui::OutpostApp> {
+    egui_kittest::Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(outpost::ui::setup_context)
+        .build_ui_state(|ui, app: &mut outpost::ui::OutpostApp| app.show(ui), app)
+}
